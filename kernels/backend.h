@@ -1,0 +1,159 @@
+/* backend.h - the backend table: every arithmetic operation a layer needs.
+ *
+ * A backend is a table of function pointers plus a context. Layers never touch tensor
+ * data themselves; they call these. Pointers passed to compute functions are backend
+ * memory (from `alloc`); hosts move data in and out with `to_device` / `to_host`.
+ * `supports(op, fmt)` says which (operation, number format) pairs a backend computes;
+ * today every operation is fp32, and integer formats and a CUDA backend add entries.
+ *
+ * Backends in this build: "ref" (plain C loops, the specification) and "cpu" (OpenBLAS
+ * sgemm, threaded im2col and elementwise kernels). Both give results that are a pure
+ * function of the inputs and the thread count.
+ *
+ * Layout conventions: images are NCHW; matrices are row-major. */
+#ifndef LPT_BACKEND_H
+#define LPT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../quant/format.h"
+
+typedef enum {
+    LPT_OP_GEMM = 0,
+    LPT_OP_IM2COL,
+    LPT_OP_COL2IM,
+    LPT_OP_CONV_OUT,
+    LPT_OP_BIAS,
+    LPT_OP_RELU,
+    LPT_OP_MAXPOOL,
+    LPT_OP_AVGPOOL,
+    LPT_OP_BATCHNORM,
+    LPT_OP_DROPOUT,
+    LPT_OP_XENT,
+    LPT_OP_SGD,
+    LPT_OP_ELEMENTWISE,
+    LPT_OP_COUNT
+} lpt_op;
+
+/* A sliding window over one (C, H, W) image: convolution and pooling geometry. */
+typedef struct {
+    int c, h, w;    /* input channels and size */
+    int kh, kw;     /* window */
+    int sh, sw;     /* stride */
+    int ph, pw;     /* zero padding on each side */
+    int oh, ow;     /* output size: (h + 2ph - kh) / sh + 1 */
+} lpt_window;
+
+/* Fill oh/ow; returns -1 if the window does not fit. */
+int lpt_window_finish(lpt_window *g);
+
+/* Key of a counter-based random draw (see src/rng.h). */
+typedef struct {
+    uint64_t seed, stream, step;
+} lpt_rng_key;
+
+typedef struct lpt_backend lpt_backend;
+
+struct lpt_backend {
+    const char *name;
+    void *ctx;
+    int threads;
+
+    int (*supports)(const lpt_backend *be, lpt_op op, lpt_format fmt);
+
+    /* memory */
+    void *(*alloc)(lpt_backend *be, size_t bytes);
+    void (*free)(lpt_backend *be, void *p);
+    void (*to_device)(lpt_backend *be, void *dst, const void *src, size_t bytes);
+    void (*to_host)(lpt_backend *be, void *dst, const void *src, size_t bytes);
+    void (*copy)(lpt_backend *be, void *dst, const void *src, size_t bytes); /* within */
+
+    /* C (m, n) = alpha * op(A) op(B) + beta * C; op(A) is (m, k), op(B) is (k, n);
+     * ta/tb non-zero means the stored matrix is the transpose. Row-major, leading
+     * dimensions lda/ldb/ldc. */
+    void (*gemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+                 const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                 int ldc);
+
+    /* x (N, C, H, W) -> col (C*KH*KW, N*OH*OW): row r = (c, i, j), column = n*OH*OW + p */
+    void (*im2col)(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);
+    /* the adjoint: dx (N, C, H, W) = sum of col entries over the windows (overwrites dx) */
+    void (*col2im)(lpt_backend *be, const lpt_window *g, int n, const float *col, float *dx);
+
+    /* Convolution output layout: t (OC, N*P) <-> y (N, OC, P), P = OH*OW.
+     * fwd: y[n][o][p] = t[o][n*P + p] + bias[o] (bias may be NULL)
+     * bwd: t[o][n*P + p] = dy[n][o][p]; dbias[o] = sum over n, p (if dbias) */
+    void (*conv_out_fwd)(lpt_backend *be, int n, int oc, int p, const float *t,
+                         const float *bias, float *y);
+    void (*conv_out_bwd)(lpt_backend *be, int n, int oc, int p, const float *dy, float *t,
+                         float *dbias);
+
+    /* rows: y (m, n) += bias (n); db (n) = column sums of dy (m, n) */
+    void (*bias_rows_fwd)(lpt_backend *be, int m, int n, const float *bias, float *y);
+    void (*bias_rows_bwd)(lpt_backend *be, int m, int n, const float *dy, float *db);
+
+    /* y = max(x, 0) (NaN propagates); dx = dy where y > 0 else 0 */
+    void (*relu_fwd)(lpt_backend *be, size_t n, const float *x, float *y);
+    void (*relu_bwd)(lpt_backend *be, size_t n, const float *y, const float *dy, float *dx);
+
+    /* pooling over windows of g, padding never wins a max and counts as zero in the
+     * average (count_include_pad). idx holds the argmax's flat index in the plane. */
+    void (*maxpool_fwd)(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y,
+                        int32_t *idx);
+    void (*maxpool_bwd)(lpt_backend *be, const lpt_window *g, int n, const float *dy,
+                        const int32_t *idx, float *dx);
+    void (*avgpool_fwd)(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y);
+    void (*avgpool_bwd)(lpt_backend *be, const lpt_window *g, int n, const float *dy, float *dx);
+
+    /* Batch norm over x (N, C, S) with S spatial positions per channel.
+     * train: batch statistics (biased variance) normalize; mean/invstd saved for bwd;
+     *        running_mean/var <- (1-momentum) * running + momentum * batch (unbiased var)
+     * eval:  running statistics normalize. */
+    void (*bn_fwd_train)(lpt_backend *be, int n, int c, int s, const float *x,
+                         const float *gamma, const float *beta, float eps, float momentum,
+                         float *mean, float *invstd, float *running_mean,
+                         float *running_var, float *y);
+    void (*bn_fwd_eval)(lpt_backend *be, int n, int c, int s, const float *x,
+                        const float *gamma, const float *beta, const float *running_mean,
+                        const float *running_var, float eps, float *y);
+    void (*bn_bwd)(lpt_backend *be, int n, int c, int s, const float *x, const float *dy,
+                   const float *gamma, const float *mean, const float *invstd, float *dx,
+                   float *dgamma, float *dbeta);
+
+    /* Inverted dropout: element i is kept when lpt_rng_uniform(key.seed, key.stream,
+     * key.step * 2^32 + i) >= p; mask[i] = kept / (1 - p); y = x * mask */
+    void (*dropout_fwd)(lpt_backend *be, size_t n, float p, lpt_rng_key key, const float *x,
+                        float *mask, float *y);
+    /* dx = dy * mask (also used for any elementwise product) */
+    void (*mul)(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
+
+    /* Softmax cross-entropy over logits (n, classes) with int32 labels: prob holds the
+     * softmax; returns the summed loss (not the mean); *correct counts argmax == label
+     * (first maximum wins). bwd: dlogits = (prob - onehot) * scale. */
+    double (*xent_fwd)(lpt_backend *be, int n, int classes, const float *logits,
+                       const int32_t *labels, float *prob, int *correct);
+    void (*xent_bwd)(lpt_backend *be, int n, int classes, const float *prob,
+                     const int32_t *labels, float scale, float *dlogits);
+
+    /* SGD with momentum (PyTorch semantics): g' = g + wd * w; m = mu * m + g'; w -= lr * m */
+    void (*sgd_step)(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
+                     const float *g, float *m);
+
+    /* elementwise helpers */
+    void (*fill)(lpt_backend *be, size_t n, float *x, float v);
+    /* number of elements that are NaN or +-Inf */
+    size_t (*count_nonfinite)(lpt_backend *be, size_t n, const float *x);
+};
+
+/* Registry: the one place that knows which backends are built. */
+lpt_backend *lpt_backend_create(const char *name, int threads);
+void lpt_backend_destroy(lpt_backend *be);
+/* Comma-separated names of the backends in this build. */
+const char *lpt_backend_names(void);
+
+/* The two CPU backends (used by the registry and by tests). */
+void lpt_backend_ref_fill(lpt_backend *be);
+int lpt_backend_cpu_fill(lpt_backend *be, int threads);
+
+#endif

@@ -1,0 +1,50 @@
+/* cpu.h - the "cpu" backend: OpenBLAS sgemm and OpenMP-threaded kernels. Work is split
+ * statically (a fixed partition per thread count), so results depend only on the inputs
+ * and the thread count. */
+#ifndef LPT_CPU_H
+#define LPT_CPU_H
+
+#include "../backend.h"
+
+void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                  int ldc);
+void lpt_cpu_im2col(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);
+void lpt_cpu_col2im(lpt_backend *be, const lpt_window *g, int n, const float *col, float *dx);
+void lpt_cpu_conv_out_fwd(lpt_backend *be, int n, int oc, int p, const float *t,
+                          const float *bias, float *y);
+void lpt_cpu_conv_out_bwd(lpt_backend *be, int n, int oc, int p, const float *dy, float *t,
+                          float *dbias);
+void lpt_cpu_bias_rows_bwd(lpt_backend *be, int m, int n, const float *dy, float *db);
+void lpt_cpu_maxpool_fwd(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y,
+                         int32_t *idx);
+void lpt_cpu_maxpool_bwd(lpt_backend *be, const lpt_window *g, int n, const float *dy,
+                         const int32_t *idx, float *dx);
+void lpt_cpu_avgpool_fwd(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y);
+void lpt_cpu_avgpool_bwd(lpt_backend *be, const lpt_window *g, int n, const float *dy,
+                         float *dx);
+void lpt_cpu_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x,
+                          const float *gamma, const float *beta, float eps, float momentum,
+                          float *mean, float *invstd, float *running_mean, float *running_var,
+                          float *y);
+void lpt_cpu_bn_fwd_eval(lpt_backend *be, int n, int c, int s, const float *x,
+                         const float *gamma, const float *beta, const float *running_mean,
+                         const float *running_var, float eps, float *y);
+void lpt_cpu_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const float *dy,
+                    const float *gamma, const float *mean, const float *invstd, float *dx,
+                    float *dgamma, float *dbeta);
+void lpt_cpu_relu_fwd(lpt_backend *be, size_t n, const float *x, float *y);
+void lpt_cpu_relu_bwd(lpt_backend *be, size_t n, const float *y, const float *dy, float *dx);
+void lpt_cpu_dropout_fwd(lpt_backend *be, size_t n, float p, lpt_rng_key key, const float *x,
+                         float *mask, float *y);
+void lpt_cpu_mul(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
+void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
+                      const float *g, float *m);
+void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v);
+size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x);
+
+/* Elementwise work below this many elements runs on one thread (thread start-up would
+ * cost more than it saves). */
+#define LPT_CPU_PAR_MIN 32768
+
+#endif

@@ -1,0 +1,37 @@
+/* ref_loss.c - reference softmax cross-entropy. */
+#include <math.h>
+
+#include "ref.h"
+
+double lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
+                        const int32_t *labels, float *prob, int *correct) {
+    (void)be;
+    // logits, prob (n, classes); labels (n)
+    double loss = 0.0;
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float *p = prob + (size_t)i * classes;
+        int arg = 0;
+        for (int j = 1; j < classes; j++)
+            if (z[j] > z[arg]) arg = j;
+        double mx = z[arg], sum = 0.0;
+        for (int j = 0; j < classes; j++) sum += exp((double)z[j] - mx);
+        double lse = mx + log(sum);
+        for (int j = 0; j < classes; j++) p[j] = (float)exp((double)z[j] - lse);
+        loss += lse - (double)z[labels[i]];
+        ok += arg == labels[i];
+    }
+    if (correct) *correct = ok;
+    return loss;
+}
+
+void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
+                      const int32_t *labels, float scale, float *dlogits) {
+    (void)be;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < classes; j++) {
+            size_t k = (size_t)i * classes + j;
+            dlogits[k] = (prob[k] - (j == labels[i] ? 1.0f : 0.0f)) * scale;
+        }
+}

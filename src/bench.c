@@ -1,0 +1,151 @@
+/* bench.c - `lpt bench`: images/s of full training steps (forward, loss, backward, SGD)
+ * on synthetic data, for each thread count asked, and optionally where the time goes
+ * layer by layer. Benchmarks live here, never in the test suite. */
+#include "bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/backend.h"
+#include "args.h"
+#include "net.h"
+#include "optim.h"
+#include "rng.h"
+#include "util.h"
+
+typedef struct {
+    double images_per_s, ms_per_step;
+} bench_result;
+
+static int bench_one(const lpt_model_spec *spec, const char *backend, int threads, int batch,
+                     int steps, int warmup, int profile, bench_result *res) {
+    lpt_backend *be = lpt_backend_create(backend, threads);
+    if (!be) return -1;
+    lpt_net net;
+    if (lpt_net_build(&net, be, spec, batch)) {
+        lpt_backend_destroy(be);
+        return -1;
+    }
+    lpt_sgd opt;
+    lpt_sgd_init(&opt, &net);
+    lpt_net_init(&net, 1);
+    const size_t item = lpt_shape_item_count(&net.act[0].shape);
+    float *x = lpt_xmalloc((size_t)batch * item * sizeof *x);
+    int32_t *y = lpt_xmalloc((size_t)batch * sizeof *y);
+    for (size_t i = 0; i < (size_t)batch * item; i++) x[i] = 2.0f * lpt_rng_uniform(7, 0, i) - 1.0f;
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net.classes);
+    lpt_sgd_cfg sc = {.lr = 0.01f, .momentum = 0.9f, .wd = 5e-4f};
+    double *tf = lpt_xcalloc((size_t)net.nlayers, sizeof *tf), *tb = lpt_xcalloc((size_t)net.nlayers, sizeof *tb);
+    double t_loss = 0, t_opt = 0, t_in = 0, t0 = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) {
+            t0 = lpt_time_now();
+            if (profile) {
+                net.t_fwd = tf;
+                net.t_bwd = tb;
+            }
+        }
+        double a = lpt_time_now();
+        be->to_device(be, net.act[0].data, x, (size_t)batch * item * sizeof *x);
+        double b = lpt_time_now();
+        lpt_ctx c = {.be = be, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
+        lpt_net_forward(&net, &c, 1);
+        double d = lpt_time_now();
+        int ok;
+        lpt_net_loss(&net, &c, y, &ok);
+        lpt_net_backward(&net, &c);
+        double e = lpt_time_now();
+        lpt_sgd_step(&opt, &net, &sc, 0.01f);
+        double f = lpt_time_now();
+        if (s >= warmup) {
+            t_in += b - a;
+            t_opt += f - e;
+            (void)d;
+        }
+    }
+    double total = lpt_time_now() - t0;
+    res->images_per_s = (double)batch * steps / total;
+    res->ms_per_step = 1e3 * total / steps;
+    if (profile) {
+        double sum_layers = 0;
+        for (int i = 0; i < net.nlayers; i++) sum_layers += tf[i] + tb[i];
+        t_loss = total - sum_layers - t_opt - t_in;
+        printf("profile (%s, %d thread%s, batch %d): ms per step and share of the step\n", be->name,
+               threads, threads == 1 ? "" : "s", batch);
+        printf("  %-10s %-10s %10s %10s %7s\n", "layer", "type", "fwd ms", "bwd ms", "share");
+        for (int i = 0; i < net.nlayers; i++)
+            printf("  %-10s %-10s %10.3f %10.3f %6.1f%%\n", net.layers[i].name, net.layers[i].ops->type,
+                   1e3 * tf[i] / steps, 1e3 * tb[i] / steps, 100 * (tf[i] + tb[i]) / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "sgd update", 1e3 * t_opt / steps, 100 * t_opt / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "input copy", 1e3 * t_in / steps, 100 * t_in / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "loss, checks, rest", 1e3 * t_loss / steps, 100 * t_loss / total);
+    }
+    free(tf);
+    free(tb);
+    free(x);
+    free(y);
+    lpt_sgd_free(&opt);
+    lpt_net_free(&net);
+    lpt_backend_destroy(be);
+    return 0;
+}
+
+int lpt_bench_main(int argc, char **argv) {
+    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2";
+    int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0;
+    lpt_opt o[] = {
+        {"model", LPT_OPT_STR, model, sizeof model, 0, 0, "NAME|FILE", "model [lenet5]", 0},
+        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
+        {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "batch size [64]", 0},
+        {"threads", LPT_OPT_STR, threads, sizeof threads, 0, 0, "LIST", "thread counts, comma-separated [1,2]", 0},
+        {"steps", LPT_OPT_INT, &steps, 0, 1, 1000000, "N", "timed steps [200]", 0},
+        {"warmup", LPT_OPT_INT, &warmup, 0, 0, 1000000, "N", "untimed steps first [20]", 0},
+        {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
+        {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per thread count", 0},
+    };
+    int rc = lpt_args_parse("bench", "[options]", o, 8, argc, argv, 2, NULL, 0, NULL);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    int tlist[16], nt = 0;
+    for (char *save = NULL, *t = strtok_r(threads, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > 256 || nt == 16) {
+            fprintf(stderr, "lpt bench: --threads expects up to 16 counts in [1, 256], got '%s'\n", t);
+            return 2;
+        }
+        tlist[nt++] = (int)v;
+    }
+    if (strcmp(backend, "cpu") != 0 && strcmp(backend, "ref") != 0) {
+        fprintf(stderr, "lpt bench: --backend: unknown backend '%s'; available: %s\n", backend,
+                lpt_backend_names());
+        return 2;
+    }
+    lpt_model_spec spec;
+    if (lpt_model_spec_load(model, &spec)) {
+        fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
+        return 1;
+    }
+    rc = 0;
+    for (int i = 0; i < nt; i++) {
+        bench_result r;
+        if (bench_one(&spec, backend, tlist[i], batch, steps, warmup, profile, &r)) {
+            fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
+            rc = 1;
+            break;
+        }
+        if (json)
+            printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
+                   "\"fp32\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
+                   "\"ms_per_step\": %.3f}\n",
+                   model, backend, tlist[i], batch, r.images_per_s, r.ms_per_step);
+        else
+            printf("lpt bench: %s fp32 %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step)\n",
+                   model, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
+                   r.ms_per_step);
+        fflush(stdout);
+    }
+    lpt_model_spec_free(&spec);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/* layer.h - the layer interface.
+ *
+ * A layer is a table of operations plus private state. Adding a layer type means one
+ * source file in src/layers/ and one line in the registry (src/layers/registry.c).
+ * Layers compute only through the backend table (kernels/backend.h). */
+#ifndef LPT_LAYER_H
+#define LPT_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels/backend.h"
+#include "tensor.h"
+
+typedef struct lpt_layer lpt_layer;
+
+/* A learnable parameter (grad != NULL) or a persistent buffer such as a running
+ * statistic (grad == NULL). Both are saved in checkpoints. */
+typedef struct {
+    char name[48];   /* "<layer>.<what>", e.g. "conv1.weight" */
+    lpt_tensor *value;
+    lpt_tensor *grad;
+    int decay;       /* weight decay applies */
+    int fan_in;      /* > 0: He-uniform init with this fan-in; 0: constant init_value */
+    float init_value;
+} lpt_param;
+
+#define LPT_LAYER_MAX_PARAMS 4
+
+/* What a step needs to know. */
+typedef struct {
+    lpt_backend *be;
+    int n;         /* batch items in this step (<= the batch the net was built for) */
+    int train;     /* training mode: batch statistics, dropout */
+    uint64_t seed; /* run seed, for counter-based randomness */
+    uint64_t step; /* global step */
+} lpt_ctx;
+
+/* Where setup reserves its tensors. */
+typedef struct {
+    lpt_arena *params; /* parameter and buffer values */
+    lpt_arena *grads;  /* parameter gradients */
+    lpt_arena *work;   /* activations and workspaces */
+    int batch;         /* largest batch */
+} lpt_build;
+
+typedef struct {
+    const char *type;
+    /* Check the per-item input shape `in` (dim[0] = batch), set `out`, reserve tensors. */
+    int (*setup)(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b);
+    /* y = f(x) for c->n items */
+    void (*forward)(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y);
+    /* dx = df/dx^T dy (dx may be NULL: the first layer needs none); parameter gradients
+     * are overwritten, not accumulated */
+    void (*backward)(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, const lpt_tensor *y,
+                     const lpt_tensor *dy, lpt_tensor *dx);
+    /* Fill out[0..k) (out may be NULL) and return k <= LPT_LAYER_MAX_PARAMS. */
+    int (*params)(lpt_layer *l, lpt_param *out);
+    /* One line: "conv2d 6@5x5 stride 1 pad 2". */
+    void (*describe)(const lpt_layer *l, char *buf, size_t n);
+    void (*free)(lpt_layer *l);
+} lpt_layer_ops;
+
+struct lpt_layer {
+    const lpt_layer_ops *ops;
+    char name[32];
+    int index;
+    lpt_shape in, out; /* dim[0] = batch */
+    void *priv;
+};
+
+/* Options of one layer line of a model spec: key=value pairs. */
+typedef struct {
+    char key[32];
+    char value[64];
+    int used;
+} lpt_kv;
+
+typedef struct {
+    lpt_kv *kv;
+    int count;
+    const char *where; /* "file:line" for messages */
+} lpt_layer_args;
+
+/* Option readers: 0 on success (default kept when absent), -1 with an error naming the
+ * option and `where` when malformed or out of [lo, hi]. */
+int lpt_args_int(lpt_layer_args *a, const char *key, int required, int lo, int hi, int *out);
+int lpt_args_float(lpt_layer_args *a, const char *key, double lo, double hi, float *out);
+
+/* Create a layer of `type` from its options; -1 with an error naming the type and the
+ * option when unknown or malformed. Unused options are an error. */
+int lpt_layer_create(const char *type, lpt_layer_args *args, lpt_layer *l);
+/* Comma-separated registered types, for messages and docs. */
+const char *lpt_layer_types(void);
+
+/* Helpers for layer sources. */
+void lpt_param_set(lpt_param *p, const lpt_layer *l, const char *what, lpt_tensor *value,
+                   lpt_tensor *grad, int decay, int fan_in, float init_value);
+lpt_tensor lpt_tensor_make(lpt_format fmt, int ndim, const int *dims);
+
+#endif

@@ -1,0 +1,134 @@
+/* conv2d.c - 2-D convolution through im2col and one GEMM over the whole batch.
+ *
+ * forward:  col (K, N*P) = im2col(x); t (OC, N*P) = W (OC, K) col; y = t + b (N, OC, P)
+ * backward: t = dy as (OC, N*P), db = sums; dW = t colᵀ; col = Wᵀ t; dx = col2im(col)
+ * with K = C*KH*KW and P = OH*OW. The im2col buffer of the forward pass is kept for dW. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../layer.h"
+#include "../util.h"
+#include "layers.h"
+
+typedef struct {
+    int out, kh, kw, stride, pad, bias;
+    lpt_window g;
+    lpt_tensor w, b, dw, db, col, t;
+} conv2d;
+
+static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
+    conv2d *c = l->priv;
+    if (in->ndim != 4) {
+        lpt_error_set("layer %s (conv2d): needs an image input (C x H x W), got %d-D features",
+                      l->name, in->ndim - 1);
+        return -1;
+    }
+    c->g = (lpt_window){.c = in->dim[1], .h = in->dim[2], .w = in->dim[3], .kh = c->kh,
+                        .kw = c->kw, .sh = c->stride, .sw = c->stride, .ph = c->pad, .pw = c->pad};
+    if (lpt_window_finish(&c->g) != 0) {
+        lpt_error_set("layer %s (conv2d): kernel %dx%d with pad %d does not fit input %dx%d",
+                      l->name, c->kh, c->kw, c->pad, in->dim[2], in->dim[3]);
+        return -1;
+    }
+    const int k = c->g.c * c->kh * c->kw, np = b->batch * c->g.oh * c->g.ow;
+    *out = lpt_shape_make(4, (int[]){b->batch, c->out, c->g.oh, c->g.ow});
+    c->w = lpt_tensor_make(LPT_FMT_FP32, 4, (int[]){c->out, c->g.c, c->kh, c->kw});
+    c->dw = c->w;
+    lpt_arena_reserve(b->params, &c->w);
+    lpt_arena_reserve(b->grads, &c->dw);
+    if (c->bias) {
+        c->b = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){c->out});
+        c->db = c->b;
+        lpt_arena_reserve(b->params, &c->b);
+        lpt_arena_reserve(b->grads, &c->db);
+    }
+    c->col = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){k, np});
+    c->t = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){c->out, np});
+    lpt_arena_reserve(b->work, &c->col);
+    lpt_arena_reserve(b->work, &c->t);
+    return 0;
+}
+
+static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
+    conv2d *c = l->priv;
+    lpt_backend *be = cx->be;
+    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
+    be->im2col(be, &c->g, cx->n, lpt_tensor_f32(x), lpt_tensor_f32(&c->col));
+    be->gemm(be, 0, 0, c->out, np, k, 1.0f, lpt_tensor_f32(&c->w), k, lpt_tensor_f32(&c->col),
+             np, 0.0f, lpt_tensor_f32(&c->t), np);
+    be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t),
+                     c->bias ? lpt_tensor_f32(&c->b) : NULL, lpt_tensor_f32(y));
+}
+
+static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
+                          const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
+    (void)x;
+    (void)y;
+    conv2d *c = l->priv;
+    lpt_backend *be = cx->be;
+    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
+    float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
+    be->conv_out_bwd(be, cx->n, c->out, p, lpt_tensor_f32(dy), t,
+                     c->bias ? lpt_tensor_f32(&c->db) : NULL);
+    // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
+    be->gemm(be, 0, 1, c->out, k, np, 1.0f, t, np, col, np, 0.0f, lpt_tensor_f32(&c->dw), k);
+    if (!dx) return;
+    // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
+    be->gemm(be, 1, 0, k, np, c->out, 1.0f, lpt_tensor_f32(&c->w), k, t, np, 0.0f, col, np);
+    be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
+}
+
+static int conv_params(lpt_layer *l, lpt_param *out) {
+    conv2d *c = l->priv;
+    const int fan_in = c->g.c * c->kh * c->kw;
+    if (out) {
+        lpt_param_set(&out[0], l, "weight", &c->w, &c->dw, 1, fan_in, 0.0f);
+        if (c->bias) lpt_param_set(&out[1], l, "bias", &c->b, &c->db, 0, 0, 0.0f);
+    }
+    return c->bias ? 2 : 1;
+}
+
+static void conv_describe(const lpt_layer *l, char *buf, size_t n) {
+    const conv2d *c = l->priv;
+    snprintf(buf, n, "conv2d %d@%dx%d stride %d pad %d%s", c->out, c->kh, c->kw, c->stride,
+             c->pad, c->bias ? "" : " no-bias");
+}
+
+static void conv_free(lpt_layer *l) { free(l->priv); }
+
+static const lpt_layer_ops conv2d_ops = {
+    .type = "conv2d",
+    .setup = conv_setup,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .params = conv_params,
+    .describe = conv_describe,
+    .free = conv_free,
+};
+
+int lpt_conv2d_create(lpt_layer_args *a, lpt_layer *l) {
+    conv2d *c = lpt_xcalloc(1, sizeof *c);
+    int k = 0;
+    c->stride = 1;
+    c->bias = 1;
+    c->kh = c->kw = 0;
+    if (lpt_args_int(a, "out", 1, 1, 1 << 16, &c->out) || lpt_args_int(a, "k", 0, 1, 64, &k) ||
+        lpt_args_int(a, "stride", 0, 1, 64, &c->stride) ||
+        lpt_args_int(a, "pad", 0, 0, 64, &c->pad) || lpt_args_int(a, "bias", 0, 0, 1, &c->bias)) {
+        free(c);
+        return -1;
+    }
+    c->kh = c->kw = k;
+    if (lpt_args_int(a, "kh", 0, 1, 64, &c->kh) || lpt_args_int(a, "kw", 0, 1, 64, &c->kw)) {
+        free(c);
+        return -1;
+    }
+    if (c->kh == 0 || c->kw == 0) {
+        lpt_error_set("%s: conv2d needs a kernel size: k=N (or kh=N kw=N)", a->where);
+        free(c);
+        return -1;
+    }
+    l->ops = &conv2d_ops;
+    l->priv = c;
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* linear.c - fully connected layer: y (N, OUT) = x (N, IN) Wᵀ + b, W is (OUT, IN). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../layer.h"
+#include "../util.h"
+#include "layers.h"
+
+typedef struct {
+    int in, out, bias;
+    lpt_tensor w, b, dw, db;
+} linear;
+
+static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
+    linear *f = l->priv;
+    if (in->ndim != 2) {
+        char s[64];
+        lpt_shape_format(in, 1, s, sizeof s);
+        lpt_error_set("layer %s (linear): needs flat features, got %s (add 'flatten' before it)",
+                      l->name, s);
+        return -1;
+    }
+    f->in = in->dim[1];
+    *out = lpt_shape_make(2, (int[]){b->batch, f->out});
+    f->w = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){f->out, f->in});
+    f->dw = f->w;
+    lpt_arena_reserve(b->params, &f->w);
+    lpt_arena_reserve(b->grads, &f->dw);
+    if (f->bias) {
+        f->b = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){f->out});
+        f->db = f->b;
+        lpt_arena_reserve(b->params, &f->b);
+        lpt_arena_reserve(b->grads, &f->db);
+    }
+    return 0;
+}
+
+static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
+    linear *f = l->priv;
+    lpt_backend *be = c->be;
+    be->gemm(be, 0, 1, c->n, f->out, f->in, 1.0f, lpt_tensor_f32(x), f->in,
+             lpt_tensor_f32(&f->w), f->in, 0.0f, lpt_tensor_f32(y), f->out);
+    if (f->bias) be->bias_rows_fwd(be, c->n, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(y));
+}
+
+static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
+                            const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
+    (void)y;
+    linear *f = l->priv;
+    lpt_backend *be = c->be;
+    // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
+    be->gemm(be, 1, 0, f->out, f->in, c->n, 1.0f, lpt_tensor_f32(dy), f->out,
+             lpt_tensor_f32(x), f->in, 0.0f, lpt_tensor_f32(&f->dw), f->in);
+    if (f->bias) be->bias_rows_bwd(be, c->n, f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->db));
+    // dx (N, IN) = dy (N, OUT) W (OUT, IN)
+    if (dx)
+        be->gemm(be, 0, 0, c->n, f->in, f->out, 1.0f, lpt_tensor_f32(dy), f->out,
+                 lpt_tensor_f32(&f->w), f->in, 0.0f, lpt_tensor_f32(dx), f->in);
+}
+
+static int linear_params(lpt_layer *l, lpt_param *out) {
+    linear *f = l->priv;
+    if (out) {
+        lpt_param_set(&out[0], l, "weight", &f->w, &f->dw, 1, f->in, 0.0f);
+        if (f->bias) lpt_param_set(&out[1], l, "bias", &f->b, &f->db, 0, 0, 0.0f);
+    }
+    return f->bias ? 2 : 1;
+}
+
+static void linear_describe(const lpt_layer *l, char *buf, size_t n) {
+    const linear *f = l->priv;
+    snprintf(buf, n, "linear %d -> %d%s", f->in, f->out, f->bias ? "" : " no-bias");
+}
+
+static void linear_free(lpt_layer *l) { free(l->priv); }
+
+static const lpt_layer_ops linear_ops = {
+    .type = "linear",
+    .setup = linear_setup,
+    .forward = linear_forward,
+    .backward = linear_backward,
+    .params = linear_params,
+    .describe = linear_describe,
+    .free = linear_free,
+};
+
+int lpt_linear_create(lpt_layer_args *a, lpt_layer *l) {
+    linear *f = lpt_xcalloc(1, sizeof *f);
+    f->bias = 1;
+    if (lpt_args_int(a, "out", 1, 1, 1 << 20, &f->out) || lpt_args_int(a, "bias", 0, 0, 1, &f->bias)) {
+        free(f);
+        return -1;
+    }
+    l->ops = &linear_ops;
+    l->priv = f;
+    return 0;
+}

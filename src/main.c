@@ -1,0 +1,178 @@
+/* main.c - the lpt command: train, eval, bench. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../kernels/backend.h"
+#include "../quant/format.h"
+#include "args.h"
+#include "bench.h"
+#include "train.h"
+#include "util.h"
+
+#define LPT_VERSION "0.1.0"
+
+static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
+    lpt_format f;
+    if (lpt_format_parse_precision(cfg->precision, &f) != 0) {
+        fprintf(stderr, "lpt %s: --precision: %s\n", cmd, lpt_error_get());
+        return 2;
+    }
+    if (strcmp(cfg->backend, "cpu") != 0 && strcmp(cfg->backend, "ref") != 0) {
+        fprintf(stderr, "lpt %s: --backend: unknown backend '%s'; available: %s\n", cmd,
+                cfg->backend, lpt_backend_names());
+        return 2;
+    }
+    return 0;
+}
+
+static int cmd_train(int argc, char **argv) {
+    lpt_train_cfg cfg;
+    lpt_train_cfg_defaults(&cfg);
+    char sched[16] = "cosine";
+    int no_progress = 0;
+    lpt_opt o[] = {
+        {"model", LPT_OPT_STR, cfg.model, sizeof cfg.model, 0, 0, "NAME|FILE", "built-in model (mlp, lenet5, vgg) or spec file [lenet5]", 0},
+        {"data", LPT_OPT_STR, cfg.data, sizeof cfg.data, 0, 0, "DIR", "directory with the four MNIST-layout IDX files [" LPT_DEFAULT_DATA "]", 0},
+        {"precision", LPT_OPT_STR, cfg.precision, sizeof cfg.precision, 0, 0, "FMT", "number format for training [fp32]", 0},
+        {"backend", LPT_OPT_STR, cfg.backend, sizeof cfg.backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
+        {"epochs", LPT_OPT_INT, &cfg.epochs, 0, 1, 100000, "N", "epochs [10]", 0},
+        {"batch", LPT_OPT_INT, &cfg.batch, 0, 1, 65536, "N", "batch size [64]", 0},
+        {"lr", LPT_OPT_FLOAT, &cfg.sgd.lr, 0, 0, 100, "X", "learning rate [0.05]", 0},
+        {"momentum", LPT_OPT_FLOAT, &cfg.sgd.momentum, 0, 0, 0.999999, "X", "SGD momentum [0.9]", 0},
+        {"weight-decay", LPT_OPT_FLOAT, &cfg.sgd.wd, 0, 0, 1, "X", "L2 weight decay on weights [5e-4]", 0},
+        {"schedule", LPT_OPT_STR, sched, sizeof sched, 0, 0, "S", "learning-rate schedule: const, step, cosine [cosine]", 0},
+        {"step-epochs", LPT_OPT_INT, &cfg.sgd.step_epochs, 0, 1, 100000, "N", "step schedule: decay every N epochs [5]", 0},
+        {"gamma", LPT_OPT_FLOAT, &cfg.sgd.gamma, 0, 0, 1, "X", "step schedule: decay factor [0.1]", 0},
+        {"seed", LPT_OPT_U64, &cfg.seed, 0, 0, 0, "N", "seed of initialization, shuffling and dropout [1]", 0},
+        {"threads", LPT_OPT_INT, &cfg.threads, 0, 1, 256, "N", "CPU threads [2]", 0},
+        {"metrics-out", LPT_OPT_STR, cfg.metrics_out, sizeof cfg.metrics_out, 0, 0, "FILE", "per-epoch metrics, JSON Lines (CSV if FILE ends in .csv)", 0},
+        {"checkpoint", LPT_OPT_STR, cfg.checkpoint, sizeof cfg.checkpoint, 0, 0, "FILE", "write a checkpoint after every epoch and on interrupt", 0},
+        {"resume", LPT_OPT_STR, cfg.resume, sizeof cfg.resume, 0, 0, "FILE", "continue the run saved in FILE", 0},
+        {"max-steps", LPT_OPT_LONG, &cfg.max_steps, 0, 1, 1e15, "N", "stop after global step N, writing the checkpoint", 0},
+        {"train-limit", LPT_OPT_INT, &cfg.train_limit, 0, 1, 1 << 30, "N", "use the first N training images", 0},
+        {"test-limit", LPT_OPT_INT, &cfg.test_limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
+        {"no-progress", LPT_OPT_FLAG, &no_progress, 0, 0, 0, NULL, "plain progress lines even on a terminal", 0},
+        {"quiet", LPT_OPT_FLAG, &cfg.quiet, 0, 0, 0, NULL, "print only errors and the final result", 0},
+    };
+    const int no = (int)(sizeof o / sizeof o[0]);
+    int rc = lpt_args_parse("train", "[options]", o, no, argc, argv, 2, NULL, 0, NULL);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    if (no_progress) cfg.progress = 0;
+    if (lpt_sched_parse(sched, &cfg.sgd.sched) != 0) {
+        fprintf(stderr, "lpt train: --schedule: %s\n", lpt_error_get());
+        return 2;
+    }
+    if (cfg.resume[0]) {
+        static const char *const fixed[] = {"model", "precision", "backend", "batch", "lr",
+                                            "momentum", "weight-decay", "schedule",
+                                            "step-epochs", "gamma", "seed", "train-limit",
+                                            "test-limit"};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            if (lpt_args_find(o, no, fixed[i])->given) {
+                fprintf(stderr, "lpt train: --%s cannot be combined with --resume: the checkpoint "
+                        "fixes it\n", fixed[i]);
+                return 2;
+            }
+        if (!lpt_args_find(o, no, "epochs")->given) cfg.epochs = 0; /* keep the checkpoint's */
+    }
+    if ((rc = check_choices("train", &cfg))) return rc;
+    return lpt_train_run(&cfg);
+}
+
+static int cmd_eval(int argc, char **argv) {
+    lpt_train_cfg cfg;
+    lpt_train_cfg_defaults(&cfg);
+    char ckpath[512] = "", data[512] = LPT_DEFAULT_DATA, backend[16] = "cpu";
+    int threads = 2, batch = 256, limit = 0;
+    lpt_opt o[] = {
+        {"checkpoint", LPT_OPT_STR, ckpath, sizeof ckpath, 0, 0, "FILE", "checkpoint to evaluate (required)", 0},
+        {"data", LPT_OPT_STR, data, sizeof data, 0, 0, "DIR", "directory with the IDX files [" LPT_DEFAULT_DATA "]", 0},
+        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
+        {"threads", LPT_OPT_INT, &threads, 0, 1, 256, "N", "CPU threads [2]", 0},
+        {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "evaluation batch [256]", 0},
+        {"test-limit", LPT_OPT_INT, &limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
+    };
+    int rc = lpt_args_parse("eval", "--checkpoint FILE [options]", o, 6, argc, argv, 2, NULL, 0, NULL);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    if (!ckpath[0]) {
+        fprintf(stderr, "lpt eval: --checkpoint FILE is required\n");
+        return 2;
+    }
+    snprintf(cfg.backend, sizeof cfg.backend, "%s", backend);
+    if ((rc = check_choices("eval", &cfg))) return rc;
+    lpt_checkpoint ck;
+    lpt_model_spec spec;
+    lpt_train_state st;
+    if (lpt_checkpoint_open(ckpath, &ck, &cfg, &spec, &st)) {
+        fprintf(stderr, "lpt eval: %s\n", lpt_error_get());
+        return 1;
+    }
+    lpt_dataset train = {0}, test = {0};
+    lpt_backend *be = NULL;
+    lpt_net net;
+    int built = 0;
+    rc = 1;
+    if (lpt_dataset_load_dir(data, &train, &test)) goto out;
+    lpt_dataset_truncate(&test, limit);
+    if (!(be = lpt_backend_create(backend, threads))) goto out;
+    if (lpt_net_build(&net, be, &spec, batch)) goto out;
+    built = 1;
+    if (lpt_checkpoint_restore(ckpath, &ck, &net, NULL)) goto out;
+    double loss, acc;
+    if (lpt_evaluate(&net, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
+        lpt_error_set("non-finite values in the evaluation");
+        goto out;
+    }
+    printf("{\"checkpoint\": \"%s\", \"model\": \"%s\", \"images\": %d, \"test_loss\": %.6f, "
+           "\"test_acc\": %.6f}\n", ckpath, cfg.model, test.n, loss, acc);
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "lpt eval: %s\n", lpt_error_get());
+    if (built) lpt_net_free(&net);
+    if (be) lpt_backend_destroy(be);
+    lpt_dataset_free(&train);
+    lpt_dataset_free(&test);
+    lpt_model_spec_free(&spec);
+    free(st.records);
+    lpt_checkpoint_close(&ck);
+    return rc;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "lpt %s - low-precision training engine\n\n"
+            "usage: lpt <command> [options]\n\n"
+            "commands:\n"
+            "  train   train a model (lpt train --help)\n"
+            "  eval    evaluate a checkpoint on the test set\n"
+            "  bench   measure training throughput\n\n"
+            "precisions: %s; backends: %s; models: mlp, lenet5, vgg or a spec file\n",
+            LPT_VERSION, lpt_format_available(), lpt_backend_names());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("lpt %s\n", LPT_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
+    if (strcmp(cmd, "bench") == 0) return lpt_bench_main(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench\n", cmd);
+    return 2;
+}

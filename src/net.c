@@ -1,0 +1,175 @@
+/* net.c - building and running a sequential network. */
+#include "net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+#include "util.h"
+
+int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch) {
+    memset(net, 0, sizeof *net);
+    net->be = be;
+    net->batch = batch;
+    lpt_arena_init(&net->params, be);
+    lpt_arena_init(&net->grads, be);
+    lpt_arena_init(&net->work, be);
+    net->layers = lpt_xcalloc((size_t)spec->nlayers, sizeof *net->layers);
+    net->act = lpt_xcalloc((size_t)spec->nlayers + 1, sizeof *net->act);
+    net->dact = lpt_xcalloc((size_t)spec->nlayers + 1, sizeof *net->dact);
+    lpt_build b = {.params = &net->params, .grads = &net->grads, .work = &net->work, .batch = batch};
+    lpt_shape cur = lpt_shape_make(4, (int[]){batch, spec->in_c, spec->in_h, spec->in_w});
+    net->act[0] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
+    lpt_arena_reserve(&net->work, &net->act[0]);
+    for (int i = 0; i < spec->nlayers; i++) {
+        const lpt_spec_layer *S = &spec->layers[i];
+        lpt_layer *l = &net->layers[i];
+        lpt_kv kv[LPT_SPEC_MAX_KV];
+        memcpy(kv, S->kv, sizeof kv);
+        lpt_layer_args args = {.kv = kv, .count = S->nkv, .where = S->where};
+        l->index = i;
+        if (lpt_layer_create(S->type, &args, l) != 0) goto fail;
+        net->nlayers = i + 1;
+        if (S->name[0]) {
+            snprintf(l->name, sizeof l->name, "%s", S->name);
+        } else { /* relu3, maxpool1, ...: numbered per type */
+            int same = 1;
+            for (int j = 0; j < i; j++) same += net->layers[j].ops == l->ops;
+            snprintf(l->name, sizeof l->name, "%s%d", l->ops->type, same);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(net->layers[j].name, l->name) == 0) {
+                lpt_error_set("%s: layer name '%s' is used twice", S->where, l->name);
+                goto fail;
+            }
+        l->in = cur;
+        if (l->ops->setup(l, &cur, &l->out, &b) != 0) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s: %s", S->where, lpt_error_get());
+            lpt_error_set("%s", msg);
+            goto fail;
+        }
+        cur = l->out;
+        net->act[i + 1] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
+        net->dact[i + 1] = net->act[i + 1];
+        lpt_arena_reserve(&net->work, &net->act[i + 1]);
+        lpt_arena_reserve(&net->work, &net->dact[i + 1]);
+        net->np += l->ops->params(l, NULL);
+    }
+    if (cur.ndim != 2) {
+        char s[64];
+        lpt_shape_format(&cur, 1, s, sizeof s);
+        lpt_error_set("%s: the last layer must give class scores (N x classes), got %s; end with "
+                      "flatten and linear", spec->origin, s);
+        goto fail;
+    }
+    net->classes = cur.dim[1];
+    if (net->classes < 2) {
+        lpt_error_set("%s: the last layer gives %d class score; need at least 2", spec->origin,
+                      net->classes);
+        goto fail;
+    }
+    net->prob = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
+    net->labels = lpt_tensor_make(LPT_FMT_I32, 1, (int[]){batch});
+    lpt_arena_reserve(&net->work, &net->prob);
+    lpt_arena_reserve(&net->work, &net->labels);
+    net->p = lpt_xcalloc((size_t)net->np + 1, sizeof *net->p);
+    int k = 0;
+    for (int i = 0; i < net->nlayers; i++) k += net->layers[i].ops->params(&net->layers[i], net->p + k);
+    if (lpt_arena_commit(&net->params) || lpt_arena_commit(&net->grads) ||
+        lpt_arena_commit(&net->work))
+        goto fail;
+    return 0;
+fail:
+    lpt_net_free(net);
+    return -1;
+}
+
+void lpt_net_free(lpt_net *net) {
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].ops) net->layers[i].ops->free(&net->layers[i]);
+    lpt_arena_free(&net->params);
+    lpt_arena_free(&net->grads);
+    lpt_arena_free(&net->work);
+    free(net->layers);
+    free(net->act);
+    free(net->dact);
+    free(net->p);
+    memset(net, 0, sizeof *net);
+}
+
+void lpt_net_init(lpt_net *net, uint64_t seed) {
+    for (int i = 0; i < net->np; i++) {
+        lpt_param *p = &net->p[i];
+        size_t n = lpt_tensor_count(p->value);
+        float *h = lpt_xmalloc(n * sizeof *h);
+        float bound = p->fan_in > 0 ? sqrtf(6.0f / (float)p->fan_in) : 0.0f;
+        for (size_t j = 0; j < n; j++)
+            h[j] = p->fan_in > 0
+                       ? bound * (2.0f * lpt_rng_uniform(seed, ((uint64_t)LPT_STREAM_INIT << 32) | (uint64_t)i, j) - 1.0f)
+                       : p->init_value;
+        net->be->to_device(net->be, p->value->data, h, n * sizeof *h);
+        free(h);
+    }
+}
+
+int lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check) {
+    for (int i = 0; i < net->nlayers; i++) {
+        lpt_layer *l = &net->layers[i];
+        double t0 = net->t_fwd ? lpt_time_now() : 0.0;
+        l->ops->forward(l, c, &net->act[i], &net->act[i + 1]);
+        if (net->t_fwd) net->t_fwd[i] += lpt_time_now() - t0;
+        if (check && c->be->count_nonfinite(c->be, (size_t)c->n * lpt_shape_item_count(&l->out),
+                                            lpt_tensor_f32(&net->act[i + 1])))
+            return i;
+    }
+    return -1;
+}
+
+double lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels, int *correct) {
+    lpt_backend *be = c->be;
+    be->to_device(be, net->labels.data, host_labels, (size_t)c->n * sizeof(int32_t));
+    return be->xent_fwd(be, c->n, net->classes, lpt_tensor_f32(&net->act[net->nlayers]),
+                        net->labels.data, lpt_tensor_f32(&net->prob), correct);
+}
+
+void lpt_net_backward(lpt_net *net, const lpt_ctx *c) {
+    lpt_backend *be = c->be;
+    be->xent_bwd(be, c->n, net->classes, lpt_tensor_f32(&net->prob), net->labels.data,
+                 1.0f / (float)c->n, lpt_tensor_f32(&net->dact[net->nlayers]));
+    for (int i = net->nlayers - 1; i >= 0; i--) {
+        lpt_layer *l = &net->layers[i];
+        double t0 = net->t_bwd ? lpt_time_now() : 0.0;
+        l->ops->backward(l, c, &net->act[i], &net->act[i + 1], &net->dact[i + 1],
+                         i > 0 ? &net->dact[i] : NULL);
+        if (net->t_bwd) net->t_bwd[i] += lpt_time_now() - t0;
+    }
+}
+
+size_t lpt_net_param_count(const lpt_net *net) {
+    size_t n = 0;
+    for (int i = 0; i < net->np; i++)
+        if (net->p[i].grad) n += lpt_tensor_count(net->p[i].value);
+    return n;
+}
+
+void lpt_net_print(const lpt_net *net, FILE *f) {
+    char in[64], d[128];
+    lpt_shape_format(&net->act[0].shape, 1, in, sizeof in);
+    fprintf(f, "  %-10s %-36s %s\n", "input", "", in);
+    for (int i = 0; i < net->nlayers; i++) {
+        const lpt_layer *l = &net->layers[i];
+        l->ops->describe(l, d, sizeof d);
+        lpt_shape_format(&l->out, 1, in, sizeof in);
+        fprintf(f, "  %-10s %-36s %s\n", l->name, d, in);
+    }
+    fprintf(f, "  loss: softmax cross-entropy over %d classes; %zu parameters\n", net->classes,
+            lpt_net_param_count(net));
+}
+
+lpt_param *lpt_net_find_param(lpt_net *net, const char *name) {
+    for (int i = 0; i < net->np; i++)
+        if (strcmp(net->p[i].name, name) == 0) return &net->p[i];
+    return NULL;
+}

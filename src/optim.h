@@ -1,0 +1,34 @@
+/* optim.h - SGD with momentum and weight decay, and learning-rate schedules. */
+#ifndef LPT_OPTIM_H
+#define LPT_OPTIM_H
+
+#include "net.h"
+
+typedef enum { LPT_SCHED_CONST = 0, LPT_SCHED_STEP, LPT_SCHED_COSINE } lpt_sched;
+
+typedef struct {
+    float lr, momentum, wd;
+    lpt_sched sched;
+    int step_epochs; /* step: multiply by gamma every step_epochs epochs */
+    float gamma;
+} lpt_sgd_cfg;
+
+/* Learning rate at global step `step` of a run of `epochs` epochs with
+ * `steps_per_epoch` steps each. cosine: lr * (1 + cos(pi * step / total)) / 2. */
+float lpt_lr_at(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs);
+int lpt_sched_parse(const char *s, lpt_sched *out);
+const char *lpt_sched_name(lpt_sched s);
+
+/* Momentum buffers, one per learnable parameter (in the net's parameter order). */
+typedef struct {
+    lpt_arena arena;
+    lpt_tensor *mom; /* np entries; unused for buffers */
+    int np;
+} lpt_sgd;
+
+int lpt_sgd_init(lpt_sgd *o, lpt_net *net);
+/* w -= lr * m after m = mu m + g + wd w; weight decay only where the parameter asks. */
+void lpt_sgd_step(lpt_sgd *o, lpt_net *net, const lpt_sgd_cfg *c, float lr);
+void lpt_sgd_free(lpt_sgd *o);
+
+#endif

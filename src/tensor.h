@@ -1,0 +1,55 @@
+/* tensor.h - tensors and arenas.
+ *
+ * A tensor is a view: shape (up to 4 dims, NCHW for images), a number format, and a
+ * pointer into memory owned by an arena of the backend that computes on it (host memory
+ * for the CPU backends, device memory for a GPU backend). */
+#ifndef LPT_TENSOR_H
+#define LPT_TENSOR_H
+
+#include <stddef.h>
+
+#include "../quant/format.h"
+
+#define LPT_MAX_DIMS 4
+
+typedef struct lpt_backend lpt_backend;
+
+typedef struct {
+    int ndim;
+    int dim[LPT_MAX_DIMS]; /* dim[0] is the batch for activations */
+} lpt_shape;
+
+typedef struct {
+    lpt_shape shape;
+    lpt_format fmt;
+    void *data; /* backend memory; set when the owning arena is committed */
+} lpt_tensor;
+
+lpt_shape lpt_shape_make(int ndim, const int *dims);
+size_t lpt_shape_count(const lpt_shape *s);
+/* Elements per batch item (product of dims 1..ndim-1). */
+size_t lpt_shape_item_count(const lpt_shape *s);
+/* "1x28x28" style text of dims [from, ndim). */
+void lpt_shape_format(const lpt_shape *s, int from, char *buf, size_t n);
+
+static inline size_t lpt_tensor_count(const lpt_tensor *t) { return lpt_shape_count(&t->shape); }
+static inline float *lpt_tensor_f32(const lpt_tensor *t) { return (float *)t->data; }
+size_t lpt_tensor_bytes(const lpt_tensor *t);
+
+/* An arena is one allocation sliced into tensors. Tensors are reserved first (their
+ * addresses are remembered), then the arena is committed once: one backend allocation,
+ * every reserved tensor's data pointer set, memory zeroed. */
+typedef struct {
+    lpt_backend *be;
+    lpt_tensor **items;
+    int count, cap;
+    size_t bytes;
+    void *base;
+} lpt_arena;
+
+void lpt_arena_init(lpt_arena *a, lpt_backend *be);
+void lpt_arena_reserve(lpt_arena *a, lpt_tensor *t);
+int lpt_arena_commit(lpt_arena *a);
+void lpt_arena_free(lpt_arena *a);
+
+#endif

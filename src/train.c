@@ -1,0 +1,305 @@
+/* train.c - the training loop: batches, steps, evaluation, metrics, checkpoints,
+ * progress, interruption and non-finite detection. */
+#include "train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rng.h"
+#include "util.h"
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+void lpt_train_cfg_defaults(lpt_train_cfg *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "lenet5");
+    snprintf(c->data, sizeof c->data, "%s", LPT_DEFAULT_DATA);
+    snprintf(c->precision, sizeof c->precision, "fp32");
+    snprintf(c->backend, sizeof c->backend, "cpu");
+    c->epochs = 10;
+    c->batch = 64;
+    c->threads = 2;
+    c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
+                           .step_epochs = 5, .gamma = 0.1f};
+    c->seed = 1;
+    c->progress = isatty(STDOUT_FILENO);
+}
+
+int lpt_evaluate(lpt_net *net, const lpt_dataset *d, float mean, float std, double *loss,
+                 double *acc) {
+    lpt_backend *be = net->be;
+    const size_t item = lpt_shape_item_count(&net->act[0].shape);
+    float *x = lpt_xmalloc((size_t)net->batch * item * sizeof *x);
+    int32_t *y = lpt_xmalloc((size_t)net->batch * sizeof *y);
+    int *idx = lpt_xmalloc((size_t)net->batch * sizeof *idx);
+    double sum = 0.0;
+    long correct = 0;
+    int rc = 0;
+    for (int at = 0; at < d->n; at += net->batch) {
+        int n = d->n - at < net->batch ? d->n - at : net->batch;
+        for (int i = 0; i < n; i++) idx[i] = at + i;
+        lpt_dataset_gather(d, idx, n, mean, std, x, y);
+        be->to_device(be, net->act[0].data, x, (size_t)n * item * sizeof *x);
+        lpt_ctx c = {.be = be, .n = n, .train = 0};
+        if (lpt_net_forward(net, &c, 1) >= 0) {
+            rc = -1;
+            break;
+        }
+        int ok = 0;
+        sum += lpt_net_loss(net, &c, y, &ok);
+        correct += ok;
+    }
+    free(x);
+    free(y);
+    free(idx);
+    *loss = d->n ? sum / d->n : 0.0;
+    *acc = d->n ? (double)correct / d->n : 0.0;
+    return rc;
+}
+
+static int write_metrics(const char *path, const lpt_train_state *st) {
+    lpt_buf b = {0};
+    size_t len = strlen(path);
+    int csv = len > 4 && strcmp(path + len - 4, ".csv") == 0;
+    if (csv)
+        lpt_buf_printf(&b, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds\n");
+    for (int i = 0; i < st->nrecords; i++) {
+        const lpt_epoch_record *r = &st->records[i];
+        if (csv)
+            lpt_buf_printf(&b, "%d,%ld,%.9g,%.9g,%.6f,%.9g,%.6f,%.1f,%.3f\n", r->epoch, r->step, r->lr,
+                           r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
+                           r->seconds);
+        else
+            lpt_buf_printf(&b,
+                           "{\"epoch\": %d, \"step\": %ld, \"lr\": %.9g, \"train_loss\": %.9g, "
+                           "\"train_acc\": %.6f, \"test_loss\": %.9g, \"test_acc\": %.6f, "
+                           "\"images_per_s\": %.1f, \"seconds\": %.3f}\n",
+                           r->epoch, r->step, r->lr, r->train_loss, r->train_acc, r->test_loss,
+                           r->test_acc, r->images_per_s, r->seconds);
+    }
+    int rc = lpt_file_write_atomic(path, b.data ? (void *)b.data : (void *)"", b.len);
+    lpt_buf_free(&b);
+    return rc;
+}
+
+static void progress_line(const lpt_train_cfg *cfg, int epoch, long step, long steps, double loss,
+                          double acc, double ips, int final) {
+    if (cfg->quiet) return;
+    if (cfg->progress)
+        printf("\r\033[Kepoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s%s", epoch + 1,
+               cfg->epochs, step, steps, loss, 100.0 * acc, ips, final ? "\n" : "");
+    else
+        printf("epoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s\n", epoch + 1,
+               cfg->epochs, step, steps, loss, 100.0 * acc, ips);
+    fflush(stdout);
+}
+
+int lpt_train_run(const lpt_train_cfg *cfg_in) {
+    lpt_train_cfg cfg = *cfg_in;
+    lpt_model_spec spec = {0};
+    lpt_train_state st = {0};
+    lpt_checkpoint ck = {0};
+    lpt_dataset train = {0}, test = {0};
+    lpt_backend *be = NULL;
+    lpt_net net = {0};
+    lpt_sgd opt = {0};
+    int built = 0, rc = 1, sig_on = 0;
+    struct sigaction old_int, old_term;
+    float *x = NULL;
+    int32_t *y = NULL;
+    int *perm = NULL;
+
+    if (cfg.resume[0]) {
+        lpt_train_cfg saved = cfg;
+        if (lpt_checkpoint_open(cfg.resume, &ck, &cfg, &spec, &st)) goto fail;
+        /* the run's trajectory comes from the checkpoint; these may change on resume */
+        if (saved.epochs > 0) cfg.epochs = saved.epochs;
+        cfg.threads = saved.threads;
+        memcpy(cfg.data, saved.data, sizeof cfg.data);
+        memcpy(cfg.metrics_out, saved.metrics_out, sizeof cfg.metrics_out);
+        memcpy(cfg.checkpoint, saved.checkpoint, sizeof cfg.checkpoint);
+        memcpy(cfg.resume, saved.resume, sizeof cfg.resume);
+        cfg.max_steps = saved.max_steps;
+        cfg.progress = saved.progress;
+        cfg.quiet = saved.quiet;
+    } else if (lpt_model_spec_load(cfg.model, &spec)) {
+        goto fail;
+    }
+    if (lpt_dataset_load_dir(cfg.data, &train, &test)) goto fail;
+    lpt_dataset_truncate(&train, cfg.train_limit);
+    lpt_dataset_truncate(&test, cfg.test_limit);
+    if (train.c != spec.in_c || train.h != spec.in_h || train.w != spec.in_w) {
+        lpt_error_set("model %s expects %dx%dx%d inputs but %s holds %dx%dx%d images", cfg.model,
+                      spec.in_c, spec.in_h, spec.in_w, cfg.data, train.c, train.h, train.w);
+        goto fail;
+    }
+    if (!(be = lpt_backend_create(cfg.backend, cfg.threads))) goto fail;
+    if (lpt_net_build(&net, be, &spec, cfg.batch)) goto fail;
+    built = 1;
+    if (net.classes < train.classes) {
+        lpt_error_set("model %s has %d outputs but the data has %d classes", cfg.model,
+                      net.classes, train.classes);
+        goto fail;
+    }
+    if (lpt_sgd_init(&opt, &net)) goto fail;
+    if (cfg.resume[0]) {
+        if (lpt_checkpoint_restore(cfg.resume, &ck, &net, &opt)) goto fail;
+        lpt_checkpoint_close(&ck);
+    } else {
+        lpt_net_init(&net, cfg.seed);
+        lpt_dataset_stats(&train, &st.mean, &st.std);
+    }
+
+    const long steps = (train.n + cfg.batch - 1) / cfg.batch;
+    const size_t item = lpt_shape_item_count(&net.act[0].shape);
+    x = lpt_xmalloc((size_t)cfg.batch * item * sizeof *x);
+    y = lpt_xmalloc((size_t)cfg.batch * sizeof *y);
+    perm = lpt_xmalloc((size_t)train.n * sizeof *perm);
+    if (!cfg.quiet) {
+        printf("lpt train: model %s, precision %s, backend %s (%d thread%s), %d train / %d test "
+               "images, batch %d, %d epochs\n",
+               cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s",
+               train.n, test.n, cfg.batch, cfg.epochs);
+        lpt_net_print(&net, stdout);
+        if (cfg.resume[0])
+            printf("resumed from %s at epoch %d, step %ld\n", cfg.resume, st.epoch + 1,
+                   st.step_in_epoch);
+        fflush(stdout);
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sig_on = 1;
+
+    const float mean = (float)st.mean, stdv = (float)st.std;
+    double t_epoch = lpt_time_now(), t_shown = 0.0;
+    long img_epoch = 0;
+    for (; st.epoch < cfg.epochs; st.epoch++) {
+        lpt_rng_permutation(cfg.seed, LPT_STREAM_SHUFFLE, (uint64_t)st.epoch, perm, train.n);
+        t_epoch = lpt_time_now();
+        img_epoch = 0;
+        for (; st.step_in_epoch < steps; st.step_in_epoch++) {
+            if (g_interrupted || (cfg.max_steps > 0 && st.global_step >= cfg.max_steps)) {
+                const char *path = cfg.checkpoint[0] ? cfg.checkpoint : "lpt-interrupted.ckpt";
+                if (lpt_checkpoint_save(path, &cfg, &spec, &st, &net, &opt)) goto fail;
+                printf("%s%s at epoch %d, step %ld; checkpoint written to %s (continue with "
+                       "--resume %s)\n",
+                       cfg.progress ? "\n" : "", g_interrupted ? "interrupted" : "stopped",
+                       st.epoch + 1, st.step_in_epoch, path, path);
+                rc = g_interrupted ? 130 : 0;
+                goto done;
+            }
+            const int at = (int)(st.step_in_epoch * cfg.batch);
+            const int n = train.n - at < cfg.batch ? train.n - at : cfg.batch;
+            lpt_dataset_gather(&train, perm + at, n, mean, stdv, x, y);
+            be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
+            lpt_ctx c = {.be = be, .n = n, .train = 1, .seed = cfg.seed,
+                         .step = (uint64_t)st.global_step};
+            int bad = lpt_net_forward(&net, &c, 1);
+            if (bad >= 0) {
+                lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at "
+                              "epoch %d, step %ld (global step %ld); stopping",
+                              net.layers[bad].name, net.layers[bad].ops->type, st.epoch + 1,
+                              st.step_in_epoch + 1, st.global_step + 1);
+                goto fail;
+            }
+            int ok = 0;
+            double loss = lpt_net_loss(&net, &c, y, &ok);
+            if (!isfinite(loss)) {
+                lpt_error_set("non-finite loss at epoch %d, step %ld (global step %ld); stopping",
+                              st.epoch + 1, st.step_in_epoch + 1, st.global_step + 1);
+                goto fail;
+            }
+            lpt_net_backward(&net, &c);
+            float lr = lpt_lr_at(&cfg.sgd, st.global_step, steps, cfg.epochs);
+            lpt_sgd_step(&opt, &net, &cfg.sgd, lr);
+            st.loss_sum += loss;
+            st.correct += ok;
+            st.seen += n;
+            st.global_step++;
+            img_epoch += n;
+            double now = lpt_time_now();
+            int plain_due = !cfg.progress && (st.step_in_epoch + 1) % (steps / 5 > 0 ? steps / 5 : 1) == 0;
+            if ((cfg.progress && now - t_shown > 0.2) || plain_due) {
+                progress_line(&cfg, st.epoch, st.step_in_epoch + 1, steps, st.loss_sum / st.seen,
+                              (double)st.correct / st.seen, img_epoch / (now - t_epoch), 0);
+                t_shown = now;
+            }
+        }
+        double secs = lpt_time_now() - t_epoch;
+        lpt_epoch_record r = {.epoch = st.epoch + 1,
+                              .step = st.global_step,
+                              .lr = lpt_lr_at(&cfg.sgd, st.global_step - 1, steps, cfg.epochs),
+                              .train_loss = st.seen ? st.loss_sum / st.seen : 0.0,
+                              .train_acc = st.seen ? (double)st.correct / st.seen : 0.0,
+                              .images_per_s = secs > 0 ? img_epoch / secs : 0.0,
+                              .seconds = secs};
+        if (cfg.progress)
+            progress_line(&cfg, st.epoch, steps, steps, r.train_loss, r.train_acc, r.images_per_s, 1);
+        if (lpt_evaluate(&net, &test, mean, stdv, &r.test_loss, &r.test_acc)) {
+            lpt_error_set("non-finite values in the evaluation at the end of epoch %d; stopping",
+                          st.epoch + 1);
+            goto fail;
+        }
+        if (!cfg.quiet)
+            printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.0f img/s  %.1f s\n",
+                   r.epoch, cfg.epochs, r.train_loss, 100 * r.train_acc, r.test_loss,
+                   100 * r.test_acc, r.images_per_s, r.seconds);
+        st.records = realloc(st.records, (size_t)(st.nrecords + 1) * sizeof *st.records);
+        if (!st.records) {
+            lpt_error_set("out of memory");
+            goto fail;
+        }
+        st.records[st.nrecords++] = r;
+        st.step_in_epoch = 0;
+        st.loss_sum = 0.0;
+        st.correct = st.seen = 0;
+        if (cfg.metrics_out[0] && write_metrics(cfg.metrics_out, &st)) goto fail;
+        if (cfg.checkpoint[0]) {
+            lpt_train_state next = st;
+            next.epoch = st.epoch + 1;
+            if (lpt_checkpoint_save(cfg.checkpoint, &cfg, &spec, &next, &net, &opt)) goto fail;
+        }
+        fflush(stdout);
+    }
+    if (st.nrecords > 0) {
+        const lpt_epoch_record *r = &st.records[st.nrecords - 1];
+        printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f\n", st.nrecords,
+               100 * r->test_acc, r->test_loss);
+    }
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "%slpt: %s\n", cfg.progress ? "\n" : "", lpt_error_get());
+    rc = 1;
+done:
+    if (sig_on) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    lpt_checkpoint_close(&ck);
+    if (built) {
+        lpt_sgd_free(&opt);
+        lpt_net_free(&net);
+    }
+    if (be) lpt_backend_destroy(be);
+    lpt_dataset_free(&train);
+    lpt_dataset_free(&test);
+    lpt_model_spec_free(&spec);
+    free(st.records);
+    free(x);
+    free(y);
+    free(perm);
+    return rc;
+}

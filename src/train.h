@@ -1,0 +1,73 @@
+/* train.h - the training loop, evaluation and the state a checkpoint carries. */
+#ifndef LPT_TRAIN_H
+#define LPT_TRAIN_H
+
+#include <stdint.h>
+
+#include "data.h"
+#include "net.h"
+#include "optim.h"
+
+typedef struct {
+    char model[512];
+    char data[512];
+    char precision[32];
+    char backend[16];
+    int epochs, batch, threads;
+    lpt_sgd_cfg sgd;
+    uint64_t seed;
+    char metrics_out[512];
+    char checkpoint[512];
+    char resume[512];
+    long max_steps;    /* stop (with a checkpoint) once the global step reaches this; 0: off */
+    int train_limit;   /* use the first N training images (0: all) */
+    int test_limit;    /* use the first N test images (0: all) */
+    int progress;      /* 1 on a terminal: one refreshed line; 0: plain lines */
+    int quiet;         /* only errors and the final line */
+} lpt_train_cfg;
+
+/* One metrics record per finished epoch. */
+typedef struct {
+    int epoch;
+    long step;
+    double lr, train_loss, train_acc, test_loss, test_acc, images_per_s, seconds;
+} lpt_epoch_record;
+
+/* Where a run stands: enough to continue it exactly. */
+typedef struct {
+    int epoch;           /* epoch in progress (0-based) */
+    long step_in_epoch;  /* steps of that epoch already taken */
+    long global_step;
+    double loss_sum;     /* accumulators of the epoch in progress */
+    long correct, seen;
+    double mean, std;    /* input normalization, from the training set */
+    lpt_epoch_record *records;
+    int nrecords;
+} lpt_train_state;
+
+void lpt_train_cfg_defaults(lpt_train_cfg *c);
+/* Train as configured. Returns the process exit status: 0 done, 1 failure (message
+ * printed), 130 interrupted (checkpoint written). */
+int lpt_train_run(const lpt_train_cfg *cfg);
+
+/* Evaluate net on d (eval mode): mean loss and accuracy. -1 on non-finite output. */
+int lpt_evaluate(lpt_net *net, const lpt_dataset *d, float mean, float std, double *loss,
+                 double *acc);
+
+/* Checkpoints (docs/checkpoint.md): model spec text, configuration, state, parameters,
+ * buffers and momentum, closed by a CRC-32; written atomically. */
+int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_model_spec *spec,
+                        const lpt_train_state *st, lpt_net *net, lpt_sgd *opt);
+/* First stage of loading: verify and read the configuration, spec and state. */
+typedef struct {
+    unsigned char *buf;
+    size_t len;
+    size_t tensors_at; /* offset of the tensor section */
+} lpt_checkpoint;
+int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg,
+                        lpt_model_spec *spec, lpt_train_state *st);
+/* Second stage: copy parameters (and momentum, when opt is given) into a built net. */
+int lpt_checkpoint_restore(const char *path, lpt_checkpoint *ck, lpt_net *net, lpt_sgd *opt);
+void lpt_checkpoint_close(lpt_checkpoint *ck);
+
+#endif
