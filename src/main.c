@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../kernels/backend.h"
 #include "../quant/format.h"
 #include "args.h"
 #include "bench.h"
+#include "model.h"
 #include "train.h"
 #include "util.h"
 
@@ -41,7 +43,7 @@ static int cmd_train(int argc, char **argv) {
         {"backend", LPT_OPT_STR, cfg.backend, sizeof cfg.backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
         {"epochs", LPT_OPT_INT, &cfg.epochs, 0, 1, 100000, "N", "epochs [10]", 0},
         {"batch", LPT_OPT_INT, &cfg.batch, 0, 1, 65536, "N", "batch size [64]", 0},
-        {"lr", LPT_OPT_FLOAT, &cfg.sgd.lr, 0, 0, 100, "X", "learning rate [0.05]", 0},
+        {"lr", LPT_OPT_FLOAT, &cfg.sgd.lr, 0, 0, 1e30, "X", "learning rate [0.05]", 0},
         {"momentum", LPT_OPT_FLOAT, &cfg.sgd.momentum, 0, 0, 0.999999, "X", "SGD momentum [0.9]", 0},
         {"weight-decay", LPT_OPT_FLOAT, &cfg.sgd.wd, 0, 0, 1, "X", "L2 weight decay on weights [5e-4]", 0},
         {"schedule", LPT_OPT_STR, sched, sizeof sched, 0, 0, "S", "learning-rate schedule: const, step, cosine [cosine]", 0},
@@ -81,6 +83,26 @@ static int cmd_train(int argc, char **argv) {
         if (!lpt_args_find(o, no, "epochs")->given) cfg.epochs = 0; /* keep the checkpoint's */
     }
     if ((rc = check_choices("train", &cfg))) return rc;
+    if (cfg.resume[0] && access(cfg.resume, R_OK) != 0) {
+        fprintf(stderr, "lpt train: --resume: cannot read '%s'\n", cfg.resume);
+        return 2;
+    }
+    if (!cfg.resume[0]) {
+        lpt_model_spec spec;
+        if (lpt_model_spec_load(cfg.model, &spec) != 0) {
+            fprintf(stderr, "lpt train: --model: %s\n", lpt_error_get());
+            return 2;
+        }
+        lpt_model_spec_free(&spec);
+    }
+    struct stat st;
+    if (stat(cfg.data, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "lpt train: --data: '%s' is not a directory%s\n", cfg.data,
+                strcmp(cfg.data, LPT_DEFAULT_DATA) == 0
+                    ? " (install Fashion-MNIST: apt-get install dataset-fashion-mnist)"
+                    : "");
+        return 2;
+    }
     return lpt_train_run(&cfg);
 }
 

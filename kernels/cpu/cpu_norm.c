@@ -77,12 +77,12 @@ void lpt_cpu_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const 
         }
         dbeta[ch] = (float)sdy;
         dgamma[ch] = (float)sdyx;
-        const float k = (float)((double)gamma[ch] * is / m), a = (float)m, b0 = (float)sdy,
-                    b1 = (float)sdyx;
+        /* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+        const float k = gamma[ch] * is, b0 = (float)(sdy / m), b1 = (float)(sdyx / m);
         for (int b = 0; b < n; b++) {
             const float *xp = x + ((size_t)b * c + ch) * s, *dp = dy + ((size_t)b * c + ch) * s;
             float *o = dx + ((size_t)b * c + ch) * s;
-            for (int q = 0; q < s; q++) o[q] = k * (a * dp[q] - b0 - ((xp[q] - mu) * is) * b1);
+            for (int q = 0; q < s; q++) o[q] = k * (dp[q] - b0 - ((xp[q] - mu) * is) * b1);
         }
     }
 }

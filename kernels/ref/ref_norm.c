@@ -64,12 +64,13 @@ void lpt_ref_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const 
             }
         dbeta[ch] = (float)sdy;
         dgamma[ch] = (float)sdyx;
-        double k = (double)gamma[ch] * invstd[ch] / m;
+        /* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+        double k = (double)gamma[ch] * invstd[ch];
         for (int b = 0; b < n; b++)
             for (int q = 0; q < s; q++) {
                 size_t i = ((size_t)b * c + ch) * s + q;
                 double xh = (double)(x[i] - mean[ch]) * invstd[ch];
-                dx[i] = (float)(k * (m * dy[i] - sdy - xh * sdyx));
+                dx[i] = (float)(k * (dy[i] - sdy / m - xh * (sdyx / m)));
             }
     }
 }

@@ -1,0 +1,285 @@
+/* test_gradcheck.c - finite-difference gradient check of every layer type and of the
+ * softmax cross-entropy loss, on both CPU backends, through the layer interface.
+ *
+ * L = sum(y * r) for a fixed random r, so dL/dy = r. Each checked element gets a
+ * central difference (L(v + h) - L(v - h)) / 2h with h = 1e-2, L summed in double.
+ * Inputs keep every kink (ReLU at 0, max-pool ties) farther than h away, so the only
+ * errors are fp32 rounding of y (relative 2^-24 per value, about 1e-6 on L, divided
+ * by 2h: ~5e-5) and the O(h^2) truncation of smooth layers (~1e-4 for batch norm).
+ * The normalized error ||num - analytic|| / ||analytic|| must stay under 2e-3, ten
+ * times those bounds; a wrong gradient gives errors of order 1. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/layer.h"
+#include "src/rng.h"
+#include "src/util.h"
+#include "testutil.h"
+
+#define H 1e-2f
+#define TOL 2e-3
+#define MAX_CHECK 48
+
+typedef struct {
+    lpt_backend *be;
+    lpt_layer l;
+    lpt_arena params, grads, work;
+    lpt_tensor x, y, dx, dy;
+    lpt_ctx c;
+    int n;
+} harness;
+
+static void build(harness *h, const char *backend, const char *type, const char *opts, int ndim,
+                  const int *dims) {
+    memset(h, 0, sizeof *h);
+    h->be = lpt_backend_create(backend, 2);
+    assert_non_null(h->be);
+    lpt_kv kv[8];
+    int nkv = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", opts);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(t, '=');
+        *eq = 0;
+        memset(&kv[nkv], 0, sizeof kv[nkv]);
+        snprintf(kv[nkv].key, sizeof kv[nkv].key, "%s", t);
+        snprintf(kv[nkv].value, sizeof kv[nkv].value, "%s", eq + 1);
+        nkv++;
+    }
+    lpt_layer_args args = {.kv = kv, .count = nkv, .where = "gradcheck"};
+    h->l.index = 1; /* not the first layer: dx is computed */
+    snprintf(h->l.name, sizeof h->l.name, "%s", type);
+    assert_int_equal(lpt_layer_create(type, &args, &h->l), 0);
+    lpt_arena_init(&h->params, h->be);
+    lpt_arena_init(&h->grads, h->be);
+    lpt_arena_init(&h->work, h->be);
+    lpt_build b = {.params = &h->params, .grads = &h->grads, .work = &h->work, .batch = dims[0]};
+    h->l.in = lpt_shape_make(ndim, dims);
+    if (h->l.ops->setup(&h->l, &h->l.in, &h->l.out, &b) != 0) fail_msg("setup: %s", lpt_error_get());
+    h->x = h->dx = (lpt_tensor){.shape = h->l.in, .fmt = LPT_FMT_FP32};
+    h->y = h->dy = (lpt_tensor){.shape = h->l.out, .fmt = LPT_FMT_FP32};
+    lpt_arena_reserve(&h->work, &h->x);
+    lpt_arena_reserve(&h->work, &h->dx);
+    lpt_arena_reserve(&h->work, &h->y);
+    lpt_arena_reserve(&h->work, &h->dy);
+    assert_int_equal(lpt_arena_commit(&h->params), 0);
+    assert_int_equal(lpt_arena_commit(&h->grads), 0);
+    assert_int_equal(lpt_arena_commit(&h->work), 0);
+    h->n = dims[0];
+    h->c = (lpt_ctx){.be = h->be, .n = dims[0], .train = 1, .seed = 5, .step = 3};
+    lpt_param p[LPT_LAYER_MAX_PARAMS];
+    int np = h->l.ops->params(&h->l, p);
+    for (int i = 0; i < np; i++) {
+        size_t cnt = lpt_tensor_count(p[i].value);
+        float *v = lpt_tensor_f32(p[i].value);
+        for (size_t j = 0; j < cnt; j++)
+            v[j] = p[i].grad ? (p[i].init_value == 1.0f ? 0.5f : -0.5f) + lpt_rng_uniform(40 + i, 1, j)
+                             : (p[i].init_value == 1.0f ? 1.0f : 0.0f);
+    }
+    float *r = lpt_tensor_f32(&h->dy);
+    for (size_t j = 0; j < lpt_tensor_count(&h->dy); j++) r[j] = 2.0f * lpt_rng_uniform(50, 1, j) - 1.0f;
+}
+
+static void destroy(harness *h) {
+    h->l.ops->free(&h->l);
+    lpt_arena_free(&h->params);
+    lpt_arena_free(&h->grads);
+    lpt_arena_free(&h->work);
+    lpt_backend_destroy(h->be);
+}
+
+static double loss(harness *h) {
+    h->l.ops->forward(&h->l, &h->c, &h->x, &h->y);
+    const float *y = lpt_tensor_f32(&h->y), *r = lpt_tensor_f32(&h->dy);
+    double s = 0;
+    for (size_t j = 0; j < lpt_tensor_count(&h->y); j++) s += (double)y[j] * r[j];
+    return s;
+}
+
+/* compare analytic gradient g of tensor v with central differences */
+static double check_tensor(harness *h, float *v, const float *g, size_t n, const char *what) {
+    double dd = 0, rr = 0;
+    size_t step = n > MAX_CHECK ? n / MAX_CHECK : 1;
+    for (size_t i = 0; i < n; i += step) {
+        float keep = v[i];
+        v[i] = keep + H;
+        double lp = loss(h);
+        v[i] = keep - H;
+        double lm = loss(h);
+        v[i] = keep;
+        double num = (lp - lm) / (2.0 * H);
+        dd += (num - g[i]) * (num - g[i]);
+        rr += (double)g[i] * g[i];
+    }
+    double e = sqrt(dd) / (rr > 0 ? sqrt(rr) : 1.0);
+    if (!(e < TOL)) fail_msg("%s: gradient of %s: normalized error %g (tolerance %g)", h->l.name, what, e, TOL);
+    return e;
+}
+
+/* kind: 0 uniform in [-1, 1]; 1 away from 0 (ReLU); 2 distinct values spaced > 2h
+ * (pooling never switches its argmax) */
+static void fill_x(harness *h, int kind) {
+    float *x = lpt_tensor_f32(&h->x);
+    size_t n = lpt_tensor_count(&h->x);
+    int *perm = lpt_xmalloc(n * sizeof *perm);
+    lpt_rng_permutation(8, 2, 0, perm, (int)n);
+    for (size_t j = 0; j < n; j++) {
+        float u = 2.0f * lpt_rng_uniform(60, 1, j) - 1.0f;
+        if (kind == 1) u = u < 0 ? u - 0.05f : u + 0.05f;
+        if (kind == 2) u = -1.0f + 0.05f * (float)perm[j];
+        x[j] = u;
+    }
+    free(perm);
+}
+
+static void gradcheck(const char *backend, const char *type, const char *opts, int ndim,
+                      const int *dims, int xkind) {
+    harness h;
+    build(&h, backend, type, opts, ndim, dims);
+    fill_x(&h, xkind);
+    loss(&h);
+    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    size_t nx = lpt_tensor_count(&h.x);
+    float *ax = lpt_xmalloc(nx * 4);
+    memcpy(ax, h.dx.data, nx * 4);
+    check_tensor(&h, lpt_tensor_f32(&h.x), ax, nx, "input");
+    lpt_param p[LPT_LAYER_MAX_PARAMS];
+    int np = h.l.ops->params(&h.l, p);
+    for (int i = 0; i < np; i++) {
+        if (!p[i].grad) continue;
+        size_t n = lpt_tensor_count(p[i].value);
+        float *g = lpt_xmalloc(n * 4);
+        memcpy(g, p[i].grad->data, n * 4);
+        check_tensor(&h, lpt_tensor_f32(p[i].value), g, n, p[i].name);
+        free(g);
+    }
+    free(ax);
+    destroy(&h);
+}
+
+static const char *const k_backends[] = {"ref", "cpu"};
+
+#define FOR_BACKENDS for (int b = 0; b < 2; b++)
+
+static void test_conv2d(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        gradcheck(k_backends[b], "conv2d", "out=4 k=3 stride=2 pad=1", 4, (int[]){2, 3, 7, 7}, 0);
+        gradcheck(k_backends[b], "conv2d", "out=3 k=5", 4, (int[]){2, 2, 9, 8}, 0);
+        gradcheck(k_backends[b], "conv2d", "out=2 kh=2 kw=3 bias=0 pad=2", 4, (int[]){3, 1, 5, 6}, 0);
+    }
+}
+
+static void test_linear(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        gradcheck(k_backends[b], "linear", "out=7", 2, (int[]){5, 10}, 0);
+        gradcheck(k_backends[b], "linear", "out=1 bias=0", 2, (int[]){3, 4}, 0);
+    }
+}
+
+static void test_relu(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        gradcheck(k_backends[b], "relu", "", 4, (int[]){2, 3, 4, 5}, 1);
+        gradcheck(k_backends[b], "relu", "", 2, (int[]){4, 9}, 1);
+    }
+}
+
+static void test_pool(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        gradcheck(k_backends[b], "maxpool", "k=2", 4, (int[]){2, 3, 6, 6}, 2);
+        gradcheck(k_backends[b], "maxpool", "k=3 stride=2 pad=1", 4, (int[]){2, 2, 7, 5}, 2);
+        gradcheck(k_backends[b], "avgpool", "k=2", 4, (int[]){2, 3, 6, 6}, 0);
+        gradcheck(k_backends[b], "avgpool", "k=3 stride=2 pad=1", 4, (int[]){2, 2, 7, 5}, 0);
+    }
+}
+
+static void test_flatten(void **s) {
+    (void)s;
+    FOR_BACKENDS gradcheck(k_backends[b], "flatten", "", 4, (int[]){2, 3, 2, 2}, 0);
+}
+
+static void test_batchnorm(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        gradcheck(k_backends[b], "batchnorm", "", 4, (int[]){4, 3, 3, 3}, 0);
+        gradcheck(k_backends[b], "batchnorm", "", 2, (int[]){8, 5}, 0);
+    }
+}
+
+static void test_dropout(void **s) {
+    (void)s;
+    FOR_BACKENDS gradcheck(k_backends[b], "dropout", "p=0.4", 2, (int[]){6, 10}, 0);
+}
+
+static void test_softmax_xent(void **s) {
+    (void)s;
+    FOR_BACKENDS {
+        lpt_backend *be = lpt_backend_create(k_backends[b], 2);
+        const int n = 5, k = 7;
+        float *z = tu_rand((size_t)n * k, 3, -3, 3), p[35], g[35];
+        int32_t lab[5] = {0, 6, 3, 3, 1};
+        be->xent_fwd(be, n, k, z, lab, p, NULL);
+        be->xent_bwd(be, n, k, p, lab, 1.0f / n, g);
+        double dd = 0, rr = 0;
+        for (int i = 0; i < n * k; i++) {
+            float keep = z[i];
+            z[i] = keep + H;
+            double lp = be->xent_fwd(be, n, k, z, lab, p, NULL) / n;
+            z[i] = keep - H;
+            double lm = be->xent_fwd(be, n, k, z, lab, p, NULL) / n;
+            z[i] = keep;
+            double num = (lp - lm) / (2.0 * H);
+            dd += (num - g[i]) * (num - g[i]);
+            rr += (double)g[i] * g[i];
+        }
+        assert_true(sqrt(dd) / sqrt(rr) < TOL);
+        free(z);
+        lpt_backend_destroy(be);
+    }
+}
+
+/* the checker itself must catch a wrong gradient */
+static void test_checker_fails_on_wrong_gradient(void **s) {
+    (void)s;
+    harness h;
+    build(&h, "ref", "linear", "out=3", 2, (int[]){2, 4});
+    fill_x(&h, 0);
+    loss(&h);
+    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    float *g = lpt_xmalloc(8 * 4);
+    memcpy(g, h.dx.data, 8 * 4);
+    g[3] *= 1.5f;
+    double dd = 0, rr = 0;
+    float *x = lpt_tensor_f32(&h.x);
+    for (int i = 0; i < 8; i++) {
+        float keep = x[i];
+        x[i] = keep + H;
+        double lp = loss(&h);
+        x[i] = keep - H;
+        double lm = loss(&h);
+        x[i] = keep;
+        double num = (lp - lm) / (2 * H);
+        dd += (num - g[i]) * (num - g[i]);
+        rr += (double)g[i] * g[i];
+    }
+    assert_true(sqrt(dd) / sqrt(rr) > 10 * TOL);
+    free(g);
+    destroy(&h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d),      cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_relu),        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_flatten),     cmocka_unit_test(test_batchnorm),
+        cmocka_unit_test(test_dropout),     cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_checker_fails_on_wrong_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

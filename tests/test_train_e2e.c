@@ -1,0 +1,101 @@
+/* test_train_e2e.c - short training runs that must learn: LeNet-5 on a slice of
+ * Fashion-MNIST (the real data, when installed) and the MLP on synthetic data; eval of
+ * the resulting checkpoint agrees with the training run's own evaluation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/train.h"
+#include "src/util.h"
+#include "testutil.h"
+
+static double last_test_acc(const char *metrics) {
+    size_t n;
+    char *m = lpt_file_read_all(metrics, &n);
+    assert_non_null(m);
+    char *last = NULL;
+    for (char *p = strstr(m, "\"test_acc\": "); p; p = strstr(p + 1, "\"test_acc\": ")) last = p;
+    assert_non_null(last);
+    double acc = strtod(last + 12, NULL);
+    free(m);
+    return acc;
+}
+
+static void test_lenet5_learns_fashion_mnist(void **s) {
+    (void)s;
+    if (!tu_have_fashion_mnist()) {
+        print_message("SKIPPED: %s is missing (apt-get install dataset-fashion-mnist)\n", LPT_DEFAULT_DATA);
+        skip();
+    }
+    char *dir = tu_tmpdir();
+    lpt_train_cfg c;
+    lpt_train_cfg_defaults(&c);
+    c.epochs = 2;
+    c.train_limit = 6000;
+    c.test_limit = 2000;
+    c.quiet = 1;
+    c.progress = 0;
+    snprintf(c.metrics_out, sizeof c.metrics_out, "%s/m.jsonl", dir);
+    snprintf(c.checkpoint, sizeof c.checkpoint, "%s/m.ckpt", dir);
+    assert_int_equal(lpt_train_run(&c), 0);
+    double acc = last_test_acc(c.metrics_out);
+    /* chance is 10%; 2 epochs on 6000 images reach about 78% */
+    if (!(acc >= 0.70)) fail_msg("LeNet-5 test accuracy %.4f after 2 epochs on 6000 images", acc);
+    /* lpt eval on the checkpoint repeats the final evaluation */
+    char *out, *err;
+    char *argv[] = {LPT_BINARY, "eval", "--checkpoint", c.checkpoint, "--test-limit", "2000", NULL};
+    assert_int_equal(tu_run(argv, &out, &err), 0);
+    char *p = strstr(out, "\"test_acc\": ");
+    assert_non_null(p);
+    assert_true(fabs(strtod(p + 12, NULL) - acc) < 1e-6);
+    free(out);
+    free(err);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+static void test_mlp_learns_synthetic(void **s) {
+    (void)s;
+    char *dir = tu_tmpdir();
+    lpt_train_cfg c;
+    lpt_train_cfg_defaults(&c);
+    snprintf(c.data, sizeof c.data, "%s", dir);
+    snprintf(c.model, sizeof c.model, "mlp");
+    snprintf(c.metrics_out, sizeof c.metrics_out, "%s/m.csv", dir);
+    tu_write_synthetic_mnist(dir, 1000, 200, 11);
+    c.epochs = 3;
+    c.batch = 50;
+    c.quiet = 1;
+    c.progress = 0;
+    assert_int_equal(lpt_train_run(&c), 0);
+    size_t n;
+    char *m = lpt_file_read_all(c.metrics_out, &n);
+    assert_non_null(m);
+    assert_int_equal(strncmp(m, "epoch,step,lr,train_loss", 24), 0);
+    assert_int_equal(tu_lines(m), 4); /* header + one line per epoch */
+    /* the last line's test_acc column */
+    char *last = m + n - 1;
+    while (last > m && last[-1] != '\n') last--;
+    double acc;
+    int col = 0;
+    for (char *q = last; *q && col < 6; q++)
+        if (*q == ',' && ++col == 6) acc = strtod(q + 1, NULL);
+    assert_int_equal(col, 6);
+    if (!(acc > 0.9)) fail_msg("MLP accuracy %.3f on synthetic bars", acc);
+    free(m);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlp_learns_synthetic),
+        cmocka_unit_test(test_lenet5_learns_fashion_mnist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,141 @@
+/* testutil.c - helpers shared by the cmocka suites. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "src/data.h"
+#include "src/rng.h"
+#include "src/util.h"
+
+float *tu_rand(size_t n, uint64_t seed, float lo, float hi) {
+    float *x = lpt_xmalloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * lpt_rng_uniform(seed, 99, i);
+    return x;
+}
+
+double tu_norm_err(const float *a, const float *b, size_t n) {
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = (double)a[i] - (double)b[i];
+        d += e * e;
+        r += (double)b[i] * b[i];
+    }
+    if (d != d) return INFINITY;
+    return sqrt(d) / (r > 0 ? sqrt(r) : 1e-30);
+}
+
+char *tu_tmpdir(void) {
+    char *t = lpt_xstrdup("/tmp/lpt-test-XXXXXX");
+    if (!mkdtemp(t)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return t;
+}
+
+void tu_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+static void put_be32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void write_split(const char *dir, const char *prefix, int n, uint64_t seed) {
+    const int h = 28, w = 28;
+    size_t ib = 16 + (size_t)n * h * w, lb = 8 + (size_t)n;
+    unsigned char *img = lpt_xcalloc(ib, 1), *lab = lpt_xcalloc(lb, 1);
+    put_be32(img, 0x803);
+    put_be32(img + 4, (uint32_t)n);
+    put_be32(img + 8, (uint32_t)h);
+    put_be32(img + 12, (uint32_t)w);
+    put_be32(lab, 0x801);
+    put_be32(lab + 4, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int cls = (int)(lpt_rng_bits(seed, 1, (uint64_t)i) % 10);
+        lab[8 + i] = (unsigned char)cls;
+        unsigned char *p = img + 16 + (size_t)i * h * w;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                /* class k: a bright horizontal bar at rows 2k+3..2k+5, plus noise */
+                float v = 60.0f * lpt_rng_uniform(seed, 2, (uint64_t)i * h * w + (uint64_t)y * w + x);
+                if (y >= 2 * cls + 3 && y < 2 * cls + 6 && x > 3 && x < 24) v += 180.0f;
+                p[y * w + x] = (unsigned char)(v > 255 ? 255 : v);
+            }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    tu_write_file(path, img, ib);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    tu_write_file(path, lab, lb);
+    free(img);
+    free(lab);
+}
+
+void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t seed) {
+    write_split(dir, "train", ntrain, seed);
+    write_split(dir, "t10k", ntest, seed + 1000);
+}
+
+static char *slurp_fd(int fd) {
+    lpt_buf b = {0};
+    char chunk[4096];
+    ssize_t r;
+    while ((r = read(fd, chunk, sizeof chunk)) > 0) lpt_buf_put(&b, chunk, (size_t)r);
+    lpt_buf_put(&b, "", 1);
+    return (char *)b.data;
+}
+
+int tu_run(char *const argv[], char **out, char **err) {
+    char *tdir = tu_tmpdir();
+    char po[4200], pe[4200];
+    snprintf(po, sizeof po, "%s/out", tdir);
+    snprintf(pe, sizeof pe, "%s/err", tdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(po, "w", stdout) || !freopen(pe, "w", stderr)) _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (out) {
+        FILE *f = fopen(po, "rb");
+        *out = slurp_fd(fileno(f));
+        fclose(f);
+    }
+    if (err) {
+        FILE *f = fopen(pe, "rb");
+        *err = slurp_fd(fileno(f));
+        fclose(f);
+    }
+    unlink(po);
+    unlink(pe);
+    rmdir(tdir);
+    free(tdir);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tu_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+int tu_have_fashion_mnist(void) {
+    struct stat st;
+    return stat(LPT_DEFAULT_DATA, &st) == 0 && S_ISDIR(st.st_mode);
+}

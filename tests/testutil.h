@@ -1,0 +1,30 @@
+/* testutil.h - helpers shared by the cmocka suites. */
+#ifndef LPT_TESTUTIL_H
+#define LPT_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "kernels/backend.h"
+
+/* n uniform values in [lo, hi) from a counter-based stream */
+float *tu_rand(size_t n, uint64_t seed, float lo, float hi);
+/* ||a - b|| / max(||b||, 1e-30), accumulated in double */
+double tu_norm_err(const float *a, const float *b, size_t n);
+/* a fresh temporary directory (caller frees the string) */
+char *tu_tmpdir(void);
+void tu_write_file(const char *path, const void *data, size_t n);
+/* an MNIST-layout directory of synthetic, learnable 1x28x28 images in `dir` (raw IDX) */
+void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t seed);
+/* run argv (argv[0] = program) with stdout/stderr captured into out/err (malloc'd,
+ * NUL-terminated, either may be NULL); returns the exit status or 128+signal */
+int tu_run(char *const argv[], char **out, char **err);
+/* number of lines in s */
+int tu_lines(const char *s);
+/* 1 when the default Fashion-MNIST directory exists */
+int tu_have_fashion_mnist(void);
+
+#endif
