@@ -216,15 +216,8 @@ int lpt_model_spec_load(const char *name_or_path, lpt_model_spec *out) {
         free(data);
         return -1;
     }
-    char *z = realloc(data, n + 1);
-    if (!z) {
-        free(data);
-        lpt_error_set("out of memory reading %s", name_or_path);
-        return -1;
-    }
-    z[n] = 0;
-    int rc = lpt_model_spec_parse(z, name_or_path, out);
-    free(z);
+    int rc = lpt_model_spec_parse(data, name_or_path, out);
+    free(data);
     return rc;
 }
 

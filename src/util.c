@@ -106,8 +106,8 @@ void *lpt_file_read_all(const char *path, size_t *n) {
         lpt_buf_free(&b);
         return NULL;
     }
-    *n = b.len;
-    if (!b.data) b.data = lpt_xmalloc(1);
+    lpt_buf_put(&b, "", 1); /* NUL after the data, not counted */
+    *n = b.len - 1;
     return b.data;
 }
 

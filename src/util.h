@@ -27,7 +27,8 @@ char *lpt_xstrdup(const char *s);
 /* Write `n` bytes to `path` atomically: a temporary file beside it, fsync, rename.
  * On failure the previous file (if any) is untouched; returns 0 or -1 with an error. */
 int lpt_file_write_atomic(const char *path, const void *data, size_t n);
-/* Read a whole file; returns a malloc'd buffer or NULL with an error. */
+/* Read a whole file; returns a malloc'd buffer (NUL-terminated after the n bytes) or
+ * NULL with an error. */
 void *lpt_file_read_all(const char *path, size_t *n);
 
 uint32_t lpt_crc32(uint32_t crc, const void *data, size_t n);
