@@ -134,6 +134,9 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     } else if (lpt_model_spec_load(cfg.model, &spec)) {
         goto fail;
     }
+    if ((cfg.metrics_out[0] && lpt_file_check_writable(cfg.metrics_out)) ||
+        (cfg.checkpoint[0] && lpt_file_check_writable(cfg.checkpoint)))
+        goto fail;
     if (lpt_dataset_load_dir(cfg.data, &train, &test)) goto fail;
     lpt_dataset_truncate(&train, cfg.train_limit);
     lpt_dataset_truncate(&test, cfg.test_limit);

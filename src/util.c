@@ -89,6 +89,22 @@ int lpt_file_write_atomic(const char *path, const void *data, size_t n) {
     return 0;
 }
 
+int lpt_file_check_writable(const char *path) {
+    size_t plen = strlen(path);
+    char *tmp = lpt_xmalloc(plen + 32);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        lpt_error_set("cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return 0;
+}
+
 void *lpt_file_read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) {

@@ -27,6 +27,9 @@ char *lpt_xstrdup(const char *s);
 /* Write `n` bytes to `path` atomically: a temporary file beside it, fsync, rename.
  * On failure the previous file (if any) is untouched; returns 0 or -1 with an error. */
 int lpt_file_write_atomic(const char *path, const void *data, size_t n);
+/* 0 when a file can be created beside `path` (its directory is writable), else -1 with
+ * an error: checked before long work whose results would go there. */
+int lpt_file_check_writable(const char *path);
 /* Read a whole file; returns a malloc'd buffer (NUL-terminated after the n bytes) or
  * NULL with an error. */
 void *lpt_file_read_all(const char *path, size_t *n);

@@ -37,11 +37,8 @@ static int setup(void **s) {
 
 static int teardown(void **s) {
     (void)s;
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    int rc = system(cmd);
-    free(g_dir);
-    return rc;
+    tu_rmtree(g_dir);
+    return 0;
 }
 
 static char *tmp(const char *name) {

@@ -67,6 +67,21 @@ static void test_resume_refuses_fixed_flags(void **s) {
     free(dir);
 }
 
+static void test_unwritable_outputs_fail_early(void **s) {
+    (void)s;
+    char *out, *err, *dir = tu_tmpdir(), data[300];
+    snprintf(data, sizeof data, "--data=%s", dir);
+    tu_write_synthetic_mnist(dir, 20, 10, 1);
+    int rc = lpt(&out, &err, "train", data, "--metrics-out", "/nonexistent/dir/m.jsonl", "--quiet");
+    assert_int_equal(rc, 1);
+    assert_int_equal(tu_lines(err), 1);
+    assert_non_null(strstr(err, "cannot write '/nonexistent/dir/m.jsonl'"));
+    assert_string_equal(out, ""); /* refused before any training */
+    free(out);
+    free(err);
+    tu_rmtree(dir);
+}
+
 static void test_help(void **s) {
     (void)s;
     const char *cmds[] = {"train", "eval", "bench"};
@@ -92,6 +107,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_resume_refuses_fixed_flags),
+        cmocka_unit_test(test_unwritable_outputs_fail_early),
         cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,10 +51,7 @@ static void test_lenet5_learns_fashion_mnist(void **s) {
     assert_true(fabs(strtod(p + 12, NULL) - acc) < 1e-6);
     free(out);
     free(err);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
+    tu_rmtree(dir);
 }
 
 static void test_mlp_learns_synthetic(void **s) {
@@ -86,10 +83,7 @@ static void test_mlp_learns_synthetic(void **s) {
     assert_int_equal(col, 6);
     if (!(acc > 0.9)) fail_msg("MLP accuracy %.3f on synthetic bars", acc);
     free(m);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
+    tu_rmtree(dir);
 }
 
 int main(void) {

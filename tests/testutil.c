@@ -39,6 +39,13 @@ char *tu_tmpdir(void) {
     return t;
 }
 
+void tu_rmtree(char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (strncmp(dir, "/tmp/lpt-test-", 14) == 0 && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    free(dir);
+}
+
 void tu_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {

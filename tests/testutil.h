@@ -16,6 +16,8 @@ float *tu_rand(size_t n, uint64_t seed, float lo, float hi);
 double tu_norm_err(const float *a, const float *b, size_t n);
 /* a fresh temporary directory (caller frees the string) */
 char *tu_tmpdir(void);
+/* remove a directory made by tu_tmpdir with everything in it, and free the string */
+void tu_rmtree(char *dir);
 void tu_write_file(const char *path, const void *data, size_t n);
 /* an MNIST-layout directory of synthetic, learnable 1x28x28 images in `dir` (raw IDX) */
 void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t seed);
