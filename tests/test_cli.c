@@ -43,7 +43,7 @@ static void test_bad_arguments(void **s) {
     expect_usage_error("train", "--epochs", NULL, NULL, "needs a value");
     expect_usage_error("train", "--epochs", "2", "--epochs", "more than once");
     expect_usage_error("train", "--precision", "int8-dyn", NULL, "available: fp32");
-    expect_usage_error("train", "--precision", "fp64", NULL, "unknown precision 'fp64'");
+    expect_usage_error("train", "--precision", "fp64", NULL, "unknown format 'fp64'");
     expect_usage_error("train", "--backend", "tpu", NULL, "available: cpu, ref");
     expect_usage_error("train", "--schedule", "linear", NULL, "const, step, cosine");
     expect_usage_error("train", "--model", "resnet999", NULL, "mlp, lenet5, vgg");

@@ -1,0 +1,89 @@
+/* quant.h - quantize and dequantize: scalar _ref versions (the specification) and the
+ * fast versions that must equal them bit for bit, counters included.
+ *
+ * Codes are int32 for every format: the bit pattern for floats (fp16/bf16: 16 bits,
+ * fp8: 8 bits, zero-extended), the two's-complement integer for dfp (sign-extended).
+ * Dequantized values are float32.
+ *
+ * dfp<W> with fractional length FL: v = x * 2^FL exactly (double), rounded to an
+ * integer r by the rounding mode; r outside [-2^(W-1), 2^(W-1)-1] is clamped (sat) or
+ * wrapped modulo 2^W (wrap); value = code * 2^-FL. FL is limited to [-256, 256].
+ * NaN inputs get code 0 and +-Inf the extreme codes; both are counted in `nonfinite`
+ * so that callers can flag them: dfp has no encoding for them.
+ *
+ * Floats (fp16, bf16, fp8-e4m3, fp8-e5m2): x is rounded by the mode to the format's
+ * precision with its exponent range and subnormals; a result above the largest finite
+ * value is an overflow: `ieee` gives +-Inf (e4m3, which has no Inf: NaN) except where
+ * the rounding direction points back toward zero (rtz always, rdn for positive values),
+ * which gives +-max as IEEE 754 prescribes; `sat` gives +-max, and maps +-Inf inputs to
+ * +-max too. NaN stays NaN: fp16 and bf16 keep the sign and the top payload bits with
+ * the quiet bit set (as x86 F16C does), fp8 uses S.1111.111 (e4m3) and S.11111.10 (e5m2).
+ *
+ * Stochastic rounding (sr): r = floor(v) + (frac(v) >= 1 - u), where u = k * 2^-24 and k
+ * is 24 bits of lpt_sr_bits(key, index). Rounding up happens with probability frac(v)
+ * (exactly, when frac(v) is a multiple of 2^-24), so E[r] = v for either sign.
+ *
+ * Counters (added to, never reset): saturated = results out of range (clamped, wrapped,
+ * or overflowed to Inf/NaN/max); underflow = nonzero finite inputs that became zero;
+ * nonfinite = NaN or Inf inputs. */
+#ifndef LPT_QUANT_H
+#define LPT_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/rng.h"
+#include "format.h"
+
+typedef struct {
+    uint64_t saturated, underflow, nonfinite;
+} lpt_qstats;
+
+/* Key of the stochastic-rounding stream: element i of a call draws
+ * lpt_sr_bits(key, key.index0 + i). */
+typedef struct {
+    uint64_t seed;
+    uint64_t tensor; /* tensor id */
+    uint64_t step;
+    uint64_t index0; /* index of the call's first element in the tensor */
+} lpt_sr_key;
+
+/* The per-(seed, tensor, step) part of the hash, computed once per call. */
+static inline uint64_t lpt_sr_prefix(const lpt_sr_key *k) {
+    uint64_t h = lpt_mix64(k->seed ^ 0x5352u /* "SR" */);
+    h = lpt_mix64(h ^ (k->tensor * 0xd1b54a32d192ed03ULL));
+    return lpt_mix64(h ^ (k->step * 0x94d049bb133111ebULL + 0x2545f4914f6cdd1dULL));
+}
+/* 24 random bits for element `index` under a prefix */
+static inline uint32_t lpt_sr_bits_at(uint64_t prefix, uint64_t index) {
+    return (uint32_t)(lpt_mix64(prefix ^ (index * 0x9e3779b97f4a7c15ULL)) >> 40);
+}
+
+#define LPT_FL_MIN (-256)
+#define LPT_FL_MAX 256
+
+/* Reference: quantize n values. codes and/or y may be NULL. fl is used by dfp only. */
+void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+                      const float *x, int32_t *codes, float *y, lpt_qstats *st);
+/* Reference: value of one code. */
+float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code);
+void lpt_dequantize_ref(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
+
+/* Fast versions (vectorized where the CPU allows, chosen at run time): equal to the
+ * reference bit for bit, counters included. */
+void lpt_quantize(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+                  const float *x, int32_t *codes, float *y, lpt_qstats *st);
+void lpt_dequantize(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
+/* Name of the kernel lpt_quantize picks for q on this CPU (for benchmarks and notes). */
+const char *lpt_quantize_kernel_name(const lpt_qformat *q);
+/* Instruction-set level of the fast kernels: "x86-64-v4", "x86-64-v3" or "base", the
+ * best the CPU supports unless set lower (tests and benchmarks compare every level):
+ * lpt_quant_isa_set returns -1 for a level the CPU lacks, or an unknown name ("best"
+ * restores the default). */
+int lpt_quant_isa_set(const char *name);
+const char *lpt_quant_isa(void);
+
+/* Round an exact double v to an integer-valued double by mode (u: the sr uniform). */
+double lpt_round_ref(double v, lpt_rounding r, double u);
+
+#endif
