@@ -12,6 +12,7 @@
 #include "args.h"
 #include "bench.h"
 #include "model.h"
+#include "quantize_cmd.h"
 #include "train.h"
 #include "util.h"
 
@@ -173,7 +174,8 @@ static void usage(FILE *f) {
             "commands:\n"
             "  train   train a model (lpt train --help)\n"
             "  eval    evaluate a checkpoint on the test set\n"
-            "  bench   measure training throughput\n\n"
+            "  bench   measure training throughput\n"
+            "  quantize  apply a number format to a tensor in an .npy file\n\n"
             "precisions: %s; backends: %s; models: mlp, lenet5, vgg or a spec file\n",
             LPT_VERSION, lpt_format_available(), lpt_backend_names());
 }
@@ -195,6 +197,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
     if (strcmp(cmd, "bench") == 0) return lpt_bench_main(argc, argv);
-    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench\n", cmd);
+    if (strcmp(cmd, "quantize") == 0) return lpt_quantize_main(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize\n", cmd);
     return 2;
 }

@@ -31,7 +31,7 @@ static void expect_usage_error(const char *a0, const char *a1, const char *a2, c
 
 static void test_bad_arguments(void **s) {
     (void)s;
-    expect_usage_error("frobnicate", NULL, NULL, NULL, "commands: train, eval, bench");
+    expect_usage_error("frobnicate", NULL, NULL, NULL, "commands: train, eval, bench, quantize");
     expect_usage_error("train", "--colour", "red", NULL, "unknown option '--colour'");
     expect_usage_error("train", "--epochs", "ten", NULL, "--epochs expects an integer");
     expect_usage_error("train", "--epochs", "0", NULL, "[1, 100000]");

@@ -1,0 +1,36 @@
+/* stats.h - the statistics unit's analysis and configuration rules (DESIGN.md,
+ * "Statistics unit"), for one tensor.
+ *
+ * Analysis: for every value the position of its most significant bit, floor(log2|v|),
+ * counted in one histogram for positive and one for negative values, plus zeros and
+ * the largest magnitude. Configuration: for dfp<W>, a value with MSB position m
+ * overflows at fractional length FL when m + FL >= W - 1 (|v| * 2^FL >= 2^(W-1)); the
+ * rule picks the largest FL whose predicted overflow fraction is at most a target. */
+#ifndef LPT_STATS_H
+#define LPT_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* MSB positions -160..129 cover every finite float32 (subnormals from -149) */
+#define LPT_MSB_MIN (-160)
+#define LPT_MSB_BINS 290
+
+typedef struct {
+    uint64_t pos[LPT_MSB_BINS], neg[LPT_MSB_BINS]; /* bin = msb - LPT_MSB_MIN */
+    uint64_t zeros, nonfinite, count;
+    double max_abs;
+} lpt_msb_hist;
+
+void lpt_msb_hist_clear(lpt_msb_hist *h);
+/* add n values (NaN/Inf counted apart) */
+void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x);
+/* Predicted fraction of the finite values that overflow dfp<width> at fl. */
+double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl);
+/* Predicted fraction of the nonzero finite values below half a step (they round to 0). */
+double lpt_stats_underflow_at(const lpt_msb_hist *h, int fl);
+/* Largest FL in [lo, hi] whose predicted overflow fraction is <= rate (hi when the
+ * tensor is all zeros, lo when none qualifies). */
+int lpt_stats_choose_fl(const lpt_msb_hist *h, int width, double rate, int lo, int hi);
+
+#endif
