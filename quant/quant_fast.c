@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quant_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LPT_X86 1
@@ -43,6 +44,9 @@ ALWAYS_INLINE double double_of(uint64_t b) {
     return x;
 }
 
+/* 2^e for |e| <= 1022 */
+ALWAYS_INLINE double pow2(int e) { return double_of((uint64_t)(1023 + e) << 52); }
+
 /* lpt_round_ref without branches; u is the sr uniform. rint rounds to nearest even in
  * the default floating-point environment, which lpt never changes. */
 ALWAYS_INLINE double round_mode(double v, lpt_rounding mode, double u) {
@@ -67,13 +71,19 @@ ALWAYS_INLINE double round_mode(double v, lpt_rounding mode, double u) {
 
 /* ---- dynamic fixed point ---- */
 
-ALWAYS_INLINE void dfp_kernel(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
-                              uint64_t i0, size_t n, const float *restrict x,
+/* wc, wy: whether codes and values are wanted; constants after inlining, so that the
+ * loop body has no branches (a conditional store stops the vectorizer) */
+ALWAYS_INLINE void dfp_kernel(lpt_rounding mode, int wrap, int wc, int wy, int width, int fl,
+                              uint64_t prefix, uint64_t i0, size_t n, const float *restrict x,
                               int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
-    const double qmax = ldexp(1.0, width - 1) - 1.0, qmin = -ldexp(1.0, width - 1);
-    const double m = ldexp(1.0, width), inv_m = ldexp(1.0, -width);
-    const double scale = ldexp(1.0, fl), inv_scale = ldexp(1.0, -fl);
-    uint64_t sat = 0, und = 0, nonfin = 0;
+    /* powers of two from their bits: a libm call here (ldexp may write errno) would
+     * keep the compiler from vectorizing the loop */
+    const double qmax = pow2(width - 1) - 1.0, qmin = -pow2(width - 1);
+    const double m = pow2(width), inv_m = pow2(-width);
+    const double scale = pow2(fl), inv_scale = pow2(-fl);
+    /* counters in double: the same lane width as the arithmetic, so the loop vectorizes;
+     * exact for any n below 2^53 */
+    double sat = 0, und = 0, nonfin = 0;
 #pragma omp simd reduction(+ : sat, und, nonfin)
     for (size_t i = 0; i < n; i++) {
         const float xf = x[i];
@@ -91,23 +101,35 @@ ALWAYS_INLINE void dfp_kernel(lpt_rounding mode, int wrap, int width, int fl, ui
             rw = r > qmax ? qmax : (r < qmin ? qmin : r);
         double inf_code = xf > 0 ? qmax : qmin;
         double c = finite ? rw : (isnan_ ? 0.0 : inf_code);
-        sat += (uint64_t)over;
-        nonfin += (uint64_t)!finite;
-        und += (uint64_t)(finite & (c == 0.0) & (xf != 0.0f));
-        const int32_t ci = (int32_t)c; /* the value comes from the code: no -0 */
-        if (codes) codes[i] = ci;
-        if (y) y[i] = (float)((double)ci * inv_scale);
+        sat += over ? 1.0 : 0.0;
+        nonfin += finite ? 0.0 : 1.0;
+        und += (finite & (c == 0.0) & (xf != 0.0f)) ? 1.0 : 0.0;
+        const int32_t ci = (int32_t)c;
+        if (wc) codes[i] = ci;
+        /* the value comes from the integer code, so a zero code is +0 (the compiler may
+         * fold (double)(int32_t)c back into c, which keeps the sign of a -0.0 c) */
+        if (wy) y[i] = ci == 0 ? 0.0f : (float)((double)ci * inv_scale);
     }
-    st->saturated += sat;
-    st->underflow += und;
-    st->nonfinite += nonfin;
+    st->saturated += (uint64_t)sat;
+    st->underflow += (uint64_t)und;
+    st->nonfinite += (uint64_t)nonfin;
 }
 
-#define DFP_CASE(MODE)                                                                       \
-    if (wrap)                                                                                \
-        dfp_kernel(MODE, 1, width, fl, prefix, i0, n, x, codes, y, st);                      \
+#define DFP_OUT(MODE, WRAP)                                                                  \
+    if (codes && y)                                                                          \
+        dfp_kernel(MODE, WRAP, 1, 1, width, fl, prefix, i0, n, x, codes, y, st);             \
+    else if (codes)                                                                          \
+        dfp_kernel(MODE, WRAP, 1, 0, width, fl, prefix, i0, n, x, codes, y, st);             \
+    else if (y)                                                                              \
+        dfp_kernel(MODE, WRAP, 0, 1, width, fl, prefix, i0, n, x, codes, y, st);             \
     else                                                                                     \
-        dfp_kernel(MODE, 0, width, fl, prefix, i0, n, x, codes, y, st);                      \
+        dfp_kernel(MODE, WRAP, 0, 0, width, fl, prefix, i0, n, x, codes, y, st);
+#define DFP_CASE(MODE)                                                                       \
+    if (wrap) {                                                                              \
+        DFP_OUT(MODE, 1)                                                                     \
+    } else {                                                                                 \
+        DFP_OUT(MODE, 0)                                                                     \
+    }                                                                                        \
     return;
 
 
@@ -145,9 +167,9 @@ ALWAYS_INLINE int32_t fnan_code(const fspec *f, uint32_t xb) {
     return (int32_t)((s << 7) | (f->has_inf ? 0x7eu : 0x7fu));
 }
 
-ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, uint64_t prefix, uint64_t i0,
-                                size_t n, const float *restrict x, int32_t *restrict codes,
-                                float *restrict y, lpt_qstats *st) {
+ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, int wc, int wy, uint64_t prefix,
+                                uint64_t i0, size_t n, const float *restrict x,
+                                int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
     uint64_t sat = 0, und = 0, nonfin = 0;
     const int toward_zero_pos = mode == LPT_ROUND_RTZ || mode == LPT_ROUND_RDN;
     const int toward_zero_neg = mode == LPT_ROUND_RTZ;
@@ -184,19 +206,26 @@ ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, uint64_t pref
         sat += (uint64_t)over;
         nonfin += (uint64_t)!finite;
         und += (uint64_t)(finite & (ax != 0) & (a == 0.0));
-        if (codes) codes[i] = (int32_t)c;
-        if (y) y[i] = fdecode(f, c);
+        if (wc) codes[i] = (int32_t)c;
+        if (wy) y[i] = fdecode(f, c);
     }
     st->saturated += sat;
     st->underflow += und;
     st->nonfinite += nonfin;
 }
 
-#define FLOAT_CASE(MODE) float_kernel(f, MODE, prefix, i0, n, x, codes, y, st); return;
+#define FLOAT_CASE(MODE)                                                                     \
+    if (codes && y)                                                                          \
+        float_kernel(f, MODE, 1, 1, prefix, i0, n, x, codes, y, st);                         \
+    else if (codes)                                                                          \
+        float_kernel(f, MODE, 1, 0, prefix, i0, n, x, codes, y, st);                         \
+    else                                                                                     \
+        float_kernel(f, MODE, 0, 1, prefix, i0, n, x, codes, y, st);                         \
+    return;
 
 /* ---- bf16, round to nearest even: integer rounding on the float32 bits ---- */
 
-ALWAYS_INLINE void bf16_kernel(int sat_mode, size_t n, const float *restrict x,
+ALWAYS_INLINE void bf16_kernel(int sat_mode, int wc, int wy, size_t n, const float *restrict x,
                                int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
     uint64_t sat = 0, und = 0, nonfin = 0;
 #pragma omp simd reduction(+ : sat, und, nonfin)
@@ -210,8 +239,8 @@ ALWAYS_INLINE void bf16_kernel(int sat_mode, size_t n, const float *restrict x,
         sat += (uint64_t)over;
         nonfin += (uint64_t)!finite;
         und += (uint64_t)(finite & (ax != 0) & ((r & 0x7fffu) == 0));
-        if (codes) codes[i] = (int32_t)r;
-        if (y) y[i] = float_of(r << 16 | (nan_ ? 0x00400000u : 0u));
+        if (wc) codes[i] = (int32_t)r;
+        if (wy) y[i] = float_of(r << 16 | (nan_ ? 0x00400000u : 0u));
     }
     st->saturated += sat;
     st->underflow += und;
@@ -250,7 +279,12 @@ ALWAYS_INLINE void bf16_kernel(int sat_mode, size_t n, const float *restrict x,
     }                                                                                        \
     ATTR static void bf16_rne_##SUF(int sat_mode, size_t n, const float *x, int32_t *codes,  \
                                     float *y, lpt_qstats *st) {                              \
-        bf16_kernel(sat_mode, n, x, codes, y, st);                                           \
+        if (codes && y)                                                                      \
+            bf16_kernel(sat_mode, 1, 1, n, x, codes, y, st);                                 \
+        else if (codes)                                                                      \
+            bf16_kernel(sat_mode, 1, 0, n, x, codes, y, st);                                 \
+        else                                                                                 \
+            bf16_kernel(sat_mode, 0, 1, n, x, codes, y, st);                                 \
     }                                                                                        \
     ATTR static void dfp_dequantize_##SUF(int fl, size_t n, const int32_t *codes, float *y) { \
         const double inv = ldexp(1.0, -fl);                                                  \
@@ -273,13 +307,14 @@ typedef struct {
     void (*bf16_q)(int, size_t, const float *, int32_t *, float *, lpt_qstats *);
     void (*dfp_dq)(int, size_t, const int32_t *, float *);
     int f16c; /* the fp16 rne instruction path */
+    int simd; /* explicit-intrinsics dfp kernel: 4 (AVX-512), 3 (AVX2), 0 none */
 } isa_level;
 
 static const isa_level g_levels[] = {
-    {"base", dfp_quantize_base, float_quantize_base, float_dequantize_base, bf16_rne_base, dfp_dequantize_base, 0},
+    {"base", dfp_quantize_base, float_quantize_base, float_dequantize_base, bf16_rne_base, dfp_dequantize_base, 0, 0},
 #if LPT_X86
-    {"x86-64-v3", dfp_quantize_v3, float_quantize_v3, float_dequantize_v3, bf16_rne_v3, dfp_dequantize_v3, 1},
-    {"x86-64-v4", dfp_quantize_v4, float_quantize_v4, float_dequantize_v4, bf16_rne_v4, dfp_dequantize_v4, 1},
+    {"x86-64-v3", dfp_quantize_v3, float_quantize_v3, float_dequantize_v3, bf16_rne_v3, dfp_dequantize_v3, 1, 3},
+    {"x86-64-v4", dfp_quantize_v4, float_quantize_v4, float_dequantize_v4, bf16_rne_v4, dfp_dequantize_v4, 1, 4},
 #endif
 };
 #define N_LEVELS ((int)(sizeof g_levels / sizeof g_levels[0]))
@@ -385,7 +420,10 @@ static fspec fspec_of(const lpt_qformat *q) {
 
 const char *lpt_quantize_kernel_name(const lpt_qformat *q) {
     static _Thread_local char buf[96];
-    const char *what = q->fmt == LPT_FMT_DFP ? "dfp, branch-free double"
+    const char *what = q->fmt == LPT_FMT_DFP
+                           ? (level()->simd == 4 ? "dfp, AVX-512 double"
+                              : level()->simd == 3 && q->round != LPT_ROUND_SR ? "dfp, AVX2 double"
+                                                                               : "dfp, branch-free double")
                        : q->fmt == LPT_FMT_FP32 ? "fp32 copy"
                        : (q->fmt == LPT_FMT_FP16 && q->round == LPT_ROUND_RNE && level()->f16c) ? "fp16 rne, F16C"
                        : (q->fmt == LPT_FMT_BF16 && q->round == LPT_ROUND_RNE) ? "bf16 rne, integer rounding"
@@ -399,9 +437,20 @@ void lpt_quantize(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
     const isa_level *L = level();
     const uint64_t prefix = key ? lpt_sr_prefix(key) : 0, i0 = key ? key->index0 : 0;
     switch (q->fmt) {
-    case LPT_FMT_DFP:
-        L->dfp_q(q->round, q->ovf == LPT_OVF_WRAP, q->width, fl, prefix, i0, n, x, codes, y, st);
+    case LPT_FMT_DFP: {
+        const int wrap = q->ovf == LPT_OVF_WRAP;
+        size_t done = 0;
+#if LPT_X86
+        if (L->simd == 4)
+            done = lpt_dfp_quantize_avx512(q->round, wrap, q->width, fl, prefix, i0, n, x, codes, y, st);
+        else if (L->simd == 3)
+            done = lpt_dfp_quantize_avx2(q->round, wrap, q->width, fl, n, x, codes, y, st);
+#endif
+        if (done < n) /* the tail, and modes without an intrinsics kernel */
+            L->dfp_q(q->round, wrap, q->width, fl, prefix, i0 + done, n - done, x + done,
+                     codes ? codes + done : NULL, y ? y + done : NULL, st);
         return;
+    }
     case LPT_FMT_FP32:
         lpt_quantize_ref(q, fl, key, n, x, codes, y, st);
         return;

@@ -93,7 +93,9 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
 
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2";
-    int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0;
+    int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5;
+    char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
+         isa[32] = "";
     lpt_opt o[] = {
         {"model", LPT_OPT_STR, model, sizeof model, 0, 0, "NAME|FILE", "model [lenet5]", 0},
         {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
@@ -102,11 +104,17 @@ int lpt_bench_main(int argc, char **argv) {
         {"steps", LPT_OPT_INT, &steps, 0, 1, 1000000, "N", "timed steps [200]", 0},
         {"warmup", LPT_OPT_INT, &warmup, 0, 0, 1000000, "N", "untimed steps first [20]", 0},
         {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
-        {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per thread count", 0},
+        {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per result", 0},
+        {"quantize", LPT_OPT_FLAG, &quantize, 0, 0, 0, NULL, "benchmark the quantizers instead (one core, vs memcpy)", 0},
+        {"formats", LPT_OPT_STR, formats, sizeof formats, 0, 0, "LIST", "--quantize: format specs, comma-separated", 0},
+        {"size-mib", LPT_OPT_INT, &mib, 0, 1, 16384, "N", "--quantize: tensor size [64]", 0},
+        {"reps", LPT_OPT_INT, &reps, 0, 1, 1000, "N", "--quantize: repetitions, best kept [5]", 0},
+        {"isa", LPT_OPT_STR, isa, sizeof isa, 0, 0, "LEVEL", "--quantize: force base, x86-64-v3 or x86-64-v4 kernels", 0},
     };
-    int rc = lpt_args_parse("bench", "[options]", o, 8, argc, argv, 2, NULL, 0, NULL);
+    int rc = lpt_args_parse("bench", "[options]", o, (int)(sizeof o / sizeof o[0]), argc, argv, 2, NULL, 0, NULL);
     if (rc == 1) return 0;
     if (rc) return rc;
+    if (quantize) return lpt_bench_quantize(mib, formats, reps, isa, json);
     int tlist[16], nt = 0;
     for (char *save = NULL, *t = strtok_r(threads, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *end;

@@ -3,5 +3,7 @@
 #define LPT_BENCH_H
 
 int lpt_bench_main(int argc, char **argv);
+/* quantize throughput per format next to memcpy (bench_quant.c) */
+int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *isa, int json);
 
 #endif

@@ -1,0 +1,161 @@
+/* quant_dfp_simd.c - dynamic fixed point quantization with explicit AVX-512 (x86-64-v4)
+ * and AVX2 (x86-64-v3) intrinsics. Same arithmetic as lpt_round_ref and dfp_one in
+ * quant_ref.c: x is widened to double, scaled by 2^FL (exact), rounded, clamped or
+ * wrapped (exact remainder), and converted; the counters come from lane masks. The
+ * portable loop in quant_fast.c handles what these do not (tails, SR without AVX-512).
+ * tests/test_quant_fast.c checks every level against the reference bit for bit. */
+#include "quant_simd.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+static double p2(int e) {
+    uint64_t b = (uint64_t)(1023 + e) << 52;
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+#define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+#define V3 __attribute__((target("avx2,fma")))
+
+/* 24 random bits per lane: lpt_sr_bits_at(prefix, index) */
+V4 static inline __m512d sr_uniform8(uint64_t prefix, uint64_t index) {
+    __m512i idx = _mm512_add_epi64(_mm512_set1_epi64((long long)index), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+    __m512i z = _mm512_xor_si512(_mm512_set1_epi64((long long)prefix),
+                                 _mm512_mullo_epi64(idx, _mm512_set1_epi64((long long)0x9e3779b97f4a7c15ULL)));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
+    z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
+    z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+    return _mm512_mul_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(z, 40)), _mm512_set1_pd(0x1p-24));
+}
+
+V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
+                                  uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
+                                  lpt_qstats *st) {
+    const __m512d qmax = _mm512_set1_pd(p2(width - 1) - 1.0), qmin = _mm512_set1_pd(-p2(width - 1));
+    const __m512d m = _mm512_set1_pd(p2(width)), inv_m = _mm512_set1_pd(p2(-width));
+    const __m512d scale = _mm512_set1_pd(p2(fl)), inv_scale = _mm512_set1_pd(p2(-fl));
+    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
+    uint64_t sat = 0, und = 0, nonfin = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+        const __mmask8 nan = _mm512_cmp_pd_mask(xd, xd, _CMP_UNORD_Q);
+        const __mmask8 fin = _mm512_cmp_pd_mask(_mm512_sub_pd(xd, xd), zero, _CMP_EQ_OQ);
+        const __m512d v = _mm512_mul_pd(xd, scale);
+        __m512d r;
+        switch (mode) {
+        case LPT_ROUND_RNE:
+            r = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RTZ:
+            r = _mm512_roundscale_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RDN:
+            r = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RNA: {
+            const __m512d f = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m512d rn = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __mmask8 tie = _mm512_cmp_pd_mask(_mm512_sub_pd(v, f), half, _CMP_EQ_OQ);
+            const __mmask8 pos = _mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ);
+            const __m512d tv = _mm512_mask_add_pd(f, pos, f, one);
+            r = _mm512_mask_blend_pd(tie, rn, tv);
+            break;
+        }
+        default: { /* sr: floor(v) + (frac >= 1 - u) */
+            const __m512d f = _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m512d u = sr_uniform8(prefix, i0 + i);
+            const __mmask8 up = _mm512_cmp_pd_mask(_mm512_sub_pd(v, f), _mm512_sub_pd(one, u), _CMP_GE_OQ);
+            r = _mm512_mask_add_pd(f, up, f, one);
+            break;
+        }
+        }
+        const __mmask8 over = fin & (_mm512_cmp_pd_mask(r, qmax, _CMP_GT_OQ) | _mm512_cmp_pd_mask(r, qmin, _CMP_LT_OQ));
+        __m512d rw;
+        if (wrap) { /* r - trunc(r / m) * m: exact, in (-m, m) */
+            __m512d rem = _mm512_sub_pd(r, _mm512_mul_pd(_mm512_roundscale_pd(_mm512_mul_pd(r, inv_m), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), m));
+            rem = _mm512_mask_sub_pd(rem, _mm512_cmp_pd_mask(rem, qmax, _CMP_GT_OQ), rem, m);
+            rw = _mm512_mask_add_pd(rem, _mm512_cmp_pd_mask(rem, qmin, _CMP_LT_OQ), rem, m);
+        } else {
+            rw = _mm512_min_pd(_mm512_max_pd(r, qmin), qmax);
+        }
+        const __m512d infc = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(xd, zero, _CMP_GT_OQ), qmin, qmax);
+        const __m512d c = _mm512_mask_blend_pd(fin, _mm512_mask_blend_pd(nan, infc, zero), rw);
+        const __mmask8 zc = _mm512_cmp_pd_mask(c, zero, _CMP_EQ_OQ), xnz = _mm512_cmp_pd_mask(xd, zero, _CMP_NEQ_OQ);
+        sat += (uint64_t)__builtin_popcount(over);
+        nonfin += (uint64_t)__builtin_popcount((uint8_t)~fin);
+        und += (uint64_t)__builtin_popcount(fin & zc & xnz);
+        const __m256i ci = _mm512_cvttpd_epi32(c);
+        if (codes) _mm256_storeu_si256((__m256i *)(codes + i), ci);
+        if (y) /* + 0: a zero code gives +0, as the reference */
+            _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi32_pd(ci), zero), inv_scale)));
+    }
+    st->saturated += sat;
+    st->underflow += und;
+    st->nonfinite += nonfin;
+    return i;
+}
+
+V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, size_t n,
+                                const float *x, int32_t *codes, float *y, lpt_qstats *st) {
+    if (mode == LPT_ROUND_SR) return 0; /* no 64-bit multiply for the generator */
+    const __m256d qmax = _mm256_set1_pd(p2(width - 1) - 1.0), qmin = _mm256_set1_pd(-p2(width - 1));
+    const __m256d m = _mm256_set1_pd(p2(width)), inv_m = _mm256_set1_pd(p2(-width));
+    const __m256d scale = _mm256_set1_pd(p2(fl)), inv_scale = _mm256_set1_pd(p2(-fl));
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
+    uint64_t sat = 0, und = 0, nonfin = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+        const __m256d nan = _mm256_cmp_pd(xd, xd, _CMP_UNORD_Q);
+        const __m256d fin = _mm256_cmp_pd(_mm256_sub_pd(xd, xd), zero, _CMP_EQ_OQ);
+        const __m256d v = _mm256_mul_pd(xd, scale);
+        __m256d r;
+        switch (mode) {
+        case LPT_ROUND_RNE:
+            r = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RTZ:
+            r = _mm256_round_pd(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RDN:
+            r = _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            break;
+        default: { /* rna */
+            const __m256d f = _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m256d rn = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m256d tie = _mm256_cmp_pd(_mm256_sub_pd(v, f), half, _CMP_EQ_OQ);
+            const __m256d pos = _mm256_cmp_pd(v, zero, _CMP_GT_OQ);
+            const __m256d tv = _mm256_add_pd(f, _mm256_and_pd(pos, one));
+            r = _mm256_blendv_pd(rn, tv, tie);
+            break;
+        }
+        }
+        const __m256d over = _mm256_and_pd(fin, _mm256_or_pd(_mm256_cmp_pd(r, qmax, _CMP_GT_OQ), _mm256_cmp_pd(r, qmin, _CMP_LT_OQ)));
+        __m256d rw;
+        if (wrap) {
+            __m256d rem = _mm256_sub_pd(r, _mm256_mul_pd(_mm256_round_pd(_mm256_mul_pd(r, inv_m), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), m));
+            rem = _mm256_sub_pd(rem, _mm256_and_pd(_mm256_cmp_pd(rem, qmax, _CMP_GT_OQ), m));
+            rw = _mm256_add_pd(rem, _mm256_and_pd(_mm256_cmp_pd(rem, qmin, _CMP_LT_OQ), m));
+        } else {
+            rw = _mm256_min_pd(_mm256_max_pd(r, qmin), qmax);
+        }
+        const __m256d infc = _mm256_blendv_pd(qmin, qmax, _mm256_cmp_pd(xd, zero, _CMP_GT_OQ));
+        const __m256d c = _mm256_blendv_pd(_mm256_blendv_pd(infc, zero, nan), rw, fin);
+        const __m256d zc = _mm256_cmp_pd(c, zero, _CMP_EQ_OQ), xnz = _mm256_cmp_pd(xd, zero, _CMP_NEQ_OQ);
+        sat += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_pd(over));
+        nonfin += (uint64_t)__builtin_popcount(~(unsigned)_mm256_movemask_pd(fin) & 15u);
+        und += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_pd(_mm256_and_pd(_mm256_and_pd(fin, zc), xnz)));
+        const __m128i ci = _mm256_cvttpd_epi32(c);
+        if (codes) _mm_storeu_si128((__m128i *)(codes + i), ci);
+        if (y) _mm_storeu_ps(y + i, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(ci), zero), inv_scale)));
+    }
+    st->saturated += sat;
+    st->underflow += und;
+    st->nonfinite += nonfin;
+    return i;
+}
+#endif
