@@ -8,14 +8,8 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include <string.h>
 
-static double p2(int e) {
-    uint64_t b = (uint64_t)(1023 + e) << 52;
-    double d;
-    memcpy(&d, &b, 8);
-    return d;
-}
+#include "bits.h"
 
 #define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 #define V3 __attribute__((target("avx2,fma")))
@@ -34,9 +28,9 @@ V4 static inline __m512d sr_uniform8(uint64_t prefix, uint64_t index) {
 V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
                                   uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
                                   lpt_qstats *st) {
-    const __m512d qmax = _mm512_set1_pd(p2(width - 1) - 1.0), qmin = _mm512_set1_pd(-p2(width - 1));
-    const __m512d m = _mm512_set1_pd(p2(width)), inv_m = _mm512_set1_pd(p2(-width));
-    const __m512d scale = _mm512_set1_pd(p2(fl)), inv_scale = _mm512_set1_pd(p2(-fl));
+    const __m512d qmax = _mm512_set1_pd(lpt_pow2(width - 1) - 1.0), qmin = _mm512_set1_pd(-lpt_pow2(width - 1));
+    const __m512d m = _mm512_set1_pd(lpt_pow2(width)), inv_m = _mm512_set1_pd(lpt_pow2(-width));
+    const __m512d scale = _mm512_set1_pd(lpt_pow2(fl)), inv_scale = _mm512_set1_pd(lpt_pow2(-fl));
     const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
     uint64_t sat = 0, und = 0, nonfin = 0;
     size_t i = 0;
@@ -102,9 +96,9 @@ V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl
 V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, size_t n,
                                 const float *x, int32_t *codes, float *y, lpt_qstats *st) {
     if (mode == LPT_ROUND_SR) return 0; /* no 64-bit multiply for the generator */
-    const __m256d qmax = _mm256_set1_pd(p2(width - 1) - 1.0), qmin = _mm256_set1_pd(-p2(width - 1));
-    const __m256d m = _mm256_set1_pd(p2(width)), inv_m = _mm256_set1_pd(p2(-width));
-    const __m256d scale = _mm256_set1_pd(p2(fl)), inv_scale = _mm256_set1_pd(p2(-fl));
+    const __m256d qmax = _mm256_set1_pd(lpt_pow2(width - 1) - 1.0), qmin = _mm256_set1_pd(-lpt_pow2(width - 1));
+    const __m256d m = _mm256_set1_pd(lpt_pow2(width)), inv_m = _mm256_set1_pd(lpt_pow2(-width));
+    const __m256d scale = _mm256_set1_pd(lpt_pow2(fl)), inv_scale = _mm256_set1_pd(lpt_pow2(-fl));
     const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
     uint64_t sat = 0, und = 0, nonfin = 0;
     size_t i = 0;

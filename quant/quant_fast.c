@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bits.h"
 #include "quant.h"
 #include "quant_simd.h"
 
@@ -23,29 +24,7 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-ALWAYS_INLINE uint32_t bits_of(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    return b;
-}
-ALWAYS_INLINE float float_of(uint32_t b) {
-    float x;
-    memcpy(&x, &b, 4);
-    return x;
-}
-ALWAYS_INLINE uint64_t dbits_of(double x) {
-    uint64_t b;
-    memcpy(&b, &x, 8);
-    return b;
-}
-ALWAYS_INLINE double double_of(uint64_t b) {
-    double x;
-    memcpy(&x, &b, 8);
-    return x;
-}
 
-/* 2^e for |e| <= 1022 */
-ALWAYS_INLINE double pow2(int e) { return double_of((uint64_t)(1023 + e) << 52); }
 
 /* lpt_round_ref without branches; u is the sr uniform. rint rounds to nearest even in
  * the default floating-point environment, which lpt never changes. */
@@ -78,9 +57,9 @@ ALWAYS_INLINE void dfp_kernel(lpt_rounding mode, int wrap, int wc, int wy, int w
                               int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
     /* powers of two from their bits: a libm call here (ldexp may write errno) would
      * keep the compiler from vectorizing the loop */
-    const double qmax = pow2(width - 1) - 1.0, qmin = -pow2(width - 1);
-    const double m = pow2(width), inv_m = pow2(-width);
-    const double scale = pow2(fl), inv_scale = pow2(-fl);
+    const double qmax = lpt_pow2(width - 1) - 1.0, qmin = -lpt_pow2(width - 1);
+    const double m = lpt_pow2(width), inv_m = lpt_pow2(-width);
+    const double scale = lpt_pow2(fl), inv_scale = lpt_pow2(-fl);
     /* counters in double: the same lane width as the arithmetic, so the loop vectorizes;
      * exact for any n below 2^53 */
     double sat = 0, und = 0, nonfin = 0;
@@ -152,10 +131,10 @@ ALWAYS_INLINE float fdecode(const fspec *f, uint32_t c) {
     /* finite: (ef ? 1.mf : 0.mf) * 2^(max(ef,1) - bias - mbits), built in double */
     const double sig = (double)(mf | (ef ? 1u << f->mbits : 0u));
     const int ex = (ef ? (int)ef : 1) - f->bias - f->mbits;
-    const double a = sig * double_of((uint64_t)(1023 + ex) << 52);
+    const double a = sig * lpt_f64_from((uint64_t)(1023 + ex) << 52);
     const float fin = (float)(s ? -a : a);
-    const float nanv = float_of((s << 31) | 0x7fc00000u | (mf << (23 - f->mbits)));
-    const float infv = float_of((s << 31) | 0x7f800000u);
+    const float nanv = lpt_f32_from((s << 31) | 0x7fc00000u | (mf << (23 - f->mbits)));
+    const float infv = lpt_f32_from((s << 31) | 0x7f800000u);
     return is_nan ? nanv : (is_inf ? infv : fin);
 }
 
@@ -175,21 +154,21 @@ ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, int wc, int w
     const int toward_zero_neg = mode == LPT_ROUND_RTZ;
 #pragma omp simd reduction(+ : sat, und, nonfin)
     for (size_t i = 0; i < n; i++) {
-        const uint32_t xb = bits_of(x[i]), ax = xb & 0x7fffffffu, s = xb >> 31;
+        const uint32_t xb = lpt_f32_bits(x[i]), ax = xb & 0x7fffffffu, s = xb >> 31;
         const int nan_ = ax > 0x7f800000u, inf_ = ax == 0x7f800000u, finite = ax < 0x7f800000u;
         int e = (int)(ax >> 23) - 127;
         e = e < f->emin ? f->emin : e;
         double u = 0.0;
         if (mode == LPT_ROUND_SR) u = (double)lpt_sr_bits_at(prefix, i0 + i) * 0x1p-24;
-        const double v = (double)x[i] * double_of((uint64_t)(1023 + f->mbits - e) << 52);
+        const double v = (double)x[i] * lpt_f64_from((uint64_t)(1023 + f->mbits - e) << 52);
         const double r = round_mode(v, mode, u);
-        const double a = fabs(r) * double_of((uint64_t)(1023 + e - f->mbits) << 52);
+        const double a = fabs(r) * lpt_f64_from((uint64_t)(1023 + e - f->mbits) << 52);
         const int over = finite & (a > f->max);
         /* encode a finite, in-range magnitude */
-        const uint64_t ab = dbits_of(a);
+        const uint64_t ab = lpt_f64_bits(a);
         const int ea = (int)(ab >> 52) - 1023;
         const double tiny = ea < f->emin ? a : 0.0; /* keep the conversion in range */
-        const uint32_t sub = (uint32_t)(tiny * double_of((uint64_t)(1023 + f->mbits - f->emin) << 52));
+        const uint32_t sub = (uint32_t)(tiny * lpt_f64_from((uint64_t)(1023 + f->mbits - f->emin) << 52));
         const uint32_t nrm = ((uint32_t)(ea + f->bias) << f->mbits) |
                              (uint32_t)((ab >> (52 - f->mbits)) & ((1u << f->mbits) - 1));
         const uint32_t mag = ea < f->emin ? sub : nrm;
@@ -230,7 +209,7 @@ ALWAYS_INLINE void bf16_kernel(int sat_mode, int wc, int wy, size_t n, const flo
     uint64_t sat = 0, und = 0, nonfin = 0;
 #pragma omp simd reduction(+ : sat, und, nonfin)
     for (size_t i = 0; i < n; i++) {
-        const uint32_t b = bits_of(x[i]), ax = b & 0x7fffffffu, s = b & 0x80000000u;
+        const uint32_t b = lpt_f32_bits(x[i]), ax = b & 0x7fffffffu, s = b & 0x80000000u;
         const int nan_ = ax > 0x7f800000u, finite = ax < 0x7f800000u;
         uint32_t r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16; /* finite and Inf inputs */
         const int over = finite & ((r & 0x7fffu) == 0x7f80u);
@@ -240,7 +219,7 @@ ALWAYS_INLINE void bf16_kernel(int sat_mode, int wc, int wy, size_t n, const flo
         nonfin += (uint64_t)!finite;
         und += (uint64_t)(finite & (ax != 0) & ((r & 0x7fffu) == 0));
         if (wc) codes[i] = (int32_t)r;
-        if (wy) y[i] = float_of(r << 16 | (nan_ ? 0x00400000u : 0u));
+        if (wy) y[i] = lpt_f32_from(r << 16 | (nan_ ? 0x00400000u : 0u));
     }
     st->saturated += sat;
     st->underflow += und;

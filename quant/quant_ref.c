@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bits.h"
 #include "quant.h"
 
 double lpt_round_ref(double v, lpt_rounding r, double u) {
@@ -28,17 +29,6 @@ double lpt_round_ref(double v, lpt_rounding r, double u) {
     }
 }
 
-static uint32_t f32_bits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    return b;
-}
-
-static float f32_from(uint32_t b) {
-    float x;
-    memcpy(&x, &b, 4);
-    return x;
-}
 
 /* ---- dynamic fixed point ---- */
 
@@ -103,12 +93,12 @@ static int32_t float_one(const lpt_qformat *q, float x, double u, lpt_qstats *st
     const int sat = q->ovf == LPT_OVF_SAT;
     if (isnan(x)) {
         st->nonfinite++;
-        return float_nan_code(t, f32_bits(x));
+        return float_nan_code(t, lpt_f32_bits(x));
     }
     if (isinf(x)) {
         st->nonfinite++;
         if (sat) return float_encode(t, neg, t->max);
-        return t->has_inf ? float_inf_code(t, neg) : float_nan_code(t, f32_bits(x));
+        return t->has_inf ? float_inf_code(t, neg) : float_nan_code(t, lpt_f32_bits(x));
     }
     if (x == 0.0f) return float_encode(t, neg, 0.0);
     const int emin = 1 - t->bias;
@@ -123,7 +113,7 @@ static int32_t float_one(const lpt_qformat *q, float x, double u, lpt_qstats *st
         st->saturated++;
         int toward_zero = q->round == LPT_ROUND_RTZ || (q->round == LPT_ROUND_RDN && !neg);
         if (sat || toward_zero) return float_encode(t, neg, t->max);
-        return t->has_inf ? float_inf_code(t, neg) : float_nan_code(t, f32_bits(x));
+        return t->has_inf ? float_inf_code(t, neg) : float_nan_code(t, lpt_f32_bits(x));
     }
     if (a == 0.0) st->underflow++;
     return float_encode(t, neg, a);
@@ -132,13 +122,13 @@ static int32_t float_one(const lpt_qformat *q, float x, double u, lpt_qstats *st
 float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code) {
     const lpt_format_traits *t = lpt_format_traits_of(q->fmt);
     if (q->fmt == LPT_FMT_DFP) return (float)ldexp((double)code, -fl);
-    if (q->fmt == LPT_FMT_FP32) return f32_from((uint32_t)code);
+    if (q->fmt == LPT_FMT_FP32) return lpt_f32_from((uint32_t)code);
     uint32_t c = (uint32_t)code, s = (c >> (t->bits - 1)) & 1u;
     uint32_t ef = (c >> t->mbits) & ((1u << t->ebits) - 1), mf = c & ((1u << t->mbits) - 1);
     int is_nan = t->has_inf ? ef == (1u << t->ebits) - 1 && mf != 0
                             : ef == (1u << t->ebits) - 1 && mf == (1u << t->mbits) - 1;
     if (is_nan) /* quiet NaN, sign and payload kept (fp8 e4m3: canonical) */
-        return f32_from((s << 31) | 0x7fc00000u | (mf << (23 - t->mbits)));
+        return lpt_f32_from((s << 31) | 0x7fc00000u | (mf << (23 - t->mbits)));
     if (t->has_inf && ef == (1u << t->ebits) - 1) return s ? -INFINITY : INFINITY;
     double a = ef == 0 ? ldexp((double)mf, 1 - t->bias - t->mbits)
                        : ldexp((double)(mf | (1u << t->mbits)), (int)ef - t->bias - t->mbits);
@@ -155,7 +145,7 @@ void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_
             c = dfp_one(q, fl, x[i], u, st);
         else if (q->fmt == LPT_FMT_FP32) {
             st->nonfinite += !isfinite(x[i]);
-            c = (int32_t)f32_bits(x[i]);
+            c = (int32_t)lpt_f32_bits(x[i]);
         } else
             c = float_one(q, x[i], u, st);
         if (codes) codes[i] = c;

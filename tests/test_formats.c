@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "quant/bits.h"
 #include "quant/quant.h"
 #include "src/util.h"
 #include "testutil.h"
@@ -18,17 +19,6 @@ static lpt_qformat qf(const char *spec) {
     return q;
 }
 
-static uint32_t fbits(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    return b;
-}
-
-static float ffrom(uint32_t b) {
-    float x;
-    memcpy(&x, &b, 4);
-    return x;
-}
 
 /* ---- parsing ---- */
 
@@ -456,7 +446,7 @@ static void test_numpy_ml_dtypes(void **s) {
     float *x = lpt_xmalloc(n * 4);
     for (size_t i = 0; i < ns; i++) {
         uint64_t b = ((uint64_t)i * 4096 + ((((uint64_t)i * 2654435761u) & 0xffffffffu) >> 20)) & 0xffffffffu;
-        x[i] = ffrom((uint32_t)b);
+        x[i] = lpt_f32_from((uint32_t)b);
     }
     assert_int_equal(gzread(f, x + ns, (unsigned)(ne * 4)), (int)(ne * 4));
     const struct {
@@ -485,7 +475,7 @@ static void test_numpy_ml_dtypes(void **s) {
             if (q.fmt == LPT_FMT_DFP && isinf(x[i])) continue; /* numpy cannot say */
             if (c[i] != w)
                 fail_msg("%s (FL %d): x = %a (0x%08x): lpt 0x%x, numpy/ml_dtypes 0x%x", outs[k].spec, outs[k].fl,
-                         (double)x[i], fbits(x[i]), c[i], w);
+                         (double)x[i], lpt_f32_bits(x[i]), c[i], w);
             compared++;
         }
     }
