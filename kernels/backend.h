@@ -33,6 +33,7 @@ typedef enum {
     LPT_OP_XENT,
     LPT_OP_SGD,
     LPT_OP_ELEMENTWISE,
+    LPT_OP_IGEMM,
     LPT_OP_COUNT
 } lpt_op;
 
@@ -75,6 +76,17 @@ struct lpt_backend {
     void (*gemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
                  int ldc);
+
+    /* Integer GEMM for dynamic fixed point: C (m, n) = bias + op(A) op(B) over int32
+     * codes of at most in_bits bits (two's complement), in an accumulator of acc_bits
+     * (2..64) bits. Reference order: for each output, the accumulator starts at bias[j]
+     * (0 without bias) and adds the products in increasing k; after every addition it
+     * is saturated to [-2^(A-1), 2^(A-1) - 1] (wrap = 0) or wrapped modulo 2^A (wrap = 1).
+     * Returns how many outputs overflowed at least once. A fast version may use any
+     * order where no partial sum can overflow and every sum is exact. */
+    uint64_t (*igemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
+                      int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
+                      int acc_bits, int wrap, int64_t *c, int ldc);
 
     /* x (N, C, H, W) -> col (C*KH*KW, N*OH*OW): row r = (c, i, j), column = n*OH*OW + p */
     void (*im2col)(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);

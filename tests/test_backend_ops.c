@@ -328,9 +328,12 @@ static void test_sgd_fill_nonfinite(void **state) {
 static void test_supports(void **state) {
     (void)state;
     for (int op = 0; op < LPT_OP_COUNT; op++) {
-        assert_true(ref_be->supports(ref_be, (lpt_op)op, LPT_FMT_FP32));
-        assert_true(cpu_be->supports(cpu_be, (lpt_op)op, LPT_FMT_FP32));
+        int want = op != LPT_OP_IGEMM; /* integer GEMM is for dfp codes */
+        assert_int_equal(ref_be->supports(ref_be, (lpt_op)op, LPT_FMT_FP32), want);
+        assert_int_equal(cpu_be->supports(cpu_be, (lpt_op)op, LPT_FMT_FP32), want);
     }
+    assert_true(cpu_be->supports(cpu_be, LPT_OP_IGEMM, LPT_FMT_DFP));
+    assert_false(cpu_be->supports(cpu_be, LPT_OP_GEMM, LPT_FMT_DFP));
     assert_null(lpt_backend_create("tpu", 1));
 }
 

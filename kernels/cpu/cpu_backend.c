@@ -15,6 +15,7 @@ int lpt_backend_cpu_fill(lpt_backend *be, int threads) {
     openblas_set_num_threads(1);
     omp_set_dynamic(0);
     be->gemm = lpt_cpu_gemm;
+    be->igemm = lpt_cpu_igemm;
     be->im2col = lpt_cpu_im2col;
     be->col2im = lpt_cpu_col2im;
     be->conv_out_fwd = lpt_cpu_conv_out_fwd;

@@ -24,6 +24,7 @@ void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes) {
 
 static int ref_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
     (void)be;
+    if (op == LPT_OP_IGEMM) return fmt == LPT_FMT_DFP;
     return (unsigned)op < LPT_OP_COUNT && fmt == LPT_FMT_FP32;
 }
 
@@ -37,6 +38,7 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->to_host = lpt_host_copy;
     be->copy = lpt_host_copy;
     be->gemm = lpt_ref_gemm;
+    be->igemm = lpt_ref_igemm;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;
     be->conv_out_fwd = lpt_ref_conv_out_fwd;
