@@ -5,7 +5,11 @@
  * counted in one histogram for positive and one for negative values, plus zeros and
  * the largest magnitude. Configuration: for dfp<W>, a value with MSB position m
  * overflows at fractional length FL when m + FL >= W - 1 (|v| * 2^FL >= 2^(W-1)); the
- * rule picks the largest FL whose predicted overflow fraction is at most a target. */
+ * rule picks the largest FL whose predicted overflow fraction is at most a target.
+ * The prediction cannot see rounding carries: values within half a step of 2^(W-1)
+ * round up into overflow although their MSB fits. The quantizer's saturation counter
+ * sees them; a layer whose observed overflow exceeds the prediction is what the
+ * recompute rule of the statistics unit is for. */
 #ifndef LPT_STATS_H
 #define LPT_STATS_H
 

@@ -1,0 +1,154 @@
+/* stats_unit.c - database and configuration block of the statistics unit. */
+#include "stats_unit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const lpt_role_names[LPT_ROLE_COUNT] = {"w", "a", "g"};
+
+void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate) {
+    memset(u, 0, sizeof *u);
+    u->interval = interval > 0 ? interval : 1;
+    u->overflow_rate = overflow_rate;
+}
+
+void lpt_stats_free(lpt_stats_unit *u) {
+    free(u->e);
+    lpt_buf_free(&u->log);
+    memset(u, 0, sizeof *u);
+}
+
+void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double underflow_rate) {
+    u->auto_width = 1;
+    u->nwidths = n > 8 ? 8 : n;
+    memcpy(u->widths, widths, (size_t)u->nwidths * sizeof *widths);
+    u->underflow_rate = underflow_rate;
+}
+
+int lpt_stats_register(lpt_stats_unit *u, const char *layer, lpt_role role, const lpt_qformat *fmt) {
+    if (u->n == u->cap) {
+        u->cap = u->cap ? 2 * u->cap : 16;
+        lpt_stats_entry *e = realloc(u->e, (size_t)u->cap * sizeof *e);
+        if (!e) {
+            fprintf(stderr, "lpt: out of memory in the statistics unit\n");
+            exit(1);
+        }
+        u->e = e;
+    }
+    lpt_stats_entry *e = &u->e[u->n];
+    memset(e, 0, sizeof *e);
+    snprintf(e->layer, sizeof e->layer, "%s", layer);
+    e->role = role;
+    e->fmt = *fmt;
+    e->fl = fmt->fmt == LPT_FMT_DFP ? fmt->width - 1 : 0;
+    return u->n++;
+}
+
+void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x) {
+    lpt_msb_hist_add(&u->e[id].cur, n, x);
+}
+
+void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
+    lpt_qstats *d = &u->e[id].q;
+    d->saturated += q->saturated;
+    d->underflow += q->underflow;
+    d->nonfinite += q->nonfinite;
+}
+
+/* FL (and width) from the current histograms; an entry that saw no nonzero finite value
+ * keeps its configuration */
+static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {
+    const lpt_msb_hist *h = &e->cur;
+    if (e->fmt.fmt != LPT_FMT_DFP || h->count - h->nonfinite - h->zeros == 0) return;
+    if (u->auto_width && u->nwidths > 0) {
+        int w = u->widths[u->nwidths - 1];
+        for (int i = 0; i < u->nwidths; i++) {
+            int fl = lpt_stats_choose_fl(h, u->widths[i], u->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+            if (lpt_stats_overflow_at(h, u->widths[i], fl) <= u->overflow_rate &&
+                lpt_stats_underflow_at(h, fl) <= u->underflow_rate) {
+                w = u->widths[i];
+                break;
+            }
+        }
+        e->fmt.width = w;
+    }
+    e->fl = lpt_stats_choose_fl(h, e->fmt.width, u->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+    e->configured = 1;
+}
+
+void lpt_stats_calibrate(lpt_stats_unit *u) {
+    for (int i = 0; i < u->n; i++) {
+        choose(u, &u->e[i]);
+        lpt_msb_hist_clear(&u->e[i].cur);
+        memset(&u->e[i].q, 0, sizeof u->e[i].q);
+    }
+}
+
+/* dense run of a histogram's nonzero bins: [lo, hi] in MSB positions */
+static void put_hist(lpt_buf *b, const char *key, const uint64_t *bins) {
+    int lo = -1, hi = -1;
+    for (int i = 0; i < LPT_MSB_BINS; i++)
+        if (bins[i]) {
+            if (lo < 0) lo = i;
+            hi = i;
+        }
+    lpt_buf_printf(b, "\"%s\": {\"msb_min\": %d, \"counts\": [", key, lo < 0 ? 0 : lo + LPT_MSB_MIN);
+    for (int i = lo; lo >= 0 && i <= hi; i++)
+        lpt_buf_printf(b, "%s%llu", i > lo ? ", " : "", (unsigned long long)bins[i]);
+    lpt_buf_printf(b, "]}");
+}
+
+void lpt_stats_configure(lpt_stats_unit *u, int64_t step) {
+    for (int i = 0; i < u->n; i++) {
+        lpt_stats_entry *e = &u->e[i];
+        const lpt_msb_hist *h = &e->cur;
+        const int used_fl = e->fl, used_w = e->fmt.width;
+        const double n = h->count ? (double)h->count : 1.0;
+        lpt_stats_summary s = {.step = step, .fl = used_fl, .width = used_w, .count = h->count,
+                               .zeros = h->zeros, .nonfinite = h->nonfinite, .max_abs = h->max_abs,
+                               .overflow = (double)e->q.saturated / n, .underflow = (double)e->q.underflow / n};
+        choose(u, e);
+        char fname[64];
+        lpt_qformat_name(&e->fmt, fname, sizeof fname);
+        lpt_buf_printf(&u->log,
+                       "{\"step\": %lld, \"layer\": \"%s\", \"role\": \"%s\", \"format\": \"%s\", "
+                       "\"width\": %d, \"fl\": %d, \"next_width\": %d, \"next_fl\": %d, \"count\": %llu, "
+                       "\"zeros\": %llu, \"nonfinite\": %llu, \"max_abs\": %.9g, ",
+                       (long long)step, e->layer, lpt_role_names[e->role], fname, used_w, used_fl,
+                       e->fmt.width, e->fl, (unsigned long long)h->count, (unsigned long long)h->zeros,
+                       (unsigned long long)h->nonfinite, h->max_abs);
+        put_hist(&u->log, "pos_hist", h->pos);
+        lpt_buf_printf(&u->log, ", ");
+        put_hist(&u->log, "neg_hist", h->neg);
+        lpt_buf_printf(&u->log,
+                       ", \"overflow_rate\": %.9g, \"underflow_rate\": %.9g, \"saturation_rate\": %.9g, "
+                       "\"predicted_overflow\": %.9g, \"predicted_underflow\": %.9g, \"recomputes\": %llu}\n",
+                       s.overflow, s.underflow, e->fmt.ovf == LPT_OVF_SAT ? s.overflow : 0.0,
+                       e->fmt.fmt == LPT_FMT_DFP ? lpt_stats_overflow_at(h, e->fmt.width, e->fl) : 0.0,
+                       e->fmt.fmt == LPT_FMT_DFP ? lpt_stats_underflow_at(h, e->fl) : 0.0,
+                       (unsigned long long)e->recomputes);
+        e->hist[e->nhist % LPT_STATS_HISTORY] = s;
+        e->nhist++;
+        lpt_msb_hist_clear(&e->cur);
+        memset(&e->q, 0, sizeof e->q);
+    }
+}
+
+int lpt_stats_flush(lpt_stats_unit *u, const char *path) {
+    if (!u->log.len) return 0;
+    FILE *f = fopen(path, "ab");
+    if (!f) {
+        lpt_error_set("cannot open '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    int bad = fwrite(u->log.data, 1, u->log.len, f) != u->log.len;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        lpt_error_set("cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    u->log.len = 0;
+    return 0;
+}

@@ -1,0 +1,75 @@
+/* stats_unit.h - the statistics unit's database and configuration block (DESIGN.md,
+ * "Statistics unit"; docs/statistics.md).
+ *
+ * Each observed tensor is an entry (layer, role) with its current format and FL, the
+ * MSB histograms of the current interval (fed by lpt_stats_observe, which layers call
+ * on the values they requantize), the quantizer's counters, and a bounded history of
+ * past intervals. Every `interval` steps lpt_stats_configure closes the interval for
+ * every entry: it picks the largest FL whose predicted overflow fraction is at most
+ * `overflow_rate`, and in auto mode the smallest allowed width that meets both the
+ * overflow and the underflow target; it appends one JSON Lines record per entry. */
+#ifndef LPT_STATS_UNIT_H
+#define LPT_STATS_UNIT_H
+
+#include <stdint.h>
+
+#include "../quant/quant.h"
+#include "../src/util.h"
+#include "stats.h"
+
+typedef enum { LPT_ROLE_W = 0, LPT_ROLE_A, LPT_ROLE_G, LPT_ROLE_COUNT } lpt_role;
+extern const char *const lpt_role_names[LPT_ROLE_COUNT]; /* "w", "a", "g" */
+
+#define LPT_STATS_HISTORY 8
+
+typedef struct {
+    int64_t step; /* last step of the interval */
+    int fl, width;
+    uint64_t count, zeros, nonfinite;
+    double max_abs, overflow, underflow; /* observed rates */
+} lpt_stats_summary;
+
+typedef struct {
+    char layer[32];
+    lpt_role role;
+    lpt_qformat fmt; /* current format (auto may change the width) */
+    int fl;
+    int configured;     /* an FL has been chosen from statistics */
+    lpt_msb_hist cur;   /* current interval */
+    lpt_qstats q;       /* quantizer counters of the current interval */
+    uint64_t recomputes;
+    lpt_stats_summary hist[LPT_STATS_HISTORY]; /* ring of past intervals */
+    int nhist;
+} lpt_stats_entry;
+
+typedef struct {
+    lpt_stats_entry *e;
+    int n, cap;
+    int interval;          /* steps per interval */
+    double overflow_rate;  /* target of the FL rule */
+    double underflow_rate; /* auto: target for the predicted underflow */
+    int auto_width;        /* choose the width per entry from `widths` */
+    int widths[8], nwidths;
+    lpt_buf log; /* JSON Lines records not yet written out */
+} lpt_stats_unit;
+
+void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate);
+void lpt_stats_free(lpt_stats_unit *u);
+/* Auto width: allowed widths (ascending) and the underflow target. */
+void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double underflow_rate);
+/* Register a tensor; returns its id. The FL starts at W - 1 until statistics exist. */
+int lpt_stats_register(lpt_stats_unit *u, const char *layer, lpt_role role, const lpt_qformat *fmt);
+/* Analysis: add n values of entry id to the current interval. */
+void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x);
+/* Add the quantizer's counters for entry id. */
+void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q);
+/* Calibration: configure every entry from what has been observed so far (used after
+ * one FP32 step, before the first low-precision step), without logging. */
+void lpt_stats_calibrate(lpt_stats_unit *u);
+/* Close the interval ending at `step` for every entry: choose FL (and width), log,
+ * push history, clear. */
+void lpt_stats_configure(lpt_stats_unit *u, int64_t step);
+/* Write and clear the pending records (appending to path); 0 or -1 with an error. */
+int lpt_stats_flush(lpt_stats_unit *u, const char *path);
+
+#endif

@@ -1,0 +1,204 @@
+/* test_stats.c - the statistics unit: MSB histograms against a brute-force count, the
+ * FL and width rules on synthetic distributions (all zeros, one huge outlier,
+ * denormal-scale values, wide dynamic range), agreement of the predicted overflow with
+ * the quantizer's own count, the JSON Lines records against the documented schema, and
+ * the bounded history. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hwsim/stats_unit.h"
+#include "src/rng.h"
+#include "src/util.h"
+#include "testutil.h"
+
+static void test_histogram_brute_force(void **s) {
+    (void)s;
+    const size_t n = 200000;
+    float *x = lpt_xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b = (uint32_t)lpt_rng_bits(4, 1, i); /* every exponent, subnormals, NaN, Inf */
+        memcpy(&x[i], &b, 4);
+        if (i % 7 == 0) x[i] = 0.0f;
+        if (i % 11 == 0) x[i] = -0.0f;
+    }
+    lpt_msb_hist h;
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, n / 2, x);
+    lpt_msb_hist_add(&h, n - n / 2, x + n / 2);
+    uint64_t pos[LPT_MSB_BINS] = {0}, neg[LPT_MSB_BINS] = {0}, zeros = 0, nonfin = 0;
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(x[i]) || isinf(x[i])) {
+            nonfin++;
+            continue;
+        }
+        if (x[i] == 0) {
+            zeros++;
+            continue;
+        }
+        int e;
+        frexp(fabs((double)x[i]), &e); /* |x| = f * 2^e, f in [0.5, 1): msb = e - 1 */
+        (x[i] > 0 ? pos : neg)[e - 1 - LPT_MSB_MIN]++;
+        mx = fmax(mx, fabs((double)x[i]));
+    }
+    assert_memory_equal(h.pos, pos, sizeof pos);
+    assert_memory_equal(h.neg, neg, sizeof neg);
+    assert_int_equal(h.zeros, zeros);
+    assert_int_equal(h.nonfinite, nonfin);
+    assert_int_equal(h.count, n);
+    assert_true(h.max_abs == mx);
+    free(x);
+}
+
+static lpt_qformat dfp(int w) {
+    lpt_qformat q = {.fmt = LPT_FMT_DFP, .width = w, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
+    return q;
+}
+
+/* quantizer's overflow count for x at fl */
+static uint64_t overflows(int w, int fl, size_t n, const float *x) {
+    lpt_qformat q = dfp(w);
+    lpt_qstats st = {0};
+    float *y = lpt_xmalloc(n * 4);
+    lpt_quantize_ref(&q, fl, NULL, n, x, NULL, y, &st);
+    free(y);
+    return st.saturated;
+}
+
+static void test_fl_rule(void **s) {
+    (void)s;
+    const size_t n = 10000;
+    float *x = tu_rand(n, 5, -1, 1); /* msb <= -1: dfp8 FL = 8 - 2 + 1 = 7 */
+    lpt_msb_hist h;
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, n, x);
+    int fl = lpt_stats_choose_fl(&h, 8, 0.0, LPT_FL_MIN, LPT_FL_MAX);
+    assert_int_equal(fl, 7);
+    /* the prediction counts MSB positions; what it cannot see is the rounding carry:
+     * values within half a step of 2^(W-1) (x >= 127.5 / 128 here) round into overflow.
+     * The quantizer counts exactly those (the recompute rule exists for this gap). */
+    uint64_t carry = 0;
+    for (size_t i = 0; i < n; i++) carry += x[i] >= 127.5f / 128.0f;
+    assert_true(carry > 0);
+    assert_int_equal(overflows(8, fl, n, x), carry);
+    assert_true(overflows(8, fl + 1, n, x) > n / 4); /* one more bit: half the values */
+    /* one huge outlier: with rate 0 it sets FL; with rate 1e-3 the bulk does */
+    x[1234] = 1000.0f; /* msb 9 */
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, n, x);
+    assert_int_equal(lpt_stats_choose_fl(&h, 8, 0.0, LPT_FL_MIN, LPT_FL_MAX), 8 - 2 - 9);
+    assert_int_equal(lpt_stats_choose_fl(&h, 8, 1e-3, LPT_FL_MIN, LPT_FL_MAX), 7);
+    uint64_t over7 = 0; /* the outlier and the rounding carries */
+    for (size_t i = 0; i < n; i++) over7 += x[i] >= 127.5f / 128.0f;
+    assert_int_equal(overflows(8, 7, n, x), over7);
+    assert_true(fabs(lpt_stats_overflow_at(&h, 8, 7) - 1e-4) < 1e-12);
+    /* denormal-scale values: FL far above W, no overflow, not all flushed to zero */
+    for (size_t i = 0; i < n; i++) x[i] = (float)(1e-40 * (2.0 * lpt_rng_uniform(6, 1, i) - 1.0));
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, n, x);
+    fl = lpt_stats_choose_fl(&h, 8, 0.0, LPT_FL_MIN, LPT_FL_MAX);
+    assert_true(fl > 130 && fl < 150);
+    assert_int_equal(overflows(8, fl, n, x), 0);
+    assert_true(lpt_stats_underflow_at(&h, fl) < 0.05);
+    free(x);
+}
+
+static void test_unit_all_zeros_and_auto_width(void **s) {
+    (void)s;
+    lpt_stats_unit u;
+    lpt_stats_init(&u, 10, 0.0);
+    lpt_qformat q8 = dfp(8);
+    int id = lpt_stats_register(&u, "conv1", LPT_ROLE_A, &q8);
+    assert_int_equal(u.e[id].fl, 7); /* W - 1 before any statistics */
+    float zeros[100] = {0};
+    lpt_stats_observe(&u, id, 100, zeros);
+    lpt_stats_configure(&u, 9);
+    assert_int_equal(u.e[id].fl, 7); /* all zeros: the configuration stays */
+    assert_false(u.e[id].configured);
+    lpt_stats_free(&u);
+    /* auto: the smallest width meeting the overflow and underflow targets */
+    const int widths[] = {4, 6, 8, 12, 16};
+    lpt_stats_init(&u, 1, 0.0);
+    lpt_stats_set_auto(&u, widths, 5, 0.01);
+    int narrow = lpt_stats_register(&u, "fc1", LPT_ROLE_W, &q8), wide = lpt_stats_register(&u, "fc1", LPT_ROLE_G, &q8);
+    const size_t n = 10000;
+    float *a = lpt_xmalloc(n * 4), *b = lpt_xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        a[i] = 0.5f + 0.49f * lpt_rng_uniform(7, 1, i);                                 /* msb -1 only */
+        b[i] = (i & 1 ? -1.0f : 1.0f) * ldexpf(1.0f + lpt_rng_uniform(7, 2, i), -(int)(i % 10) - 1); /* msb -10..-1 */
+    }
+    lpt_stats_observe(&u, narrow, n, a);
+    lpt_stats_observe(&u, wide, n, b);
+    lpt_stats_configure(&u, 0);
+    assert_int_equal(u.e[narrow].fmt.width, 4);
+    assert_int_equal(u.e[narrow].fl, 3);
+    assert_int_equal(u.e[wide].fmt.width, 12); /* dfp8 would flush msb -10, -9: 20% */
+    assert_int_equal(u.e[wide].fl, 11);
+    lpt_stats_free(&u);
+    free(a);
+    free(b);
+}
+
+/* the documented schema: every field present; histogram counts add up */
+static void test_jsonl_schema_and_history(void **s) {
+    (void)s;
+    lpt_stats_unit u;
+    lpt_stats_init(&u, 5, 0.0);
+    lpt_qformat q8 = dfp(8);
+    int id = lpt_stats_register(&u, "fc2", LPT_ROLE_G, &q8);
+    float x[6] = {0.5f, -0.25f, 3.0f, 0.0f, NAN, -0.75f};
+    lpt_stats_observe(&u, id, 6, x);
+    lpt_qstats q = {.saturated = 3, .underflow = 1, .nonfinite = 1};
+    lpt_stats_count(&u, id, &q);
+    lpt_stats_configure(&u, 4);
+    char *rec = (char *)u.log.data;
+    assert_non_null(rec);
+    lpt_buf_put(&u.log, "", 1);
+    const char *fields[] = {"\"step\": 4,", "\"layer\": \"fc2\"", "\"role\": \"g\"", "\"format\": \"dfp8\"",
+                            "\"width\": 8,", "\"fl\": 7,", "\"next_width\": 8,", "\"next_fl\": 5,",
+                            "\"count\": 6,", "\"zeros\": 1,", "\"nonfinite\": 1,", "\"max_abs\": 3,",
+                            "\"pos_hist\": {\"msb_min\": -1, \"counts\": [1, 0, 1]}",
+                            "\"neg_hist\": {\"msb_min\": -2, \"counts\": [1, 1]}", "\"overflow_rate\": 0.5,",
+                            "\"underflow_rate\": 0.166666667,", "\"saturation_rate\": 0.5,",
+                            "\"predicted_overflow\": 0,", "\"predicted_underflow\": 0,", "\"recomputes\": 0}"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (!strstr(rec, fields[i])) fail_msg("record lacks %s:\n%s", fields[i], rec);
+    assert_int_equal(tu_lines(rec), 1);
+    u.log.len = 0;
+    /* history is bounded and keeps the latest intervals */
+    for (int k = 0; k < 20; k++) {
+        lpt_stats_observe(&u, id, 6, x);
+        lpt_stats_configure(&u, 9 + 5 * k);
+    }
+    assert_int_equal(u.e[id].nhist, 21);
+    assert_int_equal(u.e[id].hist[20 % LPT_STATS_HISTORY].step, 9 + 5 * 19);
+    lpt_buf_put(&u.log, "", 1); /* NUL for counting, then off again */
+    u.log.len--;
+    assert_int_equal(tu_lines((char *)u.log.data), 20);
+    /* an unwritable path fails and keeps the records */
+    assert_int_equal(lpt_stats_flush(&u, "/nonexistent/dir/s.jsonl"), -1);
+    assert_non_null(strstr(lpt_error_get(), "/nonexistent/dir/s.jsonl"));
+    assert_true(u.log.len > 0);
+    char *dir = tu_tmpdir(), path[300];
+    snprintf(path, sizeof path, "%s/stats.jsonl", dir);
+    assert_int_equal(lpt_stats_flush(&u, path), 0);
+    size_t n;
+    char *f = lpt_file_read_all(path, &n);
+    assert_int_equal(tu_lines(f), 20);
+    free(f);
+    assert_int_equal(u.log.len, 0);
+    tu_rmtree(dir);
+    lpt_stats_free(&u);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_histogram_brute_force),
+        cmocka_unit_test(test_fl_rule),
+        cmocka_unit_test(test_unit_all_zeros_and_auto_width),
+        cmocka_unit_test(test_jsonl_schema_and_history),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
