@@ -27,7 +27,8 @@ void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double unde
     u->underflow_rate = underflow_rate;
 }
 
-int lpt_stats_register(lpt_stats_unit *u, const char *layer, lpt_role role, const lpt_qformat *fmt) {
+int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor, lpt_role role,
+                       const lpt_qformat *fmt) {
     if (u->n == u->cap) {
         u->cap = u->cap ? 2 * u->cap : 16;
         lpt_stats_entry *e = realloc(u->e, (size_t)u->cap * sizeof *e);
@@ -40,6 +41,7 @@ int lpt_stats_register(lpt_stats_unit *u, const char *layer, lpt_role role, cons
     lpt_stats_entry *e = &u->e[u->n];
     memset(e, 0, sizeof *e);
     snprintf(e->layer, sizeof e->layer, "%s", layer);
+    snprintf(e->tensor, sizeof e->tensor, "%s", tensor);
     e->role = role;
     e->fmt = *fmt;
     e->fl = fmt->fmt == LPT_FMT_DFP ? fmt->width - 1 : 0;
@@ -75,6 +77,7 @@ static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {
         e->fmt.width = w;
     }
     e->fl = lpt_stats_choose_fl(h, e->fmt.width, u->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+    e->predicted_overflow = lpt_stats_overflow_at(h, e->fmt.width, e->fl);
     e->configured = 1;
 }
 
@@ -113,10 +116,10 @@ void lpt_stats_configure(lpt_stats_unit *u, int64_t step) {
         char fname[64];
         lpt_qformat_name(&e->fmt, fname, sizeof fname);
         lpt_buf_printf(&u->log,
-                       "{\"step\": %lld, \"layer\": \"%s\", \"role\": \"%s\", \"format\": \"%s\", "
+                       "{\"step\": %lld, \"layer\": \"%s\", \"tensor\": \"%s\", \"role\": \"%s\", \"format\": \"%s\", "
                        "\"width\": %d, \"fl\": %d, \"next_width\": %d, \"next_fl\": %d, \"count\": %llu, "
                        "\"zeros\": %llu, \"nonfinite\": %llu, \"max_abs\": %.9g, ",
-                       (long long)step, e->layer, lpt_role_names[e->role], fname, used_w, used_fl,
+                       (long long)step, e->layer, e->tensor, lpt_role_names[e->role], fname, used_w, used_fl,
                        e->fmt.width, e->fl, (unsigned long long)h->count, (unsigned long long)h->zeros,
                        (unsigned long long)h->nonfinite, h->max_abs);
         put_hist(&u->log, "pos_hist", h->pos);

@@ -31,10 +31,12 @@ typedef struct {
 
 typedef struct {
     char layer[32];
+    char tensor[8]; /* which tensor of the layer: x, w, y, dy, dx */
     lpt_role role;
     lpt_qformat fmt; /* current format (auto may change the width) */
     int fl;
     int configured;     /* an FL has been chosen from statistics */
+    double predicted_overflow; /* at the chosen FL, from the interval it was chosen on */
     lpt_msb_hist cur;   /* current interval */
     lpt_qstats q;       /* quantizer counters of the current interval */
     uint64_t recomputes;
@@ -58,7 +60,8 @@ void lpt_stats_free(lpt_stats_unit *u);
 /* Auto width: allowed widths (ascending) and the underflow target. */
 void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double underflow_rate);
 /* Register a tensor; returns its id. The FL starts at W - 1 until statistics exist. */
-int lpt_stats_register(lpt_stats_unit *u, const char *layer, lpt_role role, const lpt_qformat *fmt);
+int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor, lpt_role role,
+                       const lpt_qformat *fmt);
 /* Analysis: add n values of entry id to the current interval. */
 void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x);
 /* Add the quantizer's counters for entry id. */

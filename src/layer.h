@@ -27,13 +27,17 @@ typedef struct {
 
 #define LPT_LAYER_MAX_PARAMS 4
 
+typedef struct lpt_qconfig lpt_qconfig; /* low-precision semantics: src/qlayer.h */
+
 /* What a step needs to know. */
 typedef struct {
     lpt_backend *be;
+    const lpt_qconfig *q; /* NULL: FP32 */
     int n;         /* batch items in this step (<= the batch the net was built for) */
     int train;     /* training mode: batch statistics, dropout */
     uint64_t seed; /* run seed, for counter-based randomness */
     uint64_t step; /* global step */
+    float loss_scale; /* fp16 training: the loss gradient is multiplied by this (0: 1) */
 } lpt_ctx;
 
 /* Where setup reserves its tensors. */

@@ -19,11 +19,14 @@
 #define LPT_VERSION "0.1.0"
 
 static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
-    lpt_format f;
-    if (lpt_format_parse_precision(cfg->precision, &f) != 0) {
+    lpt_qconfig q;
+    lpt_stats_unit u;
+    int on;
+    if (lpt_train_qconfig(cfg, &q, &u, &on) != 0) {
         fprintf(stderr, "lpt %s: --precision: %s\n", cmd, lpt_error_get());
         return 2;
     }
+    if (on) lpt_stats_free(&u);
     if (strcmp(cfg->backend, "cpu") != 0 && strcmp(cfg->backend, "ref") != 0) {
         fprintf(stderr, "lpt %s: --backend: unknown backend '%s'; available: %s\n", cmd,
                 cfg->backend, lpt_backend_names());
@@ -40,7 +43,7 @@ static int cmd_train(int argc, char **argv) {
     lpt_opt o[] = {
         {"model", LPT_OPT_STR, cfg.model, sizeof cfg.model, 0, 0, "NAME|FILE", "built-in model (mlp, lenet5, vgg) or spec file [lenet5]", 0},
         {"data", LPT_OPT_STR, cfg.data, sizeof cfg.data, 0, 0, "DIR", "directory with the four MNIST-layout IDX files [" LPT_DEFAULT_DATA "]", 0},
-        {"precision", LPT_OPT_STR, cfg.precision, sizeof cfg.precision, 0, 0, "FMT", "number format for training [fp32]", 0},
+        {"precision", LPT_OPT_STR, cfg.precision, sizeof cfg.precision, 0, 0, "FMT", "fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>[:ROUND][:OVF], auto, or w=..,a=..,g=.. [fp32]", 0},
         {"backend", LPT_OPT_STR, cfg.backend, sizeof cfg.backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
         {"epochs", LPT_OPT_INT, &cfg.epochs, 0, 1, 100000, "N", "epochs [10]", 0},
         {"batch", LPT_OPT_INT, &cfg.batch, 0, 1, 65536, "N", "batch size [64]", 0},
@@ -60,6 +63,13 @@ static int cmd_train(int argc, char **argv) {
         {"test-limit", LPT_OPT_INT, &cfg.test_limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
         {"no-progress", LPT_OPT_FLAG, &no_progress, 0, 0, 0, NULL, "plain progress lines even on a terminal", 0},
         {"quiet", LPT_OPT_FLAG, &cfg.quiet, 0, 0, 0, NULL, "print only errors and the final result", 0},
+        {"rounding", LPT_OPT_STR, cfg.rounding, sizeof cfg.rounding, 0, 0, "MODE", "rounding of every quantized tensor: rne, rna, rtz, rdn, sr", 0},
+        {"overflow-rate", LPT_OPT_FLOAT, &cfg.overflow_rate, 0, 0, 1, "X", "statistics unit: largest FL with predicted overflow <= X [1e-4]", 0},
+        {"underflow-rate", LPT_OPT_FLOAT, &cfg.underflow_rate, 0, 0, 1, "X", "auto: smallest width with predicted underflow <= X [0.05]", 0},
+        {"stats-interval", LPT_OPT_INT, &cfg.stats_interval, 0, 1, 1000000, "N", "statistics unit: reconfigure every N steps [50]", 0},
+        {"acc-bits", LPT_OPT_INT, &cfg.acc_bits, 0, 2, 64, "N", "dfp accumulator width [32 for dfp8, 48 for dfp16]", 0},
+        {"recompute", LPT_OPT_FLAG, &cfg.recompute, 0, 0, 0, NULL, "recompute an output whose overflow beats the prediction 4x", 0},
+        {"stats-out", LPT_OPT_STR, cfg.stats_out, sizeof cfg.stats_out, 0, 0, "FILE", "statistics unit records, JSON Lines", 0},
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     int rc = lpt_args_parse("train", "[options]", o, no, argc, argv, 2, NULL, 0, NULL);
@@ -148,12 +158,14 @@ static int cmd_eval(int argc, char **argv) {
     built = 1;
     if (lpt_checkpoint_restore(ckpath, &ck, &net, NULL)) goto out;
     double loss, acc;
-    if (lpt_evaluate(&net, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
+    /* the master weights in FP32: a checkpoint does not carry the statistics unit's FLs */
+    if (lpt_evaluate(&net, NULL, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
         lpt_error_set("non-finite values in the evaluation");
         goto out;
     }
-    printf("{\"checkpoint\": \"%s\", \"model\": \"%s\", \"images\": %d, \"test_loss\": %.6f, "
-           "\"test_acc\": %.6f}\n", ckpath, cfg.model, test.n, loss, acc);
+    printf("{\"checkpoint\": \"%s\", \"model\": \"%s\", \"trained_in\": \"%s\", \"evaluated_in\": "
+           "\"fp32\", \"images\": %d, \"test_loss\": %.6f, \"test_acc\": %.6f}\n",
+           ckpath, cfg.model, cfg.precision, test.n, loss, acc);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "lpt eval: %s\n", lpt_error_get());

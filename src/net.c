@@ -137,7 +137,8 @@ double lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels, 
 void lpt_net_backward(lpt_net *net, const lpt_ctx *c) {
     lpt_backend *be = c->be;
     be->xent_bwd(be, c->n, net->classes, lpt_tensor_f32(&net->prob), net->labels.data,
-                 1.0f / (float)c->n, lpt_tensor_f32(&net->dact[net->nlayers]));
+                 (c->loss_scale > 0 ? c->loss_scale : 1.0f) / (float)c->n,
+                 lpt_tensor_f32(&net->dact[net->nlayers]));
     for (int i = net->nlayers - 1; i >= 0; i--) {
         lpt_layer *l = &net->layers[i];
         double t0 = net->t_bwd ? lpt_time_now() : 0.0;

@@ -32,10 +32,94 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
                            .step_epochs = 5, .gamma = 0.1f};
     c->seed = 1;
     c->progress = isatty(STDOUT_FILENO);
+    c->overflow_rate = 1e-4f;
+    c->underflow_rate = 0.05f;
+    c->stats_interval = 50;
 }
 
-int lpt_evaluate(lpt_net *net, const lpt_dataset *d, float mean, float std, double *loss,
-                 double *acc) {
+int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active) {
+    memset(q, 0, sizeof *q);
+    *active = 0;
+    lpt_precision p;
+    const int is_auto = strcmp(cfg->precision, "auto") == 0;
+    if (is_auto) {
+        lpt_qformat d16 = {.fmt = LPT_FMT_DFP, .width = 16, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
+        p.w = p.a = p.g = d16;
+    } else if (lpt_precision_parse(cfg->precision, &p) != 0) {
+        return -1;
+    }
+    if (cfg->rounding[0]) {
+        int r = -1;
+        for (int i = 0; i < LPT_ROUND_COUNT; i++)
+            if (strcmp(cfg->rounding, lpt_rounding_names[i]) == 0) r = i;
+        if (r < 0) {
+            lpt_error_set("unknown rounding '%s'; rounding: rne, rna, rtz, rdn, sr", cfg->rounding);
+            return -1;
+        }
+        p.w.round = p.a.round = p.g.round = (lpt_rounding)r;
+    }
+    if (p.w.fmt == LPT_FMT_FP32 && p.a.fmt == LPT_FMT_FP32 && p.g.fmt == LPT_FMT_FP32) return 0;
+    lpt_stats_init(u, cfg->stats_interval, cfg->overflow_rate);
+    if (is_auto) {
+        static const int widths[] = {4, 6, 8, 10, 12, 16};
+        lpt_stats_set_auto(u, widths, 6, cfg->underflow_rate);
+    }
+    q->prec = p;
+    q->acc_bits = cfg->acc_bits;
+    q->recompute = cfg->recompute;
+    q->recompute_factor = 4.0;
+    q->stats = u;
+    *active = 1;
+    return 0;
+}
+
+/* fp16 loss scale from the gradient statistics: the largest scaled |dy| seen in the
+ * interval is brought to about 2^13 (fp16 max 65504 ~ 2^16: 3 bits of headroom) */
+static float loss_scale_update(const lpt_stats_unit *u, float scale) {
+    double mx = 0;
+    for (int i = 0; i < u->n; i++)
+        if (u->e[i].role == LPT_ROLE_G && u->e[i].nhist > 0)
+            mx = fmax(mx, u->e[i].hist[(u->e[i].nhist - 1) % LPT_STATS_HISTORY].max_abs);
+    if (mx <= 0) return scale;
+    double s = scale * ldexp(1.0, 13 - ilogb(mx));
+    return (float)fmin(fmax(s, 1.0), 16777216.0);
+}
+
+/* the per-layer summary printed at the end of a low-precision run */
+static void print_stats_summary(const lpt_stats_unit *u) {
+    printf("statistics unit: %d tensors, last configuration and averages over the run\n", u->n);
+    printf("  %-10s %-3s %-10s %5s %4s %10s %10s %10s %6s\n", "layer", "t", "format", "width", "FL",
+           "overflow", "underflow", "max|v|", "recomp");
+    double wsum = 0;
+    int wn = 0;
+    for (int i = 0; i < u->n; i++) {
+        const lpt_stats_entry *e = &u->e[i];
+        double ov = 0, un = 0, mx = 0;
+        int k = e->nhist < LPT_STATS_HISTORY ? e->nhist : LPT_STATS_HISTORY;
+        for (int j = 0; j < k; j++) {
+            ov += e->hist[j].overflow;
+            un += e->hist[j].underflow;
+            mx = fmax(mx, e->hist[j].max_abs);
+        }
+        char name[48];
+        lpt_qformat_name(&e->fmt, name, sizeof name);
+        printf("  %-10s %-3s %-10s %5d %4d %9.4f%% %9.4f%% %10.4g %6llu\n", e->layer, e->tensor, name,
+               e->fmt.width, e->fl, k ? 100 * ov / k : 0.0, k ? 100 * un / k : 0.0, mx,
+               (unsigned long long)e->recomputes);
+        if (e->fmt.fmt == LPT_FMT_DFP) wsum += e->fmt.width, wn++;
+    }
+    if (wn) printf("  mean dfp width over the tensors: %.2f bits\n", wsum / wn);
+}
+
+int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
+                 double *loss, double *acc) {
+    lpt_qconfig frozen;
+    if (q) {
+        frozen = *q;
+        frozen.frozen = 1;
+        frozen.calibrating = 0;
+        q = &frozen;
+    }
     lpt_backend *be = net->be;
     const size_t item = lpt_shape_item_count(&net->act[0].shape);
     float *x = lpt_xmalloc((size_t)net->batch * item * sizeof *x);
@@ -49,7 +133,7 @@ int lpt_evaluate(lpt_net *net, const lpt_dataset *d, float mean, float std, doub
         for (int i = 0; i < n; i++) idx[i] = at + i;
         lpt_dataset_gather(d, idx, n, mean, std, x, y);
         be->to_device(be, net->act[0].data, x, (size_t)n * item * sizeof *x);
-        lpt_ctx c = {.be = be, .n = n, .train = 0};
+        lpt_ctx c = {.be = be, .q = q, .n = n, .train = 0};
         if (lpt_net_forward(net, &c, 1) >= 0) {
             rc = -1;
             break;
@@ -112,7 +196,11 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     lpt_backend *be = NULL;
     lpt_net net = {0};
     lpt_sgd opt = {0};
-    int built = 0, rc = 1, sig_on = 0;
+    int built = 0, rc = 1, sig_on = 0, qon = 0;
+    lpt_qconfig qc;
+    lpt_stats_unit su = {0};
+    float loss_scale = 1.0f;
+    uint64_t skipped = 0;
     struct sigaction old_int, old_term;
     float *x = NULL;
     int32_t *y = NULL;
@@ -134,6 +222,12 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     } else if (lpt_model_spec_load(cfg.model, &spec)) {
         goto fail;
     }
+    if (lpt_train_qconfig(&cfg, &qc, &su, &qon) != 0) goto fail;
+    const int fp16 = qon && qc.prec.g.fmt == LPT_FMT_FP16;
+    if (fp16) loss_scale = 4096.0f;
+    if (cfg.stats_out[0] && (lpt_file_check_writable(cfg.stats_out) ||
+                             lpt_file_write_atomic(cfg.stats_out, "", 0)))
+        goto fail;
     if ((cfg.metrics_out[0] && lpt_file_check_writable(cfg.metrics_out)) ||
         (cfg.checkpoint[0] && lpt_file_check_writable(cfg.checkpoint)))
         goto fail;
@@ -207,8 +301,16 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             const int n = train.n - at < cfg.batch ? train.n - at : cfg.batch;
             lpt_dataset_gather(&train, perm + at, n, mean, stdv, x, y);
             be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
-            lpt_ctx c = {.be = be, .n = n, .train = 1, .seed = cfg.seed,
-                         .step = (uint64_t)st.global_step};
+            lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = n, .train = 1, .seed = cfg.seed,
+                         .step = (uint64_t)st.global_step, .loss_scale = loss_scale};
+            if (qon && !su.e) { /* calibration: one FP32 step that only observes */
+                qc.calibrating = 1;
+                lpt_net_forward(&net, &c, 0);
+                lpt_net_loss(&net, &c, y, NULL);
+                lpt_net_backward(&net, &c);
+                lpt_stats_calibrate(&su);
+                qc.calibrating = 0;
+            }
             int bad = lpt_net_forward(&net, &c, 1);
             if (bad >= 0) {
                 lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at "
@@ -226,7 +328,29 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             }
             lpt_net_backward(&net, &c);
             float lr = lpt_lr_at(&cfg.sgd, st.global_step, steps, cfg.epochs);
-            lpt_sgd_step(&opt, &net, &cfg.sgd, lr);
+            int step_ok = 1;
+            if (fp16) { /* unscale; on Inf/NaN skip the step and halve the scale */
+                for (int i = 0; i < net.np && step_ok; i++)
+                    if (net.p[i].grad &&
+                        be->count_nonfinite(be, lpt_tensor_count(net.p[i].grad), lpt_tensor_f32(net.p[i].grad)))
+                        step_ok = 0;
+                if (step_ok) {
+                    for (int i = 0; i < net.np; i++) {
+                        if (!net.p[i].grad) continue;
+                        float *g = lpt_tensor_f32(net.p[i].grad);
+                        for (size_t j = 0; j < lpt_tensor_count(net.p[i].grad); j++) g[j] /= loss_scale;
+                    }
+                } else {
+                    loss_scale = fmaxf(loss_scale / 2, 1.0f);
+                    skipped++;
+                }
+            }
+            if (step_ok) lpt_sgd_step(&opt, &net, &cfg.sgd, lr);
+            if (qon && (st.global_step + 1) % cfg.stats_interval == 0) {
+                lpt_stats_configure(&su, st.global_step);
+                if (fp16) loss_scale = loss_scale_update(&su, loss_scale);
+                if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+            }
             st.loss_sum += loss;
             st.correct += ok;
             st.seen += n;
@@ -250,7 +374,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                               .seconds = secs};
         if (cfg.progress)
             progress_line(&cfg, st.epoch, steps, steps, r.train_loss, r.train_acc, r.images_per_s, 1);
-        if (lpt_evaluate(&net, &test, mean, stdv, &r.test_loss, &r.test_acc)) {
+        if (lpt_evaluate(&net, qon ? &qc : NULL, &test, mean, stdv, &r.test_loss, &r.test_acc)) {
             lpt_error_set("non-finite values in the evaluation at the end of epoch %d; stopping",
                           st.epoch + 1);
             goto fail;
@@ -278,6 +402,11 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     }
     if (st.nrecords > 0) {
         const lpt_epoch_record *r = &st.records[st.nrecords - 1];
+        if (qon && !cfg.quiet) {
+            print_stats_summary(&su);
+            if (fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)loss_scale,
+                             (unsigned long long)skipped);
+        }
         printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f\n", st.nrecords,
                100 * r->test_acc, r->test_loss);
     }
@@ -300,6 +429,7 @@ done:
     lpt_dataset_free(&train);
     lpt_dataset_free(&test);
     lpt_model_spec_free(&spec);
+    if (qon) lpt_stats_free(&su);
     free(st.records);
     free(x);
     free(y);

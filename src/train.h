@@ -7,6 +7,7 @@
 #include "data.h"
 #include "net.h"
 #include "optim.h"
+#include "qlayer.h"
 
 typedef struct {
     char model[512];
@@ -24,6 +25,14 @@ typedef struct {
     int test_limit;    /* use the first N test images (0: all) */
     int progress;      /* 1 on a terminal: one refreshed line; 0: plain lines */
     int quiet;         /* only errors and the final line */
+    /* low precision (docs/training.md) */
+    char rounding[8];     /* override of every role's rounding ("" keeps the formats') */
+    float overflow_rate;  /* target of the FL rule */
+    float underflow_rate; /* auto: target of the width rule */
+    int stats_interval;   /* steps between configurations */
+    int acc_bits;         /* 0: 32 for dfp8, 48 for dfp16 */
+    int recompute;        /* recompute outputs whose overflow beats the prediction */
+    char stats_out[512];  /* JSON Lines, one record per interval, layer and tensor */
 } lpt_train_cfg;
 
 /* One metrics record per finished epoch. */
@@ -50,9 +59,12 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c);
  * printed), 130 interrupted (checkpoint written). */
 int lpt_train_run(const lpt_train_cfg *cfg);
 
-/* Evaluate net on d (eval mode): mean loss and accuracy. -1 on non-finite output. */
-int lpt_evaluate(lpt_net *net, const lpt_dataset *d, float mean, float std, double *loss,
-                 double *acc);
+/* Evaluate net on d (eval mode; q: low-precision configuration or NULL): mean loss and
+ * accuracy. -1 on non-finite output. */
+int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
+                 double *loss, double *acc);
+/* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
+int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active);
 
 /* Checkpoints (docs/checkpoint.md): model spec text, configuration, state, parameters,
  * buffers and momentum, closed by a CRC-32; written atomically. */

@@ -110,7 +110,7 @@ static void test_unit_all_zeros_and_auto_width(void **s) {
     lpt_stats_unit u;
     lpt_stats_init(&u, 10, 0.0);
     lpt_qformat q8 = dfp(8);
-    int id = lpt_stats_register(&u, "conv1", LPT_ROLE_A, &q8);
+    int id = lpt_stats_register(&u, "conv1", "y", LPT_ROLE_A, &q8);
     assert_int_equal(u.e[id].fl, 7); /* W - 1 before any statistics */
     float zeros[100] = {0};
     lpt_stats_observe(&u, id, 100, zeros);
@@ -122,7 +122,7 @@ static void test_unit_all_zeros_and_auto_width(void **s) {
     const int widths[] = {4, 6, 8, 12, 16};
     lpt_stats_init(&u, 1, 0.0);
     lpt_stats_set_auto(&u, widths, 5, 0.01);
-    int narrow = lpt_stats_register(&u, "fc1", LPT_ROLE_W, &q8), wide = lpt_stats_register(&u, "fc1", LPT_ROLE_G, &q8);
+    int narrow = lpt_stats_register(&u, "fc1", "w", LPT_ROLE_W, &q8), wide = lpt_stats_register(&u, "fc1", "dy", LPT_ROLE_G, &q8);
     const size_t n = 10000;
     float *a = lpt_xmalloc(n * 4), *b = lpt_xmalloc(n * 4);
     for (size_t i = 0; i < n; i++) {
@@ -147,7 +147,7 @@ static void test_jsonl_schema_and_history(void **s) {
     lpt_stats_unit u;
     lpt_stats_init(&u, 5, 0.0);
     lpt_qformat q8 = dfp(8);
-    int id = lpt_stats_register(&u, "fc2", LPT_ROLE_G, &q8);
+    int id = lpt_stats_register(&u, "fc2", "dy", LPT_ROLE_G, &q8);
     float x[6] = {0.5f, -0.25f, 3.0f, 0.0f, NAN, -0.75f};
     lpt_stats_observe(&u, id, 6, x);
     lpt_qstats q = {.saturated = 3, .underflow = 1, .nonfinite = 1};
@@ -156,7 +156,7 @@ static void test_jsonl_schema_and_history(void **s) {
     char *rec = (char *)u.log.data;
     assert_non_null(rec);
     lpt_buf_put(&u.log, "", 1);
-    const char *fields[] = {"\"step\": 4,", "\"layer\": \"fc2\"", "\"role\": \"g\"", "\"format\": \"dfp8\"",
+    const char *fields[] = {"\"step\": 4,", "\"layer\": \"fc2\"", "\"tensor\": \"dy\"", "\"role\": \"g\"", "\"format\": \"dfp8\"",
                             "\"width\": 8,", "\"fl\": 7,", "\"next_width\": 8,", "\"next_fl\": 5,",
                             "\"count\": 6,", "\"zeros\": 1,", "\"nonfinite\": 1,", "\"max_abs\": 3,",
                             "\"pos_hist\": {\"msb_min\": -1, \"counts\": [1, 0, 1]}",

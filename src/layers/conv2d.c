@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "../layer.h"
+#include "../qlayer.h"
 #include "../util.h"
 #include "layers.h"
 
@@ -14,6 +15,8 @@ typedef struct {
     int out, kh, kw, stride, pad, bias;
     lpt_window g;
     lpt_tensor w, b, dw, db, col, t;
+    lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
+    lpt_qstate qs;
 } conv2d;
 
 static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
@@ -46,10 +49,60 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
     c->t = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){c->out, np});
     lpt_arena_reserve(b->work, &c->col);
     lpt_arena_reserve(b->work, &c->t);
+    c->xq = lpt_tensor_make(LPT_FMT_FP32, 4, in->dim);
+    c->wq = c->w;
+    c->dyq = lpt_tensor_make(LPT_FMT_FP32, 4, out->dim);
+    lpt_arena_reserve(b->work, &c->xq);
+    lpt_arena_reserve(b->work, &c->wq);
+    lpt_arena_reserve(b->work, &c->dyq);
+    if (c->bias) {
+        c->bq = c->b;
+        lpt_arena_reserve(b->work, &c->bq);
+    }
     return 0;
 }
 
+/* low-precision forward: X and W quantized, integer im2col (of grid values), exact
+ * product, bias in the accumulator, Y requantized (qlayer.h) */
+static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
+    conv2d *c = l->priv;
+    lpt_backend *be = cx->be;
+    lpt_qstate *q = &c->qs;
+    lpt_q_prepare(q, cx, l->name);
+    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
+    float *xq = lpt_tensor_f32(&c->xq), *wq = lpt_tensor_f32(&c->wq), *yv = lpt_tensor_f32(y);
+    lpt_q_apply(cx, q->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x), xq);
+    lpt_q_apply(cx, q->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), wq);
+    be->im2col(be, &c->g, cx->n, xq, lpt_tensor_f32(&c->col));
+    lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, wq, k, lpt_tensor_f32(&c->col), np,
+               lpt_tensor_f32(&c->t), np);
+    if (c->bias) lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq));
+    be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
+    lpt_q_output(cx, q, q->y, (size_t)cx->n * c->out * p, yv, yv);
+}
+
+static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *dy, lpt_tensor *dx) {
+    conv2d *c = l->priv;
+    lpt_backend *be = cx->be;
+    lpt_qstate *q = &c->qs;
+    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
+    float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col), *dyq = lpt_tensor_f32(&c->dyq);
+    lpt_q_apply(cx, q->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), dyq);
+    be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
+    // dW (OC, K) = t colᵀ, exact, then to FP32
+    lpt_q_gemm(cx, q->dy, q->x, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
+    if (!dx) return;
+    lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, lpt_tensor_f32(&c->wq), k, t, np, col, np);
+    be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
+    const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
+    lpt_q_output(cx, q, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+}
+
 static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
+    if (cx->q) {
+        conv_forward_q(l, cx, x, y);
+        return;
+    }
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
@@ -64,6 +117,10 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
                           const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
     (void)x;
     (void)y;
+    if (cx->q) {
+        conv_backward_q(l, cx, dy, dx);
+        return;
+    }
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
@@ -94,7 +151,10 @@ static void conv_describe(const lpt_layer *l, char *buf, size_t n) {
              c->pad, c->bias ? "" : " no-bias");
 }
 
-static void conv_free(lpt_layer *l) { free(l->priv); }
+static void conv_free(lpt_layer *l) {
+    lpt_q_free(&((conv2d *)l->priv)->qs);
+    free(l->priv);
+}
 
 static const lpt_layer_ops conv2d_ops = {
     .type = "conv2d",

@@ -3,12 +3,15 @@
 #include <stdlib.h>
 
 #include "../layer.h"
+#include "../qlayer.h"
 #include "../util.h"
 #include "layers.h"
 
 typedef struct {
     int in, out, bias;
     lpt_tensor w, b, dw, db;
+    lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
+    lpt_qstate qs;
 } linear;
 
 static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
@@ -31,11 +34,55 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
         f->db = f->b;
         lpt_arena_reserve(b->params, &f->b);
         lpt_arena_reserve(b->grads, &f->db);
+        f->bq = f->b;
+        lpt_arena_reserve(b->work, &f->bq);
     }
+    f->xq = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){b->batch, f->in});
+    f->wq = f->w;
+    f->dyq = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){b->batch, f->out});
+    lpt_arena_reserve(b->work, &f->xq);
+    lpt_arena_reserve(b->work, &f->wq);
+    lpt_arena_reserve(b->work, &f->dyq);
     return 0;
 }
 
+/* low-precision forward: X and W quantized, exact product, bias in the accumulator,
+ * Y requantized (qlayer.h) */
+static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
+    linear *f = l->priv;
+    lpt_qstate *q = &f->qs;
+    lpt_q_prepare(q, c, l->name);
+    float *xq = lpt_tensor_f32(&f->xq), *wq = lpt_tensor_f32(&f->wq), *yv = lpt_tensor_f32(y);
+    lpt_q_apply(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), xq);
+    lpt_q_apply(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), wq);
+    lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, xq, f->in, wq, f->in, yv, f->out);
+    if (f->bias) {
+        lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
+        c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
+    }
+    lpt_q_output(c, q, q->y, (size_t)c->n * f->out, yv, yv);
+}
+
+static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *dy, lpt_tensor *dx) {
+    linear *f = l->priv;
+    lpt_qstate *q = &f->qs;
+    float *dyq = lpt_tensor_f32(&f->dyq);
+    lpt_q_apply(c, q->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), dyq);
+    // dW (OUT, IN) = dyᵀ x, then to FP32
+    lpt_q_gemm(c, q->dy, q->x, 1, 0, f->out, f->in, c->n, dyq, f->out, lpt_tensor_f32(&f->xq), f->in,
+               lpt_tensor_f32(&f->dw), f->in);
+    if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
+    if (!dx) return;
+    lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, lpt_tensor_f32(&f->wq), f->in,
+               lpt_tensor_f32(dx), f->in);
+    lpt_q_output(c, q, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+}
+
 static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
+    if (c->q) {
+        linear_forward_q(l, c, x, y);
+        return;
+    }
     linear *f = l->priv;
     lpt_backend *be = c->be;
     be->gemm(be, 0, 1, c->n, f->out, f->in, 1.0f, lpt_tensor_f32(x), f->in,
@@ -46,6 +93,10 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
 static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
                             const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
     (void)y;
+    if (c->q) {
+        linear_backward_q(l, c, dy, dx);
+        return;
+    }
     linear *f = l->priv;
     lpt_backend *be = c->be;
     // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
@@ -72,7 +123,10 @@ static void linear_describe(const lpt_layer *l, char *buf, size_t n) {
     snprintf(buf, n, "linear %d -> %d%s", f->in, f->out, f->bias ? "" : " no-bias");
 }
 
-static void linear_free(lpt_layer *l) { free(l->priv); }
+static void linear_free(lpt_layer *l) {
+    lpt_q_free(&((linear *)l->priv)->qs);
+    free(l->priv);
+}
 
 static const lpt_layer_ops linear_ops = {
     .type = "linear",

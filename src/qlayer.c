@@ -1,0 +1,135 @@
+/* qlayer.c - quantization points of weighted layers (see qlayer.h). */
+#include "qlayer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../quant/bits.h"
+#include "util.h"
+
+static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
+    return r == LPT_ROLE_W ? &q->prec.w : r == LPT_ROLE_A ? &q->prec.a : &q->prec.g;
+}
+
+void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer) {
+    if (s->ready || !c->q) return;
+    lpt_stats_unit *u = c->q->stats;
+    s->x = lpt_stats_register(u, layer, "x", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
+    s->w = lpt_stats_register(u, layer, "w", LPT_ROLE_W, role_fmt(c->q, LPT_ROLE_W));
+    s->y = lpt_stats_register(u, layer, "y", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
+    s->dy = lpt_stats_register(u, layer, "dy", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
+    s->dx = lpt_stats_register(u, layer, "dx", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
+    s->ready = 1;
+}
+
+void lpt_q_free(lpt_qstate *s) {
+    free(s->scratch);
+    memset(s, 0, sizeof *s);
+}
+
+void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
+    lpt_stats_entry *e = &c->q->stats->e[id];
+    if (!c->q->frozen) lpt_stats_observe(c->q->stats, id, n, in);
+    if (c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32) {
+        if (out != in) memcpy(out, in, n * sizeof *out);
+        return;
+    }
+    lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    lpt_qstats st = {0};
+    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, out, &st);
+    if (!c->q->frozen) lpt_stats_count(c->q->stats, id, &st);
+}
+
+void lpt_q_output(const lpt_ctx *c, lpt_qstate *s, int id, size_t n, const float *in, float *out) {
+    lpt_stats_entry *e = &c->q->stats->e[id];
+    if (!c->q->recompute || c->q->calibrating || c->q->frozen || e->fmt.fmt != LPT_FMT_DFP) {
+        lpt_q_apply(c, id, n, in, out);
+        return;
+    }
+    if (s->scratch_n < n) { /* keep the accumulator: a recompute requantizes it */
+        free(s->scratch);
+        s->scratch = lpt_xmalloc(n * sizeof *s->scratch);
+        s->scratch_n = n;
+    }
+    memcpy(s->scratch, in, n * sizeof *in);
+    const uint64_t before = e->q.saturated;
+    const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
+    lpt_q_apply(c, id, n, s->scratch, out);
+    const double observed = (double)(e->q.saturated - before) / (double)(n ? n : 1);
+    if (observed > c->q->recompute_factor * fmax(predicted, 1.0 / (double)(n ? n : 1))) {
+        lpt_msb_hist h;
+        lpt_msb_hist_clear(&h);
+        lpt_msb_hist_add(&h, n, s->scratch);
+        e->fl = lpt_stats_choose_fl(&h, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+        lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step};
+        lpt_qstats st = {0};
+        lpt_quantize(&e->fmt, e->fl, &key, n, s->scratch, NULL, out, &st);
+        e->recomputes++;
+    }
+}
+
+static int acc_bits_for(const lpt_qconfig *q, int w) {
+    if (q->acc_bits > 0) return q->acc_bits;
+    return w <= 8 ? 32 : w <= 16 ? 48 : 64;
+}
+
+void lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out) {
+    const lpt_stats_entry *a = &c->q->stats->e[ida], *b = &c->q->stats->e[idb];
+    if (c->q->calibrating || a->fmt.fmt != LPT_FMT_DFP || b->fmt.fmt != LPT_FMT_DFP) {
+        memcpy(out, bias, (size_t)n * sizeof *out);
+        return;
+    }
+    const int fl = a->fl + b->fl, A = acc_bits_for(c->q, a->fmt.width > b->fmt.width ? a->fmt.width : b->fmt.width);
+    const double hi = ldexp(1.0, A - 1) - 1, lo = -ldexp(1.0, A - 1);
+    for (int j = 0; j < n; j++) {
+        double r = lpt_round_ref(ldexp((double)bias[j], fl), LPT_ROUND_RNE, 0.0);
+        r = r > hi ? hi : (r < lo ? lo : r);
+        out[j] = (float)ldexp(r, -fl);
+    }
+}
+
+void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
+                const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
+    lpt_backend *be = c->be;
+    const lpt_stats_entry *ea = &c->q->stats->e[ida], *eb = &c->q->stats->e[idb];
+    const int dfp = !c->q->calibrating && ea->fmt.fmt == LPT_FMT_DFP && eb->fmt.fmt == LPT_FMT_DFP;
+    if (!dfp) { /* float operands (fp32, or fp16/bf16 values): float32 accumulation */
+        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
+        return;
+    }
+    int lk = 0;
+    while ((1L << lk) < k) lk++;
+    const int wa = ea->fmt.width, wb = eb->fmt.width;
+    const int bits = (wa - 1) + (wb - 1) + lk; /* |partial sums| < 2^bits units */
+    const int A = acc_bits_for(c->q, wa > wb ? wa : wb);
+    if (bits <= 24 && bits + 1 <= A) {
+        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
+        return;
+    }
+    /* integer codes of the operands (exact: the values lie on their grids) */
+    const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
+    const double sa = lpt_pow2(ea->fl), sb = lpt_pow2(eb->fl), sc = lpt_pow2(-(ea->fl + eb->fl));
+    if (bits <= 52 && bits + 1 <= A) { /* exact in double */
+        double *ad = lpt_xmalloc(an * sizeof *ad), *bd = lpt_xmalloc(bn * sizeof *bd);
+        double *cd = lpt_xmalloc((size_t)m * n * sizeof *cd);
+        for (size_t i = 0; i < an; i++) ad[i] = (double)a[i] * sa;
+        for (size_t i = 0; i < bn; i++) bd[i] = (double)b[i] * sb;
+        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
+                    1.0, ad, lda, bd, ldb, 0.0, cd, n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)(cd[(size_t)i * n + j] * sc);
+        free(ad), free(bd), free(cd);
+        return;
+    }
+    /* the accumulator could overflow: the reference order, with saturation */
+    int32_t *ai = lpt_xmalloc(an * sizeof *ai), *bi = lpt_xmalloc(bn * sizeof *bi);
+    int64_t *ci = lpt_xmalloc((size_t)m * n * sizeof *ci);
+    for (size_t i = 0; i < an; i++) ai[i] = (int32_t)((double)a[i] * sa);
+    for (size_t i = 0; i < bn; i++) bi[i] = (int32_t)((double)b[i] * sb);
+    be->igemm(be, ta, tb, m, n, k, ai, lda, bi, ldb, NULL, wa > wb ? wa : wb, A, 0, ci, n);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)((double)ci[(size_t)i * n + j] * sc);
+    free(ai), free(bi), free(ci);
+}

@@ -1,0 +1,59 @@
+/* qlayer.h - low-precision semantics of the layers with weights (DESIGN.md,
+ * "Low-precision training semantics"), shared by conv2d and linear.
+ *
+ * Tensors at quantization points are kept as float32 values that lie exactly on their
+ * format's grid (for dfp: code * 2^-FL), so ReLU and max pooling act on the stored
+ * integers unchanged, and every product of two dfp tensors is computed exactly:
+ *   - by sgemm when 2(W-1) + ceil(log2 K) <= 24 (every partial sum is then an integer
+ *     number of units below 2^24, exact in float32 in any order);
+ *   - else by double-precision GEMM when the bound stays under 2^53;
+ *   - else (or when the accumulator of --acc-bits could overflow) by the reference
+ *     integer GEMM with its saturation or wrap in the documented order.
+ * The bias joins the accumulator in its units (round to nearest even, clamped). The
+ * statistics unit observes every tensor at a quantization point as it is quantized.
+ * fp16/bf16 roles: the operands are rounded to the format and multiplied with float32
+ * accumulation (Tensor Core semantics), outputs stored in the format. */
+#ifndef LPT_QLAYER_H
+#define LPT_QLAYER_H
+
+#include <stdint.h>
+
+#include "../hwsim/stats_unit.h"
+#include "layer.h"
+
+struct lpt_qconfig {
+    lpt_precision prec;      /* per role; fp32 roles are not quantized */
+    int acc_bits;            /* dfp accumulator width; 0: 32 for W <= 8, 48 for W <= 16, else 64 */
+    int recompute;           /* recompute outputs whose observed overflow beats the prediction */
+    double recompute_factor; /* observed > factor * max(predicted, 1/n) triggers it */
+    lpt_stats_unit *stats;
+    int calibrating;         /* an FP32 step that only observes */
+    int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
+};
+
+/* Statistics entries of one weighted layer. */
+typedef struct {
+    int ready;
+    int x, w, y, dy, dx;
+    float *scratch; /* accumulator copy for recompute */
+    size_t scratch_n;
+} lpt_qstate;
+
+/* Register the layer's entries on first use. */
+void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer);
+void lpt_q_free(lpt_qstate *s);
+/* out = Q(in) with entry id's format and FL (in == out allowed); observes `in` and adds
+ * the quantizer's counters. Calibration and fp32 roles copy. */
+void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
+/* Like lpt_q_apply for the output of a product, with the recompute rule: when the
+ * observed overflow beats the prediction by the configured factor, FL is chosen again
+ * from this tensor and it is requantized (counted as a recompute). */
+void lpt_q_output(const lpt_ctx *c, lpt_qstate *s, int id, size_t n, const float *in, float *out);
+/* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
+ * above; the result is rounded once to float32. */
+void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
+                const float *a, int lda, const float *b, int ldb, float *out, int ldc);
+/* The bias in the accumulator's units for a product of entries ida and idb. */
+void lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out);
+
+#endif
