@@ -42,7 +42,10 @@ static void test_bad_arguments(void **s) {
     expect_usage_error("train", "--seed", "-1", NULL, "--seed");
     expect_usage_error("train", "--epochs", NULL, NULL, "needs a value");
     expect_usage_error("train", "--epochs", "2", "--epochs", "more than once");
-    expect_usage_error("train", "--precision", "int8-dyn", NULL, "available: fp32");
+    expect_usage_error("train", "--precision", "dfp99", NULL, "2..32");
+    expect_usage_error("train", "--precision", "w=dfp8,x=dfp8", NULL, "roles w");
+    expect_usage_error("train", "--rounding", "up", NULL, "rne, rna, rtz, rdn, sr");
+    expect_usage_error("train", "--acc-bits", "65", NULL, "--acc-bits");
     expect_usage_error("train", "--precision", "fp64", NULL, "unknown format 'fp64'");
     expect_usage_error("train", "--backend", "tpu", NULL, "available: cpu, ref");
     expect_usage_error("train", "--schedule", "linear", NULL, "const, step, cosine");
