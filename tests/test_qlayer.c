@@ -1,0 +1,227 @@
+/* test_qlayer.c - the quantized conv2d and linear layers equal an independent,
+ * straightforward computation bit for bit: quantize with the reference quantizer, take
+ * integer products in plain loops (int64), add the bias in accumulator units,
+ * requantize in double; forward Y, dW and dX. Also: training with stochastic rounding
+ * is reproducible for a given seed and differs for another. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/layer.h"
+#include "src/qlayer.h"
+#include "src/rng.h"
+#include "src/train.h"
+#include "src/util.h"
+#include "testutil.h"
+
+typedef struct {
+    lpt_backend *be;
+    lpt_layer l;
+    lpt_arena params, grads, work;
+    lpt_tensor x, y, dx, dy;
+    lpt_qconfig q;
+    lpt_stats_unit u;
+    lpt_ctx c;
+} qh;
+
+static void build(qh *h, const char *type, lpt_kv *kv, int nkv, int ndim, const int *dims) {
+    memset(h, 0, sizeof *h);
+    h->be = lpt_backend_create("cpu", 2);
+    lpt_layer_args args = {.kv = kv, .count = nkv, .where = "test"};
+    h->l.index = 1;
+    snprintf(h->l.name, sizeof h->l.name, "%s", type);
+    assert_int_equal(lpt_layer_create(type, &args, &h->l), 0);
+    lpt_arena_init(&h->params, h->be);
+    lpt_arena_init(&h->grads, h->be);
+    lpt_arena_init(&h->work, h->be);
+    lpt_build b = {.params = &h->params, .grads = &h->grads, .work = &h->work, .batch = dims[0]};
+    h->l.in = lpt_shape_make(ndim, dims);
+    assert_int_equal(h->l.ops->setup(&h->l, &h->l.in, &h->l.out, &b), 0);
+    h->x = h->dx = (lpt_tensor){.shape = h->l.in, .fmt = LPT_FMT_FP32};
+    h->y = h->dy = (lpt_tensor){.shape = h->l.out, .fmt = LPT_FMT_FP32};
+    lpt_arena_reserve(&h->work, &h->x);
+    lpt_arena_reserve(&h->work, &h->dx);
+    lpt_arena_reserve(&h->work, &h->y);
+    lpt_arena_reserve(&h->work, &h->dy);
+    assert_int_equal(lpt_arena_commit(&h->params), 0);
+    assert_int_equal(lpt_arena_commit(&h->grads), 0);
+    assert_int_equal(lpt_arena_commit(&h->work), 0);
+    lpt_param p[4];
+    int np = h->l.ops->params(&h->l, p);
+    for (int i = 0; i < np; i++) {
+        float *v = lpt_tensor_f32(p[i].value);
+        for (size_t j = 0; j < lpt_tensor_count(p[i].value); j++) v[j] = 0.8f * lpt_rng_uniform(30 + i, 1, j) - 0.4f;
+    }
+    float *x = lpt_tensor_f32(&h->x), *dy = lpt_tensor_f32(&h->dy);
+    for (size_t j = 0; j < lpt_tensor_count(&h->x); j++) x[j] = 4.0f * lpt_rng_uniform(40, 1, j) - 2.0f;
+    for (size_t j = 0; j < lpt_tensor_count(&h->dy); j++) dy[j] = 0.02f * lpt_rng_uniform(41, 1, j) - 0.01f;
+    lpt_stats_init(&h->u, 10, 0.0);
+    lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
+    h->q = (lpt_qconfig){.prec = {d8, d8, d8}, .stats = &h->u};
+    h->c = (lpt_ctx){.be = h->be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
+    /* one calibrating pass registers the entries: x, w, y, dy, dx */
+    h->q.calibrating = 1;
+    h->l.ops->forward(&h->l, &h->c, &h->x, &h->y);
+    h->q.calibrating = 0;
+    const int fl[5] = {5, 7, 3, 11, 9};
+    for (int i = 0; i < 5; i++) h->u.e[i].fl = fl[i];
+}
+
+static void destroy(qh *h) {
+    h->l.ops->free(&h->l);
+    lpt_arena_free(&h->params);
+    lpt_arena_free(&h->grads);
+    lpt_arena_free(&h->work);
+    lpt_stats_free(&h->u);
+    lpt_backend_destroy(h->be);
+}
+
+/* reference quantization to integer codes */
+static int32_t *codes_of(const float *v, size_t n, int fl) {
+    lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
+    int32_t *c = lpt_xmalloc(n * 4);
+    lpt_qstats st = {0};
+    lpt_quantize_ref(&d8, fl, NULL, n, v, c, NULL, &st);
+    return c;
+}
+
+/* requantize an exact accumulator (units 2^-fla) to dfp8 at fl, as a float value */
+static float requant(int64_t acc, int fla, int fl) {
+    double r = lpt_round_ref(ldexp((double)acc, fl - fla), LPT_ROUND_RNE, 0.0);
+    r = r > 127 ? 127 : (r < -128 ? -128 : r);
+    return (float)ldexp(r, -fl);
+}
+
+static int64_t bias_units(float b, int fla) {
+    return (int64_t)lpt_round_ref(ldexp((double)b, fla), LPT_ROUND_RNE, 0.0);
+}
+
+static void test_linear(void **s) {
+    (void)s;
+    lpt_kv kv[1] = {{"out", "7", 0}};
+    qh h;
+    const int n = 5, in = 10, out = 7;
+    build(&h, "linear", kv, 1, 2, (int[]){n, in});
+    h.l.ops->forward(&h.l, &h.c, &h.x, &h.y);
+    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    lpt_param p[2];
+    h.l.ops->params(&h.l, p);
+    int32_t *qx = codes_of(lpt_tensor_f32(&h.x), (size_t)n * in, 5), *qw = codes_of(lpt_tensor_f32(p[0].value), (size_t)out * in, 7);
+    int32_t *qdy = codes_of(lpt_tensor_f32(&h.dy), (size_t)n * out, 11);
+    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.y), *dw = lpt_tensor_f32(p[0].grad),
+                *dx = lpt_tensor_f32(&h.dx);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++) {
+            int64_t acc = bias_units(b[j], 12);
+            for (int k = 0; k < in; k++) acc += (int64_t)qx[i * in + k] * qw[j * in + k];
+            float want = requant(acc, 12, 3);
+            if (y[i * out + j] != want) fail_msg("linear y[%d][%d] = %a, want %a", i, j, (double)y[i * out + j], (double)want);
+        }
+    for (int j = 0; j < out; j++)
+        for (int k = 0; k < in; k++) { /* dW = dyᵀ x, exact, to FP32 */
+            int64_t acc = 0;
+            for (int i = 0; i < n; i++) acc += (int64_t)qdy[i * out + j] * qx[i * in + k];
+            assert_true(dw[j * in + k] == (float)ldexp((double)acc, -16));
+        }
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < in; k++) { /* dX = dy W, requantized */
+            int64_t acc = 0;
+            for (int j = 0; j < out; j++) acc += (int64_t)qdy[i * out + j] * qw[j * in + k];
+            assert_true(dx[i * in + k] == requant(acc, 18, 9));
+        }
+    free(qx), free(qw), free(qdy);
+    destroy(&h);
+}
+
+static void test_conv2d(void **s) {
+    (void)s;
+    lpt_kv kv[4] = {{"out", "4", 0}, {"k", "3", 0}, {"stride", "2", 0}, {"pad", "1", 0}};
+    qh h;
+    const int n = 2, C = 3, H = 7, W = 7, OC = 4, K = 3, S = 2, P = 1, OH = 4, OW = 4;
+    build(&h, "conv2d", kv, 4, 4, (int[]){n, C, H, W});
+    h.l.ops->forward(&h.l, &h.c, &h.x, &h.y);
+    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    lpt_param p[2];
+    h.l.ops->params(&h.l, p);
+    int32_t *qx = codes_of(lpt_tensor_f32(&h.x), (size_t)n * C * H * W, 5);
+    int32_t *qw = codes_of(lpt_tensor_f32(p[0].value), (size_t)OC * C * K * K, 7);
+    int32_t *qdy = codes_of(lpt_tensor_f32(&h.dy), (size_t)n * OC * OH * OW, 11);
+    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.y), *dw = lpt_tensor_f32(p[0].grad),
+                *dx = lpt_tensor_f32(&h.dx);
+    int64_t *gw = lpt_xcalloc((size_t)OC * C * K * K, 8), *gx = lpt_xcalloc((size_t)n * C * H * W, 8);
+    for (int bi = 0; bi < n; bi++)
+        for (int o = 0; o < OC; o++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    int64_t acc = bias_units(b[o], 12);
+                    const int64_t gd = qdy[((bi * OC + o) * OH + oy) * OW + ox];
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < K; i++)
+                            for (int j = 0; j < K; j++) {
+                                int yy = oy * S - P + i, xx = ox * S - P + j;
+                                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                                const int xi = ((bi * C + c) * H + yy) * W + xx, wi = ((o * C + c) * K + i) * K + j;
+                                acc += (int64_t)qx[xi] * qw[wi];
+                                gw[wi] += gd * qx[xi];
+                                gx[xi] += gd * qw[wi];
+                            }
+                    float got = y[((bi * OC + o) * OH + oy) * OW + ox];
+                    if (got != requant(acc, 12, 3)) fail_msg("conv y mismatch at %d,%d,%d,%d", bi, o, oy, ox);
+                }
+    for (int i = 0; i < OC * C * K * K; i++) assert_true(dw[i] == (float)ldexp((double)gw[i], -16));
+    for (int i = 0; i < n * C * H * W; i++) assert_true(dx[i] == requant(gx[i], 18, 9));
+    free(qx), free(qw), free(qdy), free(gw), free(gx);
+    destroy(&h);
+}
+
+static void run_sr(const char *dir, uint64_t seed, const char *metrics) {
+    lpt_train_cfg c;
+    lpt_train_cfg_defaults(&c);
+    snprintf(c.data, sizeof c.data, "%s", dir);
+    snprintf(c.model, sizeof c.model, "lenet5");
+    snprintf(c.precision, sizeof c.precision, "int8-dyn");
+    snprintf(c.rounding, sizeof c.rounding, "sr");
+    snprintf(c.metrics_out, sizeof c.metrics_out, "%s", metrics);
+    c.epochs = 1;
+    c.batch = 50;
+    c.seed = seed;
+    c.stats_interval = 3;
+    c.quiet = 1;
+    c.progress = 0;
+    assert_int_equal(lpt_train_run(&c), 0);
+}
+
+static char *strip_timing(const char *path) {
+    size_t n;
+    char *m = lpt_file_read_all(path, &n);
+    char *cut = strstr(m, ", \"images_per_s\"");
+    if (cut) *cut = 0;
+    return m;
+}
+
+static void test_sr_training_reproducible(void **s) {
+    (void)s;
+    char *dir = tu_tmpdir(), a[300], b[300];
+    tu_write_synthetic_mnist(dir, 400, 100, 5);
+    snprintf(a, sizeof a, "%s/a.jsonl", dir);
+    snprintf(b, sizeof b, "%s/b.jsonl", dir);
+    run_sr(dir, 7, a);
+    run_sr(dir, 7, b);
+    char *ma = strip_timing(a), *mb = strip_timing(b);
+    assert_string_equal(ma, mb);
+    run_sr(dir, 8, b);
+    char *mc = strip_timing(b);
+    assert_string_not_equal(ma, mc);
+    free(ma), free(mb), free(mc);
+    tu_rmtree(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_sr_training_reproducible),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
