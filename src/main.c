@@ -39,7 +39,7 @@ static int cmd_train(int argc, char **argv) {
     lpt_train_cfg cfg;
     lpt_train_cfg_defaults(&cfg);
     char sched[16] = "cosine";
-    int no_progress = 0;
+    int no_progress = 0, no_recompute = 0;
     lpt_opt o[] = {
         {"model", LPT_OPT_STR, cfg.model, sizeof cfg.model, 0, 0, "NAME|FILE", "built-in model (mlp, lenet5, vgg) or spec file [lenet5]", 0},
         {"data", LPT_OPT_STR, cfg.data, sizeof cfg.data, 0, 0, "DIR", "directory with the four MNIST-layout IDX files [" LPT_DEFAULT_DATA "]", 0},
@@ -68,7 +68,7 @@ static int cmd_train(int argc, char **argv) {
         {"underflow-rate", LPT_OPT_FLOAT, &cfg.underflow_rate, 0, 0, 1, "X", "auto: smallest width with predicted underflow <= X [0.05]", 0},
         {"stats-interval", LPT_OPT_INT, &cfg.stats_interval, 0, 1, 1000000, "N", "statistics unit: reconfigure every N steps [50]", 0},
         {"acc-bits", LPT_OPT_INT, &cfg.acc_bits, 0, 2, 64, "N", "dfp accumulator width [32 for dfp8, 48 for dfp16]", 0},
-        {"recompute", LPT_OPT_FLAG, &cfg.recompute, 0, 0, 0, NULL, "recompute an output whose overflow beats the prediction 4x", 0},
+        {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "do not recompute outputs whose overflow beats the prediction 4x (on by default)", 0},
         {"stats-out", LPT_OPT_STR, cfg.stats_out, sizeof cfg.stats_out, 0, 0, "FILE", "statistics unit records, JSON Lines", 0},
     };
     const int no = (int)(sizeof o / sizeof o[0]);
@@ -76,6 +76,7 @@ static int cmd_train(int argc, char **argv) {
     if (rc == 1) return 0;
     if (rc) return rc;
     if (no_progress) cfg.progress = 0;
+    if (no_recompute) cfg.recompute = 0;
     if (lpt_sched_parse(sched, &cfg.sgd.sched) != 0) {
         fprintf(stderr, "lpt train: --schedule: %s\n", lpt_error_get());
         return 2;

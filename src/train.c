@@ -35,6 +35,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->overflow_rate = 1e-4f;
     c->underflow_rate = 0.05f;
     c->stats_interval = 50;
+    c->recompute = 1;
 }
 
 int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active) {

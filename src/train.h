@@ -31,7 +31,7 @@ typedef struct {
     float underflow_rate; /* auto: target of the width rule */
     int stats_interval;   /* steps between configurations */
     int acc_bits;         /* 0: 32 for dfp8, 48 for dfp16 */
-    int recompute;        /* recompute outputs whose overflow beats the prediction */
+    int recompute;        /* recompute outputs whose overflow beats the prediction (default on) */
     char stats_out[512];  /* JSON Lines, one record per interval, layer and tensor */
 } lpt_train_cfg;
 
