@@ -9,7 +9,7 @@ lpt=${1:-build/lpt}
 out=experiments/results
 mkdir -p "$out"
 jobs=()
-for p in int8-dyn fp32 int16-dyn fp16 bf16 auto; do
+for p in ${PRECISIONS:-int8-dyn fp32 int16-dyn fp16 bf16 auto}; do
   for s in 1 2 3; do jobs+=("$p $s"); done
 done
 run() {

@@ -7,22 +7,30 @@
 void lpt_msb_hist_clear(lpt_msb_hist *h) { memset(h, 0, sizeof *h); }
 
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
+    /* one counter array: [positive bins | negative bins | zeros | NaN/Inf]; the MSB comes
+     * from the float's exponent bits (subnormals: from the leading zeros) */
+    enum { ZERO = 2 * LPT_MSB_BINS, NONFIN = 2 * LPT_MSB_BINS + 1 };
+    uint64_t cnt[2 * LPT_MSB_BINS + 2] = {0};
+    uint32_t max_bits = 0;
     for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        h->count++;
-        if (!isfinite(v)) {
-            h->nonfinite++;
-            continue;
-        }
-        if (v == 0.0f) {
-            h->zeros++;
-            continue;
-        }
-        double a = fabs((double)v);
-        if (a > h->max_abs) h->max_abs = a;
-        int m = ilogb(a);
-        (v > 0 ? h->pos : h->neg)[m - LPT_MSB_MIN]++;
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        const uint32_t ax = b & 0x7fffffffu, e = ax >> 23;
+        const int msb = e ? (int)e - 127 : 31 - __builtin_clz(ax | 1u) - 149;
+        const int bin = (int)(b >> 31) * LPT_MSB_BINS + msb - LPT_MSB_MIN;
+        cnt[e == 0xff ? NONFIN : (ax == 0 ? ZERO : bin)]++;
+        if (e != 0xff && ax > max_bits) max_bits = ax;
     }
+    for (int i = 0; i < LPT_MSB_BINS; i++) {
+        h->pos[i] += cnt[i];
+        h->neg[i] += cnt[LPT_MSB_BINS + i];
+    }
+    h->zeros += cnt[ZERO];
+    h->nonfinite += cnt[NONFIN];
+    h->count += n;
+    float mx;
+    memcpy(&mx, &max_bits, 4);
+    if ((double)mx > h->max_abs) h->max_abs = mx;
 }
 
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl) {

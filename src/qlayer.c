@@ -108,6 +108,24 @@ void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n
         be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
         return;
     }
+    /* K in chunks whose sums are exact in float (sgemm), chunk results summed in double */
+    const int chunk_bits = 24 - (wa - 1) - (wb - 1);
+    if (chunk_bits >= 6 && bits <= 52 && bits + 1 <= A) {
+        const int chunk = 1 << chunk_bits;
+        double *acc = lpt_xcalloc((size_t)m * n, sizeof *acc);
+        float *part = lpt_xmalloc((size_t)m * n * sizeof *part);
+        for (int p0 = 0; p0 < k; p0 += chunk) {
+            const int kc = k - p0 < chunk ? k - p0 : chunk;
+            const float *ap = ta ? a + (size_t)p0 * lda : a + p0, *bp = tb ? b + p0 : b + (size_t)p0 * ldb;
+            be->gemm(be, ta, tb, m, n, kc, 1.0f, ap, lda, bp, ldb, 0.0f, part, n);
+            for (size_t i = 0; i < (size_t)m * n; i++) acc[i] += part[i];
+        }
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)acc[(size_t)i * n + j];
+        free(acc);
+        free(part);
+        return;
+    }
     /* integer codes of the operands (exact: the values lie on their grids) */
     const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
     const double sa = lpt_pow2(ea->fl), sb = lpt_pow2(eb->fl), sc = lpt_pow2(-(ea->fl + eb->fl));

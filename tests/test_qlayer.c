@@ -175,6 +175,38 @@ static void test_conv2d(void **s) {
     destroy(&h);
 }
 
+/* long reductions: chunked sgemm (dfp8) and double GEMM (dfp12) are exact */
+static void test_long_products_exact(void **s) {
+    (void)s;
+    for (int w = 8; w <= 12; w += 4) {
+        lpt_stats_unit u;
+        lpt_stats_init(&u, 1, 0.0);
+        lpt_qformat d = {.fmt = LPT_FMT_DFP, .width = w, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
+        lpt_qconfig q = {.prec = {d, d, d}, .stats = &u};
+        int ia = lpt_stats_register(&u, "t", "dy", LPT_ROLE_G, &d), ib = lpt_stats_register(&u, "t", "x", LPT_ROLE_A, &d);
+        u.e[ia].fl = 12, u.e[ib].fl = 3;
+        lpt_backend *be = lpt_backend_create("cpu", 2);
+        lpt_ctx c = {.be = be, .q = &q, .n = 1};
+        const int m = 6, n = 25, k = 20000; /* like conv1's dW: (OC, K) = t colᵀ over N*P */
+        float *a = lpt_xmalloc((size_t)m * k * 4), *b = lpt_xmalloc((size_t)n * k * 4), *out = lpt_xmalloc((size_t)m * n * 4);
+        const int64_t half = (int64_t)1 << (w - 1);
+        for (size_t i = 0; i < (size_t)m * k; i++) a[i] = ldexpf((float)((int64_t)(lpt_rng_bits(1, 1, i) % (2 * half)) - half), -12);
+        for (size_t i = 0; i < (size_t)n * k; i++) b[i] = ldexpf((float)((int64_t)(lpt_rng_bits(1, 2, i) % (2 * half)) - half), -3);
+        lpt_q_gemm(&c, ia, ib, 0, 1, m, n, k, a, k, b, k, out, n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                int64_t acc = 0;
+                for (int p = 0; p < k; p++)
+                    acc += (int64_t)ldexpf(a[(size_t)i * k + p], 12) * (int64_t)ldexpf(b[(size_t)j * k + p], 3);
+                if (out[i * n + j] != (float)ldexp((double)acc, -15))
+                    fail_msg("dfp%d K=%d: [%d][%d] = %a, exact %a", w, k, i, j, (double)out[i * n + j], ldexp((double)acc, -15));
+            }
+        free(a), free(b), free(out);
+        lpt_backend_destroy(be);
+        lpt_stats_free(&u);
+    }
+}
+
 static void run_sr(const char *dir, uint64_t seed, const char *metrics) {
     lpt_train_cfg c;
     lpt_train_cfg_defaults(&c);
@@ -221,6 +253,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_long_products_exact),
         cmocka_unit_test(test_sr_training_reproducible),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
