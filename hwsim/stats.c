@@ -6,27 +6,53 @@
 
 void lpt_msb_hist_clear(lpt_msb_hist *h) { memset(h, 0, sizeof *h); }
 
+/* bin of one value: [positive MSB bins | negative MSB bins | zero | NaN/Inf]; the MSB
+ * comes from the exponent bits (subnormals: from the leading zeros) */
+enum { HBINS = 2 * LPT_MSB_BINS + 2, HZERO = 2 * LPT_MSB_BINS, HNONFIN = 2 * LPT_MSB_BINS + 1 };
+
+static inline int hist_bin(uint32_t b) {
+    const uint32_t ax = b & 0x7fffffffu, e = ax >> 23;
+    const int msb = e ? (int)e - 127 : 31 - __builtin_clz(ax | 1u) - 149;
+    const int bin = (int)(b >> 31) * LPT_MSB_BINS + msb - LPT_MSB_MIN;
+    return e == 0xff ? HNONFIN : (ax == 0 ? HZERO : bin);
+}
+
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
-    /* one counter array: [positive bins | negative bins | zeros | NaN/Inf]; the MSB comes
-     * from the float's exponent bits (subnormals: from the leading zeros) */
-    enum { ZERO = 2 * LPT_MSB_BINS, NONFIN = 2 * LPT_MSB_BINS + 1 };
-    uint64_t cnt[2 * LPT_MSB_BINS + 2] = {0};
+    /* eight counter sets: neighbouring values mostly share a bin, and one set would make
+     * every increment wait for the previous one */
+    uint32_t cnt[8][HBINS];
+    memset(cnt, 0, sizeof cnt);
     uint32_t max_bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], 4);
-        const uint32_t ax = b & 0x7fffffffu, e = ax >> 23;
-        const int msb = e ? (int)e - 127 : 31 - __builtin_clz(ax | 1u) - 149;
-        const int bin = (int)(b >> 31) * LPT_MSB_BINS + msb - LPT_MSB_MIN;
-        cnt[e == 0xff ? NONFIN : (ax == 0 ? ZERO : bin)]++;
-        if (e != 0xff && ax > max_bits) max_bits = ax;
+    size_t i = 0;
+    while (i < n) {
+        /* flush before a 32-bit counter could overflow */
+        const size_t end = n - i > ((size_t)1 << 31) ? i + ((size_t)1 << 31) : n;
+        for (; i + 8 <= end; i += 8) {
+            uint32_t b[8];
+            memcpy(b, x + i, sizeof b);
+            for (int k = 0; k < 8; k++) {
+                cnt[k][hist_bin(b[k])]++;
+                const uint32_t ax = b[k] & 0x7fffffffu;
+                max_bits = (ax < 0x7f800000u && ax > max_bits) ? ax : max_bits;
+            }
+        }
+        for (; i < end; i++) {
+            uint32_t b;
+            memcpy(&b, x + i, 4);
+            cnt[0][hist_bin(b)]++;
+            const uint32_t ax = b & 0x7fffffffu;
+            max_bits = (ax < 0x7f800000u && ax > max_bits) ? ax : max_bits;
+        }
+        for (int k = 0; k < 8; k++) {
+            for (int j = 0; j < LPT_MSB_BINS; j++) {
+                h->pos[j] += cnt[k][j];
+                h->neg[j] += cnt[k][LPT_MSB_BINS + j];
+            }
+            h->zeros += cnt[k][HZERO];
+            h->nonfinite += cnt[k][HNONFIN];
+        }
+        memset(cnt, 0, sizeof cnt);
     }
-    for (int i = 0; i < LPT_MSB_BINS; i++) {
-        h->pos[i] += cnt[i];
-        h->neg[i] += cnt[LPT_MSB_BINS + i];
-    }
-    h->zeros += cnt[ZERO];
-    h->nonfinite += cnt[NONFIN];
     h->count += n;
     float mx;
     memcpy(&mx, &max_bits, 4);

@@ -11,15 +11,24 @@
 #include "args.h"
 #include "net.h"
 #include "optim.h"
+#include "train.h"
 #include "rng.h"
 #include "util.h"
 
 typedef struct {
-    double images_per_s, ms_per_step;
+    double images_per_s, ms_per_step, stats_share;
 } bench_result;
 
-static int bench_one(const lpt_model_spec *spec, const char *backend, int threads, int batch,
-                     int steps, int warmup, int profile, bench_result *res) {
+static int bench_one(const lpt_model_spec *spec, const char *backend, const char *precision,
+                     int threads, int batch, int steps, int warmup, int profile, bench_result *res) {
+    lpt_train_cfg tc;
+    lpt_train_cfg_defaults(&tc);
+    snprintf(tc.precision, sizeof tc.precision, "%s", precision);
+    lpt_qconfig qc;
+    lpt_stats_unit su;
+    int qon;
+    if (lpt_train_qconfig(&tc, &qc, &su, &qon) != 0) return -1;
+    double t_stats = 0;
     lpt_backend *be = lpt_backend_create(backend, threads);
     if (!be) return -1;
     lpt_net net;
@@ -41,6 +50,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) {
             t0 = lpt_time_now();
+            if (qon) qc.t_stats = &t_stats;
             if (profile) {
                 net.t_fwd = tf;
                 net.t_bwd = tb;
@@ -49,7 +59,15 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
         double a = lpt_time_now();
         be->to_device(be, net.act[0].data, x, (size_t)batch * item * sizeof *x);
         double b = lpt_time_now();
-        lpt_ctx c = {.be = be, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
+        lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
+        if (qon && s == 0) { /* calibration, as training does it */
+            qc.calibrating = 1;
+            lpt_net_forward(&net, &c, 0);
+            lpt_net_loss(&net, &c, y, NULL);
+            lpt_net_backward(&net, &c);
+            lpt_stats_calibrate(&su);
+            qc.calibrating = 0;
+        }
         lpt_net_forward(&net, &c, 1);
         double d = lpt_time_now();
         int ok;
@@ -57,6 +75,12 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
         lpt_net_backward(&net, &c);
         double e = lpt_time_now();
         lpt_sgd_step(&opt, &net, &sc, 0.01f);
+        if (qon && (s + 1) % tc.stats_interval == 0) {
+            double ts = lpt_time_now();
+            lpt_stats_configure(&su, s);
+            su.log.len = 0; /* records are not kept in a benchmark */
+            if (qc.t_stats) t_stats += lpt_time_now() - ts;
+        }
         double f = lpt_time_now();
         if (s >= warmup) {
             t_in += b - a;
@@ -67,6 +91,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
     double total = lpt_time_now() - t0;
     res->images_per_s = (double)batch * steps / total;
     res->ms_per_step = 1e3 * total / steps;
+    res->stats_share = total > 0 ? t_stats / total : 0;
     if (profile) {
         double sum_layers = 0;
         for (int i = 0; i < net.nlayers; i++) sum_layers += tf[i] + tb[i];
@@ -85,6 +110,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
     free(tb);
     free(x);
     free(y);
+    if (qon) lpt_stats_free(&su);
     lpt_sgd_free(&opt);
     lpt_net_free(&net);
     lpt_backend_destroy(be);
@@ -92,7 +118,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, int thread
 }
 
 int lpt_bench_main(int argc, char **argv) {
-    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2";
+    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
          isa[32] = "";
@@ -100,6 +126,7 @@ int lpt_bench_main(int argc, char **argv) {
         {"model", LPT_OPT_STR, model, sizeof model, 0, 0, "NAME|FILE", "model [lenet5]", 0},
         {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
         {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "batch size [64]", 0},
+        {"precision", LPT_OPT_STR, precisions, sizeof precisions, 0, 0, "LIST", "training precisions, separated by '/' (e.g. fp32/int8-dyn/int16-dyn) [fp32]", 0},
         {"threads", LPT_OPT_STR, threads, sizeof threads, 0, 0, "LIST", "thread counts, comma-separated [1,2]", 0},
         {"steps", LPT_OPT_INT, &steps, 0, 1, 1000000, "N", "timed steps [200]", 0},
         {"warmup", LPT_OPT_INT, &warmup, 0, 0, 1000000, "N", "untimed steps first [20]", 0},
@@ -136,23 +163,31 @@ int lpt_bench_main(int argc, char **argv) {
         return 1;
     }
     rc = 0;
-    for (int i = 0; i < nt; i++) {
-        bench_result r;
-        if (bench_one(&spec, backend, tlist[i], batch, steps, warmup, profile, &r)) {
-            fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
-            rc = 1;
-            break;
+    char plist[256];
+    snprintf(plist, sizeof plist, "%s", precisions);
+    double base_ms[16] = {0};
+    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
+        for (int i = 0; i < nt; i++) {
+            bench_result r;
+            if (bench_one(&spec, backend, p, tlist[i], batch, steps, warmup, profile, &r)) {
+                fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
+                rc = 1;
+                break;
+            }
+            if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
+            if (json)
+                printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
+                       "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
+                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %.4f}\n",
+                       model, backend, p, tlist[i], batch, r.images_per_s, r.ms_per_step,
+                       r.ms_per_step / base_ms[i], r.stats_share);
+            else
+                printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
+                       "first precision; statistics unit %.1f%% of the step)\n",
+                       model, p, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
+                       r.ms_per_step, r.ms_per_step / base_ms[i], 100 * r.stats_share);
+            fflush(stdout);
         }
-        if (json)
-            printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
-                   "\"fp32\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
-                   "\"ms_per_step\": %.3f}\n",
-                   model, backend, tlist[i], batch, r.images_per_s, r.ms_per_step);
-        else
-            printf("lpt bench: %s fp32 %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step)\n",
-                   model, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
-                   r.ms_per_step);
-        fflush(stdout);
     }
     lpt_model_spec_free(&spec);
     return rc;

@@ -31,7 +31,11 @@ void lpt_q_free(lpt_qstate *s) {
 
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_entry *e = &c->q->stats->e[id];
-    if (!c->q->frozen) lpt_stats_observe(c->q->stats, id, n, in);
+    if (!c->q->frozen) {
+        const double t0 = c->q->t_stats ? lpt_time_now() : 0.0;
+        lpt_stats_observe(c->q->stats, id, n, in);
+        if (c->q->t_stats) *c->q->t_stats += lpt_time_now() - t0;
+    }
     if (c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32) {
         if (out != in) memcpy(out, in, n * sizeof *out);
         return;

@@ -29,6 +29,7 @@ struct lpt_qconfig {
     lpt_stats_unit *stats;
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
+    double *t_stats;         /* when set: seconds spent in the statistics unit are added here */
 };
 
 /* Statistics entries of one weighted layer. */
