@@ -3,7 +3,7 @@
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
-TRAIN_ARGS ?= --model lenet5 --precision fp32 --epochs 10
+TRAIN_ARGS ?= --model lenet5 --precision int8-dyn --epochs 10
 
 .PHONY: all deps build train test asan bench clean
 

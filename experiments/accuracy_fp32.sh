@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 lpt=${1:-build/lpt}
 for s in 1 2 3; do
   "$lpt" train --model lenet5 --precision fp32 --epochs 10 --seed "$s" --quiet \
-    --metrics-out "experiments/results/lenet5_fp32_seed$s.jsonl"
+    --metrics-out "experiments/results/lenet5_fp32_2threads_seed$s.jsonl"
 done
 python3 - <<'PY'
 import json, statistics
 accs = []
 for s in (1, 2, 3):
-    last = [json.loads(l) for l in open(f"experiments/results/lenet5_fp32_seed{s}.jsonl")][-1]
+    last = [json.loads(l) for l in open(f"experiments/results/lenet5_fp32_2threads_seed{s}.jsonl")][-1]
     accs.append(100 * last["test_acc"])
     print(f"seed {s}: test accuracy {accs[-1]:.2f}%")
 print(f"mean {statistics.mean(accs):.2f}%, min {min(accs):.2f}%, max {max(accs):.2f}%")
