@@ -60,14 +60,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         be->to_device(be, net.act[0].data, x, (size_t)batch * item * sizeof *x);
         double b = lpt_time_now();
         lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
-        if (qon && s == 0) { /* calibration, as training does it */
-            qc.calibrating = 1;
-            lpt_net_forward(&net, &c, 0);
-            lpt_net_loss(&net, &c, y, NULL);
-            lpt_net_backward(&net, &c);
-            lpt_stats_calibrate(&su);
-            qc.calibrating = 0;
-        }
+        if (qon && s == 0) lpt_train_calibrate(&net, &c, &qc, y); /* as training does */
         lpt_net_forward(&net, &c, 1);
         double d = lpt_time_now();
         int ok;

@@ -74,6 +74,15 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     return 0;
 }
 
+void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels) {
+    q->calibrating = 1;
+    lpt_net_forward(net, c, 0);
+    lpt_net_loss(net, c, labels, NULL);
+    lpt_net_backward(net, c);
+    lpt_stats_calibrate(q->stats);
+    q->calibrating = 0;
+}
+
 /* fp16 loss scale from the gradient statistics: the largest scaled |dy| seen in the
  * interval is brought to about 2^13 (fp16 max 65504 ~ 2^16: 3 bits of headroom) */
 static float loss_scale_update(const lpt_stats_unit *u, float scale) {
@@ -304,14 +313,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
             lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = n, .train = 1, .seed = cfg.seed,
                          .step = (uint64_t)st.global_step, .loss_scale = loss_scale};
-            if (qon && !su.e) { /* calibration: one FP32 step that only observes */
-                qc.calibrating = 1;
-                lpt_net_forward(&net, &c, 0);
-                lpt_net_loss(&net, &c, y, NULL);
-                lpt_net_backward(&net, &c);
-                lpt_stats_calibrate(&su);
-                qc.calibrating = 0;
-            }
+            if (qon && !su.e) lpt_train_calibrate(&net, &c, &qc, y);
             int bad = lpt_net_forward(&net, &c, 1);
             if (bad >= 0) {
                 lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at "

@@ -63,6 +63,9 @@ int lpt_train_run(const lpt_train_cfg *cfg);
  * accuracy. -1 on non-finite output. */
 int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
                  double *loss, double *acc);
+/* Calibration: one FP32 step over the batch in net (labels on the host) that only
+ * observes every quantization point, then the first configuration. */
+void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels);
 /* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
 int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active);
 
