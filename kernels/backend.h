@@ -4,7 +4,7 @@
  * data themselves; they call these. Pointers passed to compute functions are backend
  * memory (from `alloc`); hosts move data in and out with `to_device` / `to_host`.
  * `supports(op, fmt)` says which (operation, number format) pairs a backend computes;
- * today every operation is fp32, and integer formats and a CUDA backend add entries.
+ * the float operations are fp32 and the integer GEMM is dfp; a CUDA backend adds entries.
  *
  * Backends in this build: "ref" (plain C loops, the specification) and "cpu" (OpenBLAS
  * sgemm, threaded im2col and elementwise kernels). Both give results that are a pure

@@ -175,23 +175,3 @@ int lpt_precision_parse(const char *s, lpt_precision *out) {
     *out = p;
     return 0;
 }
-
-const char *lpt_format_available(void) { return "fp32"; }
-
-int lpt_format_parse_precision(const char *s, lpt_format *out) {
-    lpt_precision p;
-    if (lpt_precision_parse(s, &p) == 0 && p.w.fmt == LPT_FMT_FP32 && p.a.fmt == LPT_FMT_FP32 &&
-        p.g.fmt == LPT_FMT_FP32) {
-        *out = LPT_FMT_FP32;
-        return 0;
-    }
-    if (strcmp(s, "auto") == 0 || lpt_precision_parse(s, &p) == 0)
-        lpt_error_set("training in '%s' is not available in this build yet; available: %s "
-                      "(lpt quantize applies every format to a tensor)", s, lpt_format_available());
-    else {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", lpt_error_get());
-        lpt_error_set("%s; training today: %s", msg, lpt_format_available());
-    }
-    return -1;
-}

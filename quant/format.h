@@ -87,12 +87,6 @@ typedef struct {
  * keep fp32). */
 int lpt_precision_parse(const char *s, lpt_precision *out);
 
-/* --precision values that training accepts today, for messages */
-const char *lpt_format_available(void);
-/* Parse a --precision value for training: 0 and the format when training supports it,
- * else -1 with an error naming what is available. */
-int lpt_format_parse_precision(const char *s, lpt_format *out);
-
 extern const char *const lpt_rounding_names[LPT_ROUND_COUNT];
 extern const char *const lpt_overflow_names[LPT_OVF_COUNT];
 

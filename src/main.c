@@ -189,8 +189,9 @@ static void usage(FILE *f) {
             "  eval    evaluate a checkpoint on the test set\n"
             "  bench   measure training throughput\n"
             "  quantize  apply a number format to a tensor in an .npy file\n\n"
-            "precisions: %s; backends: %s; models: mlp, lenet5, vgg or a spec file\n",
-            LPT_VERSION, lpt_format_available(), lpt_backend_names());
+            "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
+            "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
+            LPT_VERSION, lpt_backend_names());
 }
 
 int main(int argc, char **argv) {
