@@ -59,6 +59,31 @@ void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
     if ((double)mx > h->max_abs) h->max_abs = mx;
 }
 
+void lpt_msb_hist_add_mt(lpt_msb_hist *h, size_t n, const float *x, int threads) {
+    if (threads <= 1 || n < (1u << 16)) {
+        lpt_msb_hist_add(h, n, x);
+        return;
+    }
+    if (threads > 8) threads = 8;
+    lpt_msb_hist part[8];
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; t++) {
+        const size_t lo = n * (size_t)t / (size_t)threads, hi = n * (size_t)(t + 1) / (size_t)threads;
+        lpt_msb_hist_clear(&part[t]);
+        lpt_msb_hist_add(&part[t], hi - lo, x + lo);
+    }
+    for (int t = 0; t < threads; t++) {
+        for (int i = 0; i < LPT_MSB_BINS; i++) {
+            h->pos[i] += part[t].pos[i];
+            h->neg[i] += part[t].neg[i];
+        }
+        h->zeros += part[t].zeros;
+        h->nonfinite += part[t].nonfinite;
+        h->count += part[t].count;
+        if (part[t].max_abs > h->max_abs) h->max_abs = part[t].max_abs;
+    }
+}
+
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl) {
     uint64_t finite = h->count - h->nonfinite, over = 0;
     if (!finite) return 0.0;

@@ -29,6 +29,8 @@ typedef struct {
 void lpt_msb_hist_clear(lpt_msb_hist *h);
 /* add n values (NaN/Inf counted apart) */
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x);
+/* the same, split over up to `threads` threads (integer counts: the same result) */
+void lpt_msb_hist_add_mt(lpt_msb_hist *h, size_t n, const float *x, int threads);
 /* Predicted fraction of the finite values that overflow dfp<width> at fl. */
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl);
 /* Predicted fraction of the nonzero finite values below half a step (they round to 0). */

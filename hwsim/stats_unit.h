@@ -53,6 +53,7 @@ typedef struct {
     int auto_width;        /* choose the width per entry from `widths` */
     int widths[8], nwidths;
     lpt_buf log; /* JSON Lines records not yet written out */
+    int threads; /* for the analysis pass (default 1) */
 } lpt_stats_unit;
 
 void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate);

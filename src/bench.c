@@ -24,6 +24,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     lpt_train_cfg tc;
     lpt_train_cfg_defaults(&tc);
     snprintf(tc.precision, sizeof tc.precision, "%s", precision);
+    tc.threads = threads;
     lpt_qconfig qc;
     lpt_stats_unit su;
     int qon;

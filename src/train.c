@@ -61,6 +61,7 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     }
     if (p.w.fmt == LPT_FMT_FP32 && p.a.fmt == LPT_FMT_FP32 && p.g.fmt == LPT_FMT_FP32) return 0;
     lpt_stats_init(u, cfg->stats_interval, cfg->overflow_rate);
+    u->threads = cfg->threads;
     if (is_auto) {
         static const int widths[] = {4, 6, 8, 10, 12, 16};
         lpt_stats_set_auto(u, widths, 6, cfg->underflow_rate);

@@ -49,6 +49,10 @@ static void test_histogram_brute_force(void **s) {
     assert_int_equal(h.nonfinite, nonfin);
     assert_int_equal(h.count, n);
     assert_true(h.max_abs == mx);
+    lpt_msb_hist h2; /* split over threads: the same counts */
+    lpt_msb_hist_clear(&h2);
+    lpt_msb_hist_add_mt(&h2, n, x, 2);
+    assert_memory_equal(&h2, &h, sizeof h);
     free(x);
 }
 
