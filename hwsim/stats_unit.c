@@ -21,10 +21,14 @@ void lpt_stats_free(lpt_stats_unit *u) {
     memset(u, 0, sizeof *u);
 }
 
+void lpt_stats_set_auto_role(lpt_stats_unit *u, lpt_role role, const int *widths, int n) {
+    u->nwidths[role] = n > 8 ? 8 : n;
+    memcpy(u->widths[role], widths, (size_t)u->nwidths[role] * sizeof *widths);
+}
+
 void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double underflow_rate) {
     u->auto_width = 1;
-    u->nwidths = n > 8 ? 8 : n;
-    memcpy(u->widths, widths, (size_t)u->nwidths * sizeof *widths);
+    for (int r = 0; r < LPT_ROLE_COUNT; r++) lpt_stats_set_auto_role(u, (lpt_role)r, widths, n);
     u->underflow_rate = underflow_rate;
 }
 
@@ -65,13 +69,14 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
 static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {
     const lpt_msb_hist *h = &e->cur;
     if (e->fmt.fmt != LPT_FMT_DFP || h->count - h->nonfinite - h->zeros == 0) return;
-    if (u->auto_width && u->nwidths > 0) {
-        int w = u->widths[u->nwidths - 1];
-        for (int i = 0; i < u->nwidths; i++) {
-            int fl = lpt_stats_choose_fl(h, u->widths[i], u->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
-            if (lpt_stats_overflow_at(h, u->widths[i], fl) <= u->overflow_rate &&
+    const int nw = u->nwidths[e->role], *ws = u->widths[e->role];
+    if (u->auto_width && nw > 0) {
+        int w = ws[nw - 1];
+        for (int i = 0; i < nw; i++) {
+            int fl = lpt_stats_choose_fl(h, ws[i], u->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+            if (lpt_stats_overflow_at(h, ws[i], fl) <= u->overflow_rate &&
                 lpt_stats_underflow_at(h, fl) <= u->underflow_rate) {
-                w = u->widths[i];
+                w = ws[i];
                 break;
             }
         }

@@ -50,16 +50,18 @@ typedef struct {
     int interval;          /* steps per interval */
     double overflow_rate;  /* target of the FL rule */
     double underflow_rate; /* auto: target for the predicted underflow */
-    int auto_width;        /* choose the width per entry from `widths` */
-    int widths[8], nwidths;
+    int auto_width;        /* choose the width per entry from its role's `widths` */
+    int widths[LPT_ROLE_COUNT][8], nwidths[LPT_ROLE_COUNT];
     lpt_buf log; /* JSON Lines records not yet written out */
     int threads; /* for the analysis pass (default 1) */
 } lpt_stats_unit;
 
 void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate);
 void lpt_stats_free(lpt_stats_unit *u);
-/* Auto width: allowed widths (ascending) and the underflow target. */
+/* Auto width: allowed widths (ascending) for every role, and the underflow target. */
 void lpt_stats_set_auto(lpt_stats_unit *u, const int *widths, int n, double underflow_rate);
+/* Auto width: the allowed widths of one role. */
+void lpt_stats_set_auto_role(lpt_stats_unit *u, lpt_role role, const int *widths, int n);
 /* Register a tensor; returns its id. The FL starts at W - 1 until statistics exist. */
 int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor, lpt_role role,
                        const lpt_qformat *fmt);

@@ -63,8 +63,12 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     lpt_stats_init(u, cfg->stats_interval, cfg->overflow_rate);
     u->threads = cfg->threads;
     if (is_auto) {
-        static const int widths[] = {4, 6, 8, 10, 12, 16};
-        lpt_stats_set_auto(u, widths, 6, cfg->underflow_rate);
+        /* weights and activations: the smallest of 4, 6, 8 bits meeting the targets;
+         * gradients: 8 bits (their small values underflow at any width that fits the
+         * large ones, and 8 bits train as well as 16: see experiments/RESULTS.md) */
+        static const int wa[] = {4, 6, 8}, g[] = {8};
+        lpt_stats_set_auto(u, wa, 3, cfg->underflow_rate);
+        lpt_stats_set_auto_role(u, LPT_ROLE_G, g, 1);
     }
     q->prec = p;
     q->acc_bits = cfg->acc_bits;
@@ -117,9 +121,10 @@ static void print_stats_summary(const lpt_stats_unit *u) {
         printf("  %-10s %-3s %-10s %5d %4d %9.4f%% %9.4f%% %10.4g %6llu\n", e->layer, e->tensor, name,
                e->fmt.width, e->fl, k ? 100 * ov / k : 0.0, k ? 100 * un / k : 0.0, mx,
                (unsigned long long)e->recomputes);
-        if (e->fmt.fmt == LPT_FMT_DFP) wsum += e->fmt.width, wn++;
+        if (e->fmt.fmt == LPT_FMT_DFP && e->configured) wsum += e->fmt.width, wn++;
     }
-    if (wn) printf("  mean dfp width over the tensors: %.2f bits\n", wsum / wn);
+    /* tensors never observed (a first layer's dx) keep their initial format and do not count */
+    if (wn) printf("  mean dfp width over the %d observed tensors: %.2f bits\n", wn, wsum / wn);
 }
 
 int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
