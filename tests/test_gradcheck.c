@@ -23,55 +23,18 @@
 #define MAX_CHECK 48
 
 typedef struct {
-    lpt_backend *be;
-    lpt_layer l;
-    lpt_arena params, grads, work;
-    lpt_tensor x, y, dx, dy;
+    tu_layer t;
     lpt_ctx c;
     int n;
 } harness;
 
 static void build(harness *h, const char *backend, const char *type, const char *opts, int ndim,
                   const int *dims) {
-    memset(h, 0, sizeof *h);
-    h->be = lpt_backend_create(backend, 2);
-    assert_non_null(h->be);
-    lpt_kv kv[8];
-    int nkv = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", opts);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-        char *eq = strchr(t, '=');
-        *eq = 0;
-        memset(&kv[nkv], 0, sizeof kv[nkv]);
-        snprintf(kv[nkv].key, sizeof kv[nkv].key, "%s", t);
-        snprintf(kv[nkv].value, sizeof kv[nkv].value, "%s", eq + 1);
-        nkv++;
-    }
-    lpt_layer_args args = {.kv = kv, .count = nkv, .where = "gradcheck"};
-    h->l.index = 1; /* not the first layer: dx is computed */
-    snprintf(h->l.name, sizeof h->l.name, "%s", type);
-    assert_int_equal(lpt_layer_create(type, &args, &h->l), 0);
-    lpt_arena_init(&h->params, h->be);
-    lpt_arena_init(&h->grads, h->be);
-    lpt_arena_init(&h->work, h->be);
-    lpt_build b = {.params = &h->params, .grads = &h->grads, .work = &h->work, .batch = dims[0]};
-    h->l.in = lpt_shape_make(ndim, dims);
-    if (h->l.ops->setup(&h->l, &h->l.in, &h->l.out, &b) != 0) fail_msg("setup: %s", lpt_error_get());
-    h->x = h->dx = (lpt_tensor){.shape = h->l.in, .fmt = LPT_FMT_FP32};
-    h->y = h->dy = (lpt_tensor){.shape = h->l.out, .fmt = LPT_FMT_FP32};
-    lpt_arena_reserve(&h->work, &h->x);
-    lpt_arena_reserve(&h->work, &h->dx);
-    lpt_arena_reserve(&h->work, &h->y);
-    lpt_arena_reserve(&h->work, &h->dy);
-    assert_int_equal(lpt_arena_commit(&h->params), 0);
-    assert_int_equal(lpt_arena_commit(&h->grads), 0);
-    assert_int_equal(lpt_arena_commit(&h->work), 0);
+    tu_layer_build(&h->t, backend, type, opts, ndim, dims);
     h->n = dims[0];
-    h->c = (lpt_ctx){.be = h->be, .n = dims[0], .train = 1, .seed = 5, .step = 3};
+    h->c = (lpt_ctx){.be = h->t.be, .n = dims[0], .train = 1, .seed = 5, .step = 3};
     lpt_param p[LPT_LAYER_MAX_PARAMS];
-    int np = h->l.ops->params(&h->l, p);
+    int np = h->t.l.ops->params(&h->t.l, p);
     for (int i = 0; i < np; i++) {
         size_t cnt = lpt_tensor_count(p[i].value);
         float *v = lpt_tensor_f32(p[i].value);
@@ -79,23 +42,17 @@ static void build(harness *h, const char *backend, const char *type, const char 
             v[j] = p[i].grad ? (p[i].init_value == 1.0f ? 0.5f : -0.5f) + lpt_rng_uniform(40 + i, 1, j)
                              : (p[i].init_value == 1.0f ? 1.0f : 0.0f);
     }
-    float *r = lpt_tensor_f32(&h->dy);
-    for (size_t j = 0; j < lpt_tensor_count(&h->dy); j++) r[j] = 2.0f * lpt_rng_uniform(50, 1, j) - 1.0f;
+    float *r = lpt_tensor_f32(&h->t.dy);
+    for (size_t j = 0; j < lpt_tensor_count(&h->t.dy); j++) r[j] = 2.0f * lpt_rng_uniform(50, 1, j) - 1.0f;
 }
 
-static void destroy(harness *h) {
-    h->l.ops->free(&h->l);
-    lpt_arena_free(&h->params);
-    lpt_arena_free(&h->grads);
-    lpt_arena_free(&h->work);
-    lpt_backend_destroy(h->be);
-}
+static void destroy(harness *h) { tu_layer_free(&h->t); }
 
 static double loss(harness *h) {
-    h->l.ops->forward(&h->l, &h->c, &h->x, &h->y);
-    const float *y = lpt_tensor_f32(&h->y), *r = lpt_tensor_f32(&h->dy);
+    h->t.l.ops->forward(&h->t.l, &h->c, &h->t.x, &h->t.y);
+    const float *y = lpt_tensor_f32(&h->t.y), *r = lpt_tensor_f32(&h->t.dy);
     double s = 0;
-    for (size_t j = 0; j < lpt_tensor_count(&h->y); j++) s += (double)y[j] * r[j];
+    for (size_t j = 0; j < lpt_tensor_count(&h->t.y); j++) s += (double)y[j] * r[j];
     return s;
 }
 
@@ -119,14 +76,14 @@ static double fd_error(harness *h, float *v, const float *g, size_t n) {
 
 static void check_tensor(harness *h, float *v, const float *g, size_t n, const char *what) {
     double e = fd_error(h, v, g, n);
-    if (!(e < TOL)) fail_msg("%s: gradient of %s: normalized error %g (tolerance %g)", h->l.name, what, e, TOL);
+    if (!(e < TOL)) fail_msg("%s: gradient of %s: normalized error %g (tolerance %g)", h->t.l.name, what, e, TOL);
 }
 
 /* kind: 0 uniform in [-1, 1]; 1 away from 0 (ReLU); 2 distinct values spaced > 2h
  * (pooling never switches its argmax) */
 static void fill_x(harness *h, int kind) {
-    float *x = lpt_tensor_f32(&h->x);
-    size_t n = lpt_tensor_count(&h->x);
+    float *x = lpt_tensor_f32(&h->t.x);
+    size_t n = lpt_tensor_count(&h->t.x);
     int *perm = lpt_xmalloc(n * sizeof *perm);
     lpt_rng_permutation(8, 2, 0, perm, (int)n);
     for (size_t j = 0; j < n; j++) {
@@ -144,13 +101,13 @@ static void gradcheck(const char *backend, const char *type, const char *opts, i
     build(&h, backend, type, opts, ndim, dims);
     fill_x(&h, xkind);
     loss(&h);
-    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
-    size_t nx = lpt_tensor_count(&h.x);
+    h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
+    size_t nx = lpt_tensor_count(&h.t.x);
     float *ax = lpt_xmalloc(nx * 4);
-    memcpy(ax, h.dx.data, nx * 4);
-    check_tensor(&h, lpt_tensor_f32(&h.x), ax, nx, "input");
+    memcpy(ax, h.t.dx.data, nx * 4);
+    check_tensor(&h, lpt_tensor_f32(&h.t.x), ax, nx, "input");
     lpt_param p[LPT_LAYER_MAX_PARAMS];
-    int np = h.l.ops->params(&h.l, p);
+    int np = h.t.l.ops->params(&h.t.l, p);
     for (int i = 0; i < np; i++) {
         if (!p[i].grad) continue;
         size_t n = lpt_tensor_count(p[i].value);
@@ -254,12 +211,12 @@ static void test_checker_fails_on_wrong_gradient(void **s) {
     build(&h, "ref", "linear", "out=3", 2, (int[]){2, 4});
     fill_x(&h, 0);
     loss(&h);
-    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
     float *g = lpt_xmalloc(8 * 4);
-    memcpy(g, h.dx.data, 8 * 4);
-    assert_true(fd_error(&h, lpt_tensor_f32(&h.x), g, 8) < TOL);
+    memcpy(g, h.t.dx.data, 8 * 4);
+    assert_true(fd_error(&h, lpt_tensor_f32(&h.t.x), g, 8) < TOL);
     g[3] *= 1.5f; /* one wrong element */
-    assert_true(fd_error(&h, lpt_tensor_f32(&h.x), g, 8) > 10 * TOL);
+    assert_true(fd_error(&h, lpt_tensor_f32(&h.t.x), g, 8) > 10 * TOL);
     free(g);
     destroy(&h);
 }

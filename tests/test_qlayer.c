@@ -16,65 +16,39 @@
 #include "testutil.h"
 
 typedef struct {
-    lpt_backend *be;
-    lpt_layer l;
-    lpt_arena params, grads, work;
-    lpt_tensor x, y, dx, dy;
+    tu_layer t;
     lpt_qconfig q;
     lpt_stats_unit u;
     lpt_ctx c;
 } qh;
 
-static void build(qh *h, const char *type, lpt_kv *kv, int nkv, int ndim, const int *dims) {
+static void build(qh *h, const char *type, const char *opts, int ndim, const int *dims) {
     memset(h, 0, sizeof *h);
-    h->be = lpt_backend_create("cpu", 2);
-    lpt_layer_args args = {.kv = kv, .count = nkv, .where = "test"};
-    h->l.index = 1;
-    snprintf(h->l.name, sizeof h->l.name, "%s", type);
-    assert_int_equal(lpt_layer_create(type, &args, &h->l), 0);
-    lpt_arena_init(&h->params, h->be);
-    lpt_arena_init(&h->grads, h->be);
-    lpt_arena_init(&h->work, h->be);
-    lpt_build b = {.params = &h->params, .grads = &h->grads, .work = &h->work, .batch = dims[0]};
-    h->l.in = lpt_shape_make(ndim, dims);
-    assert_int_equal(h->l.ops->setup(&h->l, &h->l.in, &h->l.out, &b), 0);
-    h->x = h->dx = (lpt_tensor){.shape = h->l.in, .fmt = LPT_FMT_FP32};
-    h->y = h->dy = (lpt_tensor){.shape = h->l.out, .fmt = LPT_FMT_FP32};
-    lpt_arena_reserve(&h->work, &h->x);
-    lpt_arena_reserve(&h->work, &h->dx);
-    lpt_arena_reserve(&h->work, &h->y);
-    lpt_arena_reserve(&h->work, &h->dy);
-    assert_int_equal(lpt_arena_commit(&h->params), 0);
-    assert_int_equal(lpt_arena_commit(&h->grads), 0);
-    assert_int_equal(lpt_arena_commit(&h->work), 0);
+    tu_layer_build(&h->t, "cpu", type, opts, ndim, dims);
     lpt_param p[4];
-    int np = h->l.ops->params(&h->l, p);
+    int np = h->t.l.ops->params(&h->t.l, p);
     for (int i = 0; i < np; i++) {
         float *v = lpt_tensor_f32(p[i].value);
         for (size_t j = 0; j < lpt_tensor_count(p[i].value); j++) v[j] = 0.8f * lpt_rng_uniform(30 + i, 1, j) - 0.4f;
     }
-    float *x = lpt_tensor_f32(&h->x), *dy = lpt_tensor_f32(&h->dy);
-    for (size_t j = 0; j < lpt_tensor_count(&h->x); j++) x[j] = 4.0f * lpt_rng_uniform(40, 1, j) - 2.0f;
-    for (size_t j = 0; j < lpt_tensor_count(&h->dy); j++) dy[j] = 0.02f * lpt_rng_uniform(41, 1, j) - 0.01f;
+    float *x = lpt_tensor_f32(&h->t.x), *dy = lpt_tensor_f32(&h->t.dy);
+    for (size_t j = 0; j < lpt_tensor_count(&h->t.x); j++) x[j] = 4.0f * lpt_rng_uniform(40, 1, j) - 2.0f;
+    for (size_t j = 0; j < lpt_tensor_count(&h->t.dy); j++) dy[j] = 0.02f * lpt_rng_uniform(41, 1, j) - 0.01f;
     lpt_stats_init(&h->u, 10, 0.0);
     lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
     h->q = (lpt_qconfig){.prec = {d8, d8, d8}, .stats = &h->u};
-    h->c = (lpt_ctx){.be = h->be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
+    h->c = (lpt_ctx){.be = h->t.be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
     /* one calibrating pass registers the entries: x, w, y, dy, dx */
     h->q.calibrating = 1;
-    h->l.ops->forward(&h->l, &h->c, &h->x, &h->y);
+    h->t.l.ops->forward(&h->t.l, &h->c, &h->t.x, &h->t.y);
     h->q.calibrating = 0;
     const int fl[5] = {5, 7, 3, 11, 9};
     for (int i = 0; i < 5; i++) h->u.e[i].fl = fl[i];
 }
 
 static void destroy(qh *h) {
-    h->l.ops->free(&h->l);
-    lpt_arena_free(&h->params);
-    lpt_arena_free(&h->grads);
-    lpt_arena_free(&h->work);
     lpt_stats_free(&h->u);
-    lpt_backend_destroy(h->be);
+    tu_layer_free(&h->t);
 }
 
 /* reference quantization to integer codes */
@@ -99,18 +73,17 @@ static int64_t bias_units(float b, int fla) {
 
 static void test_linear(void **s) {
     (void)s;
-    lpt_kv kv[1] = {{"out", "7", 0}};
     qh h;
     const int n = 5, in = 10, out = 7;
-    build(&h, "linear", kv, 1, 2, (int[]){n, in});
-    h.l.ops->forward(&h.l, &h.c, &h.x, &h.y);
-    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    build(&h, "linear", "out=7", 2, (int[]){n, in});
+    h.t.l.ops->forward(&h.t.l, &h.c, &h.t.x, &h.t.y);
+    h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
     lpt_param p[2];
-    h.l.ops->params(&h.l, p);
-    int32_t *qx = codes_of(lpt_tensor_f32(&h.x), (size_t)n * in, 5), *qw = codes_of(lpt_tensor_f32(p[0].value), (size_t)out * in, 7);
-    int32_t *qdy = codes_of(lpt_tensor_f32(&h.dy), (size_t)n * out, 11);
-    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.y), *dw = lpt_tensor_f32(p[0].grad),
-                *dx = lpt_tensor_f32(&h.dx);
+    h.t.l.ops->params(&h.t.l, p);
+    int32_t *qx = codes_of(lpt_tensor_f32(&h.t.x), (size_t)n * in, 5), *qw = codes_of(lpt_tensor_f32(p[0].value), (size_t)out * in, 7);
+    int32_t *qdy = codes_of(lpt_tensor_f32(&h.t.dy), (size_t)n * out, 11);
+    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.t.y), *dw = lpt_tensor_f32(p[0].grad),
+                *dx = lpt_tensor_f32(&h.t.dx);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < out; j++) {
             int64_t acc = bias_units(b[j], 12);
@@ -136,19 +109,18 @@ static void test_linear(void **s) {
 
 static void test_conv2d(void **s) {
     (void)s;
-    lpt_kv kv[4] = {{"out", "4", 0}, {"k", "3", 0}, {"stride", "2", 0}, {"pad", "1", 0}};
     qh h;
     const int n = 2, C = 3, H = 7, W = 7, OC = 4, K = 3, S = 2, P = 1, OH = 4, OW = 4;
-    build(&h, "conv2d", kv, 4, 4, (int[]){n, C, H, W});
-    h.l.ops->forward(&h.l, &h.c, &h.x, &h.y);
-    h.l.ops->backward(&h.l, &h.c, &h.x, &h.y, &h.dy, &h.dx);
+    build(&h, "conv2d", "out=4 k=3 stride=2 pad=1", 4, (int[]){n, C, H, W});
+    h.t.l.ops->forward(&h.t.l, &h.c, &h.t.x, &h.t.y);
+    h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
     lpt_param p[2];
-    h.l.ops->params(&h.l, p);
-    int32_t *qx = codes_of(lpt_tensor_f32(&h.x), (size_t)n * C * H * W, 5);
+    h.t.l.ops->params(&h.t.l, p);
+    int32_t *qx = codes_of(lpt_tensor_f32(&h.t.x), (size_t)n * C * H * W, 5);
     int32_t *qw = codes_of(lpt_tensor_f32(p[0].value), (size_t)OC * C * K * K, 7);
-    int32_t *qdy = codes_of(lpt_tensor_f32(&h.dy), (size_t)n * OC * OH * OW, 11);
-    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.y), *dw = lpt_tensor_f32(p[0].grad),
-                *dx = lpt_tensor_f32(&h.dx);
+    int32_t *qdy = codes_of(lpt_tensor_f32(&h.t.dy), (size_t)n * OC * OH * OW, 11);
+    const float *b = lpt_tensor_f32(p[1].value), *y = lpt_tensor_f32(&h.t.y), *dw = lpt_tensor_f32(p[0].grad),
+                *dx = lpt_tensor_f32(&h.t.dx);
     int64_t *gw = lpt_xcalloc((size_t)OC * C * K * K, 8), *gx = lpt_xcalloc((size_t)n * C * H * W, 8);
     for (int bi = 0; bi < n; bi++)
         for (int o = 0; o < OC; o++)

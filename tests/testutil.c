@@ -142,6 +142,54 @@ int tu_lines(const char *s) {
     return n;
 }
 
+void tu_layer_build(tu_layer *t, const char *backend, const char *type, const char *opts, int ndim,
+                    const int *dims) {
+    memset(t, 0, sizeof *t);
+    t->be = lpt_backend_create(backend, 2);
+    assert_non_null(t->be);
+    lpt_kv kv[8];
+    int nkv = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", opts);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " ", &save); tok && nkv < 8; tok = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(tok, '=');
+        assert_non_null(eq);
+        *eq = 0;
+        memset(&kv[nkv], 0, sizeof kv[nkv]);
+        snprintf(kv[nkv].key, sizeof kv[nkv].key, "%s", tok);
+        snprintf(kv[nkv].value, sizeof kv[nkv].value, "%s", eq + 1);
+        nkv++;
+    }
+    lpt_layer_args args = {.kv = kv, .count = nkv, .where = "test"};
+    t->l.index = 1; /* not the first layer: dx is computed */
+    snprintf(t->l.name, sizeof t->l.name, "%s", type);
+    assert_int_equal(lpt_layer_create(type, &args, &t->l), 0);
+    lpt_arena_init(&t->params, t->be);
+    lpt_arena_init(&t->grads, t->be);
+    lpt_arena_init(&t->work, t->be);
+    lpt_build b = {.params = &t->params, .grads = &t->grads, .work = &t->work, .batch = dims[0]};
+    t->l.in = lpt_shape_make(ndim, dims);
+    if (t->l.ops->setup(&t->l, &t->l.in, &t->l.out, &b) != 0) fail_msg("setup: %s", lpt_error_get());
+    t->x = t->dx = (lpt_tensor){.shape = t->l.in, .fmt = LPT_FMT_FP32};
+    t->y = t->dy = (lpt_tensor){.shape = t->l.out, .fmt = LPT_FMT_FP32};
+    lpt_arena_reserve(&t->work, &t->x);
+    lpt_arena_reserve(&t->work, &t->dx);
+    lpt_arena_reserve(&t->work, &t->y);
+    lpt_arena_reserve(&t->work, &t->dy);
+    assert_int_equal(lpt_arena_commit(&t->params), 0);
+    assert_int_equal(lpt_arena_commit(&t->grads), 0);
+    assert_int_equal(lpt_arena_commit(&t->work), 0);
+}
+
+void tu_layer_free(tu_layer *t) {
+    t->l.ops->free(&t->l);
+    lpt_arena_free(&t->params);
+    lpt_arena_free(&t->grads);
+    lpt_arena_free(&t->work);
+    lpt_backend_destroy(t->be);
+}
+
 int tu_have_fashion_mnist(void) {
     struct stat st;
     return stat(LPT_DEFAULT_DATA, &st) == 0 && S_ISDIR(st.st_mode);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "kernels/backend.h"
+#include "src/layer.h"
 
 /* n uniform values in [lo, hi) from a counter-based stream */
 float *tu_rand(size_t n, uint64_t seed, float lo, float hi);
@@ -26,6 +27,18 @@ void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t s
 int tu_run(char *const argv[], char **out, char **err);
 /* number of lines in s */
 int tu_lines(const char *s);
+/* One layer built alone: its arenas and its input, output and their gradients. */
+typedef struct {
+    lpt_backend *be;
+    lpt_layer l;
+    lpt_arena params, grads, work;
+    lpt_tensor x, y, dx, dy;
+} tu_layer;
+/* Build a layer of `type` with options "key=value ..." for an input of dims on a backend
+ * (2 threads), as a non-first layer (dx is computed); fails the test on any error. */
+void tu_layer_build(tu_layer *t, const char *backend, const char *type, const char *opts, int ndim,
+                    const int *dims);
+void tu_layer_free(tu_layer *t);
 /* 1 when the default Fashion-MNIST directory exists */
 int tu_have_fashion_mnist(void);
 
