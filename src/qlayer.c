@@ -24,18 +24,17 @@ void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer) {
     s->ready = 1;
 }
 
-void lpt_q_free(lpt_qstate *s) {
-    free(s->scratch);
-    memset(s, 0, sizeof *s);
+/* the analysis block: every observed tensor passes here (timed for lpt bench) */
+static void observe(const lpt_ctx *c, int id, size_t n, const float *in) {
+    if (c->q->frozen) return;
+    const double t0 = c->q->t_stats ? lpt_time_now() : 0.0;
+    lpt_stats_observe(c->q->stats, id, n, in);
+    if (c->q->t_stats) *c->q->t_stats += lpt_time_now() - t0;
 }
 
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_entry *e = &c->q->stats->e[id];
-    if (!c->q->frozen) {
-        const double t0 = c->q->t_stats ? lpt_time_now() : 0.0;
-        lpt_stats_observe(c->q->stats, id, n, in);
-        if (c->q->t_stats) *c->q->t_stats += lpt_time_now() - t0;
-    }
+    observe(c, id, n, in);
     if (c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32) {
         if (out != in) memcpy(out, in, n * sizeof *out);
         return;
@@ -46,32 +45,30 @@ void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     if (!c->q->frozen) lpt_stats_count(c->q->stats, id, &st);
 }
 
-void lpt_q_output(const lpt_ctx *c, lpt_qstate *s, int id, size_t n, const float *in, float *out) {
+void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_entry *e = &c->q->stats->e[id];
     if (!c->q->recompute || c->q->calibrating || c->q->frozen || e->fmt.fmt != LPT_FMT_DFP) {
         lpt_q_apply(c, id, n, in, out);
         return;
     }
-    if (s->scratch_n < n) { /* keep the accumulator: a recompute requantizes it */
-        free(s->scratch);
-        s->scratch = lpt_xmalloc(n * sizeof *s->scratch);
-        s->scratch_n = n;
-    }
-    memcpy(s->scratch, in, n * sizeof *in);
-    const uint64_t before = e->q.saturated;
+    /* a counting pass (no output written) decides whether the FL holds; then one
+     * quantization, in place, with the FL that will be used */
+    observe(c, id, n, in);
+    lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    lpt_qstats st = {0};
+    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, NULL, &st);
+    lpt_stats_count(c->q->stats, id, &st);
+    const double observed = (double)st.saturated / (double)(n ? n : 1);
     const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
-    lpt_q_apply(c, id, n, s->scratch, out);
-    const double observed = (double)(e->q.saturated - before) / (double)(n ? n : 1);
     if (observed > c->q->recompute_factor * fmax(predicted, 1.0 / (double)(n ? n : 1))) {
         lpt_msb_hist h;
         lpt_msb_hist_clear(&h);
-        lpt_msb_hist_add(&h, n, s->scratch);
+        lpt_msb_hist_add(&h, n, in);
         e->fl = lpt_stats_choose_fl(&h, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
-        lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step};
-        lpt_qstats st = {0};
-        lpt_quantize(&e->fmt, e->fl, &key, n, s->scratch, NULL, out, &st);
         e->recomputes++;
     }
+    lpt_qstats ignored = {0}; /* counted above, at the FL the step started with */
+    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, out, &ignored);
 }
 
 static int acc_bits_for(const lpt_qconfig *q, int w) {

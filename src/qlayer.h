@@ -36,20 +36,18 @@ struct lpt_qconfig {
 typedef struct {
     int ready;
     int x, w, y, dy, dx;
-    float *scratch; /* accumulator copy for recompute */
-    size_t scratch_n;
 } lpt_qstate;
 
 /* Register the layer's entries on first use. */
 void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer);
-void lpt_q_free(lpt_qstate *s);
 /* out = Q(in) with entry id's format and FL (in == out allowed); observes `in` and adds
  * the quantizer's counters. Calibration and fp32 roles copy. */
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
-/* Like lpt_q_apply for the output of a product, with the recompute rule: when the
- * observed overflow beats the prediction by the configured factor, FL is chosen again
- * from this tensor and it is requantized (counted as a recompute). */
-void lpt_q_output(const lpt_ctx *c, lpt_qstate *s, int id, size_t n, const float *in, float *out);
+/* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
+ * rule: a counting pass at the current FL; when the observed overflow beats the
+ * prediction by the configured factor, FL is chosen again from this tensor (counted as a
+ * recompute); then one quantization at the FL that holds. */
+void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
 /* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
  * above; the result is rounded once to float32. */
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,

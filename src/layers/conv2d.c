@@ -78,7 +78,7 @@ static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
                lpt_tensor_f32(&c->t), np);
     if (c->bias) lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq));
     be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
-    lpt_q_output(cx, q, q->y, (size_t)cx->n * c->out * p, yv, yv);
+    lpt_q_output(cx, q->y, (size_t)cx->n * c->out * p, yv, yv);
 }
 
 static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *dy, lpt_tensor *dx) {
@@ -95,7 +95,7 @@ static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *d
     lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, lpt_tensor_f32(&c->wq), k, t, np, col, np);
     be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
-    lpt_q_output(cx, q, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+    lpt_q_output(cx, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
 }
 
 static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
@@ -151,10 +151,7 @@ static void conv_describe(const lpt_layer *l, char *buf, size_t n) {
              c->pad, c->bias ? "" : " no-bias");
 }
 
-static void conv_free(lpt_layer *l) {
-    lpt_q_free(&((conv2d *)l->priv)->qs);
-    free(l->priv);
-}
+static void conv_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops conv2d_ops = {
     .type = "conv2d",

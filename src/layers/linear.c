@@ -60,7 +60,7 @@ static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x
         lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
         c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
     }
-    lpt_q_output(c, q, q->y, (size_t)c->n * f->out, yv, yv);
+    lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv);
 }
 
 static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *dy, lpt_tensor *dx) {
@@ -75,7 +75,7 @@ static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *
     if (!dx) return;
     lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, lpt_tensor_f32(&f->wq), f->in,
                lpt_tensor_f32(dx), f->in);
-    lpt_q_output(c, q, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+    lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
 }
 
 static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
@@ -123,10 +123,7 @@ static void linear_describe(const lpt_layer *l, char *buf, size_t n) {
     snprintf(buf, n, "linear %d -> %d%s", f->in, f->out, f->bias ? "" : " no-bias");
 }
 
-static void linear_free(lpt_layer *l) {
-    lpt_q_free(&((linear *)l->priv)->qs);
-    free(l->priv);
-}
+static void linear_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops linear_ops = {
     .type = "linear",
