@@ -63,7 +63,6 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
         if (qon && s == 0) lpt_train_calibrate(&net, &c, &qc, y); /* as training does */
         lpt_net_forward(&net, &c, 1);
-        double d = lpt_time_now();
         int ok;
         lpt_net_loss(&net, &c, y, &ok);
         lpt_net_backward(&net, &c);
@@ -79,7 +78,6 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         if (s >= warmup) {
             t_in += b - a;
             t_opt += f - e;
-            (void)d;
         }
     }
     double total = lpt_time_now() - t0;
