@@ -6,82 +6,110 @@
 
 void lpt_msb_hist_clear(lpt_msb_hist *h) { memset(h, 0, sizeof *h); }
 
-/* bin of one value: [positive MSB bins | negative MSB bins | zero | NaN/Inf]; the MSB
- * comes from the exponent bits (subnormals: from the leading zeros) */
-enum { HBINS = 2 * LPT_MSB_BINS + 2, HZERO = 2 * LPT_MSB_BINS, HNONFIN = 2 * LPT_MSB_BINS + 1 };
+/* Reference: one value at a time, the MSB from frexp (|v| = f * 2^e, f in [0.5, 1)). */
+void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x) {
+    for (size_t i = 0; i < n; i++) {
+        const double v = (double)x[i];
+        if (isnan(v) || isinf(v)) {
+            h->nonfinite++;
+            continue;
+        }
+        if (v == 0.0) {
+            h->zeros++;
+            continue;
+        }
+        int e;
+        frexp(fabs(v), &e);
+        (v > 0 ? h->pos : h->neg)[e - 1 - LPT_MSB_MIN]++;
+        if (fabs(v) > h->max_abs) h->max_abs = fabs(v);
+    }
+    h->count += n;
+}
 
-static inline int hist_bin(uint32_t b) {
-    const uint32_t ax = b & 0x7fffffffu, e = ax >> 23;
-    const int msb = e ? (int)e - 127 : 31 - __builtin_clz(ax | 1u) - 149;
-    const int bin = (int)(b >> 31) * LPT_MSB_BINS + msb - LPT_MSB_MIN;
-    return e == 0xff ? HNONFIN : (ax == 0 ? HZERO : bin);
+/* Fast version. A normal float's MSB position is its biased exponent minus 127, so the
+ * top nine bits (sign and exponent) index the counters directly. Exponent 0 holds zeros
+ * and subnormals: a vectorizable pass over the same block counts zeros, subnormals and
+ * the largest finite magnitude, and only a block that has subnormals (rare) is looked
+ * at again to bin them from their leading zeros. Exponent 255 is NaN and Inf. Four
+ * counter sets: neighbouring values mostly share a bin, and with one set every
+ * increment would wait for the previous one. */
+void lpt_msb_acc_begin(lpt_msb_acc *a, lpt_msb_hist *h) {
+    memset(a->c, 0, sizeof a->c);
+    a->pending = 0;
+    a->max_bits = 0;
+    a->h = h;
+}
+
+static void acc_fold(lpt_msb_acc *a) {
+    lpt_msb_hist *h = a->h;
+    for (int e = 1; e < 255; e++) { /* msb = e - 127 */
+        const int bin = e - 127 - LPT_MSB_MIN;
+        h->pos[bin] += (uint64_t)a->c[0][e] + a->c[1][e] + a->c[2][e] + a->c[3][e];
+        h->neg[bin] += (uint64_t)a->c[0][256 + e] + a->c[1][256 + e] + a->c[2][256 + e] + a->c[3][256 + e];
+    }
+    for (int k = 0; k < 4; k++) h->nonfinite += (uint64_t)a->c[k][255] + a->c[k][511];
+    memset(a->c, 0, sizeof a->c);
+    a->pending = 0;
+}
+
+void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
+    const uint32_t *b = (const uint32_t *)(const void *)x;
+    while (n) {
+        if (a->pending >= ((size_t)1 << 30)) acc_fold(a); /* before a 32-bit counter could overflow */
+        size_t m = ((size_t)1 << 30) - a->pending, i = 0;
+        if (m > n) m = n;
+        uint32_t(*c)[512] = a->c;
+        for (; i + 4 <= m; i += 4) {
+            c[0][b[i] >> 23]++;
+            c[1][b[i + 1] >> 23]++;
+            c[2][b[i + 2] >> 23]++;
+            c[3][b[i + 3] >> 23]++;
+        }
+        for (; i < m; i++) c[0][b[i] >> 23]++;
+        uint32_t zeros = 0, sub = 0, mx = a->max_bits; /* finite magnitudes order like their bits */
+        for (i = 0; i < m; i++) {
+            const uint32_t ax = b[i] & 0x7fffffffu, fin = ax < 0x7f800000u ? ax : 0;
+            zeros += ax == 0;
+            sub += ax - 1u < 0x007fffffu;
+            mx = fin > mx ? fin : mx;
+        }
+        for (i = 0; sub && i < m; i++) {
+            const uint32_t ax = b[i] & 0x7fffffffu;
+            if (ax - 1u < 0x007fffffu) /* subnormal: msb = 31 - clz - 149 */
+                ((b[i] >> 31) ? a->h->neg : a->h->pos)[31 - __builtin_clz(ax) - 149 - LPT_MSB_MIN]++;
+        }
+        a->max_bits = mx;
+        a->h->zeros += zeros;
+        a->h->count += m;
+        a->pending += m;
+        b += m;
+        n -= m;
+    }
+}
+
+void lpt_msb_acc_end(lpt_msb_acc *a) {
+    acc_fold(a);
+    float mx;
+    memcpy(&mx, &a->max_bits, 4);
+    if ((double)mx > a->h->max_abs) a->h->max_abs = mx;
 }
 
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
-    /* eight counter sets: neighbouring values mostly share a bin, and one set would make
-     * every increment wait for the previous one */
-    uint32_t cnt[8][HBINS];
-    memset(cnt, 0, sizeof cnt);
-    uint32_t max_bits = 0;
-    size_t i = 0;
-    while (i < n) {
-        /* flush before a 32-bit counter could overflow */
-        const size_t end = n - i > ((size_t)1 << 31) ? i + ((size_t)1 << 31) : n;
-        for (; i + 8 <= end; i += 8) {
-            uint32_t b[8];
-            memcpy(b, x + i, sizeof b);
-            for (int k = 0; k < 8; k++) {
-                cnt[k][hist_bin(b[k])]++;
-                const uint32_t ax = b[k] & 0x7fffffffu;
-                max_bits = (ax < 0x7f800000u && ax > max_bits) ? ax : max_bits;
-            }
-        }
-        for (; i < end; i++) {
-            uint32_t b;
-            memcpy(&b, x + i, 4);
-            cnt[0][hist_bin(b)]++;
-            const uint32_t ax = b & 0x7fffffffu;
-            max_bits = (ax < 0x7f800000u && ax > max_bits) ? ax : max_bits;
-        }
-        for (int k = 0; k < 8; k++) {
-            for (int j = 0; j < LPT_MSB_BINS; j++) {
-                h->pos[j] += cnt[k][j];
-                h->neg[j] += cnt[k][LPT_MSB_BINS + j];
-            }
-            h->zeros += cnt[k][HZERO];
-            h->nonfinite += cnt[k][HNONFIN];
-        }
-        memset(cnt, 0, sizeof cnt);
-    }
-    h->count += n;
-    float mx;
-    memcpy(&mx, &max_bits, 4);
-    if ((double)mx > h->max_abs) h->max_abs = mx;
+    lpt_msb_acc a;
+    lpt_msb_acc_begin(&a, h);
+    lpt_msb_acc_add(&a, n, x);
+    lpt_msb_acc_end(&a);
 }
 
-void lpt_msb_hist_add_mt(lpt_msb_hist *h, size_t n, const float *x, int threads) {
-    if (threads <= 1 || n < (1u << 16)) {
-        lpt_msb_hist_add(h, n, x);
-        return;
+void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o) {
+    for (int i = 0; i < LPT_MSB_BINS; i++) {
+        h->pos[i] += o->pos[i];
+        h->neg[i] += o->neg[i];
     }
-    if (threads > 8) threads = 8;
-    lpt_msb_hist part[8];
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int t = 0; t < threads; t++) {
-        const size_t lo = n * (size_t)t / (size_t)threads, hi = n * (size_t)(t + 1) / (size_t)threads;
-        lpt_msb_hist_clear(&part[t]);
-        lpt_msb_hist_add(&part[t], hi - lo, x + lo);
-    }
-    for (int t = 0; t < threads; t++) {
-        for (int i = 0; i < LPT_MSB_BINS; i++) {
-            h->pos[i] += part[t].pos[i];
-            h->neg[i] += part[t].neg[i];
-        }
-        h->zeros += part[t].zeros;
-        h->nonfinite += part[t].nonfinite;
-        h->count += part[t].count;
-        if (part[t].max_abs > h->max_abs) h->max_abs = part[t].max_abs;
-    }
+    h->zeros += o->zeros;
+    h->nonfinite += o->nonfinite;
+    h->count += o->count;
+    if (o->max_abs > h->max_abs) h->max_abs = o->max_abs;
 }
 
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl) {

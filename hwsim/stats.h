@@ -27,10 +27,25 @@ typedef struct {
 } lpt_msb_hist;
 
 void lpt_msb_hist_clear(lpt_msb_hist *h);
-/* add n values (NaN/Inf counted apart) */
+/* Reference: add n values one at a time (NaN/Inf counted apart). */
+void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x);
+/* Fast version: the same counts. */
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x);
-/* the same, split over up to `threads` threads (integer counts: the same result) */
-void lpt_msb_hist_add_mt(lpt_msb_hist *h, size_t n, const float *x, int threads);
+/* h += o */
+void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
+
+/* The fast analysis as an accumulator, for kernels that fuse it with another pass over
+ * the same blocks: begin, add blocks, end (which adds everything to h). */
+typedef struct {
+    uint32_t c[4][512]; /* per (sign, biased exponent), four sets */
+    size_t pending;     /* values since the counters were last folded into h */
+    uint32_t max_bits;  /* bits of the largest finite magnitude */
+    lpt_msb_hist *h;
+} lpt_msb_acc;
+void lpt_msb_acc_begin(lpt_msb_acc *a, lpt_msb_hist *h);
+void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x);
+void lpt_msb_acc_end(lpt_msb_acc *a);
+
 /* Predicted fraction of the finite values that overflow dfp<width> at fl. */
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl);
 /* Predicted fraction of the nonzero finite values below half a step (they round to 0). */

@@ -11,7 +11,6 @@ const char *const lpt_role_names[LPT_ROLE_COUNT] = {"w", "a", "g"};
 void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate) {
     memset(u, 0, sizeof *u);
     u->interval = interval > 0 ? interval : 1;
-    u->threads = 1;
     u->overflow_rate = overflow_rate;
 }
 
@@ -54,7 +53,7 @@ int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor,
 }
 
 void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x) {
-    lpt_msb_hist_add_mt(&u->e[id].cur, n, x, u->threads);
+    lpt_msb_hist_add(&u->e[id].cur, n, x);
 }
 
 void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {

@@ -40,6 +40,7 @@ typedef struct {
     lpt_msb_hist cur;   /* current interval */
     lpt_qstats q;       /* quantizer counters of the current interval */
     uint64_t recomputes;
+    int redo;           /* an output is being produced again at a corrected FL */
     lpt_stats_summary hist[LPT_STATS_HISTORY]; /* ring of past intervals */
     int nhist;
 } lpt_stats_entry;
@@ -53,7 +54,6 @@ typedef struct {
     int auto_width;        /* choose the width per entry from its role's `widths` */
     int widths[LPT_ROLE_COUNT][8], nwidths[LPT_ROLE_COUNT];
     lpt_buf log; /* JSON Lines records not yet written out */
-    int threads; /* for the analysis pass (default 1) */
 } lpt_stats_unit;
 
 void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate);

@@ -17,7 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../quant/format.h"
+#include "../hwsim/stats.h"
+#include "../quant/quant.h"
 
 typedef enum {
     LPT_OP_GEMM = 0,
@@ -34,6 +35,7 @@ typedef enum {
     LPT_OP_SGD,
     LPT_OP_ELEMENTWISE,
     LPT_OP_IGEMM,
+    LPT_OP_QUANTIZE,
     LPT_OP_COUNT
 } lpt_op;
 
@@ -87,6 +89,15 @@ struct lpt_backend {
     uint64_t (*igemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
                       int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                       int acc_bits, int wrap, int64_t *c, int ldc);
+
+    /* A quantization point (DESIGN.md): y = Q(x), the n values of x rounded to format q
+     * at fractional length fl (q NULL or fp32: y = x), y == x allowed, element i drawing
+     * its stochastic-rounding bits at index key->index0 + i; the quantizer's counters
+     * are added to st. When h is not NULL, the statistics unit's analysis of x (its MSB
+     * histograms, zeros and largest magnitude, before quantization) is added to h in
+     * the same pass over memory. */
+    void (*quant_observe)(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
+                          size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h);
 
     /* x (N, C, H, W) -> col (C*KH*KW, N*OH*OW): row r = (c, i, j), column = n*OH*OW + p */
     void (*im2col)(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);

@@ -24,51 +24,54 @@ void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer) {
     s->ready = 1;
 }
 
-/* the analysis block: every observed tensor passes here (timed for lpt bench) */
-static void observe(const lpt_ctx *c, int id, size_t n, const float *in) {
-    if (c->q->frozen) return;
-    const double t0 = c->q->t_stats ? lpt_time_now() : 0.0;
-    lpt_stats_observe(c->q->stats, id, n, in);
-    if (c->q->t_stats) *c->q->t_stats += lpt_time_now() - t0;
+/* the histogram an observation goes to (NULL: none) */
+static lpt_msb_hist *analysis_of(const lpt_ctx *c, lpt_msb_hist *h) {
+    return c->q->frozen || c->q->no_analysis ? NULL : h;
+}
+
+/* the format a quantization point applies (NULL: the values pass unchanged) */
+static const lpt_qformat *format_of(const lpt_ctx *c, const lpt_stats_entry *e) {
+    return c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32 ? NULL : &e->fmt;
 }
 
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_entry *e = &c->q->stats->e[id];
-    observe(c, id, n, in);
-    if (c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32) {
-        if (out != in) memcpy(out, in, n * sizeof *out);
-        return;
-    }
-    lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
     lpt_qstats st = {0};
-    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, out, &st);
+    c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &st, analysis_of(c, &e->cur));
     if (!c->q->frozen) lpt_stats_count(c->q->stats, id, &st);
 }
 
-void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
+int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_entry *e = &c->q->stats->e[id];
-    if (!c->q->recompute || c->q->calibrating || c->q->frozen || e->fmt.fmt != LPT_FMT_DFP) {
-        lpt_q_apply(c, id, n, in, out);
-        return;
+    const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    if (e->redo) { /* the output again, at the corrected FL: observed and counted before */
+        lpt_qstats ignored = {0};
+        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &ignored, NULL);
+        e->redo = 0;
+        return 0;
     }
-    /* a counting pass (no output written) decides whether the FL holds; then one
-     * quantization, in place, with the FL that will be used */
-    observe(c, id, n, in);
-    lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    lpt_msb_hist *h = analysis_of(c, &e->cur);
+    if (!c->q->recompute || !h || c->q->calibrating || e->fmt.fmt != LPT_FMT_DFP) {
+        lpt_q_apply(c, id, n, in, out);
+        return 0;
+    }
+    /* one fused pass: this tensor's histogram, quantization at the current FL, counts */
+    lpt_msb_hist own;
+    lpt_msb_hist_clear(&own);
     lpt_qstats st = {0};
-    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, NULL, &st);
+    c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, &own);
+    lpt_msb_hist_merge(&e->cur, &own);
     lpt_stats_count(c->q->stats, id, &st);
     const double observed = (double)st.saturated / (double)(n ? n : 1);
     const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
-    if (observed > c->q->recompute_factor * fmax(predicted, 1.0 / (double)(n ? n : 1))) {
-        lpt_msb_hist h;
-        lpt_msb_hist_clear(&h);
-        lpt_msb_hist_add(&h, n, in);
-        e->fl = lpt_stats_choose_fl(&h, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
-        e->recomputes++;
-    }
-    lpt_qstats ignored = {0}; /* counted above, at the FL the step started with */
-    lpt_quantize(&e->fmt, e->fl, &key, n, in, NULL, out, &ignored);
+    if (observed <= c->q->recompute_factor * fmax(predicted, 1.0 / (double)(n ? n : 1))) return 0;
+    const int fl = lpt_stats_choose_fl(&own, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+    if (fl == e->fl) return 0; /* rounding carries only: no FL does better */
+    e->fl = fl;
+    e->recomputes++;
+    e->redo = 1;
+    return 1;
 }
 
 static int acc_bits_for(const lpt_qconfig *q, int w) {

@@ -29,7 +29,7 @@ struct lpt_qconfig {
     lpt_stats_unit *stats;
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
-    double *t_stats;         /* when set: seconds spent in the statistics unit are added here */
+    int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
 };
 
 /* Statistics entries of one weighted layer. */
@@ -44,10 +44,12 @@ void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer);
  * the quantizer's counters. Calibration and fp32 roles copy. */
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
 /* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
- * rule: a counting pass at the current FL; when the observed overflow beats the
- * prediction by the configured factor, FL is chosen again from this tensor (counted as a
- * recompute); then one quantization at the FL that holds. */
-void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
+ * rule: one fused pass observes the tensor and quantizes it at the current FL; when the
+ * observed overflow beats the prediction by the configured factor and this tensor's
+ * own histogram gives another FL, the FL is corrected (counted as a recompute) and the
+ * call returns 1: the caller produces `in` again and calls once more, which quantizes
+ * at the corrected FL. Otherwise returns 0. */
+int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
 /* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
  * above; the result is rounded once to float32. */
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,

@@ -61,7 +61,6 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     }
     if (p.w.fmt == LPT_FMT_FP32 && p.a.fmt == LPT_FMT_FP32 && p.g.fmt == LPT_FMT_FP32) return 0;
     lpt_stats_init(u, cfg->stats_interval, cfg->overflow_rate);
-    u->threads = cfg->threads;
     if (is_auto) {
         /* weights and activations: the smallest of 4, 6, 8 bits meeting the targets;
          * gradients: 8 bits (their small values underflow at any width that fits the

@@ -6,7 +6,8 @@
  * order (GEMM through OpenBLAS and split-K, batch-norm sums) are compared by
  * normalized error ||cpu - ref|| / ||ref|| <= 1e-5: for fp32 sums of K terms the
  * rounding error grows like sqrt(K) * 2^-24 ~ 6e-8 * sqrt(K), under 1e-5 for every
- * K used here (<= 5000) with a margin of 20x. */
+ * K used here (<= 5000) with a margin of 20x. The quantization point (quantizer plus
+ * the statistics unit's histogram) must match bit for bit, counters included. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,50 @@ static void test_sgd_fill_nonfinite(void **state) {
     free(w0), free(g), free(m0), free(w1), free(m1);
 }
 
+/* quant_observe: values, quantizer counters and histograms equal, for sizes that use one
+ * block, several, and the threaded split (with a ragged end), in place and not */
+static void test_quant_observe(void **state) {
+    (void)state;
+    const char *specs[] = {"dfp8", "dfp8:sr", "dfp16:rtz:wrap", "dfp4", "fp16", "bf16:sr", "fp8-e4m3", "fp32", NULL};
+    const size_t sizes[] = {1, 4095, 4097, 3 * 65536 + 77};
+    lpt_backend *cpu1 = lpt_backend_create("cpu", 1);
+    for (int f = 0; specs[f]; f++) {
+        lpt_qformat q;
+        assert_int_equal(lpt_qformat_parse(specs[f], &q), 0);
+        for (int z = 0; z < 4; z++) {
+            const size_t n = sizes[z];
+            float *x = tu_rand(n, 40 + (uint64_t)z, -3, 3);
+            for (size_t i = 0; i < n; i += 13) x[i] = 0.0f;     /* zeros, as after ReLU */
+            for (size_t i = 5; i < n; i += 101) x[i] *= 1e-30f; /* tiny, some subnormal */
+            for (size_t i = 9; i < n; i += 1009) x[i] = i % 2 ? NAN : -INFINITY;
+            for (size_t i = 3; i < n; i += 211) x[i] *= 300.0f; /* overflow at FL 5 for dfp8 */
+            const lpt_sr_key key = {.seed = 3, .tensor = 7, .step = 11, .index0 = 0};
+            const int fl = 5;
+            float *y0 = lpt_xmalloc(n * 4), *y1 = lpt_xmalloc(n * 4), *y2 = lpt_xmalloc(n * 4);
+            lpt_qstats s0 = {0}, s1 = {0}, s2 = {0};
+            lpt_msb_hist h0, h1, h2;
+            lpt_msb_hist_clear(&h0), lpt_msb_hist_clear(&h1), lpt_msb_hist_clear(&h2);
+            ref_be->quant_observe(ref_be, &q, fl, &key, n, x, y0, &s0, &h0);
+            cpu_be->quant_observe(cpu_be, &q, fl, &key, n, x, y1, &s1, &h1);
+            memcpy(y2, x, n * 4); /* in place, one thread */
+            cpu1->quant_observe(cpu1, &q, fl, &key, n, y2, y2, &s2, &h2);
+            if (memcmp(y0, y1, n * 4) || memcmp(y0, y2, n * 4))
+                fail_msg("%s n=%zu: quantized values differ from the reference", specs[f], n);
+            assert_memory_equal(&s0, &s1, sizeof s0);
+            assert_memory_equal(&s0, &s2, sizeof s0);
+            assert_memory_equal(&h0, &h1, sizeof h0);
+            assert_memory_equal(&h0, &h2, sizeof h0);
+            if (q.fmt == LPT_FMT_DFP && q.width == 8 && q.round == LPT_ROUND_RNE && n > 4096)
+                assert_true(s0.saturated > 0 && s0.nonfinite > 0 && h0.zeros > 0);
+            /* without a histogram: the same values */
+            cpu_be->quant_observe(cpu_be, &q, fl, &key, n, x, y1, &s1, NULL);
+            assert_memory_equal(y0, y1, n * 4);
+            free(x), free(y0), free(y1), free(y2);
+        }
+    }
+    lpt_backend_destroy(cpu1);
+}
+
 static void test_supports(void **state) {
     (void)state;
     for (int op = 0; op < LPT_OP_COUNT; op++) {
@@ -344,7 +389,7 @@ int main(void) {
         cmocka_unit_test(test_relu),          cmocka_unit_test(test_pool),
         cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_dropout_mul),
         cmocka_unit_test(test_xent),          cmocka_unit_test(test_sgd_fill_nonfinite),
-        cmocka_unit_test(test_supports),
+        cmocka_unit_test(test_quant_observe), cmocka_unit_test(test_supports),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,36 +23,54 @@ static void test_histogram_brute_force(void **s) {
         if (i % 7 == 0) x[i] = 0.0f;
         if (i % 11 == 0) x[i] = -0.0f;
     }
-    lpt_msb_hist h;
+    /* the fast version (in two calls, one odd-sized) and the reference, against a count
+     * written here */
+    lpt_msb_hist h, r;
     lpt_msb_hist_clear(&h);
-    lpt_msb_hist_add(&h, n / 2, x);
-    lpt_msb_hist_add(&h, n - n / 2, x + n / 2);
-    uint64_t pos[LPT_MSB_BINS] = {0}, neg[LPT_MSB_BINS] = {0}, zeros = 0, nonfin = 0;
+    lpt_msb_hist_add(&h, n / 2 + 3, x);
+    lpt_msb_hist_add(&h, n - n / 2 - 3, x + n / 2 + 3);
+    lpt_msb_hist_clear(&r);
+    lpt_msb_hist_add_ref(&r, n, x);
+    uint64_t pos[LPT_MSB_BINS] = {0}, neg[LPT_MSB_BINS] = {0}, zeros = 0, nonfin = 0, sub = 0;
     double mx = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isnan(x[i]) || isinf(x[i])) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        const uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
+        if (e == 0xff) {
             nonfin++;
             continue;
         }
-        if (x[i] == 0) {
+        if (e == 0 && m == 0) {
             zeros++;
             continue;
         }
-        int e;
-        frexp(fabs((double)x[i]), &e); /* |x| = f * 2^e, f in [0.5, 1): msb = e - 1 */
-        (x[i] > 0 ? pos : neg)[e - 1 - LPT_MSB_MIN]++;
+        /* msb from the bits: normal 2^(e-127) * 1.m, subnormal 2^-149 * m */
+        int msb = e ? (int)e - 127 : -149;
+        for (uint32_t v = m; !e && v > 1; v >>= 1) msb++;
+        sub += e == 0;
+        ((b >> 31) ? neg : pos)[msb - LPT_MSB_MIN]++;
         mx = fmax(mx, fabs((double)x[i]));
     }
-    assert_memory_equal(h.pos, pos, sizeof pos);
-    assert_memory_equal(h.neg, neg, sizeof neg);
-    assert_int_equal(h.zeros, zeros);
-    assert_int_equal(h.nonfinite, nonfin);
-    assert_int_equal(h.count, n);
-    assert_true(h.max_abs == mx);
-    lpt_msb_hist h2; /* split over threads: the same counts */
-    lpt_msb_hist_clear(&h2);
-    lpt_msb_hist_add_mt(&h2, n, x, 2);
-    assert_memory_equal(&h2, &h, sizeof h);
+    assert_true(sub > 0); /* the data exercise the subnormal path */
+    const lpt_msb_hist *got[2] = {&h, &r};
+    for (int k = 0; k < 2; k++) {
+        assert_memory_equal(got[k]->pos, pos, sizeof pos);
+        assert_memory_equal(got[k]->neg, neg, sizeof neg);
+        assert_int_equal(got[k]->zeros, zeros);
+        assert_int_equal(got[k]->nonfinite, nonfin);
+        assert_int_equal(got[k]->count, n);
+        assert_true(got[k]->max_abs == mx);
+    }
+    lpt_msb_hist m2; /* merge of two halves: the same */
+    lpt_msb_hist_clear(&m2);
+    lpt_msb_hist_clear(&r);
+    lpt_msb_hist_add(&r, n / 3, x);
+    lpt_msb_hist_merge(&m2, &r);
+    lpt_msb_hist_clear(&r);
+    lpt_msb_hist_add(&r, n - n / 3, x + n / 3);
+    lpt_msb_hist_merge(&m2, &r);
+    assert_memory_equal(&m2, &h, sizeof h);
     free(x);
 }
 

@@ -10,6 +10,8 @@ void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
 uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
                        int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                        int acc_bits, int wrap, int64_t *c, int ldc);
+void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
+                           size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h);
 void lpt_ref_im2col(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);
 void lpt_ref_col2im(lpt_backend *be, const lpt_window *g, int n, const float *col, float *dx);
 void lpt_ref_conv_out_fwd(lpt_backend *be, int n, int oc, int p, const float *t,

@@ -25,6 +25,7 @@ void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes) {
 static int ref_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
     (void)be;
     if (op == LPT_OP_IGEMM) return fmt == LPT_FMT_DFP;
+    if (op == LPT_OP_QUANTIZE) return (unsigned)fmt < LPT_FMT_COUNT;
     return (unsigned)op < LPT_OP_COUNT && fmt == LPT_FMT_FP32;
 }
 
@@ -39,6 +40,7 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->copy = lpt_host_copy;
     be->gemm = lpt_ref_gemm;
     be->igemm = lpt_ref_igemm;
+    be->quant_observe = lpt_ref_quant_observe;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;
     be->conv_out_fwd = lpt_ref_conv_out_fwd;

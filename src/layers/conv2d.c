@@ -77,8 +77,9 @@ static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
     lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, wq, k, lpt_tensor_f32(&c->col), np,
                lpt_tensor_f32(&c->t), np);
     if (c->bias) lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq));
-    be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
-    lpt_q_output(cx, q->y, (size_t)cx->n * c->out * p, yv, yv);
+    do /* again when the statistics unit corrects FL_Y (the product in t is kept) */
+        be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
+    while (lpt_q_output(cx, q->y, (size_t)cx->n * c->out * p, yv, yv));
 }
 
 static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *dy, lpt_tensor *dx) {
@@ -93,9 +94,10 @@ static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *d
     lpt_q_gemm(cx, q->dy, q->x, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
     if (!dx) return;
     lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, lpt_tensor_f32(&c->wq), k, t, np, col, np);
-    be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
-    lpt_q_output(cx, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+    do /* again when the statistics unit corrects FL_dX (col is kept) */
+        be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
+    while (lpt_q_output(cx, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
 static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {

@@ -55,12 +55,11 @@ static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x
     float *xq = lpt_tensor_f32(&f->xq), *wq = lpt_tensor_f32(&f->wq), *yv = lpt_tensor_f32(y);
     lpt_q_apply(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), xq);
     lpt_q_apply(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), wq);
-    lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, xq, f->in, wq, f->in, yv, f->out);
-    if (f->bias) {
-        lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
-        c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
-    }
-    lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv);
+    if (f->bias) lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
+    do { /* again when the statistics unit corrects FL_Y */
+        lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, xq, f->in, wq, f->in, yv, f->out);
+        if (f->bias) c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
+    } while (lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv));
 }
 
 static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *dy, lpt_tensor *dx) {
@@ -73,9 +72,10 @@ static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *
                lpt_tensor_f32(&f->dw), f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
-    lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, lpt_tensor_f32(&f->wq), f->in,
-               lpt_tensor_f32(dx), f->in);
-    lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx));
+    do /* again when the statistics unit corrects FL_dX */
+        lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, lpt_tensor_f32(&f->wq), f->in,
+                   lpt_tensor_f32(dx), f->in);
+    while (lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
 static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
