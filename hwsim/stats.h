@@ -36,8 +36,12 @@ void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
 
 /* The fast analysis as an accumulator, for kernels that fuse it with another pass over
  * the same blocks: begin, add blocks, end (which adds everything to h). */
+#define LPT_MSB_SETS 8
 typedef struct {
-    uint32_t c[4][512]; /* per (sign, biased exponent), four sets */
+    /* per (sign, biased exponent), several counter sets; each row padded by a cache line
+     * so that the same bin of two sets never sits 4 KiB apart (false store-to-load
+     * dependences) */
+    uint32_t c[LPT_MSB_SETS][512 + 16];
     size_t pending;     /* values since the counters were last folded into h */
     uint32_t max_bits;  /* bits of the largest finite magnitude */
     lpt_msb_hist *h;

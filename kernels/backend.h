@@ -62,6 +62,8 @@ struct lpt_backend {
     const char *name;
     void *ctx;
     int threads;
+    void *scratch; /* host workspace of the kernels, grown on demand (lpt_backend_scratch) */
+    size_t scratch_bytes;
 
     int (*supports)(const lpt_backend *be, lpt_op op, lpt_format fmt);
 
@@ -78,6 +80,13 @@ struct lpt_backend {
     void (*gemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
                  int ldc);
+
+    /* C (m, n) = op(A) op(B) with products and sums in double precision, rounded once to
+     * float32 (the reference adds in increasing k). Where every partial sum is exact in
+     * double (dfp grid values under the bound of src/qlayer.h) every order gives the
+     * reference result, bit for bit. */
+    void (*gemm_f64)(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                     const float *b, int ldb, float *c, int ldc);
 
     /* Integer GEMM for dynamic fixed point: C (m, n) = bias + op(A) op(B) over int32
      * codes of at most in_bits bits (two's complement), in an accumulator of acc_bits
@@ -172,6 +181,9 @@ struct lpt_backend {
 /* Registry: the one place that knows which backends are built. */
 lpt_backend *lpt_backend_create(const char *name, int threads);
 void lpt_backend_destroy(lpt_backend *be);
+/* The backend's scratch, at least `bytes` long (contents not kept when it grows; exits
+ * with a message when memory runs out). For use inside one operation at a time. */
+void *lpt_backend_scratch(lpt_backend *be, size_t bytes);
 /* Comma-separated names of the backends in this build. */
 const char *lpt_backend_names(void);
 

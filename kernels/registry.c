@@ -23,4 +23,17 @@ lpt_backend *lpt_backend_create(const char *name, int threads) {
     return NULL;
 }
 
-void lpt_backend_destroy(lpt_backend *be) { free(be); }
+void lpt_backend_destroy(lpt_backend *be) {
+    if (!be) return;
+    free(be->scratch);
+    free(be);
+}
+
+void *lpt_backend_scratch(lpt_backend *be, size_t bytes) {
+    if (bytes > be->scratch_bytes) {
+        free(be->scratch);
+        be->scratch = lpt_xmalloc(bytes);
+        be->scratch_bytes = bytes;
+    }
+    return be->scratch;
+}

@@ -1,7 +1,6 @@
 /* qlayer.c - quantization points of weighted layers (see qlayer.h). */
 #include "qlayer.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,21 +129,13 @@ void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n
         free(part);
         return;
     }
+    if (bits <= 52 && bits + 1 <= A) { /* exact in double: grid values need no scaling */
+        be->gemm_f64(be, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
+        return;
+    }
     /* integer codes of the operands (exact: the values lie on their grids) */
     const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
     const double sa = lpt_pow2(ea->fl), sb = lpt_pow2(eb->fl), sc = lpt_pow2(-(ea->fl + eb->fl));
-    if (bits <= 52 && bits + 1 <= A) { /* exact in double */
-        double *ad = lpt_xmalloc(an * sizeof *ad), *bd = lpt_xmalloc(bn * sizeof *bd);
-        double *cd = lpt_xmalloc((size_t)m * n * sizeof *cd);
-        for (size_t i = 0; i < an; i++) ad[i] = (double)a[i] * sa;
-        for (size_t i = 0; i < bn; i++) bd[i] = (double)b[i] * sb;
-        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
-                    1.0, ad, lda, bd, ldb, 0.0, cd, n);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)(cd[(size_t)i * n + j] * sc);
-        free(ad), free(bd), free(cd);
-        return;
-    }
     /* the accumulator could overflow: the reference order, with saturation */
     int32_t *ai = lpt_xmalloc(an * sizeof *ai), *bi = lpt_xmalloc(bn * sizeof *bi);
     int64_t *ci = lpt_xmalloc((size_t)m * n * sizeof *ci);

@@ -6,10 +6,12 @@
  * count, so results are a pure function of both:
  *   wide C (n large):  column blocks, each an independent sgemm;
  *   tall C (m large):  row blocks;
- *   long reductions:   split-K partial products into scratch, summed in thread order. */
+ *   long reductions:   split-K partial products into scratch, summed in thread order.
+ * The same split serves the double-precision product that exact dfp products use. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../src/util.h"
 #include "cpu.h"
@@ -17,18 +19,22 @@
 /* below this many multiply-adds one call on one thread is faster */
 #define GEMM_PAR_MIN_MACS (1L << 19)
 
-static void sgemm1(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                   const float *b, int ldb, float beta, float *c, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+/* one single-threaded product, float (dbl = 0) or double (dbl = 1) elements */
+static void gemm1(int dbl, int ta, int tb, int m, int n, int k, float alpha, const void *a, int lda,
+                  const void *b, int ldb, float beta, void *c, int ldc) {
+    const enum CBLAS_TRANSPOSE oa = ta ? CblasTrans : CblasNoTrans, ob = tb ? CblasTrans : CblasNoTrans;
+    if (dbl)
+        cblas_dgemm(CblasRowMajor, oa, ob, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, oa, ob, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* pointer to op(A)[i0][p0] and op(B)[p0][j0] in stored layout */
-static const float *at_a(int ta, const float *a, int lda, int i0, int p0) {
-    return ta ? a + (size_t)p0 * lda + i0 : a + (size_t)i0 * lda + p0;
+/* offset (in elements) of op(A)[i0][p0] and op(B)[p0][j0] in stored layout */
+static size_t at_a(int ta, int lda, int i0, int p0) {
+    return ta ? (size_t)p0 * lda + i0 : (size_t)i0 * lda + p0;
 }
-static const float *at_b(int tb, const float *b, int ldb, int p0, int j0) {
-    return tb ? b + (size_t)j0 * ldb + p0 : b + (size_t)p0 * ldb + j0;
+static size_t at_b(int tb, int ldb, int p0, int j0) {
+    return tb ? (size_t)j0 * ldb + p0 : (size_t)p0 * ldb + j0;
 }
 
 static void block(int total, int parts, int t, int align, int *lo, int *hi) {
@@ -38,13 +44,15 @@ static void block(int total, int parts, int t, int align, int *lo, int *hi) {
     *hi = (t + 1) * chunk < total ? (t + 1) * chunk : total;
 }
 
-void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
-                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                  int ldc) {
-    if (m <= 0 || n <= 0) return;
+/* the threaded product for either element type (es = element size in bytes) */
+static void gemm_split(lpt_backend *be, int dbl, int ta, int tb, int m, int n, int k, float alpha,
+                       const void *a, int lda, const void *b, int ldb, float beta, void *c, int ldc) {
+    const char *ab = a, *bb = b;
+    char *cb = c;
+    const size_t es = dbl ? sizeof(double) : sizeof(float);
     const int T = be->threads;
     if (T == 1 || (long)m * n * k < GEMM_PAR_MIN_MACS) {
-        sgemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm1(dbl, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     if (n >= 64 * T || (n >= 16 * T && n >= m)) {
@@ -53,8 +61,8 @@ void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
             int lo, hi;
             block(n, T, omp_get_thread_num(), 16, &lo, &hi);
             if (hi > lo)
-                sgemm1(ta, tb, m, hi - lo, k, alpha, a, lda, at_b(tb, b, ldb, 0, lo), ldb, beta,
-                       c + lo, ldc);
+                gemm1(dbl, ta, tb, m, hi - lo, k, alpha, a, lda, bb + es * at_b(tb, ldb, 0, lo), ldb, beta,
+                      cb + es * (size_t)lo, ldc);
         }
         return;
     }
@@ -64,33 +72,79 @@ void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
             int lo, hi;
             block(m, T, omp_get_thread_num(), 4, &lo, &hi);
             if (hi > lo)
-                sgemm1(ta, tb, hi - lo, n, k, alpha, at_a(ta, a, lda, lo, 0), lda, b, ldb, beta,
-                       c + (size_t)lo * ldc, ldc);
+                gemm1(dbl, ta, tb, hi - lo, n, k, alpha, ab + es * at_a(ta, lda, lo, 0), lda, b, ldb, beta,
+                      cb + es * (size_t)lo * ldc, ldc);
         }
         return;
     }
     /* split-K: thread t computes its partial product into scratch t; the partials are
      * then added in thread order, element by element */
     const size_t mn = (size_t)m * n;
-    float *part = lpt_xmalloc((size_t)T * mn * sizeof *part);
+    char *part = lpt_xmalloc((size_t)T * mn * es);
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), lo, hi;
         block(k, T, t, 16, &lo, &hi);
         if (hi > lo)
-            sgemm1(ta, tb, m, n, hi - lo, 1.0f, at_a(ta, a, lda, 0, lo), lda,
-                   at_b(tb, b, ldb, lo, 0), ldb, 0.0f, part + (size_t)t * mn, n);
+            gemm1(dbl, ta, tb, m, n, hi - lo, 1.0f, ab + es * at_a(ta, lda, 0, lo), lda,
+                  bb + es * at_b(tb, ldb, lo, 0), ldb, 0.0f, part + es * (size_t)t * mn, n);
         else
-            for (size_t i = 0; i < mn; i++) part[(size_t)t * mn + i] = 0.0f;
+            memset(part + es * (size_t)t * mn, 0, es * mn);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
-                float s = 0.0f;
-                for (int u = 0; u < T; u++) s += part[(size_t)u * mn + (size_t)i * n + j];
-                float *cij = &c[(size_t)i * ldc + j];
-                *cij = alpha * s + (beta == 0.0f ? 0.0f : beta * *cij);
+                const size_t o = (size_t)i * n + j, oc = (size_t)i * ldc + j;
+                if (dbl) {
+                    double sum = 0.0, *cij = (double *)(void *)cb + oc;
+                    for (int u = 0; u < T; u++) sum += ((const double *)(void *)part)[(size_t)u * mn + o];
+                    *cij = alpha * sum + (beta == 0.0f ? 0.0 : beta * *cij);
+                } else {
+                    float sum = 0.0f, *cij = (float *)(void *)cb + oc;
+                    for (int u = 0; u < T; u++) sum += ((const float *)(void *)part)[(size_t)u * mn + o];
+                    *cij = alpha * sum + (beta == 0.0f ? 0.0f : beta * *cij);
+                }
             }
     }
     free(part);
+}
+
+void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                  int ldc) {
+    if (m <= 0 || n <= 0) return;
+    gemm_split(be, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* float -> double, vectorized at the widest level the CPU has */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void widen(size_t n, const float *x, double *y) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+}
+
+void lpt_cpu_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                      const float *b, int ldb, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    /* the operands and the product as doubles, in the backend's scratch */
+    const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
+    const size_t cn = (size_t)m * n;
+    double *ad = lpt_backend_scratch(be, (an + bn + cn) * sizeof(double)), *bd = ad + an, *cd = bd + bn;
+    const int T = be->threads;
+#pragma omp parallel num_threads(T) if (an + bn >= ((size_t)1 << 16))
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        widen(an * (size_t)(t + 1) / (size_t)nt - an * (size_t)t / (size_t)nt, a + an * (size_t)t / (size_t)nt,
+              ad + an * (size_t)t / (size_t)nt);
+        widen(bn * (size_t)(t + 1) / (size_t)nt - bn * (size_t)t / (size_t)nt, b + bn * (size_t)t / (size_t)nt,
+              bd + bn * (size_t)t / (size_t)nt);
+    }
+    if (k > 0)
+        gemm_split(be, 1, ta, tb, m, n, k, 1.0f, ad, lda, bd, ldb, 0.0f, cd, n);
+    else
+        memset(cd, 0, cn * sizeof *cd);
+#pragma omp parallel for num_threads(T) schedule(static) if (cn >= ((size_t)1 << 16))
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (float)cd[(size_t)i * n + j];
 }

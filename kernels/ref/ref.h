@@ -7,6 +7,8 @@
 void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc);
+void lpt_ref_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                      const float *b, int ldb, float *c, int ldc);
 uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
                        int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                        int acc_bits, int wrap, int64_t *c, int ldc);

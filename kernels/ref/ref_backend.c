@@ -40,6 +40,7 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->copy = lpt_host_copy;
     be->gemm = lpt_ref_gemm;
     be->igemm = lpt_ref_igemm;
+    be->gemm_f64 = lpt_ref_gemm_f64;
     be->quant_observe = lpt_ref_quant_observe;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;
