@@ -144,6 +144,106 @@ void lpt_stats_configure(lpt_stats_unit *u, int64_t step) {
     }
 }
 
+static void save_hist(lpt_buf *b, const lpt_msb_hist *h) {
+    lpt_buf_printf(b, " %llu %llu %llu %a", (unsigned long long)h->count, (unsigned long long)h->zeros,
+                   (unsigned long long)h->nonfinite, h->max_abs);
+    for (int i = 0; i < LPT_MSB_BINS; i++) {
+        if (h->pos[i]) lpt_buf_printf(b, " p%d:%llu", i, (unsigned long long)h->pos[i]);
+        if (h->neg[i]) lpt_buf_printf(b, " n%d:%llu", i, (unsigned long long)h->neg[i]);
+    }
+}
+
+void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out) {
+    for (int i = 0; i < u->n; i++) {
+        const lpt_stats_entry *e = &u->e[i];
+        lpt_buf_printf(out, "stats_entry=%s %s %d %d %d %a %llu %llu %llu %llu %d\n", e->layer, e->tensor,
+                       e->fmt.width, e->fl, e->configured, e->predicted_overflow,
+                       (unsigned long long)e->recomputes, (unsigned long long)e->q.saturated,
+                       (unsigned long long)e->q.underflow, (unsigned long long)e->q.nonfinite, e->nhist);
+        lpt_buf_printf(out, "stats_cur=%s %s", e->layer, e->tensor);
+        save_hist(out, &e->cur);
+        lpt_buf_printf(out, "\n");
+        for (int j = 0; j < LPT_STATS_HISTORY && j < e->nhist; j++) {
+            const lpt_stats_summary *h = &e->hist[j];
+            lpt_buf_printf(out, "stats_hist=%s %s %d %lld %d %d %llu %llu %llu %a %a %a\n", e->layer, e->tensor, j,
+                           (long long)h->step, h->fl, h->width, (unsigned long long)h->count,
+                           (unsigned long long)h->zeros, (unsigned long long)h->nonfinite, h->max_abs,
+                           h->overflow, h->underflow);
+        }
+    }
+}
+
+/* the entry named by the first two words of s, and s advanced past them */
+static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s) {
+    char layer[32], tensor[8];
+    int used = 0;
+    if (sscanf(*s, "%31s %7s%n", layer, tensor, &used) != 2) return NULL;
+    *s += used;
+    for (int i = 0; i < u->n; i++)
+        if (strcmp(u->e[i].layer, layer) == 0 && strcmp(u->e[i].tensor, tensor) == 0) return &u->e[i];
+    return NULL;
+}
+
+static int load_hist(const char *s, lpt_msb_hist *h) {
+    unsigned long long c, z, nf;
+    int used = 0;
+    lpt_msb_hist_clear(h);
+    if (sscanf(s, "%llu %llu %llu %la%n", &c, &z, &nf, &h->max_abs, &used) != 4) return -1;
+    h->count = c, h->zeros = z, h->nonfinite = nf;
+    for (s += used; *s == ' ';) {
+        char side;
+        int bin;
+        unsigned long long v;
+        if (sscanf(s, " %c%d:%llu%n", &side, &bin, &v, &used) != 3 || bin < 0 || bin >= LPT_MSB_BINS ||
+            (side != 'p' && side != 'n'))
+            return -1;
+        (side == 'p' ? h->pos : h->neg)[bin] = v;
+        s += used;
+    }
+    return *s == '\n' || *s == 0 ? 0 : -1;
+}
+
+int lpt_stats_load(lpt_stats_unit *u, const char *text) {
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        const char *s = l;
+        lpt_stats_entry *e = NULL;
+        int ok = 0;
+        if (strncmp(s, "stats_entry=", 12) == 0) {
+            s += 12;
+            unsigned long long rc, sat, un, nf;
+            if ((e = entry_named(u, &s)))
+                ok = sscanf(s, "%d %d %d %la %llu %llu %llu %llu %d", &e->fmt.width, &e->fl, &e->configured,
+                            &e->predicted_overflow, &rc, &sat, &un, &nf, &e->nhist) == 9 &&
+                     e->fmt.width >= 2 && e->fmt.width <= 32 && e->nhist >= 0;
+            if (ok) e->recomputes = rc, e->q.saturated = sat, e->q.underflow = un, e->q.nonfinite = nf;
+        } else if (strncmp(s, "stats_cur=", 10) == 0) {
+            s += 10;
+            ok = (e = entry_named(u, &s)) && load_hist(s, &e->cur) == 0;
+        } else if (strncmp(s, "stats_hist=", 11) == 0) {
+            s += 11;
+            int j;
+            long long step;
+            unsigned long long c, z, nf;
+            lpt_stats_summary h;
+            if ((e = entry_named(u, &s)) &&
+                sscanf(s, "%d %lld %d %d %llu %llu %llu %la %la %la", &j, &step, &h.fl, &h.width, &c, &z, &nf,
+                       &h.max_abs, &h.overflow, &h.underflow) == 10 && j >= 0 && j < LPT_STATS_HISTORY) {
+                h.step = step, h.count = c, h.zeros = z, h.nonfinite = nf;
+                e->hist[j] = h;
+                ok = 1;
+            }
+        } else {
+            continue;
+        }
+        if (!ok) {
+            int len = (int)strcspn(l, "\n");
+            lpt_error_set("statistics unit state does not fit this model: '%.*s'", len > 80 ? 80 : len, l);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int lpt_stats_flush(lpt_stats_unit *u, const char *path) {
     if (!u->log.len) return 0;
     FILE *f = fopen(path, "ab");

@@ -75,6 +75,13 @@ void lpt_stats_calibrate(lpt_stats_unit *u);
 /* Close the interval ending at `step` for every entry: choose FL (and width), log,
  * push history, clear. */
 void lpt_stats_configure(lpt_stats_unit *u, int64_t step);
+/* The unit's state (every entry's configuration, current interval and history) as
+ * `key=value` text lines for a checkpoint (real numbers as C99 hex floats). */
+void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out);
+/* Restore a state saved by lpt_stats_save into a unit whose entries are registered
+ * (lines of other keys are skipped): 0, or -1 with an error naming the entry that does
+ * not fit. */
+int lpt_stats_load(lpt_stats_unit *u, const char *text);
 /* Write and clear the pending records (appending to path); 0 or -1 with an error. */
 int lpt_stats_flush(lpt_stats_unit *u, const char *path);
 

@@ -47,22 +47,27 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
     lpt_buf_printf(&conf,
                    "model=%s\nprecision=%s\nbackend=%s\nepochs=%d\nbatch=%d\nthreads=%d\n"
                    "lr=%a\nmomentum=%a\nweight_decay=%a\nschedule=%s\nstep_epochs=%d\n"
-                   "gamma=%a\nseed=%" PRIu64 "\ntrain_limit=%d\ntest_limit=%d\n",
+                   "gamma=%a\nseed=%" PRIu64 "\ntrain_limit=%d\ntest_limit=%d\n"
+                   "rounding=%s\noverflow_rate=%a\nunderflow_rate=%a\nstats_interval=%d\n"
+                   "acc_bits=%d\nrecompute=%d\n",
                    cfg->model, cfg->precision, cfg->backend, cfg->epochs, cfg->batch,
                    cfg->threads, (double)cfg->sgd.lr, (double)cfg->sgd.momentum,
                    (double)cfg->sgd.wd, lpt_sched_name(cfg->sgd.sched), cfg->sgd.step_epochs,
-                   (double)cfg->sgd.gamma, cfg->seed, cfg->train_limit, cfg->test_limit);
+                   (double)cfg->sgd.gamma, cfg->seed, cfg->train_limit, cfg->test_limit,
+                   cfg->rounding, (double)cfg->overflow_rate, (double)cfg->underflow_rate,
+                   cfg->stats_interval, cfg->acc_bits, cfg->recompute);
     lpt_buf_printf(&state,
                    "epoch=%d\nstep_in_epoch=%ld\nglobal_step=%ld\nloss_sum=%a\ncorrect=%ld\n"
-                   "seen=%ld\nmean=%a\nstd=%a\nrecords=%d\n",
+                   "seen=%ld\nmean=%a\nstd=%a\nrecords=%d\nloss_scale=%a\nskipped=%llu\n",
                    st->epoch, st->step_in_epoch, st->global_step, st->loss_sum, st->correct,
-                   st->seen, st->mean, st->std, st->nrecords);
+                   st->seen, st->mean, st->std, st->nrecords, (double)st->loss_scale, st->skipped);
     for (int i = 0; i < st->nrecords; i++) {
         const lpt_epoch_record *r = &st->records[i];
         lpt_buf_printf(&state, "record=%d %ld %a %a %a %a %a %a %a\n", r->epoch, r->step, r->lr,
                        r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
                        r->seconds);
     }
+    if (st->stats) lpt_stats_save(st->stats, &state);
     put_text(&body, &spectext);
     put_text(&body, &conf);
     put_text(&body, &state);
@@ -207,6 +212,13 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     cfg->seed = strtoull(sv, NULL, 10);
     cfg->train_limit = (int)v[9];
     cfg->test_limit = (int)v[10];
+    /* low-precision settings (absent from checkpoints of earlier builds: defaults) */
+    if (kv_get(conf, "rounding") && kv_str(conf, "rounding", cfg->rounding, sizeof cfg->rounding)) cfg->rounding[0] = 0;
+    if (!kv_num(conf, "overflow_rate", &v[11])) cfg->overflow_rate = (float)v[11];
+    if (!kv_num(conf, "underflow_rate", &v[12])) cfg->underflow_rate = (float)v[12];
+    if (!kv_num(conf, "stats_interval", &v[13]) && v[13] >= 1) cfg->stats_interval = (int)v[13];
+    if (!kv_num(conf, "acc_bits", &v[14])) cfg->acc_bits = (int)v[14];
+    if (!kv_num(conf, "recompute", &v[15])) cfg->recompute = (int)v[15];
     if (kv_num(state, "epoch", &v[0]) || kv_num(state, "step_in_epoch", &v[1]) ||
         kv_num(state, "global_step", &v[2]) || kv_num(state, "loss_sum", &st->loss_sum) ||
         kv_num(state, "correct", &v[3]) || kv_num(state, "seen", &v[4]) ||
@@ -221,6 +233,8 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     st->correct = (long)v[3];
     st->seen = (long)v[4];
     st->nrecords = (int)v[5];
+    if (!kv_num(state, "loss_scale", &v[6])) st->loss_scale = (float)v[6];
+    if (!kv_num(state, "skipped", &v[7])) st->skipped = (unsigned long long)v[7];
     st->records = lpt_xcalloc((size_t)st->nrecords + 1, sizeof *st->records);
     const char *l = state;
     for (int i = 0; i < st->nrecords; i++) {
@@ -237,7 +251,7 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     if (lpt_model_spec_parse(spectext, cfg->model, spec) != 0) goto fail;
     free(spectext);
     free(conf);
-    free(state);
+    st->stats_text = state; /* the statistics unit's lines, restored once its entries exist */
     return 0;
 fail:
     free(spectext);

@@ -85,7 +85,9 @@ static int cmd_train(int argc, char **argv) {
         static const char *const fixed[] = {"model", "precision", "backend", "batch", "lr",
                                             "momentum", "weight-decay", "schedule",
                                             "step-epochs", "gamma", "seed", "train-limit",
-                                            "test-limit"};
+                                            "test-limit", "rounding", "overflow-rate",
+                                            "underflow-rate", "stats-interval", "acc-bits",
+                                            "no-recompute"};
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
             if (lpt_args_find(o, no, fixed[i])->given) {
                 fprintf(stderr, "lpt train: --%s cannot be combined with --resume: the checkpoint "
@@ -150,7 +152,9 @@ static int cmd_eval(int argc, char **argv) {
     lpt_dataset train = {0}, test = {0};
     lpt_backend *be = NULL;
     lpt_net net;
-    int built = 0;
+    lpt_qconfig qc;
+    lpt_stats_unit su;
+    int built = 0, qon = 0;
     rc = 1;
     if (lpt_dataset_load_dir(data, &train, &test)) goto out;
     lpt_dataset_truncate(&test, limit);
@@ -158,15 +162,22 @@ static int cmd_eval(int argc, char **argv) {
     if (lpt_net_build(&net, be, &spec, batch)) goto out;
     built = 1;
     if (lpt_checkpoint_restore(ckpath, &ck, &net, NULL)) goto out;
+    /* a low-precision run is evaluated as training evaluates it: quantized with the
+     * statistics unit's configuration from the checkpoint (without one: FP32) */
+    if (lpt_train_qconfig(&cfg, &qc, &su, &qon)) goto out;
+    const int quantized = qon && st.stats_text && strstr(st.stats_text, "stats_entry=");
+    if (quantized) {
+        lpt_ctx c = {.be = be, .q = &qc, .n = batch, .train = 0};
+        if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto out;
+    }
     double loss, acc;
-    /* the master weights in FP32: a checkpoint does not carry the statistics unit's FLs */
-    if (lpt_evaluate(&net, NULL, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
+    if (lpt_evaluate(&net, quantized ? &qc : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
         lpt_error_set("non-finite values in the evaluation");
         goto out;
     }
     printf("{\"checkpoint\": \"%s\", \"model\": \"%s\", \"trained_in\": \"%s\", \"evaluated_in\": "
-           "\"fp32\", \"images\": %d, \"test_loss\": %.6f, \"test_acc\": %.6f}\n",
-           ckpath, cfg.model, cfg.precision, test.n, loss, acc);
+           "\"%s\", \"images\": %d, \"test_loss\": %.6f, \"test_acc\": %.6f}\n",
+           ckpath, cfg.model, cfg.precision, quantized ? cfg.precision : "fp32", test.n, loss, acc);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "lpt eval: %s\n", lpt_error_get());
@@ -175,7 +186,8 @@ out:
     lpt_dataset_free(&train);
     lpt_dataset_free(&test);
     lpt_model_spec_free(&spec);
-    free(st.records);
+    if (qon) lpt_stats_free(&su);
+    lpt_train_state_free(&st);
     lpt_checkpoint_close(&ck);
     return rc;
 }

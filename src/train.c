@@ -87,6 +87,25 @@ void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const i
     q->calibrating = 0;
 }
 
+int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const char *text) {
+    /* one forward pass that only registers the quantization points: evaluation mode
+     * (batch-norm statistics and dropout untouched), values passed through, zero input */
+    lpt_ctx e = *c;
+    e.train = 0;
+    c->be->fill(c->be, (size_t)c->n * lpt_shape_item_count(&net->act[0].shape), lpt_tensor_f32(&net->act[0]), 0.0f);
+    q->calibrating = 1;
+    lpt_net_forward(net, &e, 0);
+    q->calibrating = 0;
+    return lpt_stats_load(q->stats, text);
+}
+
+void lpt_train_state_free(lpt_train_state *st) {
+    free(st->records);
+    free(st->stats_text);
+    st->records = NULL;
+    st->stats_text = NULL;
+}
+
 /* fp16 loss scale from the gradient statistics: the largest scaled |dy| seen in the
  * interval is brought to about 2^13 (fp16 max 65504 ~ 2^16: 3 bits of headroom) */
 static float loss_scale_update(const lpt_stats_unit *u, float scale) {
@@ -101,7 +120,8 @@ static float loss_scale_update(const lpt_stats_unit *u, float scale) {
 
 /* the per-layer summary printed at the end of a low-precision run */
 static void print_stats_summary(const lpt_stats_unit *u) {
-    printf("statistics unit: %d tensors, last configuration and averages over the run\n", u->n);
+    printf("statistics unit: %d tensors, last configuration; rates averaged over the last %d intervals\n", u->n,
+           LPT_STATS_HISTORY);
     printf("  %-10s %-3s %-10s %5s %4s %10s %10s %10s %6s\n", "layer", "t", "format", "width", "FL",
            "overflow", "underflow", "max|v|", "recomp");
     double wsum = 0;
@@ -165,6 +185,25 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
     return rc;
 }
 
+/* The statistics log at the start of a run: empty, or on resume (steps > 0) only the
+ * records of intervals that ended before global step `steps`; rewritten atomically. */
+static int stats_log_cut(const char *path, long steps) {
+    lpt_buf keep = {0};
+    size_t n = 0;
+    char *old = steps > 0 && access(path, F_OK) == 0 ? lpt_file_read_all(path, &n) : NULL;
+    for (char *l = old; l && l < old + n;) {
+        char *end = memchr(l, '\n', (size_t)(old + n - l));
+        const size_t len = end ? (size_t)(end - l) + 1 : (size_t)(old + n - l);
+        long long step;
+        if (sscanf(l, "{\"step\": %lld", &step) == 1 && step < steps) lpt_buf_put(&keep, l, len);
+        l += len;
+    }
+    int rc = lpt_file_write_atomic(path, keep.data ? (const char *)keep.data : "", keep.len);
+    free(old);
+    lpt_buf_free(&keep);
+    return rc;
+}
+
 static int write_metrics(const char *path, const lpt_train_state *st) {
     lpt_buf b = {0};
     size_t len = strlen(path);
@@ -214,8 +253,6 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     int built = 0, rc = 1, sig_on = 0, qon = 0;
     lpt_qconfig qc;
     lpt_stats_unit su = {0};
-    float loss_scale = 1.0f;
-    uint64_t skipped = 0;
     struct sigaction old_int, old_term;
     float *x = NULL;
     int32_t *y = NULL;
@@ -239,9 +276,11 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     }
     if (lpt_train_qconfig(&cfg, &qc, &su, &qon) != 0) goto fail;
     const int fp16 = qon && qc.prec.g.fmt == LPT_FMT_FP16;
-    if (fp16) loss_scale = 4096.0f;
-    if (cfg.stats_out[0] && (lpt_file_check_writable(cfg.stats_out) ||
-                             lpt_file_write_atomic(cfg.stats_out, "", 0)))
+    if (!(st.loss_scale > 0)) st.loss_scale = fp16 ? 4096.0f : 1.0f;
+    if (qon) st.stats = &su;
+    /* the statistics log starts empty, or on resume keeps the records of the steps the
+     * checkpoint holds */
+    if (cfg.stats_out[0] && (lpt_file_check_writable(cfg.stats_out) || stats_log_cut(cfg.stats_out, st.global_step)))
         goto fail;
     if ((cfg.metrics_out[0] && lpt_file_check_writable(cfg.metrics_out)) ||
         (cfg.checkpoint[0] && lpt_file_check_writable(cfg.checkpoint)))
@@ -317,8 +356,15 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             lpt_dataset_gather(&train, perm + at, n, mean, stdv, x, y);
             be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
             lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = n, .train = 1, .seed = cfg.seed,
-                         .step = (uint64_t)st.global_step, .loss_scale = loss_scale};
-            if (qon && !su.e) lpt_train_calibrate(&net, &c, &qc, y);
+                         .step = (uint64_t)st.global_step, .loss_scale = st.loss_scale};
+            if (qon && !su.e) { /* the first step: calibration, or the saved state on resume */
+                if (st.stats_text && strstr(st.stats_text, "stats_entry=")) {
+                    if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto fail;
+                    be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
+                } else {
+                    lpt_train_calibrate(&net, &c, &qc, y);
+                }
+            }
             int bad = lpt_net_forward(&net, &c, 1);
             if (bad >= 0) {
                 lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at "
@@ -346,17 +392,17 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                     for (int i = 0; i < net.np; i++) {
                         if (!net.p[i].grad) continue;
                         float *g = lpt_tensor_f32(net.p[i].grad);
-                        for (size_t j = 0; j < lpt_tensor_count(net.p[i].grad); j++) g[j] /= loss_scale;
+                        for (size_t j = 0; j < lpt_tensor_count(net.p[i].grad); j++) g[j] /= st.loss_scale;
                     }
                 } else {
-                    loss_scale = fmaxf(loss_scale / 2, 1.0f);
-                    skipped++;
+                    st.loss_scale = fmaxf(st.loss_scale / 2, 1.0f);
+                    st.skipped++;
                 }
             }
             if (step_ok) lpt_sgd_step(&opt, &net, &cfg.sgd, lr);
             if (qon && (st.global_step + 1) % cfg.stats_interval == 0) {
                 lpt_stats_configure(&su, st.global_step);
-                if (fp16) loss_scale = loss_scale_update(&su, loss_scale);
+                if (fp16) st.loss_scale = loss_scale_update(&su, st.loss_scale);
                 if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
             }
             st.loss_sum += loss;
@@ -412,8 +458,8 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         const lpt_epoch_record *r = &st.records[st.nrecords - 1];
         if (qon && !cfg.quiet) {
             print_stats_summary(&su);
-            if (fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)loss_scale,
-                             (unsigned long long)skipped);
+            if (fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)st.loss_scale,
+                             st.skipped);
         }
         printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f\n", st.nrecords,
                100 * r->test_acc, r->test_loss);
@@ -438,7 +484,7 @@ done:
     lpt_dataset_free(&test);
     lpt_model_spec_free(&spec);
     if (qon) lpt_stats_free(&su);
-    free(st.records);
+    lpt_train_state_free(&st);
     free(x);
     free(y);
     free(perm);

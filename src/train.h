@@ -52,6 +52,10 @@ typedef struct {
     double mean, std;    /* input normalization, from the training set */
     lpt_epoch_record *records;
     int nrecords;
+    float loss_scale;              /* fp16: the current loss scale (0: not set yet) */
+    unsigned long long skipped;    /* fp16: steps skipped on Inf/NaN gradients */
+    const lpt_stats_unit *stats;   /* saving: the statistics unit of a low-precision run */
+    char *stats_text;              /* loaded: the state text, holding the unit's state */
 } lpt_train_state;
 
 void lpt_train_cfg_defaults(lpt_train_cfg *c);
@@ -66,6 +70,12 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
 /* Calibration: one FP32 step over the batch in net (labels on the host) that only
  * observes every quantization point, then the first configuration. */
 void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels);
+/* Resume or evaluate a low-precision run: register the quantization points of net (one
+ * forward pass of c's batch size that changes nothing else) and restore the statistics
+ * unit from a checkpoint's state text. 0, or -1 with an error. */
+int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const char *text);
+/* Free what lpt_checkpoint_open put in st. */
+void lpt_train_state_free(lpt_train_state *st);
 /* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
 int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active);
 

@@ -73,7 +73,7 @@ static unsigned char *tensors_of(const char *path, size_t *n) {
     memcpy(t, ck.buf + ck.tensors_at, *n);
     lpt_checkpoint_close(&ck);
     lpt_model_spec_free(&spec);
-    free(st.records);
+    lpt_train_state_free(&st);
     return t;
 }
 
@@ -96,23 +96,36 @@ static char *metrics_without_timing(const char *path) {
     return (char *)out.data;
 }
 
-static void test_resume_equals_uninterrupted(void **s) {
-    (void)s;
+static void set_precision(lpt_train_cfg *c, const char *precision, const char *rounding) {
+    snprintf(c->precision, sizeof c->precision, "%s", precision);
+    snprintf(c->rounding, sizeof c->rounding, "%s", rounding);
+    c->stats_interval = 3; /* intervals straddle the interruptions */
+}
+
+/* an uninterrupted run against runs stopped inside epoch 1 (step 5) and inside epoch 2
+ * (step 11) and resumed: same metrics, same tensors bit for bit, and for low precision
+ * the same statistics log (the statistics unit and the fp16 loss scale are carried) */
+static void resume_case(const char *precision, const char *rounding) {
     lpt_train_cfg a;
     base_cfg(&a);
+    set_precision(&a, precision, rounding);
+    const int lowp = strcmp(precision, "fp32") != 0;
     snprintf(a.metrics_out, sizeof a.metrics_out, "%s", tmp("a.jsonl"));
     snprintf(a.checkpoint, sizeof a.checkpoint, "%s", tmp("a.ckpt"));
+    if (lowp) snprintf(a.stats_out, sizeof a.stats_out, "%s", tmp("a.stats"));
     assert_int_equal(lpt_train_run(&a), 0);
     char *ma = metrics_without_timing(tmp("a.jsonl"));
-    size_t na;
+    size_t na, nsa = 0;
     unsigned char *ta = tensors_of(tmp("a.ckpt"), &na);
-    /* interrupted inside epoch 1 (step 5) and inside epoch 2 (step 11), then resumed */
+    char *sa = lowp ? lpt_file_read_all(tmp("a.stats"), &nsa) : NULL;
     const long stops[] = {5, 11};
     for (int k = 0; k < 2; k++) {
         lpt_train_cfg b;
         base_cfg(&b);
+        set_precision(&b, precision, rounding);
         snprintf(b.metrics_out, sizeof b.metrics_out, "%s", tmp("b.jsonl"));
         snprintf(b.checkpoint, sizeof b.checkpoint, "%s", tmp("b.ckpt"));
+        if (lowp) snprintf(b.stats_out, sizeof b.stats_out, "%s", tmp("b.stats"));
         b.max_steps = stops[k];
         assert_int_equal(lpt_train_run(&b), 0);
         lpt_train_cfg r;
@@ -121,6 +134,7 @@ static void test_resume_equals_uninterrupted(void **s) {
         snprintf(r.metrics_out, sizeof r.metrics_out, "%s", tmp("b.jsonl"));
         snprintf(r.checkpoint, sizeof r.checkpoint, "%s", tmp("b.ckpt"));
         snprintf(r.resume, sizeof r.resume, "%s", tmp("b.ckpt"));
+        if (lowp) snprintf(r.stats_out, sizeof r.stats_out, "%s", tmp("b.stats"));
         r.threads = 2;
         r.quiet = 1;
         r.progress = 0;
@@ -132,12 +146,19 @@ static void test_resume_equals_uninterrupted(void **s) {
         unsigned char *tb = tensors_of(tmp("b.ckpt"), &nb);
         assert_int_equal(na, nb);
         assert_memory_equal(ta, tb, na); /* same weights, statistics and momentum, bit for bit */
+        if (lowp) {
+            size_t nsb;
+            char *sb = lpt_file_read_all(tmp("b.stats"), &nsb);
+            assert_true(nsa > 0 && nsa == nsb && memcmp(sa, sb, nsa) == 0); /* same FLs, histograms, counts */
+            free(sb);
+        }
         free(mb);
         free(tb);
     }
     /* and a run with another seed differs (the comparison can fail) */
     lpt_train_cfg c;
     base_cfg(&c);
+    set_precision(&c, precision, rounding);
     c.seed = 2;
     snprintf(c.checkpoint, sizeof c.checkpoint, "%s", tmp("c.ckpt"));
     assert_int_equal(lpt_train_run(&c), 0);
@@ -147,6 +168,20 @@ static void test_resume_equals_uninterrupted(void **s) {
     free(tc);
     free(ma);
     free(ta);
+    free(sa);
+}
+
+static void test_resume_equals_uninterrupted(void **s) {
+    (void)s;
+    resume_case("fp32", "");
+}
+
+static void test_resume_low_precision(void **s) {
+    (void)s;
+    resume_case("int8-dyn", "");
+    resume_case("int8-dyn", "sr");
+    resume_case("fp16", "");
+    resume_case("auto", "");
 }
 
 static void test_corruption_detected(void **s) {
@@ -171,7 +206,7 @@ static void test_corruption_detected(void **s) {
     assert_int_equal(spec.nlayers, 7);
     lpt_checkpoint_close(&ck);
     lpt_model_spec_free(&spec);
-    free(st.records);
+    lpt_train_state_free(&st);
     /* one flipped byte anywhere */
     const size_t where[] = {40, n / 2, n - 10};
     for (int i = 0; i < 3; i++) {
@@ -254,6 +289,7 @@ static void test_nan_stops_run(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_equals_uninterrupted),
+        cmocka_unit_test(test_resume_low_precision),
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_sigint_writes_checkpoint),
         cmocka_unit_test(test_nan_stops_run),
