@@ -22,8 +22,7 @@ static double last_test_acc(const char *metrics) {
     return acc;
 }
 
-static void test_lenet5_learns_fashion_mnist(void **s) {
-    (void)s;
+static void lenet5_case(const char *precision) {
     if (!tu_have_fashion_mnist()) {
         print_message("SKIPPED: %s is missing (apt-get install dataset-fashion-mnist)\n", LPT_DEFAULT_DATA);
         skip();
@@ -31,6 +30,7 @@ static void test_lenet5_learns_fashion_mnist(void **s) {
     char *dir = tu_tmpdir();
     lpt_train_cfg c;
     lpt_train_cfg_defaults(&c);
+    snprintf(c.precision, sizeof c.precision, "%s", precision);
     c.epochs = 2;
     c.train_limit = 6000;
     c.test_limit = 2000;
@@ -41,17 +41,30 @@ static void test_lenet5_learns_fashion_mnist(void **s) {
     assert_int_equal(lpt_train_run(&c), 0);
     double acc = last_test_acc(c.metrics_out);
     /* chance is 10%; 2 epochs on 6000 images reach about 78% */
-    if (!(acc >= 0.70)) fail_msg("LeNet-5 test accuracy %.4f after 2 epochs on 6000 images", acc);
-    /* lpt eval on the checkpoint repeats the final evaluation */
+    if (!(acc >= 0.70)) fail_msg("LeNet-5 %s test accuracy %.4f after 2 epochs on 6000 images", precision, acc);
+    /* lpt eval on the checkpoint repeats the final evaluation, in the run's precision */
     char *out, *err;
     char *argv[] = {LPT_BINARY, "eval", "--checkpoint", c.checkpoint, "--test-limit", "2000", NULL};
     assert_int_equal(tu_run(argv, &out, &err), 0);
     char *p = strstr(out, "\"test_acc\": ");
     assert_non_null(p);
     assert_true(fabs(strtod(p + 12, NULL) - acc) < 1e-6);
+    char want[64];
+    snprintf(want, sizeof want, "\"evaluated_in\": \"%s\"", precision);
+    assert_non_null(strstr(out, want));
     free(out);
     free(err);
     tu_rmtree(dir);
+}
+
+static void test_lenet5_learns_fashion_mnist(void **s) {
+    (void)s;
+    lenet5_case("fp32");
+}
+
+static void test_lenet5_int8_learns_fashion_mnist(void **s) {
+    (void)s;
+    lenet5_case("int8-dyn");
 }
 
 static void test_mlp_learns_synthetic(void **s) {
@@ -90,6 +103,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_learns_synthetic),
         cmocka_unit_test(test_lenet5_learns_fashion_mnist),
+        cmocka_unit_test(test_lenet5_int8_learns_fashion_mnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
