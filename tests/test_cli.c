@@ -65,6 +65,8 @@ static void test_resume_refuses_fixed_flags(void **s) {
     snprintf(ck, sizeof ck, "%s/x.ckpt", dir);
     tu_write_file(ck, "x", 1);
     expect_usage_error("train", "--resume", ck, "--lr=0.1", "cannot be combined with --resume");
+    expect_usage_error("train", "--resume", ck, "--overflow-rate=0.01", "cannot be combined with --resume");
+    expect_usage_error("train", "--resume", ck, "--no-recompute", "cannot be combined with --resume");
     remove(ck);
     remove(dir);
     free(dir);
