@@ -81,12 +81,15 @@ struct lpt_backend {
                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
                  int ldc);
 
-    /* C (m, n) = op(A) op(B) with products and sums in double precision, rounded once to
-     * float32 (the reference adds in increasing k). Where every partial sum is exact in
-     * double (dfp grid values under the bound of src/qlayer.h) every order gives the
-     * reference result, bit for bit. */
-    void (*gemm_f64)(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                     const float *b, int ldb, float *c, int ldc);
+    /* Exact product of dynamic fixed-point grid values: every value of A is an integer of
+     * at most a_bits bits (two's complement) times one power of two, likewise B with
+     * b_bits, and (a_bits - 1) + (b_bits - 1) + ceil(log2 k) <= 52, so every partial sum
+     * is exact in double. C (m, n) = op(A) op(B), rounded once to float32. The reference
+     * adds in double in increasing k; under the bound any order gives its result bit for
+     * bit, so a backend picks the cheapest exact way (float GEMM where the sums stay
+     * below 2^24 units, float GEMM over chunks of k summed in double, double GEMM). */
+    void (*gemm_exact)(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
+                       const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 
     /* Integer GEMM for dynamic fixed point: C (m, n) = bias + op(A) op(B) over int32
      * codes of at most in_bits bits (two's complement), in an accumulator of acc_bits
@@ -172,7 +175,8 @@ struct lpt_backend {
     void (*sgd_step)(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                      const float *g, float *m);
 
-    /* elementwise helpers */
+    /* elementwise helpers; scale: x *= alpha */
+    void (*scale)(lpt_backend *be, size_t n, float *x, float alpha);
     void (*fill)(lpt_backend *be, size_t n, float *x, float v);
     /* number of elements that are NaN or +-Inf */
     size_t (*count_nonfinite)(lpt_backend *be, size_t n, const float *x);

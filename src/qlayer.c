@@ -107,30 +107,8 @@ void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n
     const int wa = ea->fmt.width, wb = eb->fmt.width;
     const int bits = (wa - 1) + (wb - 1) + lk; /* |partial sums| < 2^bits units */
     const int A = acc_bits_for(c->q, wa > wb ? wa : wb);
-    if (bits <= 24 && bits + 1 <= A) {
-        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
-        return;
-    }
-    /* K in chunks whose sums are exact in float (sgemm), chunk results summed in double */
-    const int chunk_bits = 24 - (wa - 1) - (wb - 1);
-    if (chunk_bits >= 6 && bits <= 52 && bits + 1 <= A) {
-        const int chunk = 1 << chunk_bits;
-        double *acc = lpt_xcalloc((size_t)m * n, sizeof *acc);
-        float *part = lpt_xmalloc((size_t)m * n * sizeof *part);
-        for (int p0 = 0; p0 < k; p0 += chunk) {
-            const int kc = k - p0 < chunk ? k - p0 : chunk;
-            const float *ap = ta ? a + (size_t)p0 * lda : a + p0, *bp = tb ? b + p0 : b + (size_t)p0 * ldb;
-            be->gemm(be, ta, tb, m, n, kc, 1.0f, ap, lda, bp, ldb, 0.0f, part, n);
-            for (size_t i = 0; i < (size_t)m * n; i++) acc[i] += part[i];
-        }
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)acc[(size_t)i * n + j];
-        free(acc);
-        free(part);
-        return;
-    }
-    if (bits <= 52 && bits + 1 <= A) { /* exact in double: grid values need no scaling */
-        be->gemm_f64(be, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
+    if (bits <= 52 && bits + 1 <= A) { /* no accumulator overflow: any exact order will do */
+        be->gemm_exact(be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
         return;
     }
     /* integer codes of the operands (exact: the values lie on their grids) */

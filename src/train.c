@@ -389,11 +389,10 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                         be->count_nonfinite(be, lpt_tensor_count(net.p[i].grad), lpt_tensor_f32(net.p[i].grad)))
                         step_ok = 0;
                 if (step_ok) {
-                    for (int i = 0; i < net.np; i++) {
-                        if (!net.p[i].grad) continue;
-                        float *g = lpt_tensor_f32(net.p[i].grad);
-                        for (size_t j = 0; j < lpt_tensor_count(net.p[i].grad); j++) g[j] /= st.loss_scale;
-                    }
+                    for (int i = 0; i < net.np; i++) /* S is a power of two: 1/S exact */
+                        if (net.p[i].grad)
+                            be->scale(be, lpt_tensor_count(net.p[i].grad), lpt_tensor_f32(net.p[i].grad),
+                                      1.0f / st.loss_scale);
                 } else {
                     st.loss_scale = fmaxf(st.loss_scale / 2, 1.0f);
                     st.skipped++;

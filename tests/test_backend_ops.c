@@ -326,10 +326,10 @@ static void test_sgd_fill_nonfinite(void **state) {
     free(w0), free(g), free(m0), free(w1), free(m1);
 }
 
-/* gemm_f64 on dfp16 grid values (codes in [-2^15, 2^15) times 2^-FL): every partial sum
- * is exact in double, so the threaded OpenBLAS product (column, row and split-K splits)
- * equals the reference bit for bit; on arbitrary floats, one rounding apart at most */
-static void test_gemm_f64(void **state) {
+/* gemm_exact on dfp grid values (codes times 2^-FL): every partial sum is exact, so each
+ * way the cpu backend takes (float GEMM, float chunks summed in double, threaded double
+ * GEMM, each with column, row and split-K splits) equals the reference bit for bit */
+static void test_gemm_exact(void **state) {
     (void)state;
     const int shapes[][3] = {{16, 6400, 150}, {150, 6400, 16}, {16, 150, 6400}, {6, 9, 50000},
                              {7, 5, 3},       {64, 120, 400},  {200, 20, 300},  {1, 1, 1}, {3, 4, 0}};
@@ -338,19 +338,21 @@ static void test_gemm_f64(void **state) {
             const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ta = t & 1, tb = t >> 1;
             const int lda = ta ? m : k, ldb = tb ? k : n;
             const size_t an = (size_t)m * (k ? k : 1), bn = (size_t)(k ? k : 1) * n;
-            float *a = tu_rand(an, 60 + (uint64_t)si, -32768, 32768), *b = tu_rand(bn, 70 + (uint64_t)si, -32768, 32768);
-            for (size_t i = 0; i < an; i++) a[i] = ldexpf(floorf(a[i]), -13);
-            for (size_t i = 0; i < bn; i++) b[i] = ldexpf(floorf(b[i]), -20);
-            float *c0 = lpt_xmalloc((size_t)m * n * 4), *c1 = lpt_xmalloc((size_t)m * n * 4);
-            ref_be->gemm_f64(ref_be, ta, tb, m, n, k, a, lda, b, ldb, c0, n);
-            cpu_be->gemm_f64(cpu_be, ta, tb, m, n, k, a, lda, b, ldb, c1, n);
-            if (memcmp(c0, c1, (size_t)m * n * 4))
-                fail_msg("gemm_f64 m=%d n=%d k=%d ta=%d tb=%d differs from the reference", m, n, k, ta, tb);
-            for (size_t i = 0; i < an; i++) a[i] = ldexpf(a[i], 13) * 1.0001f; /* not on a grid */
-            ref_be->gemm_f64(ref_be, ta, tb, m, n, k, a, lda, b, ldb, c0, n);
-            cpu_be->gemm_f64(cpu_be, ta, tb, m, n, k, a, lda, b, ldb, c1, n);
-            assert_true(tu_norm_err(c1, c0, (size_t)m * n) <= 1e-7);
-            free(a), free(b), free(c0), free(c1);
+            const int widths[][2] = {{16, 16}, {8, 8}, {8, 6}, {4, 4}, {12, 8}};
+            for (int wi = 0; wi < 5; wi++) {
+                const int wa = widths[wi][0], wb = widths[wi][1];
+                float *a = tu_rand(an, 60 + (uint64_t)si, -ldexpf(1, wa - 1), ldexpf(1, wa - 1));
+                float *b = tu_rand(bn, 70 + (uint64_t)si, -ldexpf(1, wb - 1), ldexpf(1, wb - 1));
+                for (size_t i = 0; i < an; i++) a[i] = ldexpf(floorf(a[i]), -13);
+                for (size_t i = 0; i < bn; i++) b[i] = ldexpf(floorf(b[i]), -20);
+                float *c0 = lpt_xmalloc((size_t)m * n * 4), *c1 = lpt_xmalloc((size_t)m * n * 4);
+                ref_be->gemm_exact(ref_be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c0, n);
+                cpu_be->gemm_exact(cpu_be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c1, n);
+                if (memcmp(c0, c1, (size_t)m * n * 4))
+                    fail_msg("gemm_exact dfp%d x dfp%d m=%d n=%d k=%d ta=%d tb=%d differs from the reference", wa, wb,
+                             m, n, k, ta, tb);
+                free(a), free(b), free(c0), free(c1);
+            }
         }
 }
 
@@ -417,7 +419,7 @@ int main(void) {
         cmocka_unit_test(test_relu),          cmocka_unit_test(test_pool),
         cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_dropout_mul),
         cmocka_unit_test(test_xent),          cmocka_unit_test(test_sgd_fill_nonfinite),
-        cmocka_unit_test(test_gemm_f64),      cmocka_unit_test(test_quant_observe),
+        cmocka_unit_test(test_gemm_exact),      cmocka_unit_test(test_quant_observe),
         cmocka_unit_test(test_supports),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -9,8 +9,8 @@
 void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc);
-void lpt_cpu_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                      const float *b, int ldb, float *c, int ldc);
+void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
+                        const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 uint64_t lpt_cpu_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
                        int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                        int acc_bits, int wrap, int64_t *c, int ldc);

@@ -16,7 +16,7 @@ int lpt_backend_cpu_fill(lpt_backend *be, int threads) {
     omp_set_dynamic(0);
     be->gemm = lpt_cpu_gemm;
     be->igemm = lpt_cpu_igemm;
-    be->gemm_f64 = lpt_cpu_gemm_f64;
+    be->gemm_exact = lpt_cpu_gemm_exact;
     be->quant_observe = lpt_cpu_quant_observe;
     be->im2col = lpt_cpu_im2col;
     be->col2im = lpt_cpu_col2im;

@@ -124,27 +124,57 @@ static void widen(size_t n, const float *x, double *y) {
     for (size_t i = 0; i < n; i++) y[i] = x[i];
 }
 
-void lpt_cpu_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                      const float *b, int ldb, float *c, int ldc) {
-    if (m <= 0 || n <= 0) return;
-    /* the operands and the product as doubles, in the backend's scratch */
+/* the double-precision way: operands widened into the backend's scratch, threaded dgemm */
+static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                            const float *b, int ldb, float *c, int ldc) {
     const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
     const size_t cn = (size_t)m * n;
     double *ad = lpt_backend_scratch(be, (an + bn + cn) * sizeof(double)), *bd = ad + an, *cd = bd + bn;
     const int T = be->threads;
 #pragma omp parallel num_threads(T) if (an + bn >= ((size_t)1 << 16))
     {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        widen(an * (size_t)(t + 1) / (size_t)nt - an * (size_t)t / (size_t)nt, a + an * (size_t)t / (size_t)nt,
-              ad + an * (size_t)t / (size_t)nt);
-        widen(bn * (size_t)(t + 1) / (size_t)nt - bn * (size_t)t / (size_t)nt, b + bn * (size_t)t / (size_t)nt,
-              bd + bn * (size_t)t / (size_t)nt);
+        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        widen(an * (t + 1) / nt - an * t / nt, a + an * t / nt, ad + an * t / nt);
+        widen(bn * (t + 1) / nt - bn * t / nt, b + bn * t / nt, bd + bn * t / nt);
     }
-    if (k > 0)
-        gemm_split(be, 1, ta, tb, m, n, k, 1.0f, ad, lda, bd, ldb, 0.0f, cd, n);
-    else
-        memset(cd, 0, cn * sizeof *cd);
+    gemm_split(be, 1, ta, tb, m, n, k, 1.0f, ad, lda, bd, ldb, 0.0f, cd, n);
 #pragma omp parallel for num_threads(T) schedule(static) if (cn >= ((size_t)1 << 16))
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (float)cd[(size_t)i * n + j];
+}
+
+void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
+                        const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = 0.0f;
+        return;
+    }
+    int lk = 0;
+    while ((1L << lk) < k) lk++;
+    const int prod = (a_bits - 1) + (b_bits - 1);
+    if (prod + lk <= 24) { /* every partial sum an integer number of units below 2^24 */
+        gemm_split(be, 0, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        return;
+    }
+    const int chunk_bits = 24 - prod;
+    if (chunk_bits < 6) { /* chunks too short to pay: double GEMM */
+        gemm_via_double(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
+    /* float GEMM over chunks of k (each exact), the chunk results summed in double */
+    const int chunk = 1 << chunk_bits;
+    const size_t mn = (size_t)m * n;
+    double *acc = lpt_backend_scratch(be, mn * (sizeof(double) + sizeof(float)));
+    float *part = (float *)(void *)(acc + mn);
+    memset(acc, 0, mn * sizeof *acc);
+    for (int p0 = 0; p0 < k; p0 += chunk) {
+        const int kc = k - p0 < chunk ? k - p0 : chunk;
+        gemm_split(be, 0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0), ldb,
+                   0.0f, part, n);
+        for (size_t i = 0; i < mn; i++) acc[i] += part[i];
+    }
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (float)acc[(size_t)i * n + j];
 }

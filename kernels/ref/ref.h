@@ -7,8 +7,8 @@
 void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc);
-void lpt_ref_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                      const float *b, int ldb, float *c, int ldc);
+void lpt_ref_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
+                        const float *a, int lda, const float *b, int ldb, float *c, int ldc);
 uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
                        int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                        int acc_bits, int wrap, int64_t *c, int ldc);
@@ -51,6 +51,7 @@ void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
+void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha);
 size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x);
 
 /* host-memory helpers shared by the CPU backends */

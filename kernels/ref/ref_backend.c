@@ -40,7 +40,7 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->copy = lpt_host_copy;
     be->gemm = lpt_ref_gemm;
     be->igemm = lpt_ref_igemm;
-    be->gemm_f64 = lpt_ref_gemm_f64;
+    be->gemm_exact = lpt_ref_gemm_exact;
     be->quant_observe = lpt_ref_quant_observe;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;
@@ -63,5 +63,6 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->xent_bwd = lpt_ref_xent_bwd;
     be->sgd_step = lpt_ref_sgd_step;
     be->fill = lpt_ref_fill;
+    be->scale = lpt_ref_scale;
     be->count_nonfinite = lpt_ref_count_nonfinite;
 }

@@ -45,6 +45,11 @@ void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
 
+void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha) {
+    (void)be;
+    for (size_t i = 0; i < n; i++) x[i] *= alpha;
+}
+
 size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
     (void)be;
     size_t bad = 0;

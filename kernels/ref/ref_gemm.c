@@ -20,7 +20,8 @@ void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
     }
 }
 
-void lpt_ref_gemm_f64(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
-                      const float *b, int ldb, float *c, int ldc) {
+void lpt_ref_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
+                        const float *a, int lda, const float *b, int ldb, float *c, int ldc) {
+    (void)a_bits, (void)b_bits;
     lpt_ref_gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc); /* double sums, one rounding */
 }
