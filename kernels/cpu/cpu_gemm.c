@@ -163,18 +163,35 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
         gemm_via_double(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
         return;
     }
-    /* float GEMM over chunks of k (each exact), the chunk results summed in double */
-    const int chunk = 1 << chunk_bits;
+    /* float GEMM over chunks of k (each exact), the chunk results summed in double; with
+     * enough chunks the threads take chunks in turn, each into its own accumulator (every
+     * sum is exact, so the order does not matter) */
+    const int chunk = 1 << chunk_bits, nchunks = (k + chunk - 1) / chunk;
+    const int T = nchunks >= 2 * be->threads ? be->threads : 1;
     const size_t mn = (size_t)m * n;
-    double *acc = lpt_backend_scratch(be, mn * (sizeof(double) + sizeof(float)));
-    float *part = (float *)(void *)(acc + mn);
-    memset(acc, 0, mn * sizeof *acc);
-    for (int p0 = 0; p0 < k; p0 += chunk) {
-        const int kc = k - p0 < chunk ? k - p0 : chunk;
-        gemm_split(be, 0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0), ldb,
-                   0.0f, part, n);
-        for (size_t i = 0; i < mn; i++) acc[i] += part[i];
+    double *acc = lpt_backend_scratch(be, (size_t)T * mn * (sizeof(double) + sizeof(float)));
+    float *parts = (float *)(void *)(acc + (size_t)T * mn);
+#pragma omp parallel num_threads(T)
+    {
+        const int t = omp_get_thread_num();
+        double *at = acc + (size_t)t * mn;
+        float *pt = parts + (size_t)t * mn;
+        memset(at, 0, mn * sizeof *at);
+        for (int ci = t; ci < nchunks; ci += T) {
+            const int p0 = ci * chunk, kc = k - p0 < chunk ? k - p0 : chunk;
+            if (T > 1)
+                gemm1(0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0), ldb, 0.0f,
+                      pt, n);
+            else
+                gemm_split(be, 0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0),
+                           ldb, 0.0f, pt, n);
+            for (size_t i = 0; i < mn; i++) at[i] += pt[i];
+        }
     }
     for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (float)acc[(size_t)i * n + j];
+        for (int j = 0; j < n; j++) {
+            double sum = 0.0;
+            for (int t = 0; t < T; t++) sum += acc[(size_t)t * mn + (size_t)i * n + j];
+            c[(size_t)i * ldc + j] = (float)sum;
+        }
 }
