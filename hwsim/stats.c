@@ -34,47 +34,50 @@ void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x) {
  * counter sets, value i going to set i mod 8: neighbouring values mostly share a bin,
  * and with one set every increment would wait for the previous one to be stored
  * (measured with perf: 4 sets still left the loop bound by that chain). */
-void lpt_msb_acc_begin(lpt_msb_acc *a, lpt_msb_hist *h) {
-    memset(a->c, 0, sizeof a->c);
-    a->pending = 0;
-    a->max_bits = 0;
-    a->h = h;
+void lpt_msb_acc_init(lpt_msb_acc *a) {
+    memset(a, 0, sizeof *a);
+    a->min_bits = 0x7fffffffu;
 }
 
+/* the counters into wide (exponents lo..hi and the special ones), leaving them zero */
 static void acc_fold(lpt_msb_acc *a) {
-    lpt_msb_hist *h = a->h;
-    for (int e = 1; e < 255; e++) { /* msb = e - 127 */
-        uint64_t p = 0, q = 0;
-        for (int k = 0; k < LPT_MSB_SETS; k++) p += a->c[k][e], q += a->c[k][256 + e];
-        h->pos[e - 127 - LPT_MSB_MIN] += p;
-        h->neg[e - 127 - LPT_MSB_MIN] += q;
+    const int lo = (int)(a->min_bits >> 23) < 1 ? 1 : (int)(a->min_bits >> 23);
+    const int hi = (int)(a->max_bits >> 23) > 254 ? 254 : (int)(a->max_bits >> 23);
+    for (int k = 0; k < LPT_MSB_SETS; k++) {
+        uint32_t *c = a->c[k];
+        for (int e = lo; e <= hi; e++) {
+            a->wide[e] += c[e], a->wide[256 + e] += c[256 + e];
+            c[e] = c[256 + e] = 0;
+        }
+        a->nonfinite += (uint64_t)c[255] + c[511];
+        c[0] = c[255] = c[256] = c[511] = 0; /* zeros and subnormals are counted apart */
     }
-    for (int k = 0; k < LPT_MSB_SETS; k++) h->nonfinite += (uint64_t)a->c[k][255] + a->c[k][511];
-    memset(a->c, 0, sizeof a->c);
     a->pending = 0;
 }
 
-/* zeros, subnormals and the largest finite magnitude of a block (finite magnitudes order
- * like their bits); signed 32-bit arithmetic so that it vectorizes, in clones for the
- * wider vector units */
+/* zeros, subnormals, the largest finite and the smallest nonzero magnitude of a block
+ * (finite magnitudes order like their bits); signed 32-bit arithmetic so that it
+ * vectorizes, in clones for the wider vector units */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void block_scan(const int32_t *bs, size_t m, int32_t *zeros_out, int32_t *sub_out, int32_t *mx_io) {
-    int32_t zeros = 0, sub = 0, mx = *mx_io;
+static void block_scan(const int32_t *bs, size_t m, int32_t *zeros_out, int32_t *sub_out, int32_t *mx_io,
+                       int32_t *mn_io) {
+    int32_t zeros = 0, sub = 0, mx = *mx_io, mn = *mn_io;
     for (size_t i = 0; i < m; i++) {
-        const int32_t ax = bs[i] & 0x7fffffff, fin = ax < 0x7f800000 ? ax : 0;
+        const int32_t ax = bs[i] & 0x7fffffff, fin = ax < 0x7f800000 ? ax : 0, nz = ax > 0 ? ax : 0x7fffffff;
         zeros += ax == 0;
         sub += (ax > 0) & (ax < 0x00800000);
         mx = fin > mx ? fin : mx;
+        mn = nz < mn ? nz : mn;
     }
-    *zeros_out = zeros, *sub_out = sub, *mx_io = mx;
+    *zeros_out = zeros, *sub_out = sub, *mx_io = mx, *mn_io = mn;
 }
 
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
     const uint32_t *b = (const uint32_t *)(const void *)x;
     while (n) {
-        /* blocks of at most 2^20 values, folded before a 32-bit counter could overflow */
+        /* pieces of at most 2^20 values, folded before a 32-bit counter could overflow */
         if (a->pending >= ((size_t)1 << 30)) acc_fold(a);
         size_t m = ((size_t)1 << 30) - a->pending, i = 0;
         if (m > ((size_t)1 << 20)) m = (size_t)1 << 20;
@@ -83,34 +86,54 @@ void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
         for (; i + LPT_MSB_SETS <= m; i += LPT_MSB_SETS)
             for (int k = 0; k < LPT_MSB_SETS; k++) c[k][b[i + k] >> 23]++;
         for (; i < m; i++) c[0][b[i] >> 23]++;
-        int32_t zeros, sub, mx = (int32_t)a->max_bits;
-        block_scan((const int32_t *)(const void *)b, m, &zeros, &sub, &mx);
+        int32_t zeros, sub, mx = (int32_t)a->max_bits, mn = (int32_t)a->min_bits;
+        block_scan((const int32_t *)(const void *)b, m, &zeros, &sub, &mx, &mn);
         for (i = 0; sub && i < m; i++) {
             const uint32_t ax = b[i] & 0x7fffffffu;
-            if (ax - 1u < 0x007fffffu) /* subnormal: msb = 31 - clz - 149 */
-                ((b[i] >> 31) ? a->h->neg : a->h->pos)[31 - __builtin_clz(ax) - 149 - LPT_MSB_MIN]++;
+            if (ax - 1u < 0x007fffffu) /* subnormal: msb = 31 - clz - 149, in [-149, -127] */
+                a->sub[b[i] >> 31][31 - __builtin_clz(ax) - 149 + 149]++;
         }
         a->max_bits = (uint32_t)mx;
-        a->h->zeros += (uint32_t)zeros;
-        a->h->count += m;
+        a->min_bits = (uint32_t)mn;
+        a->zeros += (uint32_t)zeros;
+        a->count += m;
         a->pending += m;
         b += m;
         n -= m;
     }
 }
 
-void lpt_msb_acc_end(lpt_msb_acc *a) {
+void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h) {
     acc_fold(a);
+    const int lo = (int)(a->min_bits >> 23) < 1 ? 1 : (int)(a->min_bits >> 23);
+    const int hi = (int)(a->max_bits >> 23) > 254 ? 254 : (int)(a->max_bits >> 23);
+    for (int e = lo; e <= hi; e++) { /* msb = e - 127 */
+        h->pos[e - 127 - LPT_MSB_MIN] += a->wide[e];
+        h->neg[e - 127 - LPT_MSB_MIN] += a->wide[256 + e];
+        a->wide[e] = a->wide[256 + e] = 0;
+    }
+    for (int s = 0; s < 2; s++)
+        for (int j = 0; j < 23; j++) {
+            (s ? h->neg : h->pos)[j - 149 - LPT_MSB_MIN] += a->sub[s][j];
+            a->sub[s][j] = 0;
+        }
+    h->zeros += a->zeros;
+    h->nonfinite += a->nonfinite;
+    h->count += a->count;
     float mx;
     memcpy(&mx, &a->max_bits, 4);
-    if ((double)mx > a->h->max_abs) a->h->max_abs = mx;
+    if ((double)mx > h->max_abs) h->max_abs = mx;
+    a->zeros = a->nonfinite = a->count = 0;
+    a->max_bits = 0;
+    a->min_bits = 0x7fffffffu;
 }
 
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
-    lpt_msb_acc a;
-    lpt_msb_acc_begin(&a, h);
-    lpt_msb_acc_add(&a, n, x);
-    lpt_msb_acc_end(&a);
+    static _Thread_local lpt_msb_acc acc; /* kept clean between calls */
+    static _Thread_local int ready;
+    if (!ready) lpt_msb_acc_init(&acc), ready = 1;
+    lpt_msb_acc_add(&acc, n, x);
+    lpt_msb_acc_end(&acc, h);
 }
 
 void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o) {

@@ -10,15 +10,22 @@
 
 #define QBLOCK 4096 /* values per block: 16 KiB in, 16 KiB out */
 #define QPAR_MIN ((size_t)1 << 16)
-#define QMAX_THREADS 16
+#define QMAX_THREADS 64
 
+/* the calling thread's accumulator, initialized once and kept clean between uses */
+static lpt_msb_acc *thread_acc(void) {
+    static _Thread_local lpt_msb_acc acc;
+    static _Thread_local int ready;
+    if (!ready) lpt_msb_acc_init(&acc), ready = 1;
+    return &acc;
+}
+
+/* values lo..hi: analysis into the thread's accumulator, quantization, block by block */
 static void quant_range(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t lo, size_t hi,
-                        const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h) {
-    lpt_msb_acc acc;
-    if (h) lpt_msb_acc_begin(&acc, h);
+                        const float *x, float *y, lpt_qstats *st, lpt_msb_acc *acc) {
     for (size_t i = lo; i < hi; i += QBLOCK) {
         const size_t nb = hi - i < QBLOCK ? hi - i : QBLOCK;
-        if (h) lpt_msb_acc_add(&acc, nb, x + i);
+        if (acc) lpt_msb_acc_add(acc, nb, x + i);
         if (q) {
             lpt_sr_key k = *key;
             k.index0 += i;
@@ -27,7 +34,6 @@ static void quant_range(const lpt_qformat *q, int fl, const lpt_sr_key *key, siz
             memcpy(y + i, x + i, nb * sizeof *y);
         }
     }
-    if (h) lpt_msb_acc_end(&acc);
 }
 
 void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
@@ -35,29 +41,28 @@ void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
     const lpt_sr_key k0 = {0};
     if (!key) key = &k0;
     if (q && q->fmt == LPT_FMT_FP32) q = NULL;
-    int T = be->threads < QMAX_THREADS ? be->threads : QMAX_THREADS;
+    const int T = be->threads < QMAX_THREADS ? be->threads : QMAX_THREADS;
     if (T <= 1 || n < QPAR_MIN) {
-        quant_range(q, fl, key, 0, n, x, y, st, h);
+        lpt_msb_acc *acc = h ? thread_acc() : NULL;
+        quant_range(q, fl, key, 0, n, x, y, st, acc);
+        if (acc) lpt_msb_acc_end(acc, h);
         return;
     }
-    lpt_msb_hist part[QMAX_THREADS];
-    lpt_qstats pst[QMAX_THREADS];
     const size_t blocks = (n + QBLOCK - 1) / QBLOCK;
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         const size_t lo = blocks * (size_t)t / (size_t)nt * QBLOCK, hi0 = blocks * (size_t)(t + 1) / (size_t)nt * QBLOCK;
         const size_t hi = hi0 < n ? hi0 : n;
-        memset(&pst[t], 0, sizeof pst[t]);
-        if (h) lpt_msb_hist_clear(&part[t]);
-        if (hi > lo) quant_range(q, fl, key, lo, hi, x, y, &pst[t], h ? &part[t] : NULL);
-#pragma omp single
-        T = nt;
-    }
-    for (int t = 0; t < T; t++) {
-        st->saturated += pst[t].saturated;
-        st->underflow += pst[t].underflow;
-        st->nonfinite += pst[t].nonfinite;
-        if (h) lpt_msb_hist_merge(h, &part[t]);
+        lpt_qstats mine = {0};
+        lpt_msb_acc *acc = h ? thread_acc() : NULL;
+        if (hi > lo) quant_range(q, fl, key, lo, hi, x, y, &mine, acc);
+#pragma omp critical(lpt_quant_observe)
+        { /* integer sums: the same whatever order the threads arrive in */
+            st->saturated += mine.saturated;
+            st->underflow += mine.underflow;
+            st->nonfinite += mine.nonfinite;
+            if (acc) lpt_msb_acc_end(acc, h);
+        }
     }
 }
