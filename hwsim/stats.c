@@ -1,6 +1,8 @@
 /* stats.c - MSB histograms and the fractional-length rule. */
 #include "stats.h"
 
+#include "../quant/quant.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -34,67 +36,170 @@ void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x) {
  * counter sets, value i going to set i mod 8: neighbouring values mostly share a bin,
  * and with one set every increment would wait for the previous one to be stored
  * (measured with perf: 4 sets still left the loop bound by that chain). */
-void lpt_msb_acc_init(lpt_msb_acc *a) {
-    memset(a, 0, sizeof *a);
-    a->min_bits = 0x7fffffffu;
-}
+void lpt_msb_acc_init(lpt_msb_acc *a) { memset(a, 0, sizeof *a); }
 
-/* the counters into wide (exponents lo..hi and the special ones), leaving them zero */
-static void acc_fold(lpt_msb_acc *a) {
-    const int lo = (int)(a->min_bits >> 23) < 1 ? 1 : (int)(a->min_bits >> 23);
-    const int hi = (int)(a->max_bits >> 23) > 254 ? 254 : (int)(a->max_bits >> 23);
+/* counters of exponents lo..hi into wide, leaving them zero; returns how many */
+static uint64_t fold_range(lpt_msb_acc *a, int lo, int hi) {
+    uint64_t moved = 0;
     for (int k = 0; k < LPT_MSB_SETS; k++) {
         uint32_t *c = a->c[k];
         for (int e = lo; e <= hi; e++) {
+            moved += (uint64_t)c[e] + c[256 + e];
             a->wide[e] += c[e], a->wide[256 + e] += c[256 + e];
             c[e] = c[256 + e] = 0;
         }
+    }
+    return moved;
+}
+
+/* every counter into wide. Normal values lie at or below the largest magnitude's
+ * exponent, mostly within a few dozen binades of it: that window first, and the rest
+ * only when the window does not hold all of them. */
+static void acc_fold(lpt_msb_acc *a) {
+    for (int k = 0; k < LPT_MSB_SETS; k++) {
+        uint32_t *c = a->c[k];
         a->nonfinite += (uint64_t)c[255] + c[511];
         c[0] = c[255] = c[256] = c[511] = 0; /* zeros and subnormals are counted apart */
     }
+    const int hi = (int)(a->max_bits >> 23), lo = hi - 48 > 1 ? hi - 48 : 1;
+    const uint64_t normal = a->count - a->zeros - a->subnormal - a->nonfinite - a->folded;
+    uint64_t moved = hi >= 1 ? fold_range(a, lo, hi) : 0;
+    if (moved < normal && lo > 1) moved += fold_range(a, 1, lo - 1);
+    a->folded += moved;
     a->pending = 0;
+    a->exp0 = 0;
 }
 
-/* zeros, subnormals, the largest finite and the smallest nonzero magnitude of a block
- * (finite magnitudes order like their bits); signed 32-bit arithmetic so that it
- * vectorizes, in clones for the wider vector units */
+/* zeros and the largest finite magnitude of a block (finite magnitudes order like their
+ * bits); signed 32-bit arithmetic so that it vectorizes, in clones for the wider
+ * vector units */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void block_scan(const int32_t *bs, size_t m, int32_t *zeros_out, int32_t *sub_out, int32_t *mx_io,
-                       int32_t *mn_io) {
-    int32_t zeros = 0, sub = 0, mx = *mx_io, mn = *mn_io;
+static void block_scan(const int32_t *bs, size_t m, int32_t *zeros_out, int32_t *mx_io) {
+    int32_t zeros = 0, mx = *mx_io;
     for (size_t i = 0; i < m; i++) {
-        const int32_t ax = bs[i] & 0x7fffffff, fin = ax < 0x7f800000 ? ax : 0, nz = ax > 0 ? ax : 0x7fffffff;
+        const int32_t ax = bs[i] & 0x7fffffff, fin = ax < 0x7f800000 ? ax : 0;
         zeros += ax == 0;
-        sub += (ax > 0) & (ax < 0x00800000);
         mx = fin > mx ? fin : mx;
-        mn = nz < mn ? nz : mn;
     }
-    *zeros_out = zeros, *sub_out = sub, *mx_io = mx, *mn_io = mn;
+    *zeros_out = zeros, *mx_io = mx;
+}
+
+/* counter increments for n bin indices (sign and exponent bits) */
+static inline void scatter(uint32_t (*c)[512 + 16], const uint32_t *idx, size_t n, int shift) {
+    size_t i = 0;
+    for (; i + LPT_MSB_SETS <= n; i += LPT_MSB_SETS)
+        for (int k = 0; k < LPT_MSB_SETS; k++) c[k][idx[i + k] >> shift]++;
+    for (; i < n; i++) c[0][idx[i] >> shift]++;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PACK_MAX 4096 /* a multiple of 64 */
+/* AVX-512: zeros and the largest finite magnitude of n values, and the bin indices of the
+ * nonzero ones packed into idx (zeros, often most of a tensor after ReLU and max
+ * pooling, then cost no counter increment); returns how many were packed */
+__attribute__((target("avx512f,popcnt"))) static size_t pack_nonzero(const uint32_t *b, size_t n, uint32_t *idx,
+                                                                       int32_t *zeros_out, int32_t *mx_io) {
+    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
+    __m512i mx = _mm512_setzero_si512();
+    size_t i = 0, k = 0;
+    /* four vectors per round: their counts are added to k at once, so the stores do not
+     * wait on a chain of popcounts */
+    for (; i + 64 <= n; i += 64) {
+        __m512i v[4], ax[4];
+        __mmask16 nz[4];
+        for (int u = 0; u < 4; u++) {
+            v[u] = _mm512_loadu_si512((const void *)(b + i + 16 * u));
+            ax[u] = _mm512_and_si512(v[u], abs_mask);
+            nz[u] = _mm512_test_epi32_mask(ax[u], ax[u]);
+            mx = _mm512_max_epi32(mx, ax[u]);
+        }
+        const size_t c0 = (size_t)__builtin_popcount(nz[0]), c1 = (size_t)__builtin_popcount(nz[1]);
+        const size_t c2 = (size_t)__builtin_popcount(nz[2]), c3 = (size_t)__builtin_popcount(nz[3]);
+        _mm512_storeu_si512((void *)(idx + k), _mm512_maskz_compress_epi32(nz[0], _mm512_srli_epi32(v[0], 23)));
+        _mm512_storeu_si512((void *)(idx + k + c0), _mm512_maskz_compress_epi32(nz[1], _mm512_srli_epi32(v[1], 23)));
+        _mm512_storeu_si512((void *)(idx + k + c0 + c1),
+                            _mm512_maskz_compress_epi32(nz[2], _mm512_srli_epi32(v[2], 23)));
+        _mm512_storeu_si512((void *)(idx + k + c0 + c1 + c2),
+                            _mm512_maskz_compress_epi32(nz[3], _mm512_srli_epi32(v[3], 23)));
+        k += c0 + c1 + c2 + c3;
+    }
+    int32_t m = _mm512_reduce_max_epi32(mx), zeros = (int32_t)(i - k);
+    if (m >= 0x7f800000) { /* NaN or Inf among them: the largest finite magnitude again */
+        m = 0;
+        for (size_t j = 0; j < i; j++) {
+            const int32_t ax = (int32_t)(b[j] & 0x7fffffffu);
+            if (ax < 0x7f800000 && ax > m) m = ax;
+        }
+    }
+    for (; i < n; i++) {
+        const int32_t ax = (int32_t)(b[i] & 0x7fffffffu);
+        if (ax == 0) {
+            zeros++;
+            continue;
+        }
+        idx[k++] = b[i] >> 23;
+        if (ax < 0x7f800000 && ax > m) m = ax;
+    }
+    *zeros_out = zeros;
+    if (m > *mx_io) *mx_io = m;
+    return k;
+}
+#endif
+
+/* whether the AVX-512 path runs: with the quantizers' instruction-set level (tests and
+ * benchmarks lower it to check the portable path) */
+static int use_avx512(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    return strcmp(lpt_quant_isa(), "x86-64-v4") == 0;
+#else
+    return 0;
+#endif
 }
 
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
     const uint32_t *b = (const uint32_t *)(const void *)x;
+    const int wide_simd = use_avx512();
     while (n) {
         /* pieces of at most 2^20 values, folded before a 32-bit counter could overflow */
         if (a->pending >= ((size_t)1 << 30)) acc_fold(a);
-        size_t m = ((size_t)1 << 30) - a->pending, i = 0;
+        size_t m = ((size_t)1 << 30) - a->pending;
         if (m > ((size_t)1 << 20)) m = (size_t)1 << 20;
         if (m > n) m = n;
-        uint32_t(*c)[512 + 16] = a->c;
-        for (; i + LPT_MSB_SETS <= m; i += LPT_MSB_SETS)
-            for (int k = 0; k < LPT_MSB_SETS; k++) c[k][b[i + k] >> 23]++;
-        for (; i < m; i++) c[0][b[i] >> 23]++;
-        int32_t zeros, sub, mx = (int32_t)a->max_bits, mn = (int32_t)a->min_bits;
-        block_scan((const int32_t *)(const void *)b, m, &zeros, &sub, &mx, &mn);
-        for (i = 0; sub && i < m; i++) {
-            const uint32_t ax = b[i] & 0x7fffffffu;
-            if (ax - 1u < 0x007fffffu) /* subnormal: msb = 31 - clz - 149, in [-149, -127] */
-                a->sub[b[i] >> 31][31 - __builtin_clz(ax) - 149 + 149]++;
+        int32_t zeros = 0, mx = (int32_t)a->max_bits;
+        uint64_t counted_zeros = 0; /* zeros that went through the counters (exponent 0) */
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (wide_simd) {
+            uint32_t idx[PACK_MAX + 16];
+            for (size_t j = 0; j < m; j += PACK_MAX) {
+                int32_t z;
+                const size_t len = m - j < PACK_MAX ? m - j : PACK_MAX;
+                scatter(a->c, idx, pack_nonzero(b + j, len, idx, &z, &mx), 0);
+                zeros += z;
+            }
         }
+#endif
+        if (!wide_simd) {
+            scatter(a->c, b, m, 23);
+            block_scan((const int32_t *)(const void *)b, m, &zeros, &mx);
+            counted_zeros = (uint64_t)zeros;
+        }
+        /* exponent 0 is zeros and subnormals: when the piece put more there than the zeros
+         * it sent, it holds subnormals (rare), binned from their leading zeros */
+        uint64_t e0 = 0;
+        for (int k = 0; k < LPT_MSB_SETS; k++) e0 += (uint64_t)a->c[k][0] + a->c[k][256];
+        if (e0 - a->exp0 > counted_zeros)
+            for (size_t i = 0; i < m; i++) {
+                const uint32_t ax = b[i] & 0x7fffffffu;
+                if (ax - 1u < 0x007fffffu) { /* msb = 31 - clz - 149, in [-149, -127] */
+                    a->sub[b[i] >> 31][31 - __builtin_clz(ax)]++;
+                    a->subnormal++;
+                }
+            }
+        a->exp0 = e0;
         a->max_bits = (uint32_t)mx;
-        a->min_bits = (uint32_t)mn;
         a->zeros += (uint32_t)zeros;
         a->count += m;
         a->pending += m;
@@ -105,14 +210,14 @@ void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
 
 void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h) {
     acc_fold(a);
-    const int lo = (int)(a->min_bits >> 23) < 1 ? 1 : (int)(a->min_bits >> 23);
-    const int hi = (int)(a->max_bits >> 23) > 254 ? 254 : (int)(a->max_bits >> 23);
-    for (int e = lo; e <= hi; e++) { /* msb = e - 127 */
-        h->pos[e - 127 - LPT_MSB_MIN] += a->wide[e];
-        h->neg[e - 127 - LPT_MSB_MIN] += a->wide[256 + e];
+    for (int e = (int)(a->max_bits >> 23); e >= 1 && a->folded; e--) { /* msb = e - 127 */
+        const uint64_t p = a->wide[e], q = a->wide[256 + e];
+        h->pos[e - 127 - LPT_MSB_MIN] += p;
+        h->neg[e - 127 - LPT_MSB_MIN] += q;
         a->wide[e] = a->wide[256 + e] = 0;
+        a->folded -= p + q;
     }
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < 2 && a->subnormal; s++)
         for (int j = 0; j < 23; j++) {
             (s ? h->neg : h->pos)[j - 149 - LPT_MSB_MIN] += a->sub[s][j];
             a->sub[s][j] = 0;
@@ -123,9 +228,8 @@ void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h) {
     float mx;
     memcpy(&mx, &a->max_bits, 4);
     if ((double)mx > h->max_abs) h->max_abs = mx;
-    a->zeros = a->nonfinite = a->count = 0;
+    a->zeros = a->nonfinite = a->count = a->subnormal = 0;
     a->max_bits = 0;
-    a->min_bits = 0x7fffffffu;
 }
 
 void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {

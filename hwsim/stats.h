@@ -37,7 +37,7 @@ void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
 /* The fast analysis as an accumulator, for kernels that fuse it with another pass over
  * the same blocks: init once (it is large: keep one per thread), then per tensor add
  * blocks and end, which adds everything to h and leaves the accumulator clean; the
- * counters are cleared only over the exponent range the tensor used. */
+ * counters are folded and cleared only over the exponents the tensor used. */
 #define LPT_MSB_SETS 8
 typedef struct {
     /* per (sign, biased exponent), several counter sets; each row padded by a cache line
@@ -46,10 +46,11 @@ typedef struct {
     uint32_t c[LPT_MSB_SETS][512 + 16];
     uint64_t wide[512];   /* counters folded so far */
     uint64_t sub[2][23];  /* subnormals by sign and MSB + 149 */
-    uint64_t zeros, nonfinite, count;
+    uint64_t zeros, nonfinite, subnormal, count;
+    uint64_t folded;      /* values in wide */
+    uint64_t exp0;        /* exponent-0 counts at the end of the last piece */
     size_t pending;       /* values since the counters were last folded */
     uint32_t max_bits;    /* bits of the largest finite magnitude */
-    uint32_t min_bits;    /* bits of the smallest nonzero magnitude */
 } lpt_msb_acc;
 void lpt_msb_acc_init(lpt_msb_acc *a);
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x);

@@ -23,12 +23,22 @@ static void test_histogram_brute_force(void **s) {
         if (i % 7 == 0) x[i] = 0.0f;
         if (i % 11 == 0) x[i] = -0.0f;
     }
-    /* the fast version (in two calls, one odd-sized) and the reference, against a count
-     * written here */
-    lpt_msb_hist h, r;
-    lpt_msb_hist_clear(&h);
-    lpt_msb_hist_add(&h, n / 2 + 3, x);
-    lpt_msb_hist_add(&h, n - n / 2 - 3, x + n / 2 + 3);
+    /* the fast version (in two calls, one odd-sized) at every instruction-set level this
+     * CPU has, and the reference, against a count written here */
+    static const char *const levels[] = {"base", "x86-64-v3", "x86-64-v4"};
+    lpt_msb_hist h, r, lv[3];
+    int nlv = 0;
+    for (int l = 0; l < 3; l++) {
+        if (lpt_quant_isa_set(levels[l]) != 0) continue;
+        lpt_msb_hist_clear(&lv[nlv]);
+        lpt_msb_hist_add(&lv[nlv], n / 2 + 3, x);
+        lpt_msb_hist_add(&lv[nlv], n - n / 2 - 3, x + n / 2 + 3);
+        nlv++;
+    }
+    lpt_quant_isa_set("best");
+    assert_true(nlv >= 1);
+    for (int l = 1; l < nlv; l++) assert_memory_equal(&lv[l], &lv[0], sizeof h);
+    h = lv[0];
     lpt_msb_hist_clear(&r);
     lpt_msb_hist_add_ref(&r, n, x);
     uint64_t pos[LPT_MSB_BINS] = {0}, neg[LPT_MSB_BINS] = {0}, zeros = 0, nonfin = 0, sub = 0;
