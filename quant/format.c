@@ -145,6 +145,10 @@ int lpt_precision_parse(const char *s, lpt_precision *out) {
     if (!strchr(s, '=')) {
         if (lpt_qformat_parse(s, &p.w)) return -1;
         p.a = p.g = p.w;
+        /* the training presets round gradients stochastically: RNE sends the many small
+         * gradient values below half a step to zero, a biased loss of signal (batch-norm
+         * networks lose their mean-correction terms that way); dfp8/dfp16 stay RNE */
+        if (strcmp(s, "int8-dyn") == 0 || strcmp(s, "int16-dyn") == 0) p.g.round = LPT_ROUND_SR;
         *out = p;
         return 0;
     }

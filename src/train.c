@@ -46,6 +46,7 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     if (is_auto) {
         lpt_qformat d16 = {.fmt = LPT_FMT_DFP, .width = 16, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
         p.w = p.a = p.g = d16;
+        p.g.round = LPT_ROUND_SR; /* as the int8-dyn preset */
     } else if (lpt_precision_parse(cfg->precision, &p) != 0) {
         return -1;
     }

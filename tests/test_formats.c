@@ -61,6 +61,13 @@ static void test_parse(void **s) {
     assert_true(p.w.fmt == LPT_FMT_FP32 && p.a.fmt == LPT_FMT_FP16 && p.g.fmt == LPT_FMT_FP32);
     assert_int_equal(lpt_precision_parse("bf16", &p), 0);
     assert_true(p.w.fmt == LPT_FMT_BF16 && p.g.fmt == LPT_FMT_BF16);
+    /* the training presets: gradients stochastically rounded; the plain formats: RNE */
+    assert_int_equal(lpt_precision_parse("int8-dyn", &p), 0);
+    assert_true(p.w.width == 8 && p.w.round == LPT_ROUND_RNE && p.a.round == LPT_ROUND_RNE && p.g.round == LPT_ROUND_SR);
+    assert_int_equal(lpt_precision_parse("int16-dyn", &p), 0);
+    assert_true(p.g.width == 16 && p.g.round == LPT_ROUND_SR && p.w.round == LPT_ROUND_RNE);
+    assert_int_equal(lpt_precision_parse("dfp8", &p), 0);
+    assert_true(p.g.round == LPT_ROUND_RNE);
     assert_int_not_equal(lpt_precision_parse("x=dfp8", &p), 0);
     assert_int_not_equal(lpt_precision_parse("w=dfp8,w=dfp4", &p), 0);
     assert_int_not_equal(lpt_precision_parse("w=", &p), 0);
