@@ -65,7 +65,7 @@ static int cmd_train(int argc, char **argv) {
         {"quiet", LPT_OPT_FLAG, &cfg.quiet, 0, 0, 0, NULL, "print only errors and the final result", 0},
         {"rounding", LPT_OPT_STR, cfg.rounding, sizeof cfg.rounding, 0, 0, "MODE", "rounding of every quantized tensor: rne, rna, rtz, rdn, sr", 0},
         {"overflow-rate", LPT_OPT_FLOAT, &cfg.overflow_rate, 0, 0, 1, "X", "statistics unit: largest FL with predicted overflow <= X [1e-4]", 0},
-        {"underflow-rate", LPT_OPT_FLOAT, &cfg.underflow_rate, 0, 0, 1, "X", "auto: smallest width with predicted underflow <= X [0.05]", 0},
+        {"underflow-rate", LPT_OPT_FLOAT, &cfg.underflow_rate, 0, 0, 1, "X", "auto: smallest width with predicted underflow <= X [0.01]", 0},
         {"stats-interval", LPT_OPT_INT, &cfg.stats_interval, 0, 1, 1000000, "N", "statistics unit: reconfigure every N steps [50]", 0},
         {"acc-bits", LPT_OPT_INT, &cfg.acc_bits, 0, 2, 64, "N", "dfp accumulator width [32 for dfp8, 48 for dfp16]", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "do not recompute outputs whose overflow beats the prediction 4x (on by default)", 0},

@@ -33,7 +33,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->seed = 1;
     c->progress = isatty(STDOUT_FILENO);
     c->overflow_rate = 1e-4f;
-    c->underflow_rate = 0.05f;
+    c->underflow_rate = 0.01f;
     c->stats_interval = 50;
     c->recompute = 1;
 }
