@@ -269,7 +269,16 @@ double lpt_stats_underflow_at(const lpt_msb_hist *h, int fl) {
 }
 
 int lpt_stats_choose_fl(const lpt_msb_hist *h, int width, double rate, int lo, int hi) {
-    for (int fl = hi; fl >= lo; fl--)
-        if (lpt_stats_overflow_at(h, width, fl) <= rate) return fl;
+    /* suffix sums over the bins: the overflow count at any FL in O(1) */
+    uint64_t above[LPT_MSB_BINS + 1];
+    above[LPT_MSB_BINS] = 0;
+    for (int b = LPT_MSB_BINS - 1; b >= 0; b--) above[b] = above[b + 1] + h->pos[b] + h->neg[b];
+    const uint64_t finite = h->count - h->nonfinite;
+    for (int fl = hi; fl >= lo; fl--) {
+        /* values with msb + fl >= width - 1 overflow, as in lpt_stats_overflow_at */
+        const int b = width - 1 - fl - LPT_MSB_MIN;
+        const uint64_t over = b <= 0 ? above[0] : b >= LPT_MSB_BINS ? 0 : above[b];
+        if (!finite || (double)over / (double)finite <= rate) return fl;
+    }
     return lo;
 }

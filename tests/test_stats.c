@@ -134,6 +134,27 @@ static void test_fl_rule(void **s) {
     assert_true(fl > 130 && fl < 150);
     assert_int_equal(overflows(8, fl, n, x), 0);
     assert_true(lpt_stats_underflow_at(&h, fl) < 0.05);
+    /* the rule equals its definition (the largest FL whose predicted overflow is at most
+     * the rate) on random histograms, widths, rates and FL ranges */
+    for (int t = 0; t < 200; t++) {
+        lpt_msb_hist_clear(&h);
+        for (int b = 0; b < LPT_MSB_BINS; b++)
+            if (lpt_rng_bits(9, 1, (uint64_t)(t * 1000 + b)) % 7 == 0) {
+                h.pos[b] = lpt_rng_bits(9, 2, (uint64_t)(t * 1000 + b)) % 1000;
+                h.neg[b] = lpt_rng_bits(9, 3, (uint64_t)(t * 1000 + b)) % 1000;
+                h.count += h.pos[b] + h.neg[b];
+            }
+        h.nonfinite = t % 3, h.count += h.nonfinite;
+        const int w = 2 + t % 15, lo = -40 + t % 30, hi = lo + 60 + t % 200;
+        const double rate = t % 4 == 0 ? 0.0 : ldexp(1.0, -(t % 20));
+        int want = lo;
+        for (int f = hi; f >= lo; f--)
+            if (lpt_stats_overflow_at(&h, w, f) <= rate) {
+                want = f;
+                break;
+            }
+        assert_int_equal(lpt_stats_choose_fl(&h, w, rate, lo, hi), want);
+    }
     free(x);
 }
 
