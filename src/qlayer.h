@@ -3,12 +3,11 @@
  *
  * Tensors at quantization points are kept as float32 values that lie exactly on their
  * format's grid (for dfp: code * 2^-FL), so ReLU and max pooling act on the stored
- * integers unchanged, and every product of two dfp tensors is computed exactly:
- *   - by sgemm when 2(W-1) + ceil(log2 K) <= 24 (every partial sum is then an integer
- *     number of units below 2^24, exact in float32 in any order);
- *   - else by double-precision GEMM when the bound stays under 2^53;
- *   - else (or when the accumulator of --acc-bits could overflow) by the reference
- *     integer GEMM with its saturation or wrap in the documented order.
+ * integers unchanged, and every product of two dfp tensors is computed exactly: by the
+ * backend's gemm_exact when no partial sum can overflow the accumulator of --acc-bits
+ * and 2(W-1) + ceil(log2 K) <= 52 (the backend picks sgemm below 2^24 units, sgemm
+ * chunks summed in double, or double GEMM), else by the reference integer GEMM with its
+ * saturation or wrap in the documented order.
  * The bias joins the accumulator in its units (round to nearest even, clamped). The
  * statistics unit observes every tensor at a quantization point as it is quantized.
  * fp16/bf16 roles: the operands are rounded to the format and multiplied with float32
