@@ -29,13 +29,15 @@ void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x) {
 }
 
 /* Fast version. A normal float's MSB position is its biased exponent minus 127, so the
- * top nine bits (sign and exponent) index the counters directly. Exponent 0 holds zeros
- * and subnormals: a vectorizable pass over the same block counts zeros, subnormals and
- * the largest finite magnitude, and only a block that has subnormals (rare) is looked
- * at again to bin them from their leading zeros. Exponent 255 is NaN and Inf. Eight
- * counter sets, value i going to set i mod 8: neighbouring values mostly share a bin,
- * and with one set every increment would wait for the previous one to be stored
- * (measured with perf: 4 sets still left the loop bound by that chain). */
+ * top nine bits (sign and exponent) index the counters directly. Zeros and the largest
+ * finite magnitude come from a vectorized pass over the same block (at x86-64-v4 the
+ * same pass packs the bin indices of the nonzero values, so zeros cost no increment).
+ * Exponent 0 then holds subnormals (and, on the portable path, zeros): a piece that put
+ * more there than its zeros is looked at again to bin its subnormals (rare) from their
+ * leading zeros. Exponent 255 is NaN and Inf. Eight counter sets, value i going to set
+ * i mod 8: neighbouring values mostly share a bin, and with one set every increment
+ * would wait for the previous one to be stored (perf: 4 sets still left the loop bound
+ * by that chain). */
 void lpt_msb_acc_init(lpt_msb_acc *a) { memset(a, 0, sizeof *a); }
 
 /* counters of exponents lo..hi into wide, leaving them zero; returns how many */
