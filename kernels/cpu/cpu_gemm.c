@@ -116,31 +116,61 @@ void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
     gemm_split(be, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* float -> double, vectorized at the widest level the CPU has */
+/* op(X)[r0.., c0..] (rows x cols of the operator) widened into a compact row-major
+ * block: d[r][c] = op(X)[r0 + r][c0 + c]; one dispatch per block, the rows inlined */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void widen(size_t n, const float *x, double *y) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
+static void widen_block(int tx, const float *x, int ldx, int r0, int c0, int rows, int cols, double *d) {
+    for (int r = 0; r < rows; r++)
+        if (!tx) {
+            const float *xr = x + (size_t)(r0 + r) * ldx + c0;
+            double *dr = d + (size_t)r * cols;
+            for (int cc = 0; cc < cols; cc++) dr[cc] = xr[cc];
+        } else {
+            for (int cc = 0; cc < cols; cc++) d[(size_t)r * cols + cc] = x[(size_t)(c0 + cc) * ldx + r0 + r];
+        }
 }
 
-/* the double-precision way: operands widened into the backend's scratch, threaded dgemm */
+/* c[i][j] = (float)d[i][j] for a rows x cols block (d compact) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void narrow_block(int rows, int cols, const double *d, float *c, int ldc) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) c[(size_t)i * ldc + j] = (float)d[(size_t)i * cols + j];
+}
+
+/* the double-precision way, in tiles that stay in L2: panels of NB output columns over
+ * the threads, the reduction in chunks of KB, each tile's operands widened just before
+ * its dgemm (beta 1 after the first chunk: every partial sum is exact, so the order does
+ * not matter), the panel narrowed to float once complete */
+#define XNB 128
+#define XKB 256
 static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
                             const float *b, int ldb, float *c, int ldc) {
-    const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
-    const size_t cn = (size_t)m * n;
-    double *ad = lpt_backend_scratch(be, (an + bn + cn) * sizeof(double)), *bd = ad + an, *cd = bd + bn;
-    const int T = be->threads;
-#pragma omp parallel num_threads(T) if (an + bn >= ((size_t)1 << 16))
+    const int panels = (n + XNB - 1) / XNB, T = be->threads < panels ? be->threads : panels;
+    const size_t per = (size_t)m * XKB + (size_t)XKB * XNB + (size_t)m * XNB;
+    double *scratch = lpt_backend_scratch(be, (size_t)T * per * sizeof(double));
+#pragma omp parallel num_threads(T)
     {
-        const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
-        widen(an * (t + 1) / nt - an * t / nt, a + an * t / nt, ad + an * t / nt);
-        widen(bn * (t + 1) / nt - bn * t / nt, b + bn * t / nt, bd + bn * t / nt);
+        double *ad = scratch + (size_t)omp_get_thread_num() * per, *bd = ad + (size_t)m * XKB, *cd = bd + (size_t)XKB * XNB;
+#pragma omp for schedule(static)
+        for (int pi = 0; pi < panels; pi++) {
+            const int j0 = pi * XNB, nb = n - j0 < XNB ? n - j0 : XNB;
+            for (int p0 = 0; p0 < k; p0 += XKB) {
+                const int kb = k - p0 < XKB ? k - p0 : XKB;
+                widen_block(ta, a, lda, 0, p0, m, kb, ad);
+                /* op(B) rows p0.., columns j0..; with tb the stored rows are the columns */
+                if (!tb)
+                    widen_block(0, b, ldb, p0, j0, kb, nb, bd);
+                else
+                    widen_block(0, b, ldb, j0, p0, nb, kb, bd); /* stored (nb, kb): used transposed */
+                gemm1(1, 0, tb, m, nb, kb, 1.0f, ad, kb, bd, tb ? kb : nb, p0 ? 1.0f : 0.0f, cd, nb);
+            }
+            narrow_block(m, nb, cd, c + j0, ldc);
+        }
     }
-    gemm_split(be, 1, ta, tb, m, n, k, 1.0f, ad, lda, bd, ldb, 0.0f, cd, n);
-#pragma omp parallel for num_threads(T) schedule(static) if (cn >= ((size_t)1 << 16))
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (float)cd[(size_t)i * n + j];
 }
 
 void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
