@@ -145,8 +145,8 @@ static void narrow_block(int rows, int cols, const double *d, float *c, int ldc)
  * the threads, the reduction in chunks of KB, each tile's operands widened just before
  * its dgemm (beta 1 after the first chunk: every partial sum is exact, so the order does
  * not matter), the panel narrowed to float once complete */
-#define XNB 128
-#define XKB 256
+#define XNB 64
+#define XKB 512
 static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda,
                             const float *b, int ldb, float *c, int ldc) {
     const int panels = (n + XNB - 1) / XNB, T = be->threads < panels ? be->threads : panels;
