@@ -234,12 +234,17 @@ void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h) {
     a->max_bits = 0;
 }
 
-void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
-    static _Thread_local lpt_msb_acc acc; /* kept clean between calls */
+lpt_msb_acc *lpt_msb_acc_thread(void) {
+    static _Thread_local lpt_msb_acc acc; /* kept clean between uses */
     static _Thread_local int ready;
     if (!ready) lpt_msb_acc_init(&acc), ready = 1;
-    lpt_msb_acc_add(&acc, n, x);
-    lpt_msb_acc_end(&acc, h);
+    return &acc;
+}
+
+void lpt_msb_hist_add(lpt_msb_hist *h, size_t n, const float *x) {
+    lpt_msb_acc *acc = lpt_msb_acc_thread();
+    lpt_msb_acc_add(acc, n, x);
+    lpt_msb_acc_end(acc, h);
 }
 
 void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o) {

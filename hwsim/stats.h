@@ -53,6 +53,8 @@ typedef struct {
     uint32_t max_bits;    /* bits of the largest finite magnitude */
 } lpt_msb_acc;
 void lpt_msb_acc_init(lpt_msb_acc *a);
+/* The calling thread's accumulator, initialized on first use; clean between tensors. */
+lpt_msb_acc *lpt_msb_acc_thread(void);
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x);
 void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h);
 

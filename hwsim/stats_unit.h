@@ -1,9 +1,9 @@
 /* stats_unit.h - the statistics unit's database and configuration block (DESIGN.md,
- * "Statistics unit"; docs/statistics.md).
+ * "Statistics unit"; docs/training.md).
  *
  * Each observed tensor is an entry (layer, role) with its current format and FL, the
- * MSB histograms of the current interval (fed by lpt_stats_observe, which layers call
- * on the values they requantize), the quantizer's counters, and a bounded history of
+ * MSB histograms of the current interval (fed by the backend's quant_observe as layers
+ * requantize, or by lpt_stats_observe), the quantizer's counters, and a bounded history of
  * past intervals. Every `interval` steps lpt_stats_configure closes the interval for
  * every entry: it picks the largest FL whose predicted overflow fraction is at most
  * `overflow_rate`, and in auto mode the smallest allowed width that meets both the

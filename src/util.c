@@ -48,10 +48,16 @@ char *lpt_xstrdup(const char *s) {
     return d;
 }
 
+/* the temporary file next to path that atomic writes go through (caller frees) */
+static char *tmp_path(const char *path) {
+    const size_t len = strlen(path) + 32;
+    char *tmp = lpt_xmalloc(len);
+    snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    return tmp;
+}
+
 int lpt_file_write_atomic(const char *path, const void *data, size_t n) {
-    size_t plen = strlen(path);
-    char *tmp = lpt_xmalloc(plen + 32);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    char *tmp = tmp_path(path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         lpt_error_set("cannot create '%s': %s", tmp, strerror(errno));
@@ -90,9 +96,7 @@ int lpt_file_write_atomic(const char *path, const void *data, size_t n) {
 }
 
 int lpt_file_check_writable(const char *path) {
-    size_t plen = strlen(path);
-    char *tmp = lpt_xmalloc(plen + 32);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    char *tmp = tmp_path(path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
         lpt_error_set("cannot write '%s': %s", path, strerror(errno));

@@ -7,7 +7,7 @@
  *   wide C (n large):  column blocks, each an independent sgemm;
  *   tall C (m large):  row blocks;
  *   long reductions:   split-K partial products into scratch, summed in thread order.
- * The same split serves the double-precision product that exact dfp products use. */
+ * Exact dfp products (gemm_exact) reuse it, or take a tiled double-precision path. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -44,15 +44,12 @@ static void block(int total, int parts, int t, int align, int *lo, int *hi) {
     *hi = (t + 1) * chunk < total ? (t + 1) * chunk : total;
 }
 
-/* the threaded product for either element type (es = element size in bytes) */
-static void gemm_split(lpt_backend *be, int dbl, int ta, int tb, int m, int n, int k, float alpha,
-                       const void *a, int lda, const void *b, int ldb, float beta, void *c, int ldc) {
-    const char *ab = a, *bb = b;
-    char *cb = c;
-    const size_t es = dbl ? sizeof(double) : sizeof(float);
+/* the threaded float product */
+static void gemm_split(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc) {
     const int T = be->threads;
     if (T == 1 || (long)m * n * k < GEMM_PAR_MIN_MACS) {
-        gemm1(dbl, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm1(0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     if (n >= 64 * T || (n >= 16 * T && n >= m)) {
@@ -61,8 +58,7 @@ static void gemm_split(lpt_backend *be, int dbl, int ta, int tb, int m, int n, i
             int lo, hi;
             block(n, T, omp_get_thread_num(), 16, &lo, &hi);
             if (hi > lo)
-                gemm1(dbl, ta, tb, m, hi - lo, k, alpha, a, lda, bb + es * at_b(tb, ldb, 0, lo), ldb, beta,
-                      cb + es * (size_t)lo, ldc);
+                gemm1(0, ta, tb, m, hi - lo, k, alpha, a, lda, b + at_b(tb, ldb, 0, lo), ldb, beta, c + lo, ldc);
         }
         return;
     }
@@ -72,38 +68,31 @@ static void gemm_split(lpt_backend *be, int dbl, int ta, int tb, int m, int n, i
             int lo, hi;
             block(m, T, omp_get_thread_num(), 4, &lo, &hi);
             if (hi > lo)
-                gemm1(dbl, ta, tb, hi - lo, n, k, alpha, ab + es * at_a(ta, lda, lo, 0), lda, b, ldb, beta,
-                      cb + es * (size_t)lo * ldc, ldc);
+                gemm1(0, ta, tb, hi - lo, n, k, alpha, a + at_a(ta, lda, lo, 0), lda, b, ldb, beta,
+                      c + (size_t)lo * ldc, ldc);
         }
         return;
     }
     /* split-K: thread t computes its partial product into scratch t; the partials are
      * then added in thread order, element by element */
     const size_t mn = (size_t)m * n;
-    char *part = lpt_xmalloc((size_t)T * mn * es);
+    float *part = lpt_xmalloc((size_t)T * mn * sizeof *part);
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), lo, hi;
         block(k, T, t, 16, &lo, &hi);
         if (hi > lo)
-            gemm1(dbl, ta, tb, m, n, hi - lo, 1.0f, ab + es * at_a(ta, lda, 0, lo), lda,
-                  bb + es * at_b(tb, ldb, lo, 0), ldb, 0.0f, part + es * (size_t)t * mn, n);
+            gemm1(0, ta, tb, m, n, hi - lo, 1.0f, a + at_a(ta, lda, 0, lo), lda, b + at_b(tb, ldb, lo, 0), ldb, 0.0f,
+                  part + (size_t)t * mn, n);
         else
-            memset(part + es * (size_t)t * mn, 0, es * mn);
+            memset(part + (size_t)t * mn, 0, mn * sizeof *part);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
-                const size_t o = (size_t)i * n + j, oc = (size_t)i * ldc + j;
-                if (dbl) {
-                    double sum = 0.0, *cij = (double *)(void *)cb + oc;
-                    for (int u = 0; u < T; u++) sum += ((const double *)(void *)part)[(size_t)u * mn + o];
-                    *cij = alpha * sum + (beta == 0.0f ? 0.0 : beta * *cij);
-                } else {
-                    float sum = 0.0f, *cij = (float *)(void *)cb + oc;
-                    for (int u = 0; u < T; u++) sum += ((const float *)(void *)part)[(size_t)u * mn + o];
-                    *cij = alpha * sum + (beta == 0.0f ? 0.0f : beta * *cij);
-                }
+                float sum = 0.0f, *cij = &c[(size_t)i * ldc + j];
+                for (int u = 0; u < T; u++) sum += part[(size_t)u * mn + (size_t)i * n + j];
+                *cij = alpha * sum + (beta == 0.0f ? 0.0f : beta * *cij);
             }
     }
     free(part);
@@ -113,7 +102,7 @@ void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,
                   int ldc) {
     if (m <= 0 || n <= 0) return;
-    gemm_split(be, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_split(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* op(X)[r0.., c0..] (rows x cols of the operator) widened into a compact row-major
@@ -185,7 +174,7 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
     while ((1L << lk) < k) lk++;
     const int prod = (a_bits - 1) + (b_bits - 1);
     if (prod + lk <= 24) { /* every partial sum an integer number of units below 2^24 */
-        gemm_split(be, 0, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        gemm_split(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
         return;
     }
     const int chunk_bits = 24 - prod;
@@ -213,7 +202,7 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
                 gemm1(0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0), ldb, 0.0f,
                       pt, n);
             else
-                gemm_split(be, 0, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0),
+                gemm_split(be, ta, tb, m, n, kc, 1.0f, a + at_a(ta, lda, 0, p0), lda, b + at_b(tb, ldb, p0, 0),
                            ldb, 0.0f, pt, n);
             for (size_t i = 0; i < mn; i++) at[i] += pt[i];
         }

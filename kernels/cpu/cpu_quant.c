@@ -12,14 +12,6 @@
 #define QPAR_MIN ((size_t)1 << 16)
 #define QMAX_THREADS 64
 
-/* the calling thread's accumulator, initialized once and kept clean between uses */
-static lpt_msb_acc *thread_acc(void) {
-    static _Thread_local lpt_msb_acc acc;
-    static _Thread_local int ready;
-    if (!ready) lpt_msb_acc_init(&acc), ready = 1;
-    return &acc;
-}
-
 /* values lo..hi: analysis into the thread's accumulator, quantization, block by block */
 static void quant_range(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t lo, size_t hi,
                         const float *x, float *y, lpt_qstats *st, lpt_msb_acc *acc) {
@@ -43,7 +35,7 @@ void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
     if (q && q->fmt == LPT_FMT_FP32) q = NULL;
     const int T = be->threads < QMAX_THREADS ? be->threads : QMAX_THREADS;
     if (T <= 1 || n < QPAR_MIN) {
-        lpt_msb_acc *acc = h ? thread_acc() : NULL;
+        lpt_msb_acc *acc = h ? lpt_msb_acc_thread() : NULL;
         quant_range(q, fl, key, 0, n, x, y, st, acc);
         if (acc) lpt_msb_acc_end(acc, h);
         return;
@@ -55,7 +47,7 @@ void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
         const size_t lo = blocks * (size_t)t / (size_t)nt * QBLOCK, hi0 = blocks * (size_t)(t + 1) / (size_t)nt * QBLOCK;
         const size_t hi = hi0 < n ? hi0 : n;
         lpt_qstats mine = {0};
-        lpt_msb_acc *acc = h ? thread_acc() : NULL;
+        lpt_msb_acc *acc = h ? lpt_msb_acc_thread() : NULL;
         if (hi > lo) quant_range(q, fl, key, lo, hi, x, y, &mine, acc);
 #pragma omp critical(lpt_quant_observe)
         { /* integer sums: the same whatever order the threads arrive in */
