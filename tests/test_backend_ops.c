@@ -14,6 +14,7 @@
 
 #include "kernels/ref/ref.h"
 #include "src/util.h"
+#include "quant/quant.h"
 #include "testutil.h"
 
 #define SUM_TOL 1e-5
@@ -327,33 +328,52 @@ static void test_sgd_fill_nonfinite(void **state) {
 }
 
 /* gemm_exact on dfp grid values (codes times 2^-FL): every partial sum is exact, so each
- * way the cpu backend takes (float GEMM, float chunks summed in double, threaded double
- * GEMM, each with column, row and split-K splits) equals the reference bit for bit */
+ * way the cpu backend takes (float GEMM, float chunks summed in double, the AVX-512
+ * kernels that widen in registers, the portable tiled double GEMM; one and two threads,
+ * with their column, row and split-K splits) equals the reference bit for bit. The
+ * shapes reach every register-tile class of the kernels (rows up to 6, 12, 24 and more,
+ * with ragged ends), reductions in several chunks and with tails, and ragged columns. */
 static void test_gemm_exact(void **state) {
     (void)state;
-    const int shapes[][3] = {{16, 6400, 150}, {150, 6400, 16}, {16, 150, 6400}, {6, 9, 50000},
-                             {7, 5, 3},       {64, 120, 400},  {200, 20, 300},  {1, 1, 1}, {3, 4, 0}};
-    for (int si = 0; si < 9; si++)
-        for (int t = 0; t < 4; t++) {
-            const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ta = t & 1, tb = t >> 1;
-            const int lda = ta ? m : k, ldb = tb ? k : n;
-            const size_t an = (size_t)m * (k ? k : 1), bn = (size_t)(k ? k : 1) * n;
-            const int widths[][2] = {{16, 16}, {8, 8}, {8, 6}, {4, 4}, {12, 8}};
-            for (int wi = 0; wi < 5; wi++) {
-                const int wa = widths[wi][0], wb = widths[wi][1];
-                float *a = tu_rand(an, 60 + (uint64_t)si, -ldexpf(1, wa - 1), ldexpf(1, wa - 1));
-                float *b = tu_rand(bn, 70 + (uint64_t)si, -ldexpf(1, wb - 1), ldexpf(1, wb - 1));
-                for (size_t i = 0; i < an; i++) a[i] = ldexpf(floorf(a[i]), -13);
-                for (size_t i = 0; i < bn; i++) b[i] = ldexpf(floorf(b[i]), -20);
-                float *c0 = lpt_xmalloc((size_t)m * n * 4), *c1 = lpt_xmalloc((size_t)m * n * 4);
-                ref_be->gemm_exact(ref_be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c0, n);
-                cpu_be->gemm_exact(cpu_be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c1, n);
-                if (memcmp(c0, c1, (size_t)m * n * 4))
-                    fail_msg("gemm_exact dfp%d x dfp%d m=%d n=%d k=%d ta=%d tb=%d differs from the reference", wa, wb,
-                             m, n, k, ta, tb);
-                free(a), free(b), free(c0), free(c1);
-            }
+    const int shapes[][3] = {{16, 6400, 150}, {150, 6400, 16}, {16, 150, 6400}, {6, 9, 50000}, {7, 5, 3},
+                             {64, 120, 400},  {200, 20, 300},  {1, 1, 1},       {3, 4, 0},    {13, 37, 2500},
+                             {24, 100, 1100}, {9, 33, 77},     {30, 3, 4099}};
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    const char *levels[] = {"x86-64-v4", "base"};
+    lpt_backend *cpu1 = lpt_backend_create("cpu", 1), *bes[] = {cpu_be, cpu1};
+    for (int lv = 0; lv < 2; lv++) {
+        if (lpt_quant_isa_set(levels[lv]) != 0) {
+            print_message("gemm_exact: this CPU lacks %s, its kernels are not tested here\n", levels[lv]);
+            continue;
         }
+        for (int si = 0; si < nshapes; si++)
+            for (int t = 0; t < 4; t++) {
+                const int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ta = t & 1, tb = t >> 1;
+                const int lda = ta ? m : k, ldb = tb ? k : n;
+                const size_t an = (size_t)m * (k ? k : 1), bn = (size_t)(k ? k : 1) * n;
+                const int widths[][2] = {{16, 16}, {8, 8}, {8, 6}, {4, 4}, {12, 8}};
+                for (int wi = 0; wi < 5; wi++) {
+                    const int wa = widths[wi][0], wb = widths[wi][1];
+                    float *a = tu_rand(an, 60 + (uint64_t)si, -ldexpf(1, wa - 1), ldexpf(1, wa - 1));
+                    float *b = tu_rand(bn, 70 + (uint64_t)si, -ldexpf(1, wb - 1), ldexpf(1, wb - 1));
+                    for (size_t i = 0; i < an; i++) a[i] = ldexpf(floorf(a[i]), -13);
+                    for (size_t i = 0; i < bn; i++) b[i] = ldexpf(floorf(b[i]), -20);
+                    float *c0 = lpt_xmalloc((size_t)m * n * 4), *c1 = lpt_xmalloc((size_t)m * n * 4);
+                    ref_be->gemm_exact(ref_be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c0, n);
+                    for (int bi = 0; bi < 2; bi++) {
+                        memset(c1, 0xff, (size_t)m * n * 4);
+                        bes[bi]->gemm_exact(bes[bi], wa, wb, ta, tb, m, n, k, a, lda, b, ldb, c1, n);
+                        if (memcmp(c0, c1, (size_t)m * n * 4))
+                            fail_msg("gemm_exact dfp%d x dfp%d m=%d n=%d k=%d ta=%d tb=%d (%s, %d threads) differs "
+                                     "from the reference",
+                                     wa, wb, m, n, k, ta, tb, levels[lv], bes[bi]->threads);
+                    }
+                    free(a), free(b), free(c0), free(c1);
+                }
+            }
+    }
+    lpt_quant_isa_set("best");
+    lpt_backend_destroy(cpu1);
 }
 
 /* quant_observe: values, quantizer counters and histograms equal, for sizes that use one
