@@ -489,6 +489,17 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
     int lk = 0;
     while ((1L << lk) < k) lk++;
     const int prod = (a_bits - 1) + (b_bits - 1);
+#ifdef LPT_F2D
+    /* a handful of output rows: OpenBLAS's float GEMM is slow there (conv1 of LeNet-5:
+     * 6 rows), and the in-register kernels, exact in any case, faster */
+    if (m <= 8 && f2d_usable() && (!tb || !ta)) {
+        if (!tb)
+            f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
+        else
+            f2d_nt(be, m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
+#endif
     if (prod + lk <= 24) { /* every partial sum an integer number of units below 2^24 */
         gemm_split(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
         return;
