@@ -289,7 +289,8 @@ static void nn_shape(int m, int *nv, int *mr) {
     *mr = m <= 24 ? m : 12;
 }
 
-/* all rows of one panel of 8 * nv columns (cols of them inside C), B packed */
+/* all rows of one panel of 8 * nv columns (cols of them inside C); B's panel packed
+ * (ldbp = 8 nv) or where it lies */
 V4 static void nn_panel(int m, int kb, const double *ad, const float *bp, int ldbp, int cols, int stage, double *cd,
                         int ldcd, float *c, int ldc) {
     int nv, mr;
@@ -343,8 +344,8 @@ V4 static void nn_pack_a(int ta, const float *a, int lda, int m, int mr, int p0,
 }
 
 /* threads take strips of output columns; per strip and reduction chunk of NN_KC, A's
- * chunk is widened and B's packed (strips sized so that the packed block stays in L2),
- * partial sums in a double strip between chunks */
+ * chunk is widened and packed, and, with several row blocks, B's (strips sized so that
+ * the packed block stays in L2); partial sums in a double strip between chunks */
 V4 static void f2d_nn(lpt_backend *be, int ta, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc) {
     const int kc0 = k < NN_KC ? k : NN_KC, nchunks = (k + NN_KC - 1) / NN_KC;
