@@ -151,19 +151,14 @@ __attribute__((target("avx512f,popcnt"))) static size_t pack_nonzero(const uint3
 }
 #endif
 
-/* whether the AVX-512 path runs: with the quantizers' instruction-set level (tests and
- * benchmarks lower it to check the portable path) */
-static int use_avx512(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    return strcmp(lpt_quant_isa(), "x86-64-v4") == 0;
-#else
-    return 0;
-#endif
-}
 
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x) {
     const uint32_t *b = (const uint32_t *)(const void *)x;
-    const int wide_simd = use_avx512();
+#if defined(__x86_64__) && defined(__GNUC__)
+    const int wide_simd = lpt_quant_isa_v4();
+#else
+    const int wide_simd = 0;
+#endif
     while (n) {
         /* pieces of at most 2^20 values, folded before a 32-bit counter could overflow */
         if (a->pending >= ((size_t)1 << 30)) acc_fold(a);

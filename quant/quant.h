@@ -82,6 +82,9 @@ const char *lpt_quantize_kernel_name(const lpt_qformat *q);
  * restores the default). */
 int lpt_quant_isa_set(const char *name);
 const char *lpt_quant_isa(void);
+/* 1 when that level is x86-64-v4: other AVX-512 kernels (histograms, exact products)
+ * follow it, so lowering it tests their portable paths too */
+int lpt_quant_isa_v4(void);
 
 /* Round an exact double v to an integer-valued double by mode (u: the sr uniform). */
 double lpt_round_ref(double v, lpt_rounding r, double u);

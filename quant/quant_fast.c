@@ -327,6 +327,8 @@ int lpt_quant_isa_set(const char *name) {
 
 const char *lpt_quant_isa(void) { return level()->name; }
 
+int lpt_quant_isa_v4(void) { return level()->simd == 4; }
+
 /* ---- fp16, round to nearest even, through F16C ---- */
 
 #if LPT_X86

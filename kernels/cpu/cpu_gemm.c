@@ -220,7 +220,6 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
-#define LPT_F2D 1
 #define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 
 /* Exact products with the conversion inside the kernel (AVX-512): float operands are
@@ -351,18 +350,19 @@ V4 static void f2d_nn(lpt_backend *be, int ta, int m, int n, int k, const float 
     const int kc0 = k < NN_KC ? k : NN_KC, nchunks = (k + NN_KC - 1) / NN_KC;
     int nv, mr;
     nn_shape(m, &nv, &mr);
-    const int pw = 8 * nv; /* panel width */
-    int sw = 65536 / kc0; /* packed B block of at most 256 KiB */
+    const int pw = 8 * nv, pack = m > mr; /* panel width; B packed for several row blocks */
+    int sw = 65536 / kc0; /* B block of at most 256 KiB */
     if (nchunks > 1 && sw > 32768 / m) sw = 32768 / m; /* C strip of at most 256 KiB */
     sw = sw / pw * pw;
     if (sw < pw) sw = pw;
     if (sw > n) sw = (n + pw - 1) / pw * pw;
     const int strips = (n + sw - 1) / sw, T = be->threads < strips ? be->threads : strips;
-    const size_t per = (size_t)m * kc0 + (size_t)kc0 * sw / 2 + (nchunks > 1 ? (size_t)m * sw : 0);
+    const size_t bpn = pack ? (size_t)kc0 * sw / 2 : 0; /* doubles holding the packed floats */
+    const size_t per = (size_t)m * kc0 + bpn + (nchunks > 1 ? (size_t)m * sw : 0);
     double *scratch = lpt_backend_scratch(be, (size_t)T * per * sizeof(double));
 #pragma omp parallel num_threads(T)
     {
-        double *ad = scratch + (size_t)omp_get_thread_num() * per, *cd = ad + (size_t)m * kc0 + (size_t)kc0 * sw / 2;
+        double *ad = scratch + (size_t)omp_get_thread_num() * per, *cd = ad + (size_t)m * kc0 + bpn;
         float *bp = (float *)(void *)(ad + (size_t)m * kc0);
 #pragma omp for schedule(static)
         for (int si = 0; si < strips; si++) {
@@ -375,9 +375,9 @@ V4 static void f2d_nn(lpt_backend *be, int ta, int m, int n, int k, const float 
                                                       : F2D_MID;
                 nn_pack_a(ta, a, lda, m, mr, p0, kb, ad);
                 const float *bj = b + (size_t)p0 * ldb + j0;
-                if (m > mr) nn_pack(kb, pw, bj, ldb, cols, bp);
+                if (pack) nn_pack(kb, pw, bj, ldb, cols, bp);
                 for (int j = 0; j < cols; j += pw)
-                    nn_panel(m, kb, ad, m > mr ? bp + (size_t)j * kb : bj + j, m > mr ? pw : ldb,
+                    nn_panel(m, kb, ad, pack ? bp + (size_t)j * kb : bj + j, pack ? pw : ldb,
                              cols - j < pw ? cols - j : pw, stage, cd + j, sw, c + j0 + j, ldc);
             }
         }
@@ -472,10 +472,22 @@ static void f2d_nt(lpt_backend *be, int m, int n, int k, const float *a, int lda
     }
 }
 
-/* 1 when the in-register kernels can run here (AVX-512 at the quantizers' level, which
- * tests and benchmarks may lower to compare the portable path) */
-static int f2d_usable(void) {
-    return strcmp(lpt_quant_isa(), "x86-64-v4") == 0;
+/* the in-register kernels, where they apply (AVX-512 at the quantizers' level, not
+ * both operands transposed); 1 when they took the product */
+static int f2d(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+               float *c, int ldc) {
+    if (!lpt_quant_isa_v4() || (ta && tb)) return 0;
+    if (!tb)
+        f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
+    else
+        f2d_nt(be, m, n, k, a, lda, b, ldb, c, ldc);
+    return 1;
+}
+#else
+static int f2d(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
+               float *c, int ldc) {
+    (void)be, (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)c, (void)ldc;
+    return 0;
 }
 #endif
 
@@ -490,34 +502,17 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
     int lk = 0;
     while ((1L << lk) < k) lk++;
     const int prod = (a_bits - 1) + (b_bits - 1);
-#ifdef LPT_F2D
     /* a handful of output rows: OpenBLAS's float GEMM is slow there (conv1 of LeNet-5:
      * 6 rows), and the in-register kernels, exact in any case, faster */
-    if (m <= 8 && f2d_usable() && (!tb || !ta)) {
-        if (!tb)
-            f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
-        else
-            f2d_nt(be, m, n, k, a, lda, b, ldb, c, ldc);
-        return;
-    }
-#endif
+    if (m <= 8 && f2d(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) return;
     if (prod + lk <= 24) { /* every partial sum an integer number of units below 2^24 */
         gemm_split(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
         return;
     }
     const int chunk_bits = 24 - prod;
-    if (chunk_bits < 6) { /* chunks too short to pay: double GEMM */
-#ifdef LPT_F2D
-        if (f2d_usable() && !tb) {
-            f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
-            return;
-        }
-        if (f2d_usable() && !ta) {
-            f2d_nt(be, m, n, k, a, lda, b, ldb, c, ldc);
-            return;
-        }
-#endif
-        gemm_via_double(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    if (chunk_bits < 6) { /* chunks too short to pay: double accumulation */
+        if (!f2d(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc))
+            gemm_via_double(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
         return;
     }
     /* float GEMM over chunks of k (each exact), the chunk results summed in double; with
