@@ -49,8 +49,10 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     double t_loss = 0, t_opt = 0, t_in = 0, total = 0, total_off = 0;
     /* With a statistics unit, its cost is measured as a difference: blocks of steps with
      * the analysis on alternate with blocks that quantize at the current FLs without it
-     * (same work otherwise), `steps` of each. */
-    const int blk = steps >= 4 ? steps / 4 : 1, all = qon ? 2 * steps : steps;
+     * (same work otherwise), `steps` of each; short blocks, so that the machine's drift
+     * over a run falls on both alike. */
+    const int blk = 5, all = qon ? 2 * steps : steps;
+    int n_on = 0, n_off = 0;
     for (int s = 0; s < warmup + all; s++) {
         const int timed = s >= warmup, off = qon && timed && ((s - warmup) / blk) % 2 == 1;
         qc.no_analysis = off;
@@ -73,16 +75,16 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         }
         double f = lpt_time_now();
         if (off) {
-            total_off += f - a;
-        } else if (timed) {
-            total += f - a;
+            total_off += f - a, n_off++;
+        } else if (timed && n_on < steps) {
+            total += f - a, n_on++;
             t_in += b - a;
             t_opt += f - e;
         }
     }
-    res->images_per_s = (double)batch * steps / total;
-    res->ms_per_step = 1e3 * total / steps;
-    res->stats_share = qon ? 1.0 - total_off / total : 0;
+    res->images_per_s = (double)batch * n_on / total;
+    res->ms_per_step = 1e3 * total / n_on;
+    res->stats_share = qon && n_off ? 1.0 - (total_off / n_off) / (total / n_on) : 0;
     if (profile) {
         double sum_layers = 0;
         for (int i = 0; i < net.nlayers; i++) sum_layers += tf[i] + tb[i];

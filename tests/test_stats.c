@@ -13,6 +13,41 @@
 #include "src/util.h"
 #include "testutil.h"
 
+/* the histogram of x counted here from the bits, independently of both versions */
+static void brute_hist(size_t n, const float *x, lpt_msb_hist *h, uint64_t *subnormals) {
+    lpt_msb_hist_clear(h);
+    *subnormals = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        const uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
+        if (e == 0xff) {
+            h->nonfinite++;
+            continue;
+        }
+        if (e == 0 && m == 0) {
+            h->zeros++;
+            continue;
+        }
+        /* msb from the bits: normal 2^(e-127) * 1.m, subnormal 2^-149 * m */
+        int msb = e ? (int)e - 127 : -149;
+        for (uint32_t v = m; !e && v > 1; v >>= 1) msb++;
+        *subnormals += e == 0;
+        ((b >> 31) ? h->neg : h->pos)[msb - LPT_MSB_MIN]++;
+        h->max_abs = fmax(h->max_abs, fabs((double)x[i]));
+    }
+    h->count = n;
+}
+
+static void assert_hist_equal(const lpt_msb_hist *got, const lpt_msb_hist *want) {
+    assert_memory_equal(got->pos, want->pos, sizeof want->pos);
+    assert_memory_equal(got->neg, want->neg, sizeof want->neg);
+    assert_int_equal(got->zeros, want->zeros);
+    assert_int_equal(got->nonfinite, want->nonfinite);
+    assert_int_equal(got->count, want->count);
+    assert_true(got->max_abs == want->max_abs);
+}
+
 static void test_histogram_brute_force(void **s) {
     (void)s;
     const size_t n = 200000;
@@ -26,7 +61,7 @@ static void test_histogram_brute_force(void **s) {
     /* the fast version (in two calls, one odd-sized) at every instruction-set level this
      * CPU has, and the reference, against a count written here */
     static const char *const levels[] = {"base", "x86-64-v3", "x86-64-v4"};
-    lpt_msb_hist h, r, lv[3];
+    lpt_msb_hist h, r, lv[3], want;
     int nlv = 0;
     for (int l = 0; l < 3; l++) {
         if (lpt_quant_isa_set(levels[l]) != 0) continue;
@@ -41,37 +76,11 @@ static void test_histogram_brute_force(void **s) {
     h = lv[0];
     lpt_msb_hist_clear(&r);
     lpt_msb_hist_add_ref(&r, n, x);
-    uint64_t pos[LPT_MSB_BINS] = {0}, neg[LPT_MSB_BINS] = {0}, zeros = 0, nonfin = 0, sub = 0;
-    double mx = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], 4);
-        const uint32_t e = (b >> 23) & 0xff, m = b & 0x7fffff;
-        if (e == 0xff) {
-            nonfin++;
-            continue;
-        }
-        if (e == 0 && m == 0) {
-            zeros++;
-            continue;
-        }
-        /* msb from the bits: normal 2^(e-127) * 1.m, subnormal 2^-149 * m */
-        int msb = e ? (int)e - 127 : -149;
-        for (uint32_t v = m; !e && v > 1; v >>= 1) msb++;
-        sub += e == 0;
-        ((b >> 31) ? neg : pos)[msb - LPT_MSB_MIN]++;
-        mx = fmax(mx, fabs((double)x[i]));
-    }
+    uint64_t sub;
+    brute_hist(n, x, &want, &sub);
     assert_true(sub > 0); /* the data exercise the subnormal path */
-    const lpt_msb_hist *got[2] = {&h, &r};
-    for (int k = 0; k < 2; k++) {
-        assert_memory_equal(got[k]->pos, pos, sizeof pos);
-        assert_memory_equal(got[k]->neg, neg, sizeof neg);
-        assert_int_equal(got[k]->zeros, zeros);
-        assert_int_equal(got[k]->nonfinite, nonfin);
-        assert_int_equal(got[k]->count, n);
-        assert_true(got[k]->max_abs == mx);
-    }
+    assert_hist_equal(&h, &want);
+    assert_hist_equal(&r, &want);
     lpt_msb_hist m2; /* merge of two halves: the same */
     lpt_msb_hist_clear(&m2);
     lpt_msb_hist_clear(&r);
@@ -82,6 +91,78 @@ static void test_histogram_brute_force(void **s) {
     lpt_msb_hist_merge(&m2, &r);
     assert_memory_equal(&m2, &h, sizeof h);
     free(x);
+}
+
+/* Tensors like the ones training observes: most values within a few binades of the
+ * largest, where the AVX-512 path counts them in pairs (LPT_PAIR_SPAN binades below the
+ * largest magnitude so far). Every way out of that path: values just inside and just
+ * outside the window, a largest magnitude that grows along the tensor (the window moves),
+ * tiny values, subnormals, NaN and Inf, a window that would reach exponent 0, zero
+ * densities on both sides of the pairing threshold, one binade only, and tensors one
+ * after the other through one accumulator, in blocks of several sizes. */
+static float windowed_value(int kind, size_t i) {
+    const float u = lpt_rng_uniform(11, (uint64_t)kind, i), sign = lpt_rng_bits(12, (uint64_t)kind, i) & 1 ? -1.0f : 1.0f;
+    const int spread = (int)(lpt_rng_bits(13, (uint64_t)kind, i) % 12); /* 12 binades */
+    const float v = sign * ldexpf(1.0f + u, -spread);
+    switch (kind) {
+    case 0: return v; /* dense */
+    case 1: return u < 0.3f ? 0.0f : v; /* 30% zeros */
+    case 2: return u < 0.6f ? 0.0f : v; /* 60% zeros */
+    case 3: return u < 0.95f ? 0.0f : v; /* 95% zeros */
+    case 4: return ldexpf(v, (int)(i / 5000)); /* the largest magnitude grows */
+    case 5: /* window edges below a largest magnitude of 1.5 (msb 0) */
+        if (i == 0) return 1.5f;
+        if (i % 97 == 0) return sign * ldexpf(1.0f + u, -15); /* distance 15: inside */
+        if (i % 101 == 0) return sign * ldexpf(1.0f + u, -16); /* distance 16: outside */
+        if (i % 997 == 0) return ldexpf(v, -40);
+        return v;
+    case 6: { /* NaN, Inf, subnormals, here and there */
+        static const uint32_t odd[] = {0x7fc00000u, 0xff800000u, 0x7f800000u, 0x00000001u, 0x807fffffu, 0x00012345u};
+        if (i % 1009 == 0) {
+            float f;
+            memcpy(&f, &odd[(i / 1009) % 6], 4);
+            return f;
+        }
+        return v;
+    }
+    case 7: return ldexpf(v, -118); /* largest magnitude 2^-117: a window would reach exponent 0 */
+    case 8: return (i % 3 == 0 ? -1.0f : 1.0f) * (1.0f + u); /* one binade */
+    default: return i % 2 ? ldexpf(v, -3) : 0.0f; /* half zeros, alternating */
+    }
+}
+
+static void test_histogram_windowed(void **s) {
+    (void)s;
+    enum { KINDS = 10 };
+    const size_t sizes[KINDS] = {50000, 40000, 40000, 60000, 60000, 50000, 50000, 20000, 30000, 9000};
+    const size_t blocks[] = {4096, 1000, 100000, 33};
+    static const char *const levels[] = {"base", "x86-64-v3", "x86-64-v4"};
+    float *x[KINDS];
+    lpt_msb_hist want[KINDS];
+    for (int k = 0; k < KINDS; k++) {
+        x[k] = lpt_xmalloc(sizes[k] * 4);
+        for (size_t i = 0; i < sizes[k]; i++) x[k][i] = windowed_value(k, i);
+        uint64_t sub;
+        brute_hist(sizes[k], x[k], &want[k], &sub);
+    }
+    int tested = 0;
+    for (int l = 0; l < 3; l++) {
+        if (lpt_quant_isa_set(levels[l]) != 0) continue;
+        tested++;
+        lpt_msb_acc *acc = lpt_msb_acc_thread();
+        for (size_t bl = 0; bl < sizeof blocks / sizeof *blocks; bl++)
+            for (int k = 0; k < KINDS; k++) { /* one tensor after another */
+                lpt_msb_hist h;
+                lpt_msb_hist_clear(&h);
+                for (size_t i = 0; i < sizes[k]; i += blocks[bl])
+                    lpt_msb_acc_add(acc, sizes[k] - i < blocks[bl] ? sizes[k] - i : blocks[bl], x[k] + i);
+                lpt_msb_acc_end(acc, &h);
+                assert_hist_equal(&h, &want[k]);
+            }
+    }
+    lpt_quant_isa_set("best");
+    assert_true(tested >= 1);
+    for (int k = 0; k < KINDS; k++) free(x[k]);
 }
 
 static lpt_qformat dfp(int w) {
@@ -249,6 +330,7 @@ static void test_jsonl_schema_and_history(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram_brute_force),
+        cmocka_unit_test(test_histogram_windowed),
         cmocka_unit_test(test_fl_rule),
         cmocka_unit_test(test_unit_all_zeros_and_auto_width),
         cmocka_unit_test(test_jsonl_schema_and_history),
