@@ -100,8 +100,10 @@ static uint64_t fold_pairs(lpt_msb_acc *a) {
     pair_sums(a, first, second);
 #endif
     for (int c = 0; c < LPT_PAIR_ZERO; c++) { /* code = sign * SPAN + distance below top */
+        const int dist = c % LPT_PAIR_SPAN;
+        if (dist >= (int)top) continue; /* below exponent 1: never in the window */
         const uint64_t v = (uint64_t)first[c] + second[c];
-        a->wide[(c / LPT_PAIR_SPAN) * 256 + (int)top - c % LPT_PAIR_SPAN] += v;
+        a->wide[(c / LPT_PAIR_SPAN) * 256 + (int)top - dist] += v;
         moved += v;
     }
     return moved;
