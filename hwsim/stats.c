@@ -153,7 +153,7 @@ static inline void scatter(uint32_t (*c)[512 + 16], const uint32_t *idx, size_t 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-static inline void scatter_pairs(uint32_t (*c)[LPT_PAIR_CODES * LPT_PAIR_CODES + 15], const uint32_t *idx,
+static inline void scatter_pairs(uint32_t (*c)[LPT_PAIR_CODES * LPT_PAIR_CODES], const uint32_t *idx,
                                  size_t n) {
     size_t i = 0;
     for (; i + LPT_PAIR_SETS <= n; i += LPT_PAIR_SETS)
@@ -162,6 +162,33 @@ static inline void scatter_pairs(uint32_t (*c)[LPT_PAIR_CODES * LPT_PAIR_CODES +
 }
 
 #define PACK_MAX 4096 /* a multiple of 64 */
+
+/* the end of a packing pass that has seen b[0..i): m, the vector maximum of the
+ * magnitude bits, again over finite values only when NaN or Inf was among them; the
+ * values from i on one at a time (nonzero ones to idx[k...]); zeros and the largest
+ * finite magnitude out. Returns the new k. */
+static size_t pack_tail(const uint32_t *b, size_t i, size_t n, uint32_t *idx, size_t k, int32_t m, int32_t zeros,
+                        int32_t *zeros_out, int32_t *mx_io) {
+    if (m >= 0x7f800000) {
+        m = 0;
+        for (size_t j = 0; j < i; j++) {
+            const int32_t ax = (int32_t)(b[j] & 0x7fffffffu);
+            if (ax < 0x7f800000 && ax > m) m = ax;
+        }
+    }
+    for (; i < n; i++) {
+        const int32_t ax = (int32_t)(b[i] & 0x7fffffffu);
+        if (ax == 0) {
+            zeros++;
+            continue;
+        }
+        idx[k++] = b[i] >> 23;
+        if (ax < 0x7f800000 && ax > m) m = ax;
+    }
+    *zeros_out = zeros;
+    if (m > *mx_io) *mx_io = m;
+    return k;
+}
 /* AVX-512: zeros and the largest finite magnitude of n values, and the bin indices of the
  * nonzero ones packed into idx (zeros, often most of a tensor after ReLU and max
  * pooling, then cost no counter increment); returns how many were packed */
@@ -191,26 +218,7 @@ __attribute__((target("avx512f,popcnt"))) static size_t pack_nonzero(const uint3
                             _mm512_maskz_compress_epi32(nz[3], _mm512_srli_epi32(v[3], 23)));
         k += c0 + c1 + c2 + c3;
     }
-    int32_t m = _mm512_reduce_max_epi32(mx), zeros = (int32_t)(i - k);
-    if (m >= 0x7f800000) { /* NaN or Inf among them: the largest finite magnitude again */
-        m = 0;
-        for (size_t j = 0; j < i; j++) {
-            const int32_t ax = (int32_t)(b[j] & 0x7fffffffu);
-            if (ax < 0x7f800000 && ax > m) m = ax;
-        }
-    }
-    for (; i < n; i++) {
-        const int32_t ax = (int32_t)(b[i] & 0x7fffffffu);
-        if (ax == 0) {
-            zeros++;
-            continue;
-        }
-        idx[k++] = b[i] >> 23;
-        if (ax < 0x7f800000 && ax > m) m = ax;
-    }
-    *zeros_out = zeros;
-    if (m > *mx_io) *mx_io = m;
-    return k;
+    return pack_tail(b, i, n, idx, k, _mm512_reduce_max_epi32(mx), (int32_t)(i - k), zeros_out, mx_io);
 }
 
 /* the codes of sixteen values, valid in the lanes of *in: nonzero values within the
@@ -263,28 +271,8 @@ __attribute__((target("avx512f,popcnt"))) static size_t pack_pairs(const uint32_
         np += n0 > n1 ? n0 : n1;
         paired += n0 + n1;
     }
-    int32_t zeros = (int32_t)(i - paired - k);
-    int32_t m = _mm512_reduce_max_epi32(mx);
-    if (m >= 0x7f800000) { /* NaN or Inf among them: the largest finite magnitude again */
-        m = 0;
-        for (size_t j = 0; j < i; j++) {
-            const int32_t ax = (int32_t)(b[j] & 0x7fffffffu);
-            if (ax < 0x7f800000 && ax > m) m = ax;
-        }
-    }
-    for (; i < n; i++) {
-        const int32_t ax = (int32_t)(b[i] & 0x7fffffffu);
-        if (ax == 0) {
-            zeros++;
-            continue;
-        }
-        idx[k++] = b[i] >> 23;
-        if (ax < 0x7f800000 && ax > m) m = ax;
-    }
-    *zeros_out = zeros;
-    if (m > *mx_io) *mx_io = m;
     *npair = np;
-    return k;
+    return pack_tail(b, i, n, idx, k, _mm512_reduce_max_epi32(mx), (int32_t)(i - paired - k), zeros_out, mx_io);
 }
 #endif
 

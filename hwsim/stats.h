@@ -51,7 +51,7 @@ typedef struct {
      * so that the same bin of two sets never sits 4 KiB apart (false store-to-load
      * dependences) */
     uint32_t c[LPT_MSB_SETS][512 + 16];
-    uint32_t p[LPT_PAIR_SETS][LPT_PAIR_CODES * LPT_PAIR_CODES + 15]; /* pair counters */
+    uint32_t p[LPT_PAIR_SETS][LPT_PAIR_CODES * LPT_PAIR_CODES]; /* pair counters */
     uint64_t wide[512];   /* counters folded so far */
     uint64_t sub[2][23];  /* subnormals by sign and MSB + 149 */
     uint64_t zeros, nonfinite, subnormal, count;

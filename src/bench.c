@@ -55,9 +55,10 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     int n_on = 0, n_off = 0;
     for (int s = 0; s < warmup + all; s++) {
         const int timed = s >= warmup, off = qon && timed && ((s - warmup) / blk) % 2 == 1;
+        const int counted = timed && !off && n_on < steps;
         qc.no_analysis = off;
-        net.t_fwd = profile && timed && !off ? tf : NULL;
-        net.t_bwd = profile && timed && !off ? tb : NULL;
+        net.t_fwd = profile && counted ? tf : NULL;
+        net.t_bwd = profile && counted ? tb : NULL;
         double a = lpt_time_now();
         be->to_device(be, net.act[0].data, x, (size_t)batch * item * sizeof *x);
         double b = lpt_time_now();
@@ -76,7 +77,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         double f = lpt_time_now();
         if (off) {
             total_off += f - a, n_off++;
-        } else if (timed && n_on < steps) {
+        } else if (counted) {
             total += f - a, n_on++;
             t_in += b - a;
             t_opt += f - e;
@@ -94,10 +95,10 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         printf("  %-10s %-10s %10s %10s %7s\n", "layer", "type", "fwd ms", "bwd ms", "share");
         for (int i = 0; i < net.nlayers; i++)
             printf("  %-10s %-10s %10.3f %10.3f %6.1f%%\n", net.layers[i].name, net.layers[i].ops->type,
-                   1e3 * tf[i] / steps, 1e3 * tb[i] / steps, 100 * (tf[i] + tb[i]) / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "sgd update", 1e3 * t_opt / steps, 100 * t_opt / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "input copy", 1e3 * t_in / steps, 100 * t_in / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "loss, checks, rest", 1e3 * t_loss / steps, 100 * t_loss / total);
+                   1e3 * tf[i] / n_on, 1e3 * tb[i] / n_on, 100 * (tf[i] + tb[i]) / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "sgd update", 1e3 * t_opt / n_on, 100 * t_opt / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "input copy", 1e3 * t_in / n_on, 100 * t_in / total);
+        printf("  %-21s %10.3f %17.1f%%\n", "loss, checks, rest", 1e3 * t_loss / n_on, 100 * t_loss / total);
     }
     free(tf);
     free(tb);
