@@ -88,7 +88,7 @@ __attribute__((target("avx512f"))) static void pair_sums(lpt_msb_acc *a, uint32_
 #endif
 
 /* pair counters into wide: each pair adds one value to the bin of each of its codes
- * (the zero code aside: zeros are counted apart); only the AVX-512 path counts pairs */
+ * (LPT_PAIR_NONE aside); only the AVX-512 path counts pairs */
 static uint64_t fold_pairs(lpt_msb_acc *a) {
     const uint32_t top = a->pair_top;
     a->pair_top = 0;
@@ -99,7 +99,7 @@ static uint64_t fold_pairs(lpt_msb_acc *a) {
 #if defined(__x86_64__) && defined(__GNUC__)
     pair_sums(a, first, second);
 #endif
-    for (int c = 0; c < LPT_PAIR_ZERO; c++) { /* code = sign * SPAN + distance below top */
+    for (int c = 0; c < LPT_PAIR_NONE; c++) { /* code = sign * SPAN + distance below top */
         const int dist = c % LPT_PAIR_SPAN;
         if (dist >= (int)top) continue; /* below exponent 1: never in the window */
         const uint64_t v = (uint64_t)first[c] + second[c];
@@ -236,7 +236,7 @@ __attribute__((target("avx512f"))) static inline __m512i pair_codes(__m512i v, _
 /* AVX-512, for n values whose window top (biased exponent of the largest magnitude so
  * far) is known. Of every 32 values, the codes of those within the window are moved to
  * the front of each half, and lane j of the first half pairs with lane j of the second
- * (the zero code where a half has run out): max(in0, in1) pair indices (first code +
+ * (LPT_PAIR_NONE where a half has run out): max(in0, in1) pair indices (first code +
  * LPT_PAIR_CODES * second code) go to pair. The bin indices of the other nonzero values
  * (rare), and of the tail, go to idx for the single counters. Zeros and the largest
  * finite magnitude as in pack_nonzero; returns how many went to idx, the pairs in
@@ -247,7 +247,7 @@ __attribute__((target("avx512f,popcnt"))) static size_t pack_pairs(const uint32_
     const __m512i vtop = _mm512_set1_epi32((int)top), abs_mask = _mm512_set1_epi32(0x7fffffff);
     /* exponent 0 (zeros, subnormals) never lies in the window: distance top >= span */
     const __m512i span = _mm512_set1_epi32(top < LPT_PAIR_SPAN ? (int)top : LPT_PAIR_SPAN);
-    const __m512i zero = _mm512_set1_epi32(LPT_PAIR_ZERO);
+    const __m512i none = _mm512_set1_epi32(LPT_PAIR_NONE);
     __m512i mx = _mm512_setzero_si512();
     size_t i = 0, k = 0, np = 0, paired = 0;
     for (; i + 32 <= n; i += 32) {
@@ -265,8 +265,8 @@ __attribute__((target("avx512f,popcnt"))) static size_t pack_pairs(const uint32_
             k += (size_t)__builtin_popcount(bad1);
         }
         const size_t n0 = (size_t)__builtin_popcount(in0), n1 = (size_t)__builtin_popcount(in1);
-        const __m512i f = _mm512_mask_compress_epi32(zero, in0, c0), g = _mm512_mask_compress_epi32(zero, in1, c1);
-        /* f + 33 g; lanes from max(n0, n1) on pair two zero codes and are not counted */
+        const __m512i f = _mm512_mask_compress_epi32(none, in0, c0), g = _mm512_mask_compress_epi32(none, in1, c1);
+        /* f + 33 g; lanes from max(n0, n1) on pair two LPT_PAIR_NONE and are not counted */
         _mm512_storeu_si512((void *)(pair + np), _mm512_add_epi32(f, _mm512_add_epi32(g, _mm512_slli_epi32(g, 5))));
         np += n0 > n1 ? n0 : n1;
         paired += n0 + n1;

@@ -41,10 +41,11 @@ void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
 #define LPT_MSB_SETS 8
 /* The AVX-512 path counts values two at a time: a value's code is its sign and its
  * distance below the exponent of the largest magnitude so far (within LPT_PAIR_SPAN
- * binades), or a code of its own for zero, and each pair of codes has a counter. */
+ * binades), LPT_PAIR_NONE stands for "no value" (one side of a pair ran out), and each
+ * pair of codes has a counter. */
 #define LPT_PAIR_SPAN 16
-#define LPT_PAIR_ZERO (2 * LPT_PAIR_SPAN)
-#define LPT_PAIR_CODES (LPT_PAIR_ZERO + 1)
+#define LPT_PAIR_NONE (2 * LPT_PAIR_SPAN)
+#define LPT_PAIR_CODES (LPT_PAIR_NONE + 1)
 #define LPT_PAIR_SETS 4
 typedef struct {
     /* per (sign, biased exponent), several counter sets; each row padded by a cache line

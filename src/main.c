@@ -165,7 +165,7 @@ static int cmd_eval(int argc, char **argv) {
     /* a low-precision run is evaluated as training evaluates it: quantized with the
      * statistics unit's configuration from the checkpoint (without one: FP32) */
     if (lpt_train_qconfig(&cfg, &qc, &su, &qon)) goto out;
-    const int quantized = qon && st.stats_text && strstr(st.stats_text, "stats_entry=");
+    const int quantized = qon && lpt_train_state_has_stats(&st);
     if (quantized) {
         lpt_ctx c = {.be = be, .q = &qc, .n = batch, .train = 0};
         if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto out;

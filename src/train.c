@@ -100,6 +100,10 @@ int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, cons
     return lpt_stats_load(q->stats, text);
 }
 
+int lpt_train_state_has_stats(const lpt_train_state *st) {
+    return st->stats_text && strstr(st->stats_text, "stats_entry=") != NULL;
+}
+
 void lpt_train_state_free(lpt_train_state *st) {
     free(st->records);
     free(st->stats_text);
@@ -359,7 +363,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = n, .train = 1, .seed = cfg.seed,
                          .step = (uint64_t)st.global_step, .loss_scale = st.loss_scale};
             if (qon && !su.e) { /* the first step: calibration, or the saved state on resume */
-                if (st.stats_text && strstr(st.stats_text, "stats_entry=")) {
+                if (lpt_train_state_has_stats(&st)) {
                     if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto fail;
                     be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
                 } else {

@@ -74,6 +74,8 @@ void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const i
  * forward pass of c's batch size that changes nothing else) and restore the statistics
  * unit from a checkpoint's state text. 0, or -1 with an error. */
 int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const char *text);
+/* 1 when st (from lpt_checkpoint_open) holds a statistics unit's state. */
+int lpt_train_state_has_stats(const lpt_train_state *st);
 /* Free what lpt_checkpoint_open put in st. */
 void lpt_train_state_free(lpt_train_state *st);
 /* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
