@@ -395,16 +395,20 @@ void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o) {
     if (o->max_abs > h->max_abs) h->max_abs = o->max_abs;
 }
 
+uint64_t lpt_stats_nonzero(const lpt_msb_hist *h) { return h->count - h->nonfinite - h->zeros; }
+
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl) {
-    uint64_t finite = h->count - h->nonfinite, over = 0;
-    if (!finite) return 0.0;
+    const uint64_t nonzero = lpt_stats_nonzero(h);
+    uint64_t over = 0;
+    if (!nonzero) return 0.0;
     for (int b = 0; b < LPT_MSB_BINS; b++)
         if (b + LPT_MSB_MIN + fl >= width - 1) over += h->pos[b] + h->neg[b];
-    return (double)over / (double)finite;
+    return (double)over / (double)nonzero;
 }
 
 double lpt_stats_underflow_at(const lpt_msb_hist *h, int fl) {
-    uint64_t nonzero = h->count - h->nonfinite - h->zeros, under = 0;
+    const uint64_t nonzero = lpt_stats_nonzero(h);
+    uint64_t under = 0;
     if (!nonzero) return 0.0;
     /* |v| < 2^(m+1) <= 2^-(FL+1) (half a step) whenever m + FL <= -2 */
     for (int b = 0; b < LPT_MSB_BINS; b++)
@@ -417,12 +421,13 @@ int lpt_stats_choose_fl(const lpt_msb_hist *h, int width, double rate, int lo, i
     uint64_t above[LPT_MSB_BINS + 1];
     above[LPT_MSB_BINS] = 0;
     for (int b = LPT_MSB_BINS - 1; b >= 0; b--) above[b] = above[b + 1] + h->pos[b] + h->neg[b];
-    const uint64_t finite = h->count - h->nonfinite;
+    const uint64_t nonzero = lpt_stats_nonzero(h);
+    if (!nonzero) return hi;
     for (int fl = hi; fl >= lo; fl--) {
         /* values with msb + fl >= width - 1 overflow, as in lpt_stats_overflow_at */
         const int b = width - 1 - fl - LPT_MSB_MIN;
         const uint64_t over = b <= 0 ? above[0] : b >= LPT_MSB_BINS ? 0 : above[b];
-        if (!finite || (double)over / (double)finite <= rate) return fl;
+        if ((double)over / (double)nonzero <= rate) return fl;
     }
     return lo;
 }

@@ -1,11 +1,12 @@
-/* stats.h - the statistics unit's analysis and configuration rules (DESIGN.md,
- * "Statistics unit"), for one tensor.
+/* stats.h - the statistics unit's analysis and configuration rules, for one tensor
+ * (docs/training.md, "Statistics unit").
  *
  * Analysis: for every value the position of its most significant bit, floor(log2|v|),
  * counted in one histogram for positive and one for negative values, plus zeros and
  * the largest magnitude. Configuration: for dfp<W>, a value with MSB position m
  * overflows at fractional length FL when m + FL >= W - 1 (|v| * 2^FL >= 2^(W-1)); the
- * rule picks the largest FL whose predicted overflow fraction is at most a target.
+ * rule picks the largest FL whose predicted overflow fraction, counted over the nonzero
+ * finite values (zeros never overflow), is at most a target.
  * The prediction cannot see rounding carries: values within half a step of 2^(W-1)
  * round up into overflow although their MSB fits. The quantizer's saturation counter
  * sees them; a layer whose observed overflow exceeds the prediction is what the
@@ -69,12 +70,17 @@ lpt_msb_acc *lpt_msb_acc_thread(void);
 void lpt_msb_acc_add(lpt_msb_acc *a, size_t n, const float *x);
 void lpt_msb_acc_end(lpt_msb_acc *a, lpt_msb_hist *h);
 
-/* Predicted fraction of the finite values that overflow dfp<width> at fl. */
+/* Nonzero finite values in h: the denominator of every rate below. */
+uint64_t lpt_stats_nonzero(const lpt_msb_hist *h);
+/* Predicted fraction of the nonzero finite values that overflow dfp<width> at fl. */
 double lpt_stats_overflow_at(const lpt_msb_hist *h, int width, int fl);
 /* Predicted fraction of the nonzero finite values below half a step (they round to 0). */
 double lpt_stats_underflow_at(const lpt_msb_hist *h, int fl);
-/* Largest FL in [lo, hi] whose predicted overflow fraction is <= rate (hi when the
- * tensor is all zeros, lo when none qualifies). */
+/* Largest FL in [lo, hi] whose predicted overflow fraction (of the nonzero finite
+ * values) is <= rate; hi when the tensor holds no nonzero finite value (callers keep
+ * their configuration then), lo when none qualifies. Counting over nonzero values keeps
+ * the rule meaningful for sparse tensors: with fewer than 1/rate nonzero values the
+ * budget is below one value, so the largest magnitude always fits. */
 int lpt_stats_choose_fl(const lpt_msb_hist *h, int width, double rate, int lo, int hi);
 
 #endif

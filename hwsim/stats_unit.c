@@ -17,6 +17,7 @@ void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate) {
 void lpt_stats_free(lpt_stats_unit *u) {
     free(u->e);
     lpt_buf_free(&u->log);
+    lpt_buf_free(&u->events);
     memset(u, 0, sizeof *u);
 }
 
@@ -88,6 +89,7 @@ static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {
 
 void lpt_stats_calibrate(lpt_stats_unit *u) {
     for (int i = 0; i < u->n; i++) {
+        if (lpt_stats_nonzero(&u->e[i].cur)) u->e[i].ever_nonzero = 1;
         choose(u, &u->e[i]);
         lpt_msb_hist_clear(&u->e[i].cur);
         memset(&u->e[i].q, 0, sizeof u->e[i].q);
@@ -108,15 +110,88 @@ static void put_hist(lpt_buf *b, const char *key, const uint64_t *bins) {
     lpt_buf_printf(b, "]}");
 }
 
-void lpt_stats_configure(lpt_stats_unit *u, int64_t step) {
+lpt_stats_health lpt_stats_health_of(const lpt_msb_hist *h, const lpt_qstats *q) {
+    const uint64_t nonzero = lpt_stats_nonzero(h);
+    if (h->count == h->nonfinite) return LPT_STATS_OK; /* nothing observed (or only NaN/Inf) */
+    if (!nonzero) return LPT_STATS_ALL_ZERO;
+    if (q->saturated >= nonzero) return LPT_STATS_ALL_SATURATED;
+    if (q->underflow >= nonzero) return LPT_STATS_ALL_UNDERFLOW;
+    return LPT_STATS_OK;
+}
+
+const char *lpt_stats_health_name(lpt_stats_health v) {
+    static const char *const names[] = {"ok", "all_zero", "all_saturated", "all_underflow"};
+    return names[v];
+}
+
+static const char *health_text(lpt_stats_health v) {
+    return v == LPT_STATS_ALL_ZERO        ? "every value was zero"
+           : v == LPT_STATS_ALL_SATURATED ? "every nonzero value saturated"
+                                          : "every nonzero value was quantized to zero";
+}
+
+/* a JSON string's content: quotes, backslashes and control characters escaped */
+static void put_json_text(lpt_buf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            lpt_buf_printf(b, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            lpt_buf_printf(b, "\\u%04x", (unsigned char)*s);
+        else
+            lpt_buf_put(b, s, 1);
+    }
+}
+
+void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, const char *layer,
+                         const char *tensor, const char *message) {
+    lpt_buf_printf(&u->log, "{\"step\": %lld, \"event\": \"%s\"", (long long)step, event);
+    if (layer) {
+        lpt_buf_printf(&u->log, ", \"layer\": \"");
+        put_json_text(&u->log, layer);
+        lpt_buf_printf(&u->log, "\", \"tensor\": \"");
+        put_json_text(&u->log, tensor ? tensor : "");
+        lpt_buf_printf(&u->log, "\"");
+    }
+    lpt_buf_printf(&u->log, ", \"message\": \"");
+    put_json_text(&u->log, message);
+    lpt_buf_printf(&u->log, "\"}\n");
+}
+
+void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v) {
+    lpt_stats_entry *e = &u->e[id];
+    e->recomputes++;
+    if (v == LPT_STATS_OK) return;
+    e->collapses++;
+    if (e->event_step_logged) return;
+    e->event_step_logged = 1;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s at FL %d; recomputed at FL %d, chosen from this tensor's own histogram",
+             health_text(v), old_fl, e->fl);
+    lpt_stats_log_event(u, step, "recalibrated", e->layer, e->tensor, msg);
+}
+
+char *lpt_stats_take_events(lpt_stats_unit *u) {
+    if (!u->events.len) return NULL;
+    lpt_buf_put(&u->events, "", 1);
+    char *s = (char *)u->events.data;
+    memset(&u->events, 0, sizeof u->events);
+    return s;
+}
+
+/* Close the interval [first, step]: choose, log (a partial interval's records say so),
+ * report dead tensors, push history, clear. */
+static void close_interval(lpt_stats_unit *u, int64_t step, int partial) {
+    const int64_t first = step + 1 - u->interval > 0 ? step + 1 - u->interval : 0;
     for (int i = 0; i < u->n; i++) {
         lpt_stats_entry *e = &u->e[i];
         const lpt_msb_hist *h = &e->cur;
         const int used_fl = e->fl, used_w = e->fmt.width;
-        const double n = h->count ? (double)h->count : 1.0;
+        const uint64_t nonzero = lpt_stats_nonzero(h);
+        const double nz = nonzero ? (double)nonzero : 1.0;
         lpt_stats_summary s = {.step = step, .fl = used_fl, .width = used_w, .count = h->count,
                                .zeros = h->zeros, .nonfinite = h->nonfinite, .max_abs = h->max_abs,
-                               .overflow = (double)e->q.saturated / n, .underflow = (double)e->q.underflow / n};
+                               .overflow = (double)e->q.saturated / nz, .underflow = (double)e->q.underflow / nz};
+        const lpt_stats_health v = lpt_stats_health_of(h, &e->q);
         choose(u, e);
         char fname[64];
         lpt_qformat_name(&e->fmt, fname, sizeof fname);
@@ -132,16 +207,38 @@ void lpt_stats_configure(lpt_stats_unit *u, int64_t step) {
         put_hist(&u->log, "neg_hist", h->neg);
         lpt_buf_printf(&u->log,
                        ", \"overflow_rate\": %.9g, \"underflow_rate\": %.9g, \"saturation_rate\": %.9g, "
-                       "\"predicted_overflow\": %.9g, \"predicted_underflow\": %.9g, \"recomputes\": %llu}\n",
+                       "\"predicted_overflow\": %.9g, \"predicted_underflow\": %.9g, \"recomputes\": %llu, "
+                       "\"collapses\": %llu%s}\n",
                        s.overflow, s.underflow, e->fmt.ovf == LPT_OVF_SAT ? s.overflow : 0.0,
                        e->fmt.fmt == LPT_FMT_DFP ? lpt_stats_overflow_at(h, e->fmt.width, e->fl) : 0.0,
                        e->fmt.fmt == LPT_FMT_DFP ? lpt_stats_underflow_at(h, e->fl) : 0.0,
-                       (unsigned long long)e->recomputes);
+                       (unsigned long long)e->recomputes, (unsigned long long)e->collapses,
+                       partial ? ", \"partial\": true" : "");
+        if (v != LPT_STATS_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "layer %s tensor %s (%s): %s over global steps %lld-%lld%s", e->layer, e->tensor,
+                     fname, health_text(v), (long long)first + 1, (long long)step + 1,
+                     v == LPT_STATS_ALL_ZERO && e->ever_nonzero ? " (nonzero before)" : "");
+            lpt_stats_log_event(u, step, lpt_stats_health_name(v), e->layer, e->tensor, msg);
+            lpt_buf_printf(&u->events, "%s\n", msg);
+        }
+        if (nonzero) e->ever_nonzero = 1;
+        e->event_step_logged = 0;
         e->hist[e->nhist % LPT_STATS_HISTORY] = s;
         e->nhist++;
         lpt_msb_hist_clear(&e->cur);
         memset(&e->q, 0, sizeof e->q);
     }
+}
+
+void lpt_stats_configure(lpt_stats_unit *u, int64_t step) { close_interval(u, step, 0); }
+
+void lpt_stats_finish(lpt_stats_unit *u, int64_t step) {
+    for (int i = 0; i < u->n; i++)
+        if (u->e[i].cur.count) {
+            close_interval(u, step, 1);
+            return;
+        }
 }
 
 static void save_hist(lpt_buf *b, const lpt_msb_hist *h) {
@@ -156,10 +253,11 @@ static void save_hist(lpt_buf *b, const lpt_msb_hist *h) {
 void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out) {
     for (int i = 0; i < u->n; i++) {
         const lpt_stats_entry *e = &u->e[i];
-        lpt_buf_printf(out, "stats_entry=%s %s %d %d %d %a %llu %llu %llu %llu %d\n", e->layer, e->tensor,
-                       e->fmt.width, e->fl, e->configured, e->predicted_overflow,
+        lpt_buf_printf(out, "stats_entry=%s %s %d %d %d %a %llu %llu %llu %llu %d %llu %d %d\n", e->layer,
+                       e->tensor, e->fmt.width, e->fl, e->configured, e->predicted_overflow,
                        (unsigned long long)e->recomputes, (unsigned long long)e->q.saturated,
-                       (unsigned long long)e->q.underflow, (unsigned long long)e->q.nonfinite, e->nhist);
+                       (unsigned long long)e->q.underflow, (unsigned long long)e->q.nonfinite, e->nhist,
+                       (unsigned long long)e->collapses, e->ever_nonzero, e->event_step_logged);
         lpt_buf_printf(out, "stats_cur=%s %s", e->layer, e->tensor);
         save_hist(out, &e->cur);
         lpt_buf_printf(out, "\n");
@@ -173,14 +271,21 @@ void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out) {
     }
 }
 
-/* the entry named by the first two words of s, and s advanced past them */
-static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s) {
+/* the entry named by the first two words of s, and s advanced past them; *phantom is
+ * set for the dx entry of a layer that has entries but no dx (the first layer: earlier
+ * builds registered it although it is never computed) */
+static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s, int *phantom) {
     char layer[32], tensor[8];
-    int used = 0;
+    int used = 0, layer_known = 0;
+    *phantom = 0;
     if (sscanf(*s, "%31s %7s%n", layer, tensor, &used) != 2) return NULL;
     *s += used;
-    for (int i = 0; i < u->n; i++)
-        if (strcmp(u->e[i].layer, layer) == 0 && strcmp(u->e[i].tensor, tensor) == 0) return &u->e[i];
+    for (int i = 0; i < u->n; i++) {
+        if (strcmp(u->e[i].layer, layer) != 0) continue;
+        layer_known = 1;
+        if (strcmp(u->e[i].tensor, tensor) == 0) return &u->e[i];
+    }
+    *phantom = layer_known && strcmp(tensor, "dx") == 0;
     return NULL;
 }
 
@@ -207,25 +312,34 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
     for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
         const char *s = l;
         lpt_stats_entry *e = NULL;
-        int ok = 0;
+        int ok = 0, phantom = 0;
         if (strncmp(s, "stats_entry=", 12) == 0) {
             s += 12;
-            unsigned long long rc, sat, un, nf;
-            if ((e = entry_named(u, &s)))
-                ok = sscanf(s, "%d %d %d %la %llu %llu %llu %llu %d", &e->fmt.width, &e->fl, &e->configured,
-                            &e->predicted_overflow, &rc, &sat, &un, &nf, &e->nhist) == 9 &&
-                     e->fmt.width >= 2 && e->fmt.width <= 32 && e->nhist >= 0;
-            if (ok) e->recomputes = rc, e->q.saturated = sat, e->q.underflow = un, e->q.nonfinite = nf;
+            unsigned long long rc, sat, un, nf, col = 0;
+            int width, fl, configured, nhist, ever = 1, logged = 0, used = 0;
+            double pred;
+            if ((e = entry_named(u, &s, &phantom)) &&
+                sscanf(s, "%d %d %d %la %llu %llu %llu %llu %d%n", &width, &fl, &configured, &pred, &rc, &sat,
+                       &un, &nf, &nhist, &used) == 9 &&
+                width >= 2 && width <= 32 && fl >= LPT_FL_MIN && fl <= LPT_FL_MAX && nhist >= 0 &&
+                (configured == 0 || configured == 1) && pred >= 0 && pred <= 1) {
+                /* fields added later (absent from earlier checkpoints) */
+                if (sscanf(s + used, "%llu %d %d", &col, &ever, &logged) != 3) col = 0, ever = 1, logged = 0;
+                e->fmt.width = width, e->fl = fl, e->configured = configured, e->predicted_overflow = pred;
+                e->nhist = nhist, e->recomputes = rc, e->q.saturated = sat, e->q.underflow = un;
+                e->q.nonfinite = nf, e->collapses = col, e->ever_nonzero = ever != 0, e->event_step_logged = logged != 0;
+                ok = 1;
+            }
         } else if (strncmp(s, "stats_cur=", 10) == 0) {
             s += 10;
-            ok = (e = entry_named(u, &s)) && load_hist(s, &e->cur) == 0;
+            ok = (e = entry_named(u, &s, &phantom)) && load_hist(s, &e->cur) == 0;
         } else if (strncmp(s, "stats_hist=", 11) == 0) {
             s += 11;
             int j;
             long long step;
             unsigned long long c, z, nf;
             lpt_stats_summary h;
-            if ((e = entry_named(u, &s)) &&
+            if ((e = entry_named(u, &s, &phantom)) &&
                 sscanf(s, "%d %lld %d %d %llu %llu %llu %la %la %la", &j, &step, &h.fl, &h.width, &c, &z, &nf,
                        &h.max_abs, &h.overflow, &h.underflow) == 10 && j >= 0 && j < LPT_STATS_HISTORY) {
                 h.step = step, h.count = c, h.zeros = z, h.nonfinite = nf;
@@ -235,9 +349,10 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
         } else {
             continue;
         }
-        if (!ok) {
+        if (!ok && !phantom) {
             int len = (int)strcspn(l, "\n");
-            lpt_error_set("statistics unit state does not fit this model: '%.*s'", len > 80 ? 80 : len, l);
+            lpt_error_set("statistics unit state does not fit this model or is malformed: '%.*s'",
+                          len > 80 ? 80 : len, l);
             return -1;
         }
     }

@@ -1,13 +1,17 @@
-/* stats_unit.h - the statistics unit's database and configuration block (DESIGN.md,
- * "Statistics unit"; docs/training.md).
+/* stats_unit.h - the statistics unit's database and configuration block
+ * (docs/training.md, "Statistics unit").
  *
  * Each observed tensor is an entry (layer, role) with its current format and FL, the
  * MSB histograms of the current interval (fed by the backend's quant_observe as layers
  * requantize, or by lpt_stats_observe), the quantizer's counters, and a bounded history of
  * past intervals. Every `interval` steps lpt_stats_configure closes the interval for
- * every entry: it picks the largest FL whose predicted overflow fraction is at most
- * `overflow_rate`, and in auto mode the smallest allowed width that meets both the
- * overflow and the underflow target; it appends one JSON Lines record per entry. */
+ * every entry: it picks the largest FL whose predicted overflow fraction (of the nonzero
+ * values) is at most `overflow_rate`, and in auto mode the smallest allowed width that
+ * meets both the overflow and the underflow target; an entry that saw no nonzero value
+ * keeps its configuration. It appends one JSON Lines record per entry, and one event
+ * record per entry whose interval shows a dead tensor (every value zero, every nonzero
+ * value saturated, or every nonzero value quantized to zero); the events are also kept
+ * as messages for the caller to report (lpt_stats_take_events). */
 #ifndef LPT_STATS_UNIT_H
 #define LPT_STATS_UNIT_H
 
@@ -40,7 +44,10 @@ typedef struct {
     lpt_msb_hist cur;   /* current interval */
     lpt_qstats q;       /* quantizer counters of the current interval */
     uint64_t recomputes;
+    uint64_t collapses; /* of the recomputes: the tensor had collapsed (all saturated or all zero) */
     int redo;           /* an output is being produced again at a corrected FL */
+    int ever_nonzero;   /* some interval held a nonzero value */
+    int event_step_logged; /* a collapse event of this entry is in the log for the current interval */
     lpt_stats_summary hist[LPT_STATS_HISTORY]; /* ring of past intervals */
     int nhist;
 } lpt_stats_entry;
@@ -54,7 +61,19 @@ typedef struct {
     int auto_width;        /* choose the width per entry from its role's `widths` */
     int widths[LPT_ROLE_COUNT][8], nwidths[LPT_ROLE_COUNT];
     lpt_buf log; /* JSON Lines records not yet written out */
+    lpt_buf events; /* messages of dead tensors found since the last lpt_stats_take_events */
 } lpt_stats_unit;
+
+/* What an interval or a quantization pass says about a tensor. */
+typedef enum {
+    LPT_STATS_OK = 0,
+    LPT_STATS_ALL_ZERO,      /* every value was zero */
+    LPT_STATS_ALL_SATURATED, /* every nonzero value overflowed the format */
+    LPT_STATS_ALL_UNDERFLOW, /* every nonzero value was quantized to zero */
+} lpt_stats_health;
+/* The verdict for a histogram and the quantizer's counters of the same values. */
+lpt_stats_health lpt_stats_health_of(const lpt_msb_hist *h, const lpt_qstats *q);
+const char *lpt_stats_health_name(lpt_stats_health v); /* "all_zero", ... */
 
 void lpt_stats_init(lpt_stats_unit *u, int interval, double overflow_rate);
 void lpt_stats_free(lpt_stats_unit *u);
@@ -73,8 +92,12 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q);
  * one FP32 step, before the first low-precision step), without logging. */
 void lpt_stats_calibrate(lpt_stats_unit *u);
 /* Close the interval ending at `step` for every entry: choose FL (and width), log,
- * push history, clear. */
+ * report dead tensors, push history, clear. */
 void lpt_stats_configure(lpt_stats_unit *u, int64_t step);
+/* At the end of a run (finished, interrupted or stopped): close the interval in progress
+ * if it observed anything, its records marked "partial": true (a resumed run drops them
+ * from the log and logs the whole interval when it ends). */
+void lpt_stats_finish(lpt_stats_unit *u, int64_t step);
 /* The unit's state (every entry's configuration, current interval and history) as
  * `key=value` text lines for a checkpoint (real numbers as C99 hex floats). */
 void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out);
@@ -82,6 +105,17 @@ void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out);
  * (lines of other keys are skipped): 0, or -1 with an error naming the entry that does
  * not fit. */
 int lpt_stats_load(lpt_stats_unit *u, const char *text);
+/* A recompute of entry id at `step` from FL old_fl to the entry's current FL; when the
+ * tensor had collapsed (v != LPT_STATS_OK) it is counted as a collapse and logged as an
+ * event record (once per entry and interval). */
+void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v);
+/* Append an event record {"step", "event", "layer", "tensor", "message"} to the log
+ * (layer and tensor may be NULL). */
+void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, const char *layer,
+                         const char *tensor, const char *message);
+/* The messages of dead tensors found by lpt_stats_configure since the last call, one per
+ * line (NULL when none); the caller frees the string. */
+char *lpt_stats_take_events(lpt_stats_unit *u);
 /* Write and clear the pending records (appending to path); 0 or -1 with an error. */
 int lpt_stats_flush(lpt_stats_unit *u, const char *path);
 

@@ -12,14 +12,15 @@ static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
     return r == LPT_ROLE_W ? &q->prec.w : r == LPT_ROLE_A ? &q->prec.a : &q->prec.g;
 }
 
-void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer) {
+void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const lpt_layer *l) {
     if (s->ready || !c->q) return;
     lpt_stats_unit *u = c->q->stats;
-    s->x = lpt_stats_register(u, layer, "x", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
-    s->w = lpt_stats_register(u, layer, "w", LPT_ROLE_W, role_fmt(c->q, LPT_ROLE_W));
-    s->y = lpt_stats_register(u, layer, "y", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
-    s->dy = lpt_stats_register(u, layer, "dy", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
-    s->dx = lpt_stats_register(u, layer, "dx", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
+    s->x = lpt_stats_register(u, l->name, "x", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
+    s->w = lpt_stats_register(u, l->name, "w", LPT_ROLE_W, role_fmt(c->q, LPT_ROLE_W));
+    s->y = lpt_stats_register(u, l->name, "y", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
+    s->dy = lpt_stats_register(u, l->name, "dy", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
+    /* the first layer's dx is never computed: no entry */
+    s->dx = l->index > 0 ? lpt_stats_register(u, l->name, "dx", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G)) : -1;
     s->ready = 1;
 }
 
@@ -33,25 +34,73 @@ static const lpt_qformat *format_of(const lpt_ctx *c, const lpt_stats_entry *e) 
     return c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32 ? NULL : &e->fmt;
 }
 
+/* The recompute rule: after a fused pass that observed this tensor (own) and quantized it
+ * at the entry's FL (counters st), the FL it should be quantized at instead, or the
+ * current FL. A correction is due when the observed overflow beats the prediction by the
+ * configured factor (at least `factor` values), or when the tensor collapsed: every
+ * nonzero value saturated or every nonzero value became zero. The corrected FL is chosen
+ * from this tensor's own histogram; it equals the current one when only rounding carries
+ * overflowed. *why tells whether the tensor had collapsed. */
+static int corrected_fl(const lpt_ctx *c, const lpt_stats_entry *e, const lpt_msb_hist *own,
+                        const lpt_qstats *st, lpt_stats_health *why) {
+    const uint64_t nonzero = lpt_stats_nonzero(own);
+    *why = LPT_STATS_OK;
+    if (!nonzero) return e->fl;
+    const lpt_stats_health v = lpt_stats_health_of(own, st);
+    const double observed = (double)st->saturated / (double)nonzero;
+    const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
+    if (v != LPT_STATS_ALL_SATURATED && v != LPT_STATS_ALL_UNDERFLOW &&
+        observed <= c->q->recompute_factor * fmax(predicted, 1.0 / (double)nonzero))
+        return e->fl;
+    *why = v;
+    return lpt_stats_choose_fl(own, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+}
+
+/* whether this pass may correct the entry's FL (dfp, analysis on, not calibrating) */
+static int may_correct(const lpt_ctx *c, const lpt_stats_entry *e) {
+    return c->q->recompute && !c->q->calibrating && !c->q->frozen && !c->q->no_analysis &&
+           e->fmt.fmt == LPT_FMT_DFP;
+}
+
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
-    lpt_stats_entry *e = &c->q->stats->e[id];
+    lpt_stats_unit *u = c->q->stats;
+    lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
     lpt_qstats st = {0};
-    c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &st, analysis_of(c, &e->cur));
-    if (!c->q->frozen) lpt_stats_count(c->q->stats, id, &st);
+    lpt_msb_hist *h = analysis_of(c, &e->cur);
+    if (!may_correct(c, e) || in == out) {
+        c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &st, h);
+        if (h) lpt_stats_count(u, id, &st);
+        return;
+    }
+    /* an input (X, W, dY): its source stays, so a corrected FL quantizes it again */
+    lpt_msb_hist own;
+    lpt_msb_hist_clear(&own);
+    c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, &own);
+    lpt_msb_hist_merge(&e->cur, &own);
+    lpt_stats_health why;
+    const int fl = corrected_fl(c, e, &own, &st, &why), old = e->fl;
+    if (fl != old) {
+        e->fl = fl;
+        lpt_stats_note_recompute(u, id, (int64_t)c->step, old, why);
+        memset(&st, 0, sizeof st);
+        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, NULL);
+    }
+    lpt_stats_count(u, id, &st); /* the counters of the values the layer goes on with */
 }
 
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
-    lpt_stats_entry *e = &c->q->stats->e[id];
+    lpt_stats_unit *u = c->q->stats;
+    lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
-    if (e->redo) { /* the output again, at the corrected FL: observed and counted before */
-        lpt_qstats ignored = {0};
-        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &ignored, NULL);
+    if (e->redo) { /* the output again, at the corrected FL: observed before, counted now */
+        lpt_qstats st = {0};
+        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, NULL);
+        lpt_stats_count(u, id, &st);
         e->redo = 0;
         return 0;
     }
-    lpt_msb_hist *h = analysis_of(c, &e->cur);
-    if (!c->q->recompute || !h || c->q->calibrating || e->fmt.fmt != LPT_FMT_DFP) {
+    if (!may_correct(c, e)) {
         lpt_q_apply(c, id, n, in, out);
         return 0;
     }
@@ -61,14 +110,14 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     lpt_qstats st = {0};
     c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, &own);
     lpt_msb_hist_merge(&e->cur, &own);
-    lpt_stats_count(c->q->stats, id, &st);
-    const double observed = (double)st.saturated / (double)(n ? n : 1);
-    const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
-    if (observed <= c->q->recompute_factor * fmax(predicted, 1.0 / (double)(n ? n : 1))) return 0;
-    const int fl = lpt_stats_choose_fl(&own, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
-    if (fl == e->fl) return 0; /* rounding carries only: no FL does better */
+    lpt_stats_health why;
+    const int fl = corrected_fl(c, e, &own, &st, &why), old = e->fl;
+    if (fl == old) {
+        lpt_stats_count(u, id, &st);
+        return 0;
+    }
     e->fl = fl;
-    e->recomputes++;
+    lpt_stats_note_recompute(u, id, (int64_t)c->step, old, why);
     e->redo = 1;
     return 1;
 }

@@ -1,5 +1,5 @@
-/* qlayer.h - low-precision semantics of the layers with weights (DESIGN.md,
- * "Low-precision training semantics"), shared by conv2d and linear.
+/* qlayer.h - low-precision semantics of the layers with weights (docs/training.md,
+ * "Semantics"), shared by conv2d and linear.
  *
  * Tensors at quantization points are kept as float32 values that lie exactly on their
  * format's grid (for dfp: code * 2^-FL), so ReLU and max pooling act on the stored
@@ -10,6 +10,11 @@
  * saturation or wrap in the documented order.
  * The bias joins the accumulator in its units (round to nearest even, clamped). The
  * statistics unit observes every tensor at a quantization point as it is quantized.
+ * Recompute rule (on unless disabled): a dfp tensor whose observed overflow in this pass
+ * beats the prediction by recompute_factor, or that collapsed (every nonzero value
+ * saturated, or every nonzero value quantized to zero), gets the FL chosen from its own
+ * histogram of the same pass and is quantized again: an input (X, W, dY) from its source
+ * at once, an output (Y, dX) after the layer produces it again.
  * fp16/bf16 roles: the operands are rounded to the format and multiplied with float32
  * accumulation (Tensor Core semantics), outputs stored in the format. */
 #ifndef LPT_QLAYER_H
@@ -23,8 +28,8 @@
 struct lpt_qconfig {
     lpt_precision prec;      /* per role; fp32 roles are not quantized */
     int acc_bits;            /* dfp accumulator width; 0: 32 for W <= 8, 48 for W <= 16, else 64 */
-    int recompute;           /* recompute outputs whose observed overflow beats the prediction */
-    double recompute_factor; /* observed > factor * max(predicted, 1/n) triggers it */
+    int recompute;           /* the recompute rule (above) */
+    double recompute_factor; /* observed > factor * max(predicted, 1/nonzero) triggers it */
     lpt_stats_unit *stats;
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
@@ -34,20 +39,20 @@ struct lpt_qconfig {
 /* Statistics entries of one weighted layer. */
 typedef struct {
     int ready;
-    int x, w, y, dy, dx;
+    int x, w, y, dy, dx; /* dx: -1 for the first layer, which computes none */
 } lpt_qstate;
 
 /* Register the layer's entries on first use. */
-void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const char *layer);
+void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const lpt_layer *l);
 /* out = Q(in) with entry id's format and FL (in == out allowed); observes `in` and adds
- * the quantizer's counters. Calibration and fp32 roles copy. */
+ * the quantizer's counters. Calibration and fp32 roles copy. With in != out the
+ * recompute rule applies: the FL may be corrected and `in` quantized again. */
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
 /* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
- * rule: one fused pass observes the tensor and quantizes it at the current FL; when the
- * observed overflow beats the prediction by the configured factor and this tensor's
- * own histogram gives another FL, the FL is corrected (counted as a recompute) and the
- * call returns 1: the caller produces `in` again and calls once more, which quantizes
- * at the corrected FL. Otherwise returns 0. */
+ * rule: one fused pass observes the tensor and quantizes it at the current FL; when a
+ * correction is due and this tensor's own histogram gives another FL, the FL is
+ * corrected (counted as a recompute) and the call returns 1: the caller produces `in`
+ * again and calls once more, which quantizes at the corrected FL. Otherwise returns 0. */
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
 /* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
  * above; the result is rounded once to float32. */

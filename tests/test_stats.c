@@ -284,6 +284,7 @@ static void test_jsonl_schema_and_history(void **s) {
     int id = lpt_stats_register(&u, "fc2", "dy", LPT_ROLE_G, &q8);
     float x[6] = {0.5f, -0.25f, 3.0f, 0.0f, NAN, -0.75f};
     lpt_stats_observe(&u, id, 6, x);
+    /* rates are fractions of the 4 nonzero finite values */
     lpt_qstats q = {.saturated = 3, .underflow = 1, .nonfinite = 1};
     lpt_stats_count(&u, id, &q);
     lpt_stats_configure(&u, 4);
@@ -294,9 +295,10 @@ static void test_jsonl_schema_and_history(void **s) {
                             "\"width\": 8,", "\"fl\": 7,", "\"next_width\": 8,", "\"next_fl\": 5,",
                             "\"count\": 6,", "\"zeros\": 1,", "\"nonfinite\": 1,", "\"max_abs\": 3,",
                             "\"pos_hist\": {\"msb_min\": -1, \"counts\": [1, 0, 1]}",
-                            "\"neg_hist\": {\"msb_min\": -2, \"counts\": [1, 1]}", "\"overflow_rate\": 0.5,",
-                            "\"underflow_rate\": 0.166666667,", "\"saturation_rate\": 0.5,",
-                            "\"predicted_overflow\": 0,", "\"predicted_underflow\": 0,", "\"recomputes\": 0}"};
+                            "\"neg_hist\": {\"msb_min\": -2, \"counts\": [1, 1]}", "\"overflow_rate\": 0.75,",
+                            "\"underflow_rate\": 0.25,", "\"saturation_rate\": 0.75,",
+                            "\"predicted_overflow\": 0,", "\"predicted_underflow\": 0,", "\"recomputes\": 0,",
+                            "\"collapses\": 0}"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (!strstr(rec, fields[i])) fail_msg("record lacks %s:\n%s", fields[i], rec);
     assert_int_equal(tu_lines(rec), 1);
@@ -327,8 +329,112 @@ static void test_jsonl_schema_and_history(void **s) {
     lpt_stats_free(&u);
 }
 
+
+/* The death of LeNet-5 int8-dyn (2 epochs, 1 thread): after ReLU and pooling, fc1's input
+ * held 38 nonzero values among 1,280,000 (max 4). Counted over all values, an overflow
+ * budget of 1e-4 let every nonzero value overflow and chose FL 256, where every value
+ * saturates to about 2^-249 and the network never trains again. Over the nonzero values
+ * the budget is below one value: the largest magnitude must fit. */
+static void test_sparse_tensor_keeps_its_range(void **s) {
+    (void)s;
+    lpt_msb_hist h;
+    lpt_msb_hist_clear(&h);
+    const size_t n = 1280000;
+    float *x = lpt_xcalloc(n, sizeof *x);
+    for (int i = 0; i < 38; i++) x[(size_t)i * 33331] = i % 3 == 0 ? 4.0f : 0.25f * (float)(1 + i % 7);
+    lpt_msb_hist_add(&h, n, x);
+    assert_int_equal(lpt_stats_nonzero(&h), 38);
+    const int fl = lpt_stats_choose_fl(&h, 8, 1e-4, LPT_FL_MIN, LPT_FL_MAX);
+    assert_int_equal(fl, 4); /* 4 = 2^2 fits dfp8 (max 127 * 2^-FL) at FL 8 - 2 - 2 */
+    assert_int_equal(overflows(8, fl, n, x), 0);
+    assert_true(lpt_stats_overflow_at(&h, 8, fl) == 0.0);
+    /* the old denominator would have allowed FL 256: the budget of all values */
+    assert_true(38.0 / (double)n <= 1e-4);
+    assert_true(lpt_stats_overflow_at(&h, 8, LPT_FL_MAX) == 1.0); /* every nonzero value */
+    /* a dense tensor still gets its outlier budget: 1e-4 of 10^6 nonzero values */
+    float *d = tu_rand(1000000, 8, 0.5f, 1.0f); /* msb -1 */
+    for (int i = 0; i < 100; i++) d[i * 9973] = 100.0f; /* msb 6, exactly the budget */
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, 1000000, d);
+    assert_int_equal(lpt_stats_choose_fl(&h, 8, 1e-4, LPT_FL_MIN, LPT_FL_MAX), 7);
+    d[5] = 100.0f; /* one more: the budget is exceeded, the outliers set FL */
+    lpt_msb_hist_clear(&h);
+    lpt_msb_hist_add(&h, 1000000, d);
+    assert_int_equal(lpt_stats_choose_fl(&h, 8, 1e-4, LPT_FL_MIN, LPT_FL_MAX), 8 - 2 - 6);
+    free(d);
+    /* the unit: an interval without nonzero values keeps the last FL */
+    lpt_stats_unit u;
+    lpt_stats_init(&u, 10, 1e-4);
+    lpt_qformat q8 = dfp(8);
+    int id = lpt_stats_register(&u, "fc1", "x", LPT_ROLE_A, &q8);
+    lpt_stats_observe(&u, id, n, x);
+    lpt_stats_configure(&u, 9);
+    assert_int_equal(u.e[id].fl, 4);
+    memset(x, 0, n * sizeof *x);
+    lpt_stats_observe(&u, id, n, x);
+    lpt_stats_configure(&u, 19);
+    assert_int_equal(u.e[id].fl, 4);
+    lpt_stats_free(&u);
+    free(x);
+}
+
+/* dead tensors: an interval in which every value was zero (nonzero before), every nonzero
+ * value saturated, or every nonzero value was quantized to zero gives an event record
+ * and a message naming the layer and the tensor */
+static void test_dead_tensor_events(void **s) {
+    (void)s;
+    lpt_stats_unit u;
+    lpt_stats_init(&u, 10, 1e-4);
+    lpt_qformat q8 = dfp(8);
+    const int a = lpt_stats_register(&u, "fc1", "x", LPT_ROLE_A, &q8);
+    const int b = lpt_stats_register(&u, "conv2", "dy", LPT_ROLE_G, &q8);
+    const int c = lpt_stats_register(&u, "fc2", "y", LPT_ROLE_A, &q8);
+    float v[4] = {1.0f, -2.0f, 0.0f, 0.5f}, z[4] = {0};
+    lpt_stats_observe(&u, a, 4, v);
+    lpt_stats_observe(&u, b, 4, v);
+    lpt_stats_observe(&u, c, 4, v);
+    lpt_stats_configure(&u, 9);
+    assert_null(lpt_stats_take_events(&u)); /* healthy */
+    lpt_stats_observe(&u, a, 4, z);       /* fc1 x: all zero now */
+    lpt_stats_observe(&u, b, 4, v);       /* conv2 dy: every nonzero value saturated */
+    lpt_qstats all_sat = {.saturated = 3};
+    lpt_stats_count(&u, b, &all_sat);
+    lpt_stats_observe(&u, c, 4, v); /* fc2 y: every nonzero value became zero */
+    lpt_qstats all_under = {.underflow = 3};
+    lpt_stats_count(&u, c, &all_under);
+    u.log.len = 0;
+    lpt_stats_configure(&u, 19);
+    char *ev = lpt_stats_take_events(&u);
+    assert_non_null(ev);
+    assert_int_equal(tu_lines(ev), 3);
+    assert_non_null(strstr(ev, "layer fc1 tensor x (dfp8): every value was zero over global steps 11-20 (nonzero before)"));
+    assert_non_null(strstr(ev, "layer conv2 tensor dy (dfp8): every nonzero value saturated"));
+    assert_non_null(strstr(ev, "layer fc2 tensor y (dfp8): every nonzero value was quantized to zero"));
+    free(ev);
+    assert_null(lpt_stats_take_events(&u));
+    lpt_buf_put(&u.log, "", 1);
+    const char *log = (const char *)u.log.data;
+    assert_non_null(strstr(log, "{\"step\": 19, \"event\": \"all_zero\", \"layer\": \"fc1\", \"tensor\": \"x\""));
+    assert_non_null(strstr(log, "\"event\": \"all_saturated\", \"layer\": \"conv2\""));
+    assert_non_null(strstr(log, "\"event\": \"all_underflow\", \"layer\": \"fc2\""));
+    assert_int_equal(tu_lines(log), 6); /* three records and three events */
+    u.log.len = 0;
+    /* a run that ends inside an interval logs it, marked partial; nothing when empty */
+    lpt_stats_observe(&u, a, 4, v);
+    lpt_stats_finish(&u, 23);
+    lpt_buf_put(&u.log, "", 1);
+    assert_non_null(strstr((const char *)u.log.data, "\"step\": 23,"));
+    assert_non_null(strstr((const char *)u.log.data, "\"partial\": true}"));
+    u.log.len = 0;
+    lpt_stats_finish(&u, 24);
+    assert_int_equal(u.log.len, 0);
+    lpt_stats_free(&u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sparse_tensor_keeps_its_range),
+        cmocka_unit_test(test_dead_tensor_events),
         cmocka_unit_test(test_histogram_brute_force),
         cmocka_unit_test(test_histogram_windowed),
         cmocka_unit_test(test_fl_rule),

@@ -68,7 +68,7 @@ static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
     lpt_qstate *q = &c->qs;
-    lpt_q_prepare(q, cx, l->name);
+    lpt_q_prepare(q, cx, l);
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *xq = lpt_tensor_f32(&c->xq), *wq = lpt_tensor_f32(&c->wq), *yv = lpt_tensor_f32(y);
     lpt_q_apply(cx, q->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x), xq);

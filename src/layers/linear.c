@@ -51,7 +51,7 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
 static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     linear *f = l->priv;
     lpt_qstate *q = &f->qs;
-    lpt_q_prepare(q, c, l->name);
+    lpt_q_prepare(q, c, l);
     float *xq = lpt_tensor_f32(&f->xq), *wq = lpt_tensor_f32(&f->wq), *yv = lpt_tensor_f32(y);
     lpt_q_apply(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), xq);
     lpt_q_apply(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), wq);
