@@ -180,6 +180,8 @@ struct lpt_backend {
     void (*fill)(lpt_backend *be, size_t n, float *x, float v);
     /* number of elements that are NaN or +-Inf */
     size_t (*count_nonfinite)(lpt_backend *be, size_t n, const float *x);
+    /* number of elements that are not zero (+0 and -0 are zero; NaN is not) */
+    size_t (*count_nonzero)(lpt_backend *be, size_t n, const float *x);
 };
 
 /* Registry: the one place that knows which backends are built. */

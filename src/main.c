@@ -12,6 +12,7 @@
 #include "args.h"
 #include "bench.h"
 #include "model.h"
+#include "net.h"
 #include "quantize_cmd.h"
 #include "train.h"
 #include "util.h"
@@ -35,6 +36,51 @@ static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
     return 0;
 }
 
+/* A model given on the command line is read and built (batch 1, reference backend), so
+ * that every mistake in it is an argument error: exit status 2, one line naming the
+ * file, the line and the reason. */
+static int check_model(const char *cmd, const char *model) {
+    lpt_model_spec spec;
+    if (lpt_model_spec_load(model, &spec) != 0) {
+        fprintf(stderr, "lpt %s: --model: %s\n", cmd, lpt_error_get());
+        return 2;
+    }
+    int rc = lpt_net_check_spec(&spec);
+    if (rc) fprintf(stderr, "lpt %s: --model: %s\n", cmd, lpt_error_get());
+    lpt_model_spec_free(&spec);
+    return rc ? 2 : 0;
+}
+
+/* Options of the statistics unit and the quantizers mean nothing to a precision that
+ * does not use them: refused rather than silently ignored. */
+static int check_lowprec_options(lpt_opt *o, int no, lpt_train_cfg *cfg) {
+    lpt_qconfig q;
+    lpt_stats_unit u;
+    int on;
+    if (lpt_train_qconfig(cfg, &q, &u, &on) != 0) return 2; /* reported by check_choices */
+    if (on) lpt_stats_free(&u);
+    const int dfp = on && (q.prec.w.fmt == LPT_FMT_DFP || q.prec.a.fmt == LPT_FMT_DFP ||
+                           q.prec.g.fmt == LPT_FMT_DFP);
+    const int is_auto = strcmp(cfg->precision, "auto") == 0;
+    static const struct {
+        const char *name;
+        int needs; /* 0: any quantized role, 1: a dfp role, 2: auto */
+    } k[] = {{"rounding", 0},      {"stats-interval", 0}, {"stats-out", 0},     {"overflow-rate", 1},
+             {"acc-bits", 1},      {"no-recompute", 1},   {"underflow-rate", 2}};
+    static const char *const what[] = {"low-precision training", "dynamic fixed point (dfp) roles",
+                                       "--precision auto"};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (!lpt_args_find(o, no, k[i].name)->given) continue;
+        const int ok = k[i].needs == 0 ? on : k[i].needs == 1 ? dfp : is_auto;
+        if (!ok) {
+            fprintf(stderr, "lpt train: --%s applies to %s only; --precision %s does not use it\n", k[i].name,
+                    what[k[i].needs], cfg->precision);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 static int cmd_train(int argc, char **argv) {
     lpt_train_cfg cfg;
     lpt_train_cfg_defaults(&cfg);
@@ -54,10 +100,10 @@ static int cmd_train(int argc, char **argv) {
         {"step-epochs", LPT_OPT_INT, &cfg.sgd.step_epochs, 0, 1, 100000, "N", "step schedule: decay every N epochs [5]", 0},
         {"gamma", LPT_OPT_FLOAT, &cfg.sgd.gamma, 0, 0, 1, "X", "step schedule: decay factor [0.1]", 0},
         {"seed", LPT_OPT_U64, &cfg.seed, 0, 0, 0, "N", "seed of initialization, shuffling and dropout [1]", 0},
-        {"threads", LPT_OPT_INT, &cfg.threads, 0, 1, 256, "N", "CPU threads [2]", 0},
+        {"threads", LPT_OPT_INT, &cfg.threads, 0, 1, 256, "N", "CPU threads [2; on --resume, the checkpoint's]", 0},
         {"metrics-out", LPT_OPT_STR, cfg.metrics_out, sizeof cfg.metrics_out, 0, 0, "FILE", "per-epoch metrics, JSON Lines (CSV if FILE ends in .csv)", 0},
-        {"checkpoint", LPT_OPT_STR, cfg.checkpoint, sizeof cfg.checkpoint, 0, 0, "FILE", "write a checkpoint after every epoch and on interrupt", 0},
-        {"resume", LPT_OPT_STR, cfg.resume, sizeof cfg.resume, 0, 0, "FILE", "continue the run saved in FILE", 0},
+        {"checkpoint", LPT_OPT_STR, cfg.checkpoint, sizeof cfg.checkpoint, 0, 0, "FILE", "write a checkpoint after every epoch and on interrupt (without it, an interrupt writes lpt-interrupted.ckpt here)", 0},
+        {"resume", LPT_OPT_STR, cfg.resume, sizeof cfg.resume, 0, 0, "FILE", "continue the run saved in FILE (and keep writing FILE unless --checkpoint says otherwise)", 0},
         {"max-steps", LPT_OPT_LONG, &cfg.max_steps, 0, 1, 1e15, "N", "stop after global step N, writing the checkpoint", 0},
         {"train-limit", LPT_OPT_INT, &cfg.train_limit, 0, 1, 1 << 30, "N", "use the first N training images", 0},
         {"test-limit", LPT_OPT_INT, &cfg.test_limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
@@ -70,6 +116,8 @@ static int cmd_train(int argc, char **argv) {
         {"acc-bits", LPT_OPT_INT, &cfg.acc_bits, 0, 2, 64, "N", "dfp accumulator width [32 for dfp8, 48 for dfp16]", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "do not recompute outputs whose overflow beats the prediction 4x (on by default)", 0},
         {"stats-out", LPT_OPT_STR, cfg.stats_out, sizeof cfg.stats_out, 0, 0, "FILE", "statistics unit records, JSON Lines", 0},
+        {"dead-steps", LPT_OPT_INT, &cfg.dead_steps, 0, 0, 1000000, "N", "warn when train accuracy sits at chance or a layer's weight gradient is zero for N steps (0: off) [200]", 0},
+        {"fail-on-dead", LPT_OPT_FLAG, &cfg.fail_on_dead, 0, 0, 0, NULL, "stop with exit status 1 when the run is found dead (see docs/training.md)", 0},
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     int rc = lpt_args_parse("train", "[options]", o, no, argc, argv, 2, NULL, 0, NULL);
@@ -94,21 +142,16 @@ static int cmd_train(int argc, char **argv) {
                         "fixes it\n", fixed[i]);
                 return 2;
             }
-        if (!lpt_args_find(o, no, "epochs")->given) cfg.epochs = 0; /* keep the checkpoint's */
+        if (!lpt_args_find(o, no, "epochs")->given) cfg.epochs = 0;   /* keep the checkpoint's */
+        if (!lpt_args_find(o, no, "threads")->given) cfg.threads = 0; /* likewise */
     }
     if ((rc = check_choices("train", &cfg))) return rc;
+    if (!cfg.resume[0] && (rc = check_lowprec_options(o, no, &cfg))) return rc;
     if (cfg.resume[0] && access(cfg.resume, R_OK) != 0) {
         fprintf(stderr, "lpt train: --resume: cannot read '%s'\n", cfg.resume);
         return 2;
     }
-    if (!cfg.resume[0]) {
-        lpt_model_spec spec;
-        if (lpt_model_spec_load(cfg.model, &spec) != 0) {
-            fprintf(stderr, "lpt train: --model: %s\n", lpt_error_get());
-            return 2;
-        }
-        lpt_model_spec_free(&spec);
-    }
+    if (!cfg.resume[0] && (rc = check_model("train", cfg.model))) return rc;
     struct stat st;
     if (stat(cfg.data, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "lpt train: --data: '%s' is not a directory%s\n", cfg.data,
@@ -161,6 +204,8 @@ static int cmd_eval(int argc, char **argv) {
     if (!(be = lpt_backend_create(backend, threads))) goto out;
     if (lpt_net_build(&net, be, &spec, batch)) goto out;
     built = 1;
+    /* the test images must have the model's input size and labels below its outputs */
+    if (lpt_train_check_data(&spec, net.classes, ckpath, data, NULL, &test)) goto out;
     if (lpt_checkpoint_restore(ckpath, &ck, &net, NULL)) goto out;
     /* a low-precision run is evaluated as training evaluates it: quantized with the
      * statistics unit's configuration from the checkpoint (without one: FP32) */
@@ -171,7 +216,8 @@ static int cmd_eval(int argc, char **argv) {
         if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto out;
     }
     double loss, acc;
-    if (lpt_evaluate(&net, quantized ? &qc : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc)) {
+    if (lpt_evaluate(&net, quantized ? &qc : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc, NULL,
+                     NULL)) {
         lpt_error_set("non-finite values in the evaluation");
         goto out;
     }

@@ -174,3 +174,13 @@ lpt_param *lpt_net_find_param(lpt_net *net, const char *name) {
         if (strcmp(net->p[i].name, name) == 0) return &net->p[i];
     return NULL;
 }
+
+int lpt_net_check_spec(const lpt_model_spec *spec) {
+    lpt_backend *be = lpt_backend_create("ref", 1);
+    if (!be) return -1;
+    lpt_net net;
+    int rc = lpt_net_build(&net, be, spec, 1);
+    if (rc == 0) lpt_net_free(&net);
+    lpt_backend_destroy(be);
+    return rc;
+}

@@ -30,6 +30,9 @@ typedef struct {
 /* Build `spec` for batches of up to `batch`; 0 or -1 with an error naming the layer. */
 int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch);
 void lpt_net_free(lpt_net *net);
+/* Build `spec` once (batch 1, reference backend) and free it: 0, or -1 with the error
+ * lpt_net_build gives (a layer option or shape that does not fit). */
+int lpt_net_check_spec(const lpt_model_spec *spec);
 
 /* Seeded initialization: He-uniform weights (bound sqrt(6 / fan_in)), zero biases,
  * batch-norm scale 1; each parameter draws from its own counter-based stream. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "rng.h"
 #include "util.h"
 
@@ -36,6 +37,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->underflow_rate = 0.01f;
     c->stats_interval = 50;
     c->recompute = 1;
+    c->dead_steps = 200;
 }
 
 int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active) {
@@ -48,6 +50,11 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
         p.w = p.a = p.g = d16;
         p.g.round = LPT_ROUND_SR; /* as the int8-dyn preset */
     } else if (lpt_precision_parse(cfg->precision, &p) != 0) {
+        if (!strchr(cfg->precision, '=')) { /* one format: say what else a precision may be */
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s; also auto, or one format per role: w=FMT,a=FMT,g=FMT", lpt_error_get());
+            lpt_error_set("%s", msg);
+        }
         return -1;
     }
     if (cfg->rounding[0]) {
@@ -152,7 +159,7 @@ static void print_stats_summary(const lpt_stats_unit *u) {
 }
 
 int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
-                 double *loss, double *acc) {
+                 double *loss, double *acc, const volatile sig_atomic_t *stop, const char *label) {
     lpt_qconfig frozen;
     if (q) {
         frozen = *q;
@@ -165,10 +172,14 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
     float *x = lpt_xmalloc((size_t)net->batch * item * sizeof *x);
     int32_t *y = lpt_xmalloc((size_t)net->batch * sizeof *y);
     int *idx = lpt_xmalloc((size_t)net->batch * sizeof *idx);
-    double sum = 0.0;
+    double sum = 0.0, shown = lpt_time_now();
     long correct = 0;
     int rc = 0;
     for (int at = 0; at < d->n; at += net->batch) {
+        if (stop && *stop) {
+            rc = 1;
+            break;
+        }
         int n = d->n - at < net->batch ? d->n - at : net->batch;
         for (int i = 0; i < n; i++) idx[i] = at + i;
         lpt_dataset_gather(d, idx, n, mean, std, x, y);
@@ -181,6 +192,16 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
         int ok = 0;
         sum += lpt_net_loss(net, &c, y, &ok);
         correct += ok;
+        const double now = lpt_time_now();
+        if (label && now - shown > 0.2) {
+            printf("\r\033[K%s  evaluating %d/%d", label, at + n, d->n);
+            fflush(stdout);
+            shown = now;
+        }
+    }
+    if (label) {
+        printf("\r\033[K");
+        fflush(stdout);
     }
     free(x);
     free(y);
@@ -190,8 +211,29 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
     return rc;
 }
 
+int lpt_train_check_data(const lpt_model_spec *spec, int classes, const char *model, const char *data,
+                         const lpt_dataset *train, const lpt_dataset *test) {
+    const lpt_dataset *sets[2] = {train, test};
+    for (int i = 0; i < 2; i++) {
+        const lpt_dataset *d = sets[i];
+        if (!d || !d->n) continue;
+        if (d->c != spec->in_c || d->h != spec->in_h || d->w != spec->in_w) {
+            lpt_error_set("model %s expects %dx%dx%d inputs but the %s images in %s are %dx%dx%d", model,
+                          spec->in_c, spec->in_h, spec->in_w, i ? "test" : "training", data, d->c, d->h, d->w);
+            return -1;
+        }
+        if (classes < d->classes) {
+            lpt_error_set("model %s has %d outputs but the %s labels in %s go up to %d", model, classes,
+                          i ? "test" : "training", data, d->classes - 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The statistics log at the start of a run: empty, or on resume (steps > 0) only the
- * records of intervals that ended before global step `steps`; rewritten atomically. */
+ * records of intervals that ended before global step `steps` (and the events before it);
+ * rewritten atomically. */
 static int stats_log_cut(const char *path, long steps) {
     lpt_buf keep = {0};
     size_t n = 0;
@@ -200,7 +242,10 @@ static int stats_log_cut(const char *path, long steps) {
         char *end = memchr(l, '\n', (size_t)(old + n - l));
         const size_t len = end ? (size_t)(end - l) + 1 : (size_t)(old + n - l);
         long long step;
-        if (sscanf(l, "{\"step\": %lld", &step) == 1 && step < steps) lpt_buf_put(&keep, l, len);
+        /* a partial interval's records (written when the earlier run ended) are dropped:
+         * the resumed run logs the whole interval */
+        const int partial = memmem(l, len, "\"partial\": true", 15) != NULL;
+        if (sscanf(l, "{\"step\": %lld", &step) == 1 && step < steps && !partial) lpt_buf_put(&keep, l, len);
         l += len;
     }
     int rc = lpt_file_write_atomic(path, keep.data ? (const char *)keep.data : "", keep.len);
@@ -246,6 +291,55 @@ static void progress_line(const lpt_train_cfg *cfg, int epoch, long step, long s
     fflush(stdout);
 }
 
+/* Dead-run reports: a warning on stderr (and an event record in the statistics log), or
+ * with --fail-on-dead the error that stops the run. */
+typedef struct {
+    const lpt_train_cfg *cfg;
+    lpt_stats_unit *stats; /* NULL: no statistics log */
+    int count;             /* conditions reported */
+    char first[512];       /* the first of them */
+} dead_log;
+
+/* -1 when the run must stop (error set), else 0 */
+static int dead_report(dead_log *d, long step, const char *msg, int from_stats) {
+    if (!d->count) snprintf(d->first, sizeof d->first, "%s", msg);
+    d->count++;
+    if (d->stats && !from_stats) lpt_stats_log_event(d->stats, step, "dead", NULL, NULL, msg);
+    if (d->cfg->fail_on_dead) {
+        lpt_error_set("dead run at global step %ld: %s; stopping (--fail-on-dead)", step + 1, msg);
+        return -1;
+    }
+    fprintf(stderr, "%slpt: warning: %s (global step %ld)\n", d->cfg->progress ? "\n" : "", msg, step + 1);
+    fflush(stderr);
+    return 0;
+}
+
+/* the statistics unit's dead tensors since the last call, one report each */
+static int dead_from_stats(dead_log *d, long step) {
+    char *ev = d->stats ? lpt_stats_take_events(d->stats) : NULL;
+    int rc = 0;
+    for (char *l = ev, *nl; l && *l && !rc; l = nl + 1) {
+        nl = strchr(l, '\n');
+        *nl = 0;
+        rc = dead_report(d, step, l, 1);
+    }
+    free(ev);
+    return rc;
+}
+
+/* Where a run is written, refused before any training: not a directory or another
+ * non-regular file, in a writable directory. */
+static int check_output(const char *option, const char *path) {
+    if (!path[0]) return 0;
+    if (lpt_file_check_writable(path)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "--%s: %s", option, lpt_error_get());
+        lpt_error_set("%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
 int lpt_train_run(const lpt_train_cfg *cfg_in) {
     lpt_train_cfg cfg = *cfg_in;
     lpt_model_spec spec = {0};
@@ -255,27 +349,37 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     lpt_backend *be = NULL;
     lpt_net net = {0};
     lpt_sgd opt = {0};
-    int built = 0, rc = 1, sig_on = 0, qon = 0;
+    lpt_health health = {0};
+    int built = 0, rc = 1, sig_on = 0, qon = 0, lock_fd = -1, health_on = 0;
     lpt_qconfig qc;
     lpt_stats_unit su = {0};
     struct sigaction old_int, old_term;
     float *x = NULL;
     int32_t *y = NULL;
     int *perm = NULL;
+    int threads_from_ckpt = 0;
 
     if (cfg.resume[0]) {
         lpt_train_cfg saved = cfg;
         if (lpt_checkpoint_open(cfg.resume, &ck, &cfg, &spec, &st)) goto fail;
         /* the run's trajectory comes from the checkpoint; these may change on resume */
         if (saved.epochs > 0) cfg.epochs = saved.epochs;
-        cfg.threads = saved.threads;
+        if (saved.threads > 0)
+            cfg.threads = saved.threads;
+        else
+            threads_from_ckpt = 1; /* the checkpoint's count keeps the run bit for bit */
         memcpy(cfg.data, saved.data, sizeof cfg.data);
         memcpy(cfg.metrics_out, saved.metrics_out, sizeof cfg.metrics_out);
         memcpy(cfg.checkpoint, saved.checkpoint, sizeof cfg.checkpoint);
         memcpy(cfg.resume, saved.resume, sizeof cfg.resume);
+        memcpy(cfg.stats_out, saved.stats_out, sizeof cfg.stats_out);
+        if (!cfg.checkpoint[0]) /* a resumed run goes on writing the checkpoint it came from */
+            memcpy(cfg.checkpoint, cfg.resume, sizeof cfg.checkpoint);
         cfg.max_steps = saved.max_steps;
         cfg.progress = saved.progress;
         cfg.quiet = saved.quiet;
+        cfg.dead_steps = saved.dead_steps;
+        cfg.fail_on_dead = saved.fail_on_dead;
     } else if (lpt_model_spec_load(cfg.model, &spec)) {
         goto fail;
     }
@@ -283,39 +387,39 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     const int fp16 = qon && qc.prec.g.fmt == LPT_FMT_FP16;
     if (!(st.loss_scale > 0)) st.loss_scale = fp16 ? 4096.0f : 1.0f;
     if (qon) st.stats = &su;
+    /* every output is checked before any work, and the checkpoint is ours alone */
+    if (check_output("checkpoint", cfg.checkpoint) || check_output("metrics-out", cfg.metrics_out) ||
+        check_output("stats-out", cfg.stats_out))
+        goto fail;
+    if (cfg.checkpoint[0] && (lock_fd = lpt_file_lock(cfg.checkpoint)) < 0) goto fail;
     /* the statistics log starts empty, or on resume keeps the records of the steps the
      * checkpoint holds */
-    if (cfg.stats_out[0] && (lpt_file_check_writable(cfg.stats_out) || stats_log_cut(cfg.stats_out, st.global_step)))
-        goto fail;
-    if ((cfg.metrics_out[0] && lpt_file_check_writable(cfg.metrics_out)) ||
-        (cfg.checkpoint[0] && lpt_file_check_writable(cfg.checkpoint)))
-        goto fail;
+    if (cfg.stats_out[0] && stats_log_cut(cfg.stats_out, st.global_step)) goto fail;
     if (lpt_dataset_load_dir(cfg.data, &train, &test)) goto fail;
     lpt_dataset_truncate(&train, cfg.train_limit);
     lpt_dataset_truncate(&test, cfg.test_limit);
-    if (train.c != spec.in_c || train.h != spec.in_h || train.w != spec.in_w) {
-        lpt_error_set("model %s expects %dx%dx%d inputs but %s holds %dx%dx%d images", cfg.model,
-                      spec.in_c, spec.in_h, spec.in_w, cfg.data, train.c, train.h, train.w);
-        goto fail;
-    }
     if (!(be = lpt_backend_create(cfg.backend, cfg.threads))) goto fail;
     if (lpt_net_build(&net, be, &spec, cfg.batch)) goto fail;
     built = 1;
-    if (net.classes < train.classes) {
-        lpt_error_set("model %s has %d outputs but the data has %d classes", cfg.model,
-                      net.classes, train.classes);
-        goto fail;
-    }
+    if (lpt_train_check_data(&spec, net.classes, cfg.model, cfg.data, &train, &test)) goto fail;
     if (lpt_sgd_init(&opt, &net)) goto fail;
+    const long steps = (train.n + cfg.batch - 1) / cfg.batch;
     if (cfg.resume[0]) {
         if (lpt_checkpoint_restore(cfg.resume, &ck, &net, &opt)) goto fail;
         lpt_checkpoint_close(&ck);
+        if (st.step_in_epoch > steps) {
+            lpt_error_set("%s: the checkpoint is at step %ld of an epoch but the data give %ld steps per epoch "
+                          "(different data or --train-limit?)", cfg.resume, st.step_in_epoch, steps);
+            goto fail;
+        }
     } else {
         lpt_net_init(&net, cfg.seed);
         lpt_dataset_stats(&train, &st.mean, &st.std);
     }
+    lpt_health_init(&health, cfg.dead_steps, lpt_health_chance(train.labels, train.n, net.classes), &net);
+    health_on = 1;
+    dead_log dead = {.cfg = &cfg, .stats = qon && cfg.stats_out[0] ? &su : NULL};
 
-    const long steps = (train.n + cfg.batch - 1) / cfg.batch;
     const size_t item = lpt_shape_item_count(&net.act[0].shape);
     x = lpt_xmalloc((size_t)cfg.batch * item * sizeof *x);
     y = lpt_xmalloc((size_t)cfg.batch * sizeof *y);
@@ -327,8 +431,11 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                train.n, test.n, cfg.batch, cfg.epochs);
         lpt_net_print(&net, stdout);
         if (cfg.resume[0])
-            printf("resumed from %s at epoch %d, step %ld\n", cfg.resume, st.epoch + 1,
-                   st.step_in_epoch);
+            printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s\n",
+                   cfg.resume, st.epoch + 1, st.step_in_epoch, cfg.threads, cfg.threads == 1 ? "" : "s",
+                   threads_from_ckpt ? "the checkpoint's count, which resumes bit for bit; --threads changes it"
+                                     : "--threads",
+                   cfg.checkpoint);
         fflush(stdout);
     }
     struct sigaction sa = {0};
@@ -341,21 +448,13 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     const float mean = (float)st.mean, stdv = (float)st.std;
     double t_epoch = lpt_time_now(), t_shown = 0.0;
     long img_epoch = 0;
+    char msg[512];
     for (; st.epoch < cfg.epochs; st.epoch++) {
         lpt_rng_permutation(cfg.seed, LPT_STREAM_SHUFFLE, (uint64_t)st.epoch, perm, train.n);
         t_epoch = lpt_time_now();
         img_epoch = 0;
         for (; st.step_in_epoch < steps; st.step_in_epoch++) {
-            if (g_interrupted || (cfg.max_steps > 0 && st.global_step >= cfg.max_steps)) {
-                const char *path = cfg.checkpoint[0] ? cfg.checkpoint : "lpt-interrupted.ckpt";
-                if (lpt_checkpoint_save(path, &cfg, &spec, &st, &net, &opt)) goto fail;
-                printf("%s%s at epoch %d, step %ld; checkpoint written to %s (continue with "
-                       "--resume %s)\n",
-                       cfg.progress ? "\n" : "", g_interrupted ? "interrupted" : "stopped",
-                       st.epoch + 1, st.step_in_epoch, path, path);
-                rc = g_interrupted ? 130 : 0;
-                goto done;
-            }
+            if (g_interrupted || (cfg.max_steps > 0 && st.global_step >= cfg.max_steps)) goto stop;
             const int at = (int)(st.step_in_epoch * cfg.batch);
             const int n = train.n - at < cfg.batch ? train.n - at : cfg.batch;
             lpt_dataset_gather(&train, perm + at, n, mean, stdv, x, y);
@@ -386,6 +485,8 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                 goto fail;
             }
             lpt_net_backward(&net, &c);
+            while (lpt_health_grads(&health, &net, st.global_step, msg, sizeof msg)) /* one per layer */
+                if (dead_report(&dead, st.global_step, msg, 0)) goto fail;
             float lr = lpt_lr_at(&cfg.sgd, st.global_step, steps, cfg.epochs);
             int step_ok = 1;
             if (fp16) { /* unscale; on Inf/NaN skip the step and halve the scale */
@@ -407,11 +508,16 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             if (qon && (st.global_step + 1) % cfg.stats_interval == 0) {
                 lpt_stats_configure(&su, st.global_step);
                 if (fp16) st.loss_scale = loss_scale_update(&su, st.loss_scale);
+                if (dead_from_stats(&dead, st.global_step)) goto fail;
                 if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+                if (!cfg.stats_out[0]) su.log.len = 0; /* no log: the records are not kept */
             }
             st.loss_sum += loss;
             st.correct += ok;
             st.seen += n;
+            if (lpt_health_step(&health, st.global_step, ok, n, msg, sizeof msg) &&
+                dead_report(&dead, st.global_step, msg, 0))
+                goto fail;
             st.global_step++;
             img_epoch += n;
             double now = lpt_time_now();
@@ -432,7 +538,16 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                               .seconds = secs};
         if (cfg.progress)
             progress_line(&cfg, st.epoch, steps, steps, r.train_loss, r.train_acc, r.images_per_s, 1);
-        if (lpt_evaluate(&net, qon ? &qc : NULL, &test, mean, stdv, &r.test_loss, &r.test_acc)) {
+        char label[64];
+        snprintf(label, sizeof label, "epoch %d/%d", st.epoch + 1, cfg.epochs);
+        if (!cfg.quiet && !cfg.progress) {
+            printf("%s  evaluating %d test images\n", label, test.n);
+            fflush(stdout);
+        }
+        int ev = lpt_evaluate(&net, qon ? &qc : NULL, &test, mean, stdv, &r.test_loss, &r.test_acc,
+                              &g_interrupted, cfg.progress && !cfg.quiet ? label : NULL);
+        if (ev > 0) goto stop; /* interrupted: the checkpoint holds the finished steps */
+        if (ev < 0) {
             lpt_error_set("non-finite values in the evaluation at the end of epoch %d; stopping",
                           st.epoch + 1);
             goto fail;
@@ -458,6 +573,11 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         }
         fflush(stdout);
     }
+    if (qon) {
+        lpt_stats_finish(&su, st.global_step - 1);
+        if (dead_from_stats(&dead, st.global_step - 1)) goto fail;
+        if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+    }
     if (st.nrecords > 0) {
         const lpt_epoch_record *r = &st.records[st.nrecords - 1];
         if (qon && !cfg.quiet) {
@@ -465,12 +585,46 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             if (fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)st.loss_scale,
                              st.skipped);
         }
-        printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f\n", st.nrecords,
-               100 * r->test_acc, r->test_loss);
+        const double chance = lpt_health_chance(test.labels, test.n, net.classes);
+        if (cfg.dead_steps > 0 && r->test_acc < chance + LPT_HEALTH_MARGIN) {
+            snprintf(msg, sizeof msg,
+                     "test accuracy %.2f%% is at chance (%.2f%% for always guessing the most frequent "
+                     "class): this run did not learn",
+                     100 * r->test_acc, 100 * chance);
+            if (dead_report(&dead, st.global_step - 1, msg, 0)) goto fail;
+            if (qon && cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+        }
+        printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f%s\n", st.nrecords, 100 * r->test_acc,
+               r->test_loss, dead.count ? " (flagged as dead: see the warnings)" : "");
+        if (dead.count)
+            fprintf(stderr, "lpt: warning: %d dead-run condition%s reported; the first: %s\n", dead.count,
+                    dead.count == 1 ? "" : "s", dead.first);
     }
     rc = 0;
     goto done;
+stop: { /* Ctrl-C, SIGTERM or --max-steps: a checkpoint, then exit */
+    const char *path = cfg.checkpoint[0] ? cfg.checkpoint : "lpt-interrupted.ckpt";
+    if (!cfg.checkpoint[0] && lpt_file_check_writable(path)) goto fail;
+    if (lpt_checkpoint_save(path, &cfg, &spec, &st, &net, &opt)) goto fail;
+    if (qon) {
+        lpt_stats_finish(&su, st.global_step - 1);
+        if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+    }
+    printf("%s%s at epoch %d, %s; checkpoint written to %s (continue with --resume %s)\n",
+           cfg.progress ? "\n" : "", g_interrupted ? "interrupted" : "stopped", st.epoch + 1,
+           st.step_in_epoch == steps ? "during the evaluation (it runs again on resume)" : "",
+           path, path);
+    rc = g_interrupted ? 130 : 0;
+    goto done;
+}
 fail:
+    if (qon && su.e && cfg.stats_out[0]) { /* what the statistics unit saw, for the post-mortem */
+        lpt_stats_finish(&su, st.global_step - 1);
+        char keep[1024];
+        snprintf(keep, sizeof keep, "%s", lpt_error_get());
+        lpt_stats_flush(&su, cfg.stats_out);
+        lpt_error_set("%s", keep);
+    }
     fprintf(stderr, "%slpt: %s\n", cfg.progress ? "\n" : "", lpt_error_get());
     rc = 1;
 done:
@@ -478,6 +632,8 @@ done:
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
     }
+    if (lock_fd >= 0) lpt_file_unlock(cfg.checkpoint, lock_fd);
+    if (health_on) lpt_health_free(&health);
     lpt_checkpoint_close(&ck);
     if (built) {
         lpt_sgd_free(&opt);

@@ -2,6 +2,7 @@
 #ifndef LPT_TRAIN_H
 #define LPT_TRAIN_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "data.h"
@@ -33,6 +34,9 @@ typedef struct {
     int acc_bits;         /* 0: 32 for dfp8, 48 for dfp16 */
     int recompute;        /* recompute outputs whose overflow beats the prediction (default on) */
     char stats_out[512];  /* JSON Lines, one record per interval, layer and tensor */
+    /* dead-run detection (src/health.h, and the statistics unit's dead tensors) */
+    int dead_steps;       /* window of the checks, in steps (0: off) */
+    int fail_on_dead;     /* a dead run stops with exit status 1 instead of a warning */
 } lpt_train_cfg;
 
 /* One metrics record per finished epoch. */
@@ -64,9 +68,14 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c);
 int lpt_train_run(const lpt_train_cfg *cfg);
 
 /* Evaluate net on d (eval mode; q: low-precision configuration or NULL): mean loss and
- * accuracy. -1 on non-finite output. */
+ * accuracy. -1 on non-finite output; 1 when *stop became non-zero between two batches
+ * (stop may be NULL). With `label` (a progress line on a terminal), shows how far it is. */
 int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
-                 double *loss, double *acc);
+                 double *loss, double *acc, const volatile sig_atomic_t *stop, const char *label);
+/* 0 when the data fit the model (image size, and every label below its outputs), else -1
+ * with an error naming the model, the data and the mismatch. */
+int lpt_train_check_data(const lpt_model_spec *spec, int classes, const char *model, const char *data,
+                         const lpt_dataset *train, const lpt_dataset *test);
 /* Calibration: one FP32 step over the batch in net (labels on the host) that only
  * observes every quantization point, then the first configuration. */
 void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels);

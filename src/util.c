@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +97,12 @@ int lpt_file_write_atomic(const char *path, const void *data, size_t n) {
 }
 
 int lpt_file_check_writable(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        lpt_error_set("cannot write '%s': %s", path,
+                      S_ISDIR(st.st_mode) ? "it is a directory" : "it is not a regular file");
+        return -1;
+    }
     char *tmp = tmp_path(path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
@@ -109,26 +116,127 @@ int lpt_file_check_writable(const char *path) {
     return 0;
 }
 
-void *lpt_file_read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lpt_error_set("cannot open '%s': %s", path, strerror(errno));
+int lpt_file_open_regular(const char *path, unsigned long long max_bytes, unsigned long long *size) {
+    /* O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        lpt_error_set("%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        lpt_error_set("%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        lpt_error_set("%s: not a regular file (%s)", path,
+                      S_ISDIR(st.st_mode)                            ? "a directory"
+                      : S_ISFIFO(st.st_mode)                         ? "a pipe"
+                      : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                     : "a socket or other special file");
+        close(fd);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > max_bytes) {
+        lpt_error_set("%s: %lld bytes, more than the %llu such a file may hold", path, (long long)st.st_size,
+                      max_bytes);
+        close(fd);
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    *size = (unsigned long long)st.st_size;
+    return fd;
+}
+
+void *lpt_file_read(const char *path, unsigned long long max_bytes, size_t *n) {
+    unsigned long long size;
+    int fd = lpt_file_open_regular(path, max_bytes, &size);
+    if (fd < 0) return NULL;
+    unsigned char *buf = malloc((size_t)size + 1);
+    if (!buf) {
+        lpt_error_set("%s: cannot allocate %llu bytes to read it", path, size);
+        close(fd);
         return NULL;
     }
-    lpt_buf b = {0};
-    unsigned char chunk[65536];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) lpt_buf_put(&b, chunk, r);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        lpt_error_set("cannot read '%s'", path);
-        lpt_buf_free(&b);
-        return NULL;
+    size_t got = 0;
+    while (got < size) {
+        const size_t want = size - got > (1u << 30) ? (1u << 30) : (size_t)(size - got);
+        ssize_t r = read(fd, buf + got, want);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            lpt_error_set("%s: cannot read: %s", path, r < 0 ? strerror(errno) : "the file shrank while being read");
+            free(buf);
+            close(fd);
+            return NULL;
+        }
+        got += (size_t)r;
     }
-    lpt_buf_put(&b, "", 1); /* NUL after the data, not counted */
-    *n = b.len - 1;
-    return b.data;
+    close(fd);
+    buf[got] = 0;
+    *n = got;
+    return buf;
+}
+
+void *lpt_file_read_all(const char *path, size_t *n) { return lpt_file_read(path, 1ull << 36, n); }
+
+/* the lock file of path (caller frees) */
+static char *lock_path(const char *path) {
+    const size_t len = strlen(path) + 8;
+    char *l = lpt_xmalloc(len);
+    snprintf(l, len, "%s.lock", path);
+    return l;
+}
+
+int lpt_file_lock(const char *path) {
+    char *lp = lock_path(path);
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            lpt_error_set("cannot create the lock file '%s': %s", lp, strerror(errno));
+            free(lp);
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int busy = errno == EWOULDBLOCK;
+            char pid[32] = "";
+            ssize_t r = busy ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+            pid[r > 0 ? r : 0] = 0;
+            pid[strcspn(pid, "\n")] = 0;
+            if (busy)
+                lpt_error_set("'%s' is being written by another lpt run%s%s%s (lock '%s'); use another path",
+                              path, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", lp);
+            else
+                lpt_error_set("cannot lock '%s': %s", lp, strerror(errno));
+            close(fd);
+            free(lp);
+            return -1;
+        }
+        /* the holder before us may have removed the file after we opened it: the lock
+         * counts only on the file that is at the path now */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char pid[32];
+            const int k = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)k, 0) != k) {
+                /* the pid in the lock file is only informative */
+            }
+            free(lp);
+            return fd;
+        }
+        close(fd);
+    }
+    lpt_error_set("cannot lock '%s': it keeps being replaced", lp);
+    free(lp);
+    return -1;
+}
+
+void lpt_file_unlock(const char *path, int fd) {
+    char *lp = lock_path(path);
+    unlink(lp); /* while holding the lock: a process that opened it before checks again */
+    close(fd);
+    free(lp);
 }
 
 uint32_t lpt_crc32(uint32_t crc, const void *data, size_t n) {

@@ -27,12 +27,25 @@ char *lpt_xstrdup(const char *s);
 /* Write `n` bytes to `path` atomically: a temporary file beside it, fsync, rename.
  * On failure the previous file (if any) is untouched; returns 0 or -1 with an error. */
 int lpt_file_write_atomic(const char *path, const void *data, size_t n);
-/* 0 when a file can be created beside `path` (its directory is writable), else -1 with
- * an error: checked before long work whose results would go there. */
+/* 0 when `path` can be written atomically: it is not a directory or another non-regular
+ * file, and a file can be created beside it (its directory is writable); else -1 with
+ * an error. Checked before long work whose results would go there. */
 int lpt_file_check_writable(const char *path);
-/* Read a whole file; returns a malloc'd buffer (NUL-terminated after the n bytes) or
- * NULL with an error. */
+/* Open a regular file for reading without blocking on a FIFO: a directory, device, pipe
+ * or socket is refused, as is a file over max_bytes. Returns the descriptor (its size in
+ * *size) or -1 with an error naming the file and the reason. */
+int lpt_file_open_regular(const char *path, unsigned long long max_bytes, unsigned long long *size);
+/* Read a whole regular file of at most max_bytes (lpt_file_open_regular's checks, and
+ * never more bytes than the file held when opened); returns a malloc'd buffer
+ * (NUL-terminated after the n bytes) or NULL with an error. */
+void *lpt_file_read(const char *path, unsigned long long max_bytes, size_t *n);
+/* lpt_file_read with a limit of 64 GiB. */
 void *lpt_file_read_all(const char *path, size_t *n);
+/* Take the exclusive lock that says a run writes `path` (an advisory lock on PATH.lock,
+ * held until lpt_file_unlock): the descriptor, or -1 with an error when another process
+ * holds it. */
+int lpt_file_lock(const char *path);
+void lpt_file_unlock(const char *path, int fd);
 
 uint32_t lpt_crc32(uint32_t crc, const void *data, size_t n);
 double lpt_time_now(void); /* monotonic seconds */

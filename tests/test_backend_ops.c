@@ -324,6 +324,13 @@ static void test_sgd_fill_nonfinite(void **state) {
     w1[0] = NAN, w1[n / 2] = INFINITY, w1[n - 1] = -INFINITY, w1[7] = 3e38f;
     assert_int_equal(ref_be->count_nonfinite(ref_be, n, w1), 3);
     assert_int_equal(cpu_be->count_nonfinite(cpu_be, n, w1), 3);
+    /* nonzero counts: -0 is zero, NaN and Inf are not */
+    cpu_be->fill(cpu_be, n, w1, 0.0f);
+    assert_int_equal(ref_be->count_nonzero(ref_be, n, w1), 0);
+    assert_int_equal(cpu_be->count_nonzero(cpu_be, n, w1), 0);
+    w1[0] = -0.0f, w1[1] = NAN, w1[n / 2] = -INFINITY, w1[n - 1] = 1e-45f, w1[9] = -2.0f;
+    assert_int_equal(ref_be->count_nonzero(ref_be, n, w1), 4);
+    assert_int_equal(cpu_be->count_nonzero(cpu_be, n, w1), 4);
     free(w0), free(g), free(m0), free(w1), free(m1);
 }
 

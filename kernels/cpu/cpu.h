@@ -49,6 +49,7 @@ void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float
                       const float *g, float *m);
 void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v);
 size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x);
+size_t lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x);
 
 /* Elementwise work below this many elements runs on one thread (thread start-up would
  * cost more than it saves). */

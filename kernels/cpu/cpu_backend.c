@@ -37,5 +37,6 @@ int lpt_backend_cpu_fill(lpt_backend *be, int threads) {
     be->sgd_step = lpt_cpu_sgd_step;
     be->fill = lpt_cpu_fill;
     be->count_nonfinite = lpt_cpu_count_nonfinite;
+    be->count_nonzero = lpt_cpu_count_nonzero;
     return 0;
 }

@@ -60,3 +60,10 @@ size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
     }
     return bad;
 }
+
+size_t lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x) {
+    size_t nz = 0;
+#pragma omp parallel for simd num_threads(be->threads) schedule(static) reduction(+ : nz) if (n >= LPT_CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
+    return nz;
+}

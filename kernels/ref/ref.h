@@ -53,6 +53,7 @@ void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
 void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha);
 size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x);
+size_t lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x);
 
 /* host-memory helpers shared by the CPU backends */
 void *lpt_host_alloc(lpt_backend *be, size_t bytes);

@@ -65,4 +65,5 @@ void lpt_backend_ref_fill(lpt_backend *be) {
     be->fill = lpt_ref_fill;
     be->scale = lpt_ref_scale;
     be->count_nonfinite = lpt_ref_count_nonfinite;
+    be->count_nonzero = lpt_ref_count_nonzero;
 }

@@ -56,3 +56,10 @@ size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
     for (size_t i = 0; i < n; i++) bad += !isfinite(x[i]);
     return bad;
 }
+
+size_t lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x) {
+    (void)be;
+    size_t nz = 0;
+    for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
+    return nz;
+}

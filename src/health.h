@@ -1,0 +1,50 @@
+/* health.h - dead-run detection: a training run that has stopped learning says so.
+ *
+ * Watched during training (the statistics unit watches its tensors itself, see
+ * hwsim/stats_unit.h):
+ * - train accuracy at chance: over the last `window` steps, the fraction of correct
+ *   predictions is within 2 points of `chance` (the accuracy of always guessing the most
+ *   frequent class of the training set);
+ * - a layer whose weight gradient is identically zero at every check (one every
+ *   LPT_HEALTH_CHECK_EVERY steps) over the last `window` steps.
+ * Each condition is reported once when it arises (and again only after it cleared). A
+ * run resumed from a checkpoint starts its windows afresh. */
+#ifndef LPT_HEALTH_H
+#define LPT_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+
+#define LPT_HEALTH_CHECK_EVERY 10
+#define LPT_HEALTH_MARGIN 0.02 /* "at chance": accuracy below chance + 2 points */
+
+typedef struct {
+    int window;    /* steps (0: off) */
+    double chance; /* accuracy of a constant guess */
+    long *ring_correct, *ring_seen;
+    long sum_correct, sum_seen;
+    long filled; /* steps in the ring */
+    int at;      /* next ring slot */
+    int chance_flagged;
+    int np;
+    long *zero_since;  /* per parameter: first step of the current run of zero checks, -1: none */
+    int *zero_flagged; /* per parameter: reported */
+} lpt_health;
+
+/* window 0 turns the checks off. */
+void lpt_health_init(lpt_health *h, int window, double chance, const lpt_net *net);
+void lpt_health_free(lpt_health *h);
+/* After global step `step` (0-based) with `correct` of `seen` right: 1 when the train
+ * accuracy has just been found at chance (msg filled), else 0. */
+int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg, size_t cap);
+/* After the backward pass of global step `step`: on check steps, count the nonzero
+ * values of every weight gradient; 1 when a layer's weight gradient has just been found
+ * identically zero over the window (msg names the layer and the tensor), else 0. Call
+ * it again at the same step until it returns 0: one layer is reported per call. */
+int lpt_health_grads(lpt_health *h, lpt_net *net, long step, char *msg, size_t cap);
+/* The accuracy of always guessing the most frequent of n labels in [0, classes). */
+double lpt_health_chance(const int32_t *labels, int n, int classes);
+
+#endif
