@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
 TRAIN_ARGS ?= --model lenet5 --precision int8-dyn --epochs 10
 
-.PHONY: all deps build train test asan bench clean
+.PHONY: all deps build train test asan bench clean check-compilers
 
 all: build
 
@@ -35,6 +35,10 @@ asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLPT_SANITIZE=ON
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 1
+
+# the suite with GCC 12, clang and GCC 13 (in a Debian trixie chroot; root and network)
+check-compilers: deps
+	tools/check-compilers.sh
 
 bench: build
 	./$(BUILD)/lpt bench --model lenet5 --batch 64 --threads 1,2

@@ -48,6 +48,36 @@ ALWAYS_INLINE double round_mode(double v, lpt_rounding mode, double u) {
     }
 }
 
+/* ---- counters ----
+ * The dfp and bf16 kernels keep no counters in their vectorized loops: each element's
+ * events (saturated, non-finite, underflow) are stored as 1.0 or 0.0 in arrays of one
+ * block (doubles like the lanes of the arithmetic; 32-bit integers in the bf16 kernel)
+ * and counted after the block. The first form of the dfp kernel kept double counters in
+ * an `omp simd reduction`, which GCC 13.3 miscompiles at x86-64-v3 (-O3 -fopenmp
+ * -fno-trapping-math): partial redundancy elimination turns the updates into
+ * conditional loads of the per-lane reduction arrays, if-conversion makes them masked
+ * loads (vmaskmovpd), and the vectorizer steps their address by one vector per
+ * iteration as if the arrays were indexed by the element: the loads walk up the stack
+ * (SIGSEGV after about a thousand iterations, wrong counts before). GCC 12 and GCC 14
+ * emit no such loads. The block form has no reduction for a compiler to get wrong. */
+#define QBLOCK 512
+
+/* the events of one block: each array holds 1.0 or 0.0 per element, counted from the
+ * bits (bit 61 is set in 1.0 and clear in 0.0), which vectorizes where a conversion of
+ * doubles to integers does not (AVX2 has none to 64 bits) */
+ALWAYS_INLINE void count_events(const double *sat, const double *nonfin, const double *und, size_t m,
+                                lpt_qstats *st) {
+    uint64_t a = 0, b = 0, c = 0; /* m <= QBLOCK */
+    for (size_t i = 0; i < m; i++) {
+        a += lpt_f64_bits(sat[i]) >> 61;
+        b += lpt_f64_bits(nonfin[i]) >> 61;
+        c += lpt_f64_bits(und[i]) >> 61;
+    }
+    st->saturated += a;
+    st->nonfinite += b;
+    st->underflow += c;
+}
+
 /* ---- dynamic fixed point ---- */
 
 /* wc, wy: whether codes and values are wanted; constants after inlining, so that the
@@ -60,38 +90,44 @@ ALWAYS_INLINE void dfp_kernel(lpt_rounding mode, int wrap, int wc, int wy, int w
     const double qmax = lpt_pow2(width - 1) - 1.0, qmin = -lpt_pow2(width - 1);
     const double m = lpt_pow2(width), inv_m = lpt_pow2(-width);
     const double scale = lpt_pow2(fl), inv_scale = lpt_pow2(-fl);
-    /* counters in double: the same lane width as the arithmetic, so the loop vectorizes;
-     * exact for any n below 2^53 */
-    double sat = 0, und = 0, nonfin = 0;
-#pragma omp simd reduction(+ : sat, und, nonfin)
-    for (size_t i = 0; i < n; i++) {
-        const float xf = x[i];
-        const int finite = (xf - xf) == 0.0f;
-        const int isnan_ = xf != xf;
-        double u = 0.0;
-        if (mode == LPT_ROUND_SR) u = (double)lpt_sr_bits_at(prefix, i0 + i) * 0x1p-24;
-        double r = round_mode((double)xf * scale, mode, u);
-        const int over = finite & ((r > qmax) | (r < qmin));
-        double rw;
-        if (wrap) { /* r - trunc(r / m) * m is exact (Sterbenz), in (-m, m), sign of r */
-            const double rem = r - trunc(r * inv_m) * m;
-            rw = rem > qmax ? rem - m : (rem < qmin ? rem + m : rem);
-        } else
-            rw = r > qmax ? qmax : (r < qmin ? qmin : r);
-        double inf_code = xf > 0 ? qmax : qmin;
-        double c = finite ? rw : (isnan_ ? 0.0 : inf_code);
-        sat += over ? 1.0 : 0.0;
-        nonfin += finite ? 0.0 : 1.0;
-        und += (finite & (c == 0.0) & (xf != 0.0f)) ? 1.0 : 0.0;
-        const int32_t ci = (int32_t)c;
-        if (wc) codes[i] = ci;
-        /* the value comes from the integer code, so a zero code is +0 (the compiler may
-         * fold (double)(int32_t)c back into c, which keeps the sign of a -0.0 c) */
-        if (wy) y[i] = ci == 0 ? 0.0f : (float)((double)ci * inv_scale);
+    /* events as doubles: the same lane width as the arithmetic */
+    double e_sat[QBLOCK], e_nonfin[QBLOCK], e_und[QBLOCK];
+    for (size_t b = 0; b < n; b += QBLOCK) {
+        const size_t nb = n - b < QBLOCK ? n - b : QBLOCK;
+#pragma omp simd
+        for (size_t i = 0; i < nb; i++) {
+            const float xf = x[b + i];
+            const int finite = (xf - xf) == 0.0f;
+            const int isnan_ = xf != xf;
+            double u = 0.0;
+            if (mode == LPT_ROUND_SR) u = (double)lpt_sr_bits_at(prefix, i0 + b + i) * 0x1p-24;
+            double r = round_mode((double)xf * scale, mode, u);
+            const int over = finite & ((r > qmax) | (r < qmin));
+            double rw;
+            if (wrap) { /* r - trunc(r / m) * m is exact (Sterbenz), in (-m, m), sign of r */
+                const double rem = r - trunc(r * inv_m) * m;
+                rw = rem > qmax ? rem - m : (rem < qmin ? rem + m : rem);
+            } else
+                rw = r > qmax ? qmax : (r < qmin ? qmin : r);
+            double inf_code = xf > 0 ? qmax : qmin;
+            double c = finite ? rw : (isnan_ ? 0.0 : inf_code);
+            e_sat[i] = over ? 1.0 : 0.0;
+            e_nonfin[i] = finite ? 0.0 : 1.0;
+            e_und[i] = (finite & (c == 0.0) & (xf != 0.0f)) ? 1.0 : 0.0;
+            /* the integer from the bits of c + 1.5 * 2^52, whose low 32 mantissa bits hold c
+             * (an integer of at most 32 bits: the sum is exact), not by a float-to-int
+             * conversion: that instruction may trap, so the compiler never executes it on
+             * a path the source does not take, and after it has threaded the loop body into
+             * paths (finite or not) the conversion sits on one of them and the loop is not
+             * vectorized */
+            const int32_t ci = (int32_t)(uint32_t)lpt_f64_bits(c + 0x1.8p52);
+            if (wc) codes[b + i] = ci;
+            /* the value comes from the integer code, so a zero code is +0 (the compiler may
+             * fold (double)(int32_t)c back into c, which keeps the sign of a -0.0 c) */
+            if (wy) y[b + i] = ci == 0 ? 0.0f : (float)((double)ci * inv_scale);
+        }
+        count_events(e_sat, e_nonfin, e_und, nb, st);
     }
-    st->saturated += (uint64_t)sat;
-    st->underflow += (uint64_t)und;
-    st->nonfinite += (uint64_t)nonfin;
 }
 
 #define DFP_OUT(MODE, WRAP)                                                                  \
@@ -146,9 +182,16 @@ ALWAYS_INLINE int32_t fnan_code(const fspec *f, uint32_t xb) {
     return (int32_t)((s << 7) | (f->has_inf ? 0x7eu : 0x7fu));
 }
 
-ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, int wc, int wy, uint64_t prefix,
+/* The counters of this kernel stay an `omp simd reduction` (of integers): GCC 13.3 compiles
+ * it correctly (no masked loads of the per-lane arrays in its object code, and
+ * tests/test_quant_fast.c compares every counter with the reference at every level),
+ * and the block form above leaves this loop unvectorized with GCC 12. */
+ALWAYS_INLINE void float_kernel(const fspec *fmt, lpt_rounding mode, int wc, int wy, uint64_t prefix,
                                 uint64_t i0, size_t n, const float *restrict x,
                                 int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
+    /* a local copy of the format: clang does not vectorize the loop while its fields
+     * sit behind a pointer that the stores might alias */
+    const fspec spec = *fmt, *const f = &spec;
     uint64_t sat = 0, und = 0, nonfin = 0;
     const int toward_zero_pos = mode == LPT_ROUND_RTZ || mode == LPT_ROUND_RDN;
     const int toward_zero_neg = mode == LPT_ROUND_RTZ;
@@ -206,24 +249,31 @@ ALWAYS_INLINE void float_kernel(const fspec *f, lpt_rounding mode, int wc, int w
 
 ALWAYS_INLINE void bf16_kernel(int sat_mode, int wc, int wy, size_t n, const float *restrict x,
                                int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
-    uint64_t sat = 0, und = 0, nonfin = 0;
-#pragma omp simd reduction(+ : sat, und, nonfin)
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t b = lpt_f32_bits(x[i]), ax = b & 0x7fffffffu, s = b & 0x80000000u;
-        const int nan_ = ax > 0x7f800000u, finite = ax < 0x7f800000u;
-        uint32_t r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16; /* finite and Inf inputs */
-        const int over = finite & ((r & 0x7fffu) == 0x7f80u);
-        r = (sat_mode & ((r & 0x7fffu) == 0x7f80u)) ? ((s >> 16) | 0x7f7fu) : r;
-        r = nan_ ? ((b >> 16) | 0x40u) : r;
-        sat += (uint64_t)over;
-        nonfin += (uint64_t)!finite;
-        und += (uint64_t)(finite & (ax != 0) & ((r & 0x7fffu) == 0));
-        if (wc) codes[i] = (int32_t)r;
-        if (wy) y[i] = lpt_f32_from(r << 16 | (nan_ ? 0x00400000u : 0u));
+    /* integer lanes here: the events as 32-bit 0 or 1 */
+    uint32_t e_sat[QBLOCK], e_nonfin[QBLOCK], e_und[QBLOCK];
+    for (size_t b0 = 0; b0 < n; b0 += QBLOCK) {
+        const size_t nb = n - b0 < QBLOCK ? n - b0 : QBLOCK;
+        const float *restrict xb = x + b0;
+#pragma omp simd
+        for (size_t i = 0; i < nb; i++) {
+            const uint32_t b = lpt_f32_bits(xb[i]), ax = b & 0x7fffffffu, s = b & 0x80000000u;
+            const int nan_ = ax > 0x7f800000u, finite = ax < 0x7f800000u;
+            uint32_t r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16; /* finite and Inf inputs */
+            const int over = finite & ((r & 0x7fffu) == 0x7f80u);
+            r = (sat_mode & ((r & 0x7fffu) == 0x7f80u)) ? ((s >> 16) | 0x7f7fu) : r;
+            r = nan_ ? ((b >> 16) | 0x40u) : r;
+            e_sat[i] = (uint32_t)over;
+            e_nonfin[i] = (uint32_t)!finite;
+            e_und[i] = (uint32_t)(finite & (ax != 0) & ((r & 0x7fffu) == 0));
+            if (wc) codes[b0 + i] = (int32_t)r;
+            if (wy) y[b0 + i] = lpt_f32_from(r << 16 | (nan_ ? 0x00400000u : 0u));
+        }
+        uint32_t a = 0, c = 0, u = 0; /* nb <= QBLOCK */
+        for (size_t i = 0; i < nb; i++) a += e_sat[i], c += e_nonfin[i], u += e_und[i];
+        st->saturated += a;
+        st->nonfinite += c;
+        st->underflow += u;
     }
-    st->saturated += sat;
-    st->underflow += und;
-    st->nonfinite += nonfin;
 }
 
 /* ---- one build of every kernel per instruction-set level ---- */
@@ -300,13 +350,45 @@ static const isa_level g_levels[] = {
 
 static int g_level = -1; /* chosen once from the CPU's features */
 
+#if LPT_X86
+#include <cpuid.h>
+/* The x86-64 micro-architecture levels from CPUID and XGETBV (compilers disagree on
+ * which names __builtin_cpu_supports knows: clang 14 has neither "x86-64-v3" nor
+ * "f16c"). v3: AVX, AVX2, BMI1, BMI2, F16C, FMA, LZCNT, MOVBE with the OS saving YMM
+ * state; v4: v3 and AVX-512 F, BW, CD, DQ, VL with the OS saving the ZMM and mask
+ * state. */
+static int cpu_level(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned c1 = c;
+    const int osxsave = (c1 >> 27) & 1;
+    if (!osxsave) return 0;
+    unsigned xlo, xhi;
+    __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    if ((xlo & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const unsigned b7 = b;
+    unsigned ext_c = 0;
+    if (__get_cpuid(0x80000001, &a, &b, &c, &d)) ext_c = c;
+    const int v3 = ((c1 >> 28) & 1) /* AVX */ && ((c1 >> 29) & 1) /* F16C */ && ((c1 >> 12) & 1) /* FMA */ &&
+                   ((c1 >> 22) & 1) /* MOVBE */ && ((b7 >> 5) & 1) /* AVX2 */ && ((b7 >> 3) & 1) /* BMI1 */ &&
+                   ((b7 >> 8) & 1) /* BMI2 */ && ((ext_c >> 5) & 1) /* LZCNT */;
+    if (!v3) return 0;
+    const int v4 = ((b7 >> 16) & 1) /* F */ && ((b7 >> 17) & 1) /* DQ */ && ((b7 >> 28) & 1) /* CD */ &&
+                   ((b7 >> 30) & 1) /* BW */ && ((b7 >> 31) & 1) /* VL */ && (xlo & 0xe0) == 0xe0;
+    return v4 ? 2 : 1;
+}
+#endif
+
 static int best_level(void) {
 #if LPT_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return 2;
-    if (__builtin_cpu_supports("x86-64-v3")) return 1;
-#endif
+    static int level = -1;
+    if (level < 0) level = cpu_level();
+    return level;
+#else
     return 0;
+#endif
 }
 
 static const isa_level *level(void) {

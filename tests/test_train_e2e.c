@@ -89,7 +89,7 @@ static void test_mlp_learns_synthetic(void **s) {
     /* the last line's test_acc column */
     char *last = m + n - 1;
     while (last > m && last[-1] != '\n') last--;
-    double acc;
+    double acc = -1.0;
     int col = 0;
     for (char *q = last; *q && col < 6; q++)
         if (*q == ',' && ++col == 6) acc = strtod(q + 1, NULL);
