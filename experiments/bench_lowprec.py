@@ -38,6 +38,8 @@ def main():
                                   "--precision", "/".join(PRECISIONS), "--json"],
                                  check=True, capture_output=True, text=True).stdout
             for rec in (json.loads(l) for l in out.splitlines() if l.startswith("{")):
+                if rec["stats_share"] is None:  # fp32: no statistics unit
+                    rec["stats_share"] = 0.0
                 key = (int(t), rec["precision"])
                 seen.setdefault(key, []).append((rec["ms_per_step"], rec["step_time_ratio"], rec["stats_share"]))
                 print(f"round {r + 1} threads {t} {rec['precision']:>9}: {rec['ms_per_step']:7.3f} ms/step "

@@ -280,6 +280,10 @@ static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s, int *phan
     *phantom = 0;
     if (sscanf(*s, "%31s %7s%n", layer, tensor, &used) != 2) return NULL;
     *s += used;
+    if (!u->n && u->cap < 0) { /* lpt_stats_check: any name, parsed into a scratch entry */
+        memset(u->e, 0, sizeof *u->e);
+        return u->e;
+    }
     for (int i = 0; i < u->n; i++) {
         if (strcmp(u->e[i].layer, layer) != 0) continue;
         layer_known = 1;
@@ -305,6 +309,10 @@ static int load_hist(const char *s, lpt_msb_hist *h) {
         (side == 'p' ? h->pos : h->neg)[bin] = v;
         s += used;
     }
+    /* the counts must add up, and the largest magnitude must be a float's */
+    uint64_t sum = h->zeros + h->nonfinite;
+    for (int i = 0; i < LPT_MSB_BINS; i++) sum += h->pos[i] + h->neg[i];
+    if (sum != h->count || !(h->max_abs >= 0 && h->max_abs <= 3.5e38)) return -1;
     return *s == '\n' || *s == 0 ? 0 : -1;
 }
 
@@ -341,7 +349,10 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
             lpt_stats_summary h;
             if ((e = entry_named(u, &s, &phantom)) &&
                 sscanf(s, "%d %lld %d %d %llu %llu %llu %la %la %la", &j, &step, &h.fl, &h.width, &c, &z, &nf,
-                       &h.max_abs, &h.overflow, &h.underflow) == 10 && j >= 0 && j < LPT_STATS_HISTORY) {
+                       &h.max_abs, &h.overflow, &h.underflow) == 10 && j >= 0 && j < LPT_STATS_HISTORY &&
+                step >= 0 && h.fl >= LPT_FL_MIN && h.fl <= LPT_FL_MAX && h.width >= 2 && h.width <= 32 &&
+                z <= c && nf <= c - z && h.max_abs >= 0 && h.max_abs <= 3.5e38 && h.overflow >= 0 &&
+                h.overflow <= 1 && h.underflow >= 0 && h.underflow <= 1) {
                 h.step = step, h.count = c, h.zeros = z, h.nonfinite = nf;
                 e->hist[j] = h;
                 ok = 1;
@@ -357,6 +368,12 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
         }
     }
     return 0;
+}
+
+int lpt_stats_check(const char *text) {
+    lpt_stats_entry scratch;
+    lpt_stats_unit u = {.e = &scratch, .n = 0, .cap = -1};
+    return lpt_stats_load(&u, text);
 }
 
 int lpt_stats_flush(lpt_stats_unit *u, const char *path) {

@@ -105,6 +105,9 @@ void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out);
  * (lines of other keys are skipped): 0, or -1 with an error naming the entry that does
  * not fit. */
 int lpt_stats_load(lpt_stats_unit *u, const char *text);
+/* Check the syntax and the ranges of a saved state without a unit (entries of any name):
+ * 0, or -1 with an error quoting the line. */
+int lpt_stats_check(const char *text);
 /* A recompute of entry id at `step` from FL old_fl to the entry's current FL; when the
  * tensor had collapsed (v != LPT_STATS_OK) it is counted as a collapse and logged as an
  * event record (once per entry and interval). */

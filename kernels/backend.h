@@ -192,6 +192,8 @@ void lpt_backend_destroy(lpt_backend *be);
 void *lpt_backend_scratch(lpt_backend *be, size_t bytes);
 /* Comma-separated names of the backends in this build. */
 const char *lpt_backend_names(void);
+/* 1 when `name` is a backend of this build. */
+int lpt_backend_known(const char *name);
 
 /* The two CPU backends (used by the registry and by tests). */
 void lpt_backend_ref_fill(lpt_backend *be);

@@ -8,6 +8,8 @@
 
 const char *lpt_backend_names(void) { return "cpu, ref"; }
 
+int lpt_backend_known(const char *name) { return strcmp(name, "cpu") == 0 || strcmp(name, "ref") == 0; }
+
 lpt_backend *lpt_backend_create(const char *name, int threads) {
     lpt_backend *be = lpt_xcalloc(1, sizeof *be);
     if (strcmp(name, "ref") == 0) {

@@ -17,6 +17,7 @@
 
 typedef struct {
     double images_per_s, ms_per_step, stats_share;
+    int has_stats; /* a statistics unit ran (low precision) */
 } bench_result;
 
 static int bench_one(const lpt_model_spec *spec, const char *backend, const char *precision,
@@ -86,6 +87,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     res->images_per_s = (double)batch * n_on / total;
     res->ms_per_step = 1e3 * total / n_on;
     res->stats_share = qon && n_off ? 1.0 - (total_off / n_off) / (total / n_on) : 0;
+    res->has_stats = qon;
     if (profile) {
         double sum_layers = 0;
         for (int i = 0; i < net.nlayers; i++) sum_layers += tf[i] + tb[i];
@@ -151,13 +153,27 @@ int lpt_bench_main(int argc, char **argv) {
                 lpt_backend_names());
         return 2;
     }
+    char plist[256];
+    snprintf(plist, sizeof plist, "%s", precisions);
+    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p; p = strtok_r(NULL, "/", &ps)) {
+        lpt_train_cfg tc;
+        lpt_train_cfg_defaults(&tc);
+        snprintf(tc.precision, sizeof tc.precision, "%s", p);
+        lpt_qconfig qc;
+        lpt_stats_unit su;
+        int qon;
+        if (lpt_train_qconfig(&tc, &qc, &su, &qon) != 0) {
+            fprintf(stderr, "lpt bench: --precision: %s\n", lpt_error_get());
+            return 2;
+        }
+        if (qon) lpt_stats_free(&su);
+    }
     lpt_model_spec spec;
-    if (lpt_model_spec_load(model, &spec)) {
-        fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
-        return 1;
+    if (lpt_model_spec_load(model, &spec) || lpt_net_check_spec(&spec)) {
+        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+        return 2;
     }
     rc = 0;
-    char plist[256];
     snprintf(plist, sizeof plist, "%s", precisions);
     double base_ms[16] = {0};
     for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
@@ -169,17 +185,27 @@ int lpt_bench_main(int argc, char **argv) {
                 break;
             }
             if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
+            char share_json[32] = "null"; /* no statistics unit in the run */
+            if (r.has_stats) snprintf(share_json, sizeof share_json, "%.4f", r.stats_share);
             if (json)
                 printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
                        "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
-                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %.4f}\n",
+                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s}\n",
                        model, backend, p, tlist[i], batch, r.images_per_s, r.ms_per_step,
-                       r.ms_per_step / base_ms[i], r.stats_share);
-            else
+                       r.ms_per_step / base_ms[i], share_json);
+            else {
+                char share[160] = "";
+                if (r.has_stats && r.stats_share >= 0)
+                    snprintf(share, sizeof share, "; statistics unit %.1f%% of the step, against the same steps "
+                             "without it", 100 * r.stats_share);
+                else if (r.has_stats) /* the on/off difference is a noisy measure */
+                    snprintf(share, sizeof share, "; statistics unit below the noise of the measure (%.1f%%)",
+                             100 * r.stats_share);
                 printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
-                       "first precision; statistics unit %.1f%% of the step, against the same steps without it)\n",
+                       "first precision%s)\n",
                        model, p, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
-                       r.ms_per_step, r.ms_per_step / base_ms[i], 100 * r.stats_share);
+                       r.ms_per_step, r.ms_per_step / base_ms[i], share);
+            }
             fflush(stdout);
         }
     }

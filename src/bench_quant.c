@@ -54,37 +54,53 @@ int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *
     memset(y, 1, n * sizeof *y);
     qjob j = {.n = n, .x = x, .y = y};
     const double bytes = (double)n * sizeof(float);
-    double t_copy = best_of(reps, run_memcpy, &j);
-    if (!json)
-        printf("quantize throughput, %d MiB float32 -> float32 (dequantized), one core, best of %d, "
-               "fast kernels at %s\n  %-22s %10s %9s  %s\n  %-22s %10.2f %9s  %s\n", size_mib, reps,
-               lpt_quant_isa(), "format", "GB/s", "/memcpy", "kernel", "memcpy", bytes / t_copy * 1e-9, "1.00", "libc");
-    else
-        printf("{\"what\": \"memcpy\", \"mib\": %d, \"gb_per_s\": %.3f}\n", size_mib, bytes / t_copy * 1e-9);
+    /* every format is checked before anything is timed */
     char list[512];
     snprintf(list, sizeof list, "%s", formats);
-    int rc = 0;
+    lpt_qformat qs[64];
+    char *names[64];
+    int nf = 0, rc = 0;
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-        lpt_qformat q;
-        if (lpt_qformat_parse(f, &q) != 0) {
+        if (nf == 64) {
+            fprintf(stderr, "lpt bench: --formats: at most 64 formats\n");
+            rc = 2;
+            break;
+        }
+        if (lpt_qformat_parse(f, &qs[nf]) != 0) {
             fprintf(stderr, "lpt bench: --formats: %s\n", lpt_error_get());
             rc = 2;
             break;
         }
-        j.q = &q;
-        double t = best_of(reps, run_quant, &j);
-        /* measured again right after, so that drift between the two shows */
-        double t_copy2 = best_of(reps, run_memcpy, &j);
-        if (t_copy2 < t_copy) t_copy = t_copy2;
-        if (json)
-            printf("{\"what\": \"quantize\", \"format\": \"%s\", \"mib\": %d, \"gb_per_s\": %.3f, "
-                   "\"ratio_to_memcpy\": %.3f, \"kernel\": \"%s\"}\n", f, size_mib, bytes / t * 1e-9,
-                   t_copy / t, lpt_quantize_kernel_name(&q));
-        else
-            printf("  %-22s %10.2f %9.2f  %s\n", f, bytes / t * 1e-9, t_copy / t, lpt_quantize_kernel_name(&q));
-        fflush(stdout);
+        names[nf++] = f;
     }
-    if (!json) printf("  (memcpy best over the run: %.2f GB/s; ratios use it)\n", bytes / t_copy * 1e-9);
+    double t_copy = 0, t[64];
+    if (!rc) {
+        t_copy = best_of(reps, run_memcpy, &j);
+        for (int i = 0; i < nf; i++) {
+            j.q = &qs[i];
+            t[i] = best_of(reps, run_quant, &j);
+            /* memcpy again after each format, so that drift over the run shows; every
+             * ratio below uses the best memcpy of the whole run */
+            double t_copy2 = best_of(reps, run_memcpy, &j);
+            if (t_copy2 < t_copy) t_copy = t_copy2;
+        }
+    }
+    if (!rc && !json) {
+        printf("quantize throughput, %d MiB float32 -> float32 (dequantized), one core, best of %d, "
+               "fast kernels at %s\n  %-22s %10s %9s  %s\n  %-22s %10.2f %9s  %s\n", size_mib, reps,
+               lpt_quant_isa(), "format", "GB/s", "/memcpy", "kernel", "memcpy", bytes / t_copy * 1e-9, "1.00",
+               "libc (best over the run; every ratio uses it)");
+        for (int i = 0; i < nf; i++)
+            printf("  %-22s %10.2f %9.2f  %s\n", names[i], bytes / t[i] * 1e-9, t_copy / t[i],
+                   lpt_quantize_kernel_name(&qs[i]));
+    } else if (!rc) {
+        printf("{\"what\": \"memcpy\", \"mib\": %d, \"gb_per_s\": %.3f}\n", size_mib, bytes / t_copy * 1e-9);
+        for (int i = 0; i < nf; i++)
+            printf("{\"what\": \"quantize\", \"format\": \"%s\", \"mib\": %d, \"gb_per_s\": %.3f, "
+                   "\"ratio_to_memcpy\": %.3f, \"kernel\": \"%s\"}\n", names[i], size_mib, bytes / t[i] * 1e-9,
+                   t_copy / t[i], lpt_quantize_kernel_name(&qs[i]));
+    }
+    fflush(stdout);
     lpt_quant_isa_set("best");
     free(x);
     free(y);

@@ -6,7 +6,9 @@
  *         u64 bytes, data
  * Integers are little-endian; real numbers in the text sections are C99 hex floats, so
  * they round-trip exactly. */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,11 +148,68 @@ static int kv_num(const char *text, const char *key, double *out) {
     return end == v || (*end != '\n' && *end != 0) ? -1 : 0;
 }
 
+/* Every number of a checkpoint is checked against its range where it is read, so that
+ * a damaged or hand-edited file is refused with the field's name instead of failing
+ * later, far from the cause. */
+typedef struct {
+    const char *path, *section, *text;
+    int bad; /* an error has been set */
+} fields;
+
+/* the value of `key`, a number in [lo, hi] (integral when `integer`); absent and
+ * optional: *out keeps its value and 1 is returned; else 0 */
+static int field(fields *f, const char *key, double lo, double hi, int integer, int optional, double *out) {
+    if (f->bad) return 0;
+    double v;
+    if (!kv_get(f->text, key)) {
+        if (optional) return 1;
+        lpt_error_set("%s: checkpoint %s lacks the field '%s'", f->path, f->section, key);
+        f->bad = 1;
+        return 0;
+    }
+    if (kv_num(f->text, key, &v) || !isfinite(v) || v < lo || v > hi || (integer && v != floor(v))) {
+        const char *raw = kv_get(f->text, key);
+        lpt_error_set("%s: checkpoint %s field %s='%.*s' is not %s in [%.17g, %.17g]", f->path, f->section,
+                      key, (int)(strcspn(raw, "\n") > 40 ? 40 : strcspn(raw, "\n")), raw,
+                      integer ? "an integer" : "a number", lo, hi);
+        f->bad = 1;
+        return 0;
+    }
+    *out = v;
+    return 0;
+}
+
+static int field_int(fields *f, const char *key, double lo, double hi, int *out) {
+    double v = *out;
+    field(f, key, lo, hi, 1, 0, &v);
+    *out = (int)v;
+    return f->bad;
+}
+
+static int field_long(fields *f, const char *key, double lo, double hi, long *out) {
+    double v = (double)*out;
+    field(f, key, lo, hi, 1, 0, &v);
+    *out = (long)v;
+    return f->bad;
+}
+
+static int field_str(fields *f, const char *key, char *out, size_t n) {
+    if (f->bad) return 1;
+    if (kv_str(f->text, key, out, n)) {
+        lpt_error_set("%s: checkpoint %s field '%s' is missing or longer than %zu characters", f->path,
+                      f->section, key, n - 1);
+        f->bad = 1;
+    }
+    return f->bad;
+}
+
+#define LONG_MAX_FIELD 4.5e15 /* steps and counts: far beyond any run, exact in a double */
+
 int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg,
                         lpt_model_spec *spec, lpt_train_state *st) {
     memset(ck, 0, sizeof *ck);
     memset(st, 0, sizeof *st);
-    ck->buf = lpt_file_read_all(path, &ck->len);
+    ck->buf = lpt_file_read(path, LPT_CHECKPOINT_MAX_BYTES, &ck->len);
     if (!ck->buf) return -1;
     char *spectext = NULL, *conf = NULL, *state = NULL;
     const size_t head = 8 + 4 + 8;
@@ -185,70 +244,130 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
         goto fail;
     }
     ck->tensors_at = (size_t)(r.p - ck->buf);
-    double v[16];
+    /* configuration */
+    fields f = {.path = path, .section = "configuration", .text = conf};
     char sched[16];
-    if (kv_str(conf, "model", cfg->model, sizeof cfg->model) ||
-        kv_str(conf, "precision", cfg->precision, sizeof cfg->precision) ||
-        kv_str(conf, "backend", cfg->backend, sizeof cfg->backend) ||
-        kv_str(conf, "schedule", sched, sizeof sched) || lpt_sched_parse(sched, &cfg->sgd.sched) ||
-        kv_num(conf, "epochs", &v[0]) || kv_num(conf, "batch", &v[1]) ||
-        kv_num(conf, "threads", &v[2]) || kv_num(conf, "lr", &v[3]) ||
-        kv_num(conf, "momentum", &v[4]) || kv_num(conf, "weight_decay", &v[5]) ||
-        kv_num(conf, "step_epochs", &v[6]) || kv_num(conf, "gamma", &v[7]) ||
-        kv_num(conf, "seed", &v[8]) || kv_num(conf, "train_limit", &v[9]) ||
-        kv_num(conf, "test_limit", &v[10])) {
-        lpt_error_set("%s: checkpoint configuration is malformed", path);
-        goto fail;
+    double v;
+    field_str(&f, "model", cfg->model, sizeof cfg->model);
+    field_str(&f, "precision", cfg->precision, sizeof cfg->precision);
+    field_str(&f, "backend", cfg->backend, sizeof cfg->backend);
+    field_str(&f, "schedule", sched, sizeof sched);
+    if (!f.bad && lpt_sched_parse(sched, &cfg->sgd.sched)) {
+        lpt_error_set("%s: checkpoint configuration field schedule='%s': %s", path, sched, lpt_error_get());
+        f.bad = 1;
     }
-    cfg->epochs = (int)v[0];
-    cfg->batch = (int)v[1];
-    cfg->threads = (int)v[2];
-    cfg->sgd.lr = (float)v[3];
-    cfg->sgd.momentum = (float)v[4];
-    cfg->sgd.wd = (float)v[5];
-    cfg->sgd.step_epochs = (int)v[6];
-    cfg->sgd.gamma = (float)v[7];
-    const char *sv = kv_get(conf, "seed");
-    cfg->seed = strtoull(sv, NULL, 10);
-    cfg->train_limit = (int)v[9];
-    cfg->test_limit = (int)v[10];
+    if (!f.bad && !lpt_backend_known(cfg->backend)) {
+        lpt_error_set("%s: checkpoint configuration field backend='%s' is not a backend of this build (%s)",
+                      path, cfg->backend, lpt_backend_names());
+        f.bad = 1;
+    }
+    field_int(&f, "epochs", 1, 100000, &cfg->epochs);
+    field_int(&f, "batch", 1, 65536, &cfg->batch);
+    field_int(&f, "threads", 1, 256, &cfg->threads);
+    field(&f, "lr", 0, 1e30, 0, 0, &v), cfg->sgd.lr = (float)v;
+    field(&f, "momentum", 0, 0.999999, 0, 0, &v), cfg->sgd.momentum = (float)v;
+    field(&f, "weight_decay", 0, 1, 0, 0, &v), cfg->sgd.wd = (float)v;
+    field_int(&f, "step_epochs", 1, 100000, &cfg->sgd.step_epochs);
+    field(&f, "gamma", 0, 1, 0, 0, &v), cfg->sgd.gamma = (float)v;
+    field_int(&f, "train_limit", 0, 1 << 30, &cfg->train_limit);
+    field_int(&f, "test_limit", 0, 1 << 30, &cfg->test_limit);
+    if (!f.bad) { /* the seed is a full 64-bit integer: read as one */
+        const char *sv = kv_get(conf, "seed");
+        char *end = NULL;
+        errno = 0;
+        unsigned long long seed = sv && *sv >= '0' && *sv <= '9' ? strtoull(sv, &end, 10) : 0;
+        if (!sv || !end || errno || (*end != '\n' && *end != 0)) {
+            lpt_error_set("%s: checkpoint configuration field seed is missing or not a non-negative integer", path);
+            f.bad = 1;
+        }
+        cfg->seed = seed;
+    }
     /* low-precision settings (absent from checkpoints of earlier builds: defaults) */
-    if (kv_get(conf, "rounding") && kv_str(conf, "rounding", cfg->rounding, sizeof cfg->rounding)) cfg->rounding[0] = 0;
-    if (!kv_num(conf, "overflow_rate", &v[11])) cfg->overflow_rate = (float)v[11];
-    if (!kv_num(conf, "underflow_rate", &v[12])) cfg->underflow_rate = (float)v[12];
-    if (!kv_num(conf, "stats_interval", &v[13]) && v[13] >= 1) cfg->stats_interval = (int)v[13];
-    if (!kv_num(conf, "acc_bits", &v[14])) cfg->acc_bits = (int)v[14];
-    if (!kv_num(conf, "recompute", &v[15])) cfg->recompute = (int)v[15];
-    if (kv_num(state, "epoch", &v[0]) || kv_num(state, "step_in_epoch", &v[1]) ||
-        kv_num(state, "global_step", &v[2]) || kv_num(state, "loss_sum", &st->loss_sum) ||
-        kv_num(state, "correct", &v[3]) || kv_num(state, "seen", &v[4]) ||
-        kv_num(state, "mean", &st->mean) || kv_num(state, "std", &st->std) ||
-        kv_num(state, "records", &v[5]) || v[5] < 0 || v[5] > 1e6 || cfg->batch < 1) {
-        lpt_error_set("%s: checkpoint state is malformed", path);
-        goto fail;
+    if (!f.bad && kv_get(conf, "rounding")) {
+        field_str(&f, "rounding", cfg->rounding, sizeof cfg->rounding);
+        int known = !cfg->rounding[0];
+        for (int i = 0; i < LPT_ROUND_COUNT; i++) known |= strcmp(cfg->rounding, lpt_rounding_names[i]) == 0;
+        if (!f.bad && !known) {
+            lpt_error_set("%s: checkpoint configuration field rounding='%s' is not a rounding mode", path,
+                          cfg->rounding);
+            f.bad = 1;
+        }
     }
-    st->epoch = (int)v[0];
-    st->step_in_epoch = (long)v[1];
-    st->global_step = (long)v[2];
-    st->correct = (long)v[3];
-    st->seen = (long)v[4];
-    st->nrecords = (int)v[5];
-    if (!kv_num(state, "loss_scale", &v[6])) st->loss_scale = (float)v[6];
-    if (!kv_num(state, "skipped", &v[7])) st->skipped = (unsigned long long)v[7];
+    v = cfg->overflow_rate;
+    field(&f, "overflow_rate", 0, 1, 0, 1, &v), cfg->overflow_rate = (float)v;
+    v = cfg->underflow_rate;
+    field(&f, "underflow_rate", 0, 1, 0, 1, &v), cfg->underflow_rate = (float)v;
+    v = cfg->stats_interval;
+    field(&f, "stats_interval", 1, 1000000, 1, 1, &v), cfg->stats_interval = (int)v;
+    v = cfg->acc_bits;
+    field(&f, "acc_bits", 0, 64, 1, 1, &v), cfg->acc_bits = (int)v;
+    if (!f.bad && cfg->acc_bits == 1) {
+        lpt_error_set("%s: checkpoint configuration field acc_bits=1 is not 0 (default) or in [2, 64]", path);
+        f.bad = 1;
+    }
+    v = cfg->recompute;
+    field(&f, "recompute", 0, 1, 1, 1, &v), cfg->recompute = (int)v;
+    if (!f.bad) { /* the precision as --precision would take it */
+        lpt_qconfig q;
+        lpt_stats_unit u;
+        int on;
+        if (lpt_train_qconfig(cfg, &q, &u, &on)) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s: checkpoint configuration field precision='%s': %s", path,
+                     cfg->precision, lpt_error_get());
+            lpt_error_set("%s", msg);
+            f.bad = 1;
+        } else if (on) {
+            lpt_stats_free(&u);
+        }
+    }
+    if (f.bad) goto fail;
+    /* state */
+    f = (fields){.path = path, .section = "state", .text = state};
+    field_int(&f, "epoch", 0, cfg->epochs, &st->epoch);
+    field_long(&f, "step_in_epoch", 0, LONG_MAX_FIELD, &st->step_in_epoch);
+    field_long(&f, "global_step", 0, LONG_MAX_FIELD, &st->global_step);
+    field(&f, "loss_sum", 0, 1e300, 0, 0, &st->loss_sum);
+    field_long(&f, "seen", 0, LONG_MAX_FIELD, &st->seen);
+    field_long(&f, "correct", 0, (double)st->seen, &st->correct);
+    field(&f, "mean", 0, 1, 0, 0, &st->mean);
+    field(&f, "std", 1e-12, 1, 0, 0, &st->std);
+    field_int(&f, "records", 0, st->epoch, &st->nrecords);
+    v = 0;
+    if (!field(&f, "loss_scale", 0x1p-24, 0x1p24, 0, 1, &v)) st->loss_scale = (float)v;
+    v = 0;
+    if (!field(&f, "skipped", 0, LONG_MAX_FIELD, 1, 1, &v)) st->skipped = (unsigned long long)v;
+    if (f.bad) goto fail;
     st->records = lpt_xcalloc((size_t)st->nrecords + 1, sizeof *st->records);
     const char *l = state;
     for (int i = 0; i < st->nrecords; i++) {
         l = strstr(l, "record=");
         lpt_epoch_record *rec = &st->records[i];
-        if (!l || sscanf(l, "record=%d %ld %la %la %la %la %la %la %la", &rec->epoch, &rec->step,
-                         &rec->lr, &rec->train_loss, &rec->train_acc, &rec->test_loss,
-                         &rec->test_acc, &rec->images_per_s, &rec->seconds) != 9) {
-            lpt_error_set("%s: checkpoint metrics records are malformed", path);
+        int used = 0;
+        if (!l || sscanf(l, "record=%d %ld %la %la %la %la %la %la %la%n", &rec->epoch, &rec->step, &rec->lr,
+                         &rec->train_loss, &rec->train_acc, &rec->test_loss, &rec->test_acc,
+                         &rec->images_per_s, &rec->seconds, &used) != 9 ||
+            (l[used] != '\n' && l[used] != 0) || rec->epoch < 1 || rec->epoch > cfg->epochs || rec->step < 0 ||
+            !isfinite(rec->lr) || !isfinite(rec->train_loss) || !isfinite(rec->test_loss) ||
+            !(rec->train_acc >= 0 && rec->train_acc <= 1) || !(rec->test_acc >= 0 && rec->test_acc <= 1) ||
+            !(rec->images_per_s >= 0 && isfinite(rec->images_per_s)) || !(rec->seconds >= 0 && isfinite(rec->seconds))) {
+            lpt_error_set("%s: checkpoint metrics record %d is malformed or out of range", path, i + 1);
             goto fail;
         }
         l += 7;
     }
-    if (lpt_model_spec_parse(spectext, cfg->model, spec) != 0) goto fail;
+    if (lpt_stats_check(state) != 0) { /* entries are matched to the model later */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: checkpoint %s", path, lpt_error_get());
+        lpt_error_set("%s", msg);
+        goto fail;
+    }
+    if (lpt_model_spec_parse(spectext, cfg->model, spec) != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: checkpoint model spec: %s", path, lpt_error_get());
+        lpt_error_set("%s", msg);
+        goto fail;
+    }
     free(spectext);
     free(conf);
     st->stats_text = state; /* the statistics unit's lines, restored once its entries exist */

@@ -7,56 +7,112 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "util.h"
 
 #define IDX_MAX_BYTES (1ull << 31)
 
-/* read exactly n bytes; returns bytes read, or -1 on a stream error (message set) */
-static long long gz_read_full(gzFile f, const char *path, void *buf, size_t n) {
+/* The bytes of an IDX file, raw or gzip, as a stream: next(n) gives the next n bytes of
+ * the (decompressed) content or reports a short or corrupt file. */
+typedef struct {
+    const char *path;
+    int fd;
+    int gz;                 /* gzip: the compressed file is in buf, inflated through z */
+    unsigned char *buf;     /* gzip: the whole compressed file */
+    size_t len;
+    z_stream z;
+    int z_on, z_end;        /* inflate initialized; the current member ended */
+} idx_src;
+
+/* read exactly n bytes (raw) or inflate exactly n bytes (gzip); returns the count
+ * delivered (< n at the end of the content), or -1 with an error set */
+static long long idx_next(idx_src *s, void *dst, size_t n) {
     size_t got = 0;
+    if (!s->gz) {
+        while (got < n) {
+            const size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
+            ssize_t r = read(s->fd, (char *)dst + got, want);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                lpt_error_set("%s: cannot read: %s", s->path, strerror(errno));
+                return -1;
+            }
+            if (r == 0) break;
+            got += (size_t)r;
+        }
+        return (long long)got;
+    }
     while (got < n) {
-        size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
-        int r = gzread(f, (char *)buf + got, (unsigned)want);
-        if (r < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            lpt_error_set("%s: corrupt compressed data (%s)", path, msg);
+        if (s->z_end) { /* a member ended: another may follow (gzip allows concatenation) */
+            if (s->z.avail_in < 2 || s->z.next_in[0] != 0x1f || s->z.next_in[1] != 0x8b) break;
+            if (inflateReset(&s->z) != Z_OK) break;
+            s->z_end = 0;
+        }
+        const size_t want = n - got > (1u << 30) ? (1u << 30) : n - got;
+        s->z.next_out = (unsigned char *)dst + got;
+        s->z.avail_out = (uInt)want;
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        got += want - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            s->z_end = 1;
+            continue;
+        }
+        if (rc == Z_BUF_ERROR && s->z.avail_in == 0) {
+            lpt_error_set("%s: truncated compressed data (the gzip stream ends early)", s->path);
             return -1;
         }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    /* a gzip stream cut short reports itself only as an error after the last read */
-    int code;
-    const char *msg = gzerror(f, &code);
-    if (code != Z_OK && code != Z_STREAM_END) {
-        lpt_error_set("%s: corrupt or truncated compressed data (%s)", path, msg);
-        return -1;
+        if (rc != Z_OK) {
+            lpt_error_set("%s: corrupt compressed data (%s)", s->path, s->z.msg ? s->z.msg : "inflate failed");
+            return -1;
+        }
     }
     return (long long)got;
 }
 
 int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
     *data = NULL;
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        lpt_error_set("%s: cannot open: %s", path, strerror(errno));
-        return -1;
+    idx_src s = {.path = path, .fd = -1};
+    unsigned long long fsize;
+    /* a regular file only (a FIFO would hang, a device never end), at most what a gzip of
+     * 2 GiB of data can take */
+    s.fd = lpt_file_open_regular(path, IDX_MAX_BYTES + 4096, &fsize);
+    if (s.fd < 0) return -1;
+    int rc = -1;
+    unsigned char magic[2] = {0, 0};
+    if (fsize >= 2 && pread(s.fd, magic, 2, 0) != 2) {
+        lpt_error_set("%s: cannot read: %s", path, strerror(errno));
+        goto done;
     }
-    if (S_ISDIR(st.st_mode)) {
-        lpt_error_set("%s: is a directory, expected an IDX file", path);
-        return -1;
-    }
-    gzFile f = gzopen(path, "rb");
-    if (!f) {
-        lpt_error_set("%s: cannot open: %s", path, strerror(errno));
-        return -1;
+    if (magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip */
+        s.gz = 1;
+        s.len = (size_t)fsize;
+        s.buf = malloc(s.len ? s.len : 1);
+        if (!s.buf) {
+            lpt_error_set("%s: cannot allocate %zu bytes", path, s.len);
+            goto done;
+        }
+        size_t got = 0;
+        while (got < s.len) {
+            ssize_t r = pread(s.fd, s.buf + got, s.len - got, (off_t)got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                lpt_error_set("%s: cannot read: %s", path, r < 0 ? strerror(errno) : "the file shrank");
+                goto done;
+            }
+            got += (size_t)r;
+        }
+        if (inflateInit2(&s.z, 16 + MAX_WBITS) != Z_OK) {
+            lpt_error_set("%s: cannot start decompression", path);
+            goto done;
+        }
+        s.z_on = 1;
+        s.z.next_in = s.buf;
+        s.z.avail_in = (uInt)s.len; /* <= 2 GiB + 4 KiB: fits */
     }
     unsigned char hdr[4 + 4 * 3];
-    int rc = -1;
-    long long r = gz_read_full(f, path, hdr, 4);
+    long long r = idx_next(&s, hdr, 4);
     if (r < 0) goto done;
     if (r < 4) {
         lpt_error_set("%s: truncated: %lld bytes, too short for an IDX header", path, r);
@@ -77,7 +133,7 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
                       want_dims == 3 ? "images" : "labels");
         goto done;
     }
-    r = gz_read_full(f, path, hdr + 4, 4 * (size_t)want_dims);
+    r = idx_next(&s, hdr + 4, 4 * (size_t)want_dims);
     if (r < 0) goto done;
     if (r < 4 * want_dims) {
         lpt_error_set("%s: truncated IDX header", path);
@@ -99,10 +155,13 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         }
         dims[i] = (int)d;
     }
-    /* a raw file must be at least this large: refuse before allocating */
-    if (gzdirect(f) && (unsigned long long)st.st_size < 4 + 4ull * want_dims + total) {
-        lpt_error_set("%s: truncated: header promises %llu bytes of data, file holds %lld", path,
-                      total, (long long)st.st_size - 4 - 4 * want_dims);
+    /* a raw file must be exactly this large: refuse before allocating */
+    const unsigned long long header_bytes = 4 + 4ull * want_dims;
+    if (!s.gz && fsize != header_bytes + total) {
+        lpt_error_set(fsize < header_bytes + total
+                          ? "%s: truncated: header promises %llu bytes of data, file holds %lld"
+                          : "%s: trailing bytes: header promises %llu bytes of data, file holds %lld",
+                      path, total, (long long)(fsize - header_bytes));
         goto done;
     }
     *data = malloc(total);
@@ -110,23 +169,37 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         lpt_error_set("%s: cannot allocate %llu bytes", path, total);
         goto done;
     }
-    r = gz_read_full(f, path, *data, total);
+    r = idx_next(&s, *data, total);
     if (r < 0) goto done;
     if ((unsigned long long)r < total) {
         lpt_error_set("%s: truncated: header promises %llu bytes of data, found %lld", path, total, r);
         goto done;
     }
-    unsigned char extra;
-    r = gz_read_full(f, path, &extra, 1);
-    if (r < 0) goto done;
-    if (r > 0) {
-        lpt_error_set("%s: trailing bytes after the %llu bytes of data the header describes", path,
-                      total);
-        goto done;
+    if (s.gz) { /* nothing may follow: no more content, and the gzip stream ends the file */
+        unsigned char extra[65536];
+        unsigned long long more = 0;
+        /* a corrupt stream says so before its length does; a bomb stops at 16 MiB */
+        while (more < (16u << 20) && (r = idx_next(&s, extra, sizeof extra)) > 0) more += (unsigned long long)r;
+        if (r < 0) goto done;
+        if (more > 0) {
+            lpt_error_set("%s: %s%llu trailing bytes after the %llu bytes of data the header describes", path,
+                          more >= (16u << 20) ? "at least " : "", more, total);
+            goto done;
+        }
+        if (!s.z_end) {
+            lpt_error_set("%s: truncated compressed data (the gzip stream does not end)", path);
+            goto done;
+        }
+        if (s.z.avail_in > 0) {
+            lpt_error_set("%s: %u trailing bytes after the gzip stream", path, s.z.avail_in);
+            goto done;
+        }
     }
     rc = 0;
 done:
-    gzclose(f);
+    if (s.z_on) inflateEnd(&s.z);
+    free(s.buf);
+    close(s.fd);
     if (rc) {
         free(*data);
         *data = NULL;

@@ -12,9 +12,11 @@ typedef struct {
 } lpt_dataset;
 
 /* Read one IDX file of unsigned bytes with `want_dims` dimensions (3 for images, 1 for
- * labels). gzip is detected by its header; otherwise the file is read raw. Refuses
- * wrong magic, wrong type or rank, zero or huge dimensions (over 2^31 bytes in all),
- * truncated data, trailing bytes and corrupt gzip, naming the file and the reason. */
+ * labels). gzip is detected by its header (members may be concatenated); otherwise the
+ * file is read raw. Refuses anything but a regular file (a FIFO or a device, which
+ * would hang or never end), wrong magic, wrong type or rank, zero or huge dimensions
+ * (over 2^31 bytes in all), truncated data, trailing bytes (of the data, or of the file
+ * after the gzip stream) and corrupt gzip, naming the file and the reason. */
 int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data);
 
 /* Images and labels of one split; checks counts agree and labels are < 256. */

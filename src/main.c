@@ -213,7 +213,12 @@ static int cmd_eval(int argc, char **argv) {
     const int quantized = qon && lpt_train_state_has_stats(&st);
     if (quantized) {
         lpt_ctx c = {.be = be, .q = &qc, .n = batch, .train = 0};
-        if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto out;
+        if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s: checkpoint %s", ckpath, lpt_error_get());
+            lpt_error_set("%s", msg);
+            goto out;
+        }
     }
     double loss, acc;
     if (lpt_evaluate(&net, quantized ? &qc : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc, NULL,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -180,6 +181,10 @@ int lpt_model_spec_parse(const char *text, const char *origin, lpt_model_spec *o
                     lpt_error_set("%s: option '%s' given twice", where, key);
                     goto done;
                 }
+            if (L->nkv == LPT_SPEC_MAX_KV) {
+                lpt_error_set("%s: too many options (at most %d besides name)", where, LPT_SPEC_MAX_KV);
+                goto done;
+            }
             snprintf(L->kv[L->nkv].key, sizeof L->kv[0].key, "%s", key);
             snprintf(L->kv[L->nkv].value, sizeof L->kv[0].value, "%s", val);
             L->nkv++;
@@ -205,14 +210,15 @@ int lpt_model_spec_load(const char *name_or_path, lpt_model_spec *out) {
     const char *text = lpt_model_builtin(name_or_path);
     if (text) return lpt_model_spec_parse(text, name_or_path, out);
     size_t n;
-    char *data = lpt_file_read_all(name_or_path, &n);
-    if (!data) {
-        lpt_error_set("model '%s' is neither a built-in (%s) nor a readable spec file", name_or_path,
-                      lpt_model_builtin_names());
+    if (access(name_or_path, F_OK) != 0) {
+        lpt_error_set("model '%s' is neither a built-in (%s) nor a spec file: %s", name_or_path,
+                      lpt_model_builtin_names(), strerror(errno));
         return -1;
     }
-    if (memchr(data, 0, n) || n > (1u << 20)) {
-        lpt_error_set("%s: not a model spec (binary data or larger than 1 MiB)", name_or_path);
+    char *data = lpt_file_read(name_or_path, 1u << 20, &n); /* a spec is a few lines */
+    if (!data) return -1;
+    if (memchr(data, 0, n)) {
+        lpt_error_set("%s: not a model spec (binary data)", name_or_path);
         free(data);
         return -1;
     }

@@ -50,8 +50,12 @@ int lpt_npy_read_f32(const char *path, lpt_npy *out) {
         lpt_error_set("%s: .npy format version %d.%d is not supported (1.0 to 3.0)", path, buf[6], buf[7]);
         goto done;
     }
-    if (hlen > len - start || hlen > (1u << 20)) {
-        lpt_error_set("%s: truncated .npy header", path);
+    if (hlen > (1u << 20)) {
+        lpt_error_set("%s: .npy header length %zu is over the 1 MiB this reader accepts", path, hlen);
+        goto done;
+    }
+    if (hlen > len - start) {
+        lpt_error_set("%s: truncated .npy header (%zu bytes promised, %zu in the file)", path, hlen, len - start);
         goto done;
     }
     hdr = lpt_xmalloc(hlen + 1);

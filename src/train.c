@@ -107,6 +107,13 @@ int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, cons
     return lpt_stats_load(q->stats, text);
 }
 
+/* the error of a checkpoint's statistics state, naming the file */
+static void stats_error_in(const char *path) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s: checkpoint %s", path, lpt_error_get());
+    lpt_error_set("%s", msg);
+}
+
 int lpt_train_state_has_stats(const lpt_train_state *st) {
     return st->stats_text && strstr(st->stats_text, "stats_entry=") != NULL;
 }
@@ -350,7 +357,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     lpt_net net = {0};
     lpt_sgd opt = {0};
     lpt_health health = {0};
-    int built = 0, rc = 1, sig_on = 0, qon = 0, lock_fd = -1, health_on = 0;
+    int built = 0, rc = 1, sig_on = 0, qon = 0, lock_fd = -1, health_on = 0, usage = 0;
     lpt_qconfig qc;
     lpt_stats_unit su = {0};
     struct sigaction old_int, old_term;
@@ -384,6 +391,12 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         goto fail;
     }
     if (lpt_train_qconfig(&cfg, &qc, &su, &qon) != 0) goto fail;
+    if (!qon && cfg.stats_out[0]) { /* a new run's options are checked by the command line */
+        lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing: there are no "
+                      "statistics to log", cfg.resume[0] ? cfg.resume : "this configuration");
+        usage = 1;
+        goto fail;
+    }
     const int fp16 = qon && qc.prec.g.fmt == LPT_FMT_FP16;
     if (!(st.loss_scale > 0)) st.loss_scale = fp16 ? 4096.0f : 1.0f;
     if (qon) st.stats = &su;
@@ -463,7 +476,10 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                          .step = (uint64_t)st.global_step, .loss_scale = st.loss_scale};
             if (qon && !su.e) { /* the first step: calibration, or the saved state on resume */
                 if (lpt_train_state_has_stats(&st)) {
-                    if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) goto fail;
+                    if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
+                        stats_error_in(cfg.resume);
+                        goto fail;
+                    }
                     be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
                 } else {
                     lpt_train_calibrate(&net, &c, &qc, y);
@@ -625,8 +641,8 @@ fail:
         lpt_stats_flush(&su, cfg.stats_out);
         lpt_error_set("%s", keep);
     }
-    fprintf(stderr, "%slpt: %s\n", cfg.progress ? "\n" : "", lpt_error_get());
-    rc = 1;
+    fprintf(stderr, "%slpt%s: %s\n", cfg.progress ? "\n" : "", usage ? " train" : "", lpt_error_get());
+    rc = usage ? 2 : 1;
 done:
     if (sig_on) {
         sigaction(SIGINT, &old_int, NULL);

@@ -64,7 +64,8 @@ typedef struct {
 
 void lpt_train_cfg_defaults(lpt_train_cfg *c);
 /* Train as configured. Returns the process exit status: 0 done, 1 failure (message
- * printed), 130 interrupted (checkpoint written). */
+ * printed), 2 an option the checkpoint's run cannot use, 130 interrupted (checkpoint
+ * written). */
 int lpt_train_run(const lpt_train_cfg *cfg);
 
 /* Evaluate net on d (eval mode; q: low-precision configuration or NULL): mean loss and
@@ -94,7 +95,9 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
  * buffers and momentum, closed by a CRC-32; written atomically. */
 int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_model_spec *spec,
                         const lpt_train_state *st, lpt_net *net, lpt_sgd *opt);
-/* First stage of loading: verify and read the configuration, spec and state. */
+/* First stage of loading: verify and read the configuration, spec and state; every
+ * field is checked against its range (error: the file, the section and the field). */
+#define LPT_CHECKPOINT_MAX_BYTES (1ull << 36)
 typedef struct {
     unsigned char *buf;
     size_t len;
