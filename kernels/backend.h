@@ -102,7 +102,7 @@ struct lpt_backend {
                       int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
                       int acc_bits, int wrap, int64_t *c, int ldc);
 
-    /* A quantization point (DESIGN.md): y = Q(x), the n values of x rounded to format q
+    /* A quantization point (docs/training.md): y = Q(x), the n values of x rounded to format q
      * at fractional length fl (q NULL or fp32: y = x), y == x allowed, element i drawing
      * its stochastic-rounding bits at index key->index0 + i; the quantizer's counters
      * are added to st. When h is not NULL, the statistics unit's analysis of x (its MSB

@@ -155,8 +155,14 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         }
         dims[i] = (int)d;
     }
-    /* a raw file must be exactly this large: refuse before allocating */
+    /* a raw file must be exactly this large, and a gzip file can hold at most about 1032
+     * times its size (deflate's largest ratio): refuse before allocating */
     const unsigned long long header_bytes = 4 + 4ull * want_dims;
+    if (s.gz && header_bytes + total > 1032ull * s.len + 4096) {
+        lpt_error_set("%s: truncated: a gzip file of %zu bytes cannot hold the %llu bytes of data its header "
+                      "promises", path, s.len, total);
+        goto done;
+    }
     if (!s.gz && fsize != header_bytes + total) {
         lpt_error_set(fsize < header_bytes + total
                           ? "%s: truncated: header promises %llu bytes of data, file holds %lld"

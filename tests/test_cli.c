@@ -1,5 +1,6 @@
 /* test_cli.c - the lpt command: bad arguments give one clear line on stderr and exit
  * status 2; --help works on every subcommand. Runs the built executable. */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,41 @@ static void test_stats_log_short_run(void **s) {
     tu_rmtree(dir);
 }
 
+/* bench: fp32 has no statistics unit to report; every --quantize ratio is taken
+ * against the one memcpy figure printed (the best of the whole run) */
+static void test_bench_reports(void **s) {
+    (void)s;
+    char *out, *err;
+    int rc = run_lpt(&out, &err, "bench", "--steps=3", "--warmup=0", "--threads=1", "--precision=fp32/int8-dyn", NULL);
+    assert_int_equal(rc, 0);
+    char *l2 = strchr(out, '\n');
+    assert_non_null(l2);
+    *l2 = 0;
+    assert_null(strstr(out, "statistics unit")); /* the fp32 line */
+    assert_non_null(strstr(l2 + 1, "statistics unit")); /* the int8-dyn line */
+    free(out), free(err);
+    rc = run_lpt(&out, &err, "bench", "--quantize", "--size-mib=1", "--reps=2", "--formats=dfp8,fp16,bf16", NULL);
+    assert_int_equal(rc, 0);
+    double copy = 0;
+    int formats = 0;
+    for (char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char name[32];
+        double gbs, ratio;
+        if (sscanf(l, " %31s %lf %lf", name, &gbs, &ratio) != 3) continue;
+        if (strcmp(name, "memcpy") == 0) {
+            copy = gbs;
+            continue;
+        }
+        assert_true(copy > 0);
+        /* printed with two decimals: the ratio agrees with the figures to that precision */
+        if (!(fabs(ratio - gbs / copy) <= 0.006 + 0.01 * ratio))
+            fail_msg("%s: ratio %.2f but %.2f / %.2f GB/s = %.3f", name, ratio, gbs, copy, gbs / copy);
+        formats++;
+    }
+    assert_int_equal(formats, 3);
+    free(out), free(err);
+}
+
 static void test_help(void **s) {
     (void)s;
     const char *cmds[] = {"train", "eval", "bench"};
@@ -343,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_resume_keeps_checkpoint_and_threads),
         cmocka_unit_test(test_sigint_during_evaluation),
         cmocka_unit_test(test_stats_log_short_run),
+        cmocka_unit_test(test_bench_reports),
         cmocka_unit_test(test_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,7 @@
  * magnitude, so every partial sum (in any order) is at most
  * max|bias| + k * 2^(2 in_bits - 2). When that bound fits both the accumulator
  * (< 2^(acc_bits-1)) and double's exact integers (<= 2^53), no order can overflow or
- * round, and dgemm gives the reference result (DESIGN.md: 2(W-1) + ceil(log2 K) + 1 <= A).
+ * round, and dgemm gives the reference result (the bound of docs/training.md: 2(W-1) + ceil(log2 K) + 1 <= A).
  * Otherwise the reference order runs. */
 #include <cblas.h>
 #include <math.h>
