@@ -37,7 +37,7 @@ printf 'input 3x8x8\nconv2d name=c out=4 kh=3 kw=2 stride=2 pad=1 bias=0\nbatchn
 printf 'input 1x4x4\nflatten\nlinear name=fc out=2\n' > "$tmp/tiny.spec"
 for p in fp32 int8-dyn; do
   "$lpt" train --model "$tmp/tiny.spec" --data "$tmp" --precision "$p" --epochs 1 --batch 4 --quiet \
-    --dead-steps 0 --checkpoint "$c/checkpoint/tiny_$p.ckpt" > /dev/null
+    --dead-steps 0 --checkpoint "$c/checkpoint/tiny_$p" > /dev/null
 done
 i=0
 for f in fp32 fp16 bf16 fp8-e4m3 fp8-e5m2:sat dfp8 dfp16:sr:wrap int8-dyn int16-dyn dfp2:rtz dfp32:rdn:sat \
