@@ -3,14 +3,22 @@
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
+# the suite also fuzzes every parser for a while: clang with its libFuzzer runtime
+TEST_DEPS := $(DEPS) clang libclang-rt-dev libomp-dev
 TRAIN_ARGS ?= --model lenet5 --precision int8-dyn --epochs 10
 
-.PHONY: all deps build train test asan bench clean check-compilers
+.PHONY: all deps test-deps install build train test asan bench clean check-compilers
 
 all: build
 
 deps:
-	@missing=""; for p in $(DEPS); do \
+	@$(MAKE) --no-print-directory install PACKAGES="$(DEPS)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install PACKAGES="$(TEST_DEPS)"
+
+install:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -27,7 +35,7 @@ build: deps
 train: build
 	./$(BUILD)/lpt train $(TRAIN_ARGS)
 
-test: build
+test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j 1
 
 # the whole suite under AddressSanitizer and UndefinedBehaviorSanitizer

@@ -33,6 +33,7 @@ for m in mlp lenet5 vgg; do
   sed -n "/^static const char k_$m\[\] =/,/;$/p" src/model.c | sed -n 's/^ *"\(.*\)\\n"[;]*$/\1/p' > "$c/spec/$m.spec"
 done
 printf 'input 3x8x8\nconv2d name=c out=4 kh=3 kw=2 stride=2 pad=1 bias=0\nbatchnorm eps=1e-3 momentum=0.2\nrelu\navgpool k=2 pad=1\nmaxpool k=1\nflatten\ndropout p=0.5\nlinear out=3 bias=1\n' > "$c/spec/every_layer.spec"
+printf 'input 1x8x8\nconv2d name=c a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9 j=10 k=11 l=12\n' > "$c/spec/twelve_options.spec"
 # checkpoints of a tiny network, fp32 and int8-dyn (with the statistics unit's state)
 printf 'input 1x4x4\nflatten\nlinear name=fc out=2\n' > "$tmp/tiny.spec"
 for p in fp32 int8-dyn; do

@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if ! command -v clang > /dev/null; then
-  echo "SKIPPED: fuzzing needs clang (apt-get install clang libclang-rt-dev)"
+  echo "SKIPPED: fuzzing needs clang (apt-get install clang libclang-rt-dev libomp-dev)"
   exit 77
 fi
 probe=$(mktemp -d)
@@ -29,8 +29,13 @@ fi
 rm -rf "$probe"
 names="idx npy spec checkpoint format args"
 [ -n "$only" ] && names=$only
-cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLPT_FUZZ=ON \
-  -DBUILD_TESTING=OFF > /dev/null
+mkdir -p "$build"
+if ! cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLPT_FUZZ=ON \
+  -DBUILD_TESTING=OFF > "$build/fuzz-configure.log" 2>&1; then
+  grep -m1 -iE "error|not found" "$build/fuzz-configure.log" || true
+  echo "SKIPPED: the clang build cannot be configured here (OpenMP for clang: apt-get install libomp-dev); see $build/fuzz-configure.log"
+  exit 77
+fi
 targets=""
 for n in $names; do targets="$targets fuzz_$n"; done
 cmake --build "$build" -j "$(nproc)" --target $targets > "$build/fuzz-build.log" 2>&1 || {
@@ -44,6 +49,7 @@ for n in $names; do
   set +e
   par=""
   [ "$jobs" -gt 1 ] && par="-fork=$jobs"
+  [ -f "fuzz/dict/$n.dict" ] && par="$par -dict=fuzz/dict/$n.dict"
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$build/fuzz_$n" -runs="$runs" -max_len=65536 \
     -rss_limit_mb=2048 -timeout=20 $par -print_final_stats=1 -artifact_prefix="$build/crash-$n-" \
     "$work" > "$log" 2>&1

@@ -68,7 +68,7 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
  * keeps its configuration */
 static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {
     const lpt_msb_hist *h = &e->cur;
-    if (e->fmt.fmt != LPT_FMT_DFP || h->count - h->nonfinite - h->zeros == 0) return;
+    if (e->fmt.fmt != LPT_FMT_DFP || lpt_stats_nonzero(h) == 0) return;
     const int nw = u->nwidths[e->role], *ws = u->widths[e->role];
     if (u->auto_width && nw > 0) {
         int w = ws[nw - 1];
@@ -143,7 +143,7 @@ static void put_json_text(lpt_buf *b, const char *s) {
 }
 
 void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, const char *layer,
-                         const char *tensor, const char *message) {
+                         const char *tensor, const char *message, int partial) {
     lpt_buf_printf(&u->log, "{\"step\": %lld, \"event\": \"%s\"", (long long)step, event);
     if (layer) {
         lpt_buf_printf(&u->log, ", \"layer\": \"");
@@ -154,7 +154,7 @@ void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, con
     }
     lpt_buf_printf(&u->log, ", \"message\": \"");
     put_json_text(&u->log, message);
-    lpt_buf_printf(&u->log, "\"}\n");
+    lpt_buf_printf(&u->log, "\"%s}\n", partial ? ", \"partial\": true" : "");
 }
 
 void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v) {
@@ -167,7 +167,7 @@ void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_f
     char msg[256];
     snprintf(msg, sizeof msg, "%s at FL %d; recomputed at FL %d, chosen from this tensor's own histogram",
              health_text(v), old_fl, e->fl);
-    lpt_stats_log_event(u, step, "recalibrated", e->layer, e->tensor, msg);
+    lpt_stats_log_event(u, step, "recalibrated", e->layer, e->tensor, msg, 0);
 }
 
 char *lpt_stats_take_events(lpt_stats_unit *u) {
@@ -181,7 +181,7 @@ char *lpt_stats_take_events(lpt_stats_unit *u) {
 /* Close the interval [first, step]: choose, log (a partial interval's records say so),
  * report dead tensors, push history, clear. */
 static void close_interval(lpt_stats_unit *u, int64_t step, int partial) {
-    const int64_t first = step + 1 - u->interval > 0 ? step + 1 - u->interval : 0;
+    const int64_t first = step - step % u->interval; /* intervals end at multiples of their length */
     for (int i = 0; i < u->n; i++) {
         lpt_stats_entry *e = &u->e[i];
         const lpt_msb_hist *h = &e->cur;
@@ -214,12 +214,12 @@ static void close_interval(lpt_stats_unit *u, int64_t step, int partial) {
                        e->fmt.fmt == LPT_FMT_DFP ? lpt_stats_underflow_at(h, e->fl) : 0.0,
                        (unsigned long long)e->recomputes, (unsigned long long)e->collapses,
                        partial ? ", \"partial\": true" : "");
-        if (v != LPT_STATS_OK) {
+        if (v != LPT_STATS_OK && !partial) { /* a partial interval may be a single step */
             char msg[256];
             snprintf(msg, sizeof msg, "layer %s tensor %s (%s): %s over global steps %lld-%lld%s", e->layer, e->tensor,
                      fname, health_text(v), (long long)first + 1, (long long)step + 1,
                      v == LPT_STATS_ALL_ZERO && e->ever_nonzero ? " (nonzero before)" : "");
-            lpt_stats_log_event(u, step, lpt_stats_health_name(v), e->layer, e->tensor, msg);
+            lpt_stats_log_event(u, step, lpt_stats_health_name(v), e->layer, e->tensor, msg, 0);
             lpt_buf_printf(&u->events, "%s\n", msg);
         }
         if (nonzero) e->ever_nonzero = 1;
@@ -279,6 +279,8 @@ static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s, int *phan
     int used = 0, layer_known = 0;
     *phantom = 0;
     if (sscanf(*s, "%31s %7s%n", layer, tensor, &used) != 2) return NULL;
+    /* (nhist below is bounded so that the ring index nhist % LPT_STATS_HISTORY never
+     * wraps negative) */
     *s += used;
     if (!u->n && u->cap < 0) { /* lpt_stats_check: any name, parsed into a scratch entry */
         memset(u->e, 0, sizeof *u->e);
@@ -329,7 +331,7 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
             if ((e = entry_named(u, &s, &phantom)) &&
                 sscanf(s, "%d %d %d %la %llu %llu %llu %llu %d%n", &width, &fl, &configured, &pred, &rc, &sat,
                        &un, &nf, &nhist, &used) == 9 &&
-                width >= 2 && width <= 32 && fl >= LPT_FL_MIN && fl <= LPT_FL_MAX && nhist >= 0 &&
+                width >= 2 && width <= 32 && fl >= LPT_FL_MIN && fl <= LPT_FL_MAX && nhist >= 0 && nhist <= (1 << 30) &&
                 (configured == 0 || configured == 1) && pred >= 0 && pred <= 1) {
                 /* fields added later (absent from earlier checkpoints) */
                 if (sscanf(s + used, "%llu %d %d", &col, &ever, &logged) != 3) col = 0, ever = 1, logged = 0;

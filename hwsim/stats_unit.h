@@ -96,7 +96,8 @@ void lpt_stats_calibrate(lpt_stats_unit *u);
 void lpt_stats_configure(lpt_stats_unit *u, int64_t step);
 /* At the end of a run (finished, interrupted or stopped): close the interval in progress
  * if it observed anything, its records marked "partial": true (a resumed run drops them
- * from the log and logs the whole interval when it ends). */
+ * from the log and logs the whole interval when it ends); a partial interval reports no
+ * dead tensors. */
 void lpt_stats_finish(lpt_stats_unit *u, int64_t step);
 /* The unit's state (every entry's configuration, current interval and history) as
  * `key=value` text lines for a checkpoint (real numbers as C99 hex floats). */
@@ -113,9 +114,10 @@ int lpt_stats_check(const char *text);
  * event record (once per entry and interval). */
 void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v);
 /* Append an event record {"step", "event", "layer", "tensor", "message"} to the log
- * (layer and tensor may be NULL). */
+ * (layer and tensor may be NULL); `partial`: an end-of-run event, marked so that a
+ * resumed run drops it. */
 void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, const char *layer,
-                         const char *tensor, const char *message);
+                         const char *tensor, const char *message, int partial);
 /* The messages of dead tensors found by lpt_stats_configure since the last call, one per
  * line (NULL when none); the caller frees the string. */
 char *lpt_stats_take_events(lpt_stats_unit *u);

@@ -354,7 +354,8 @@ static int g_level = -1; /* chosen once from the CPU's features */
 #include <cpuid.h>
 /* The x86-64 micro-architecture levels from CPUID and XGETBV (compilers disagree on
  * which names __builtin_cpu_supports knows: clang 14 has neither "x86-64-v3" nor
- * "f16c"). v3: AVX, AVX2, BMI1, BMI2, F16C, FMA, LZCNT, MOVBE with the OS saving YMM
+ * "f16c"). v3: the v2 features (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CMPXCHG16B,
+ * LAHF/SAHF), AVX, AVX2, BMI1, BMI2, F16C, FMA, LZCNT, MOVBE with the OS saving YMM
  * state; v4: v3 and AVX-512 F, BW, CD, DQ, VL with the OS saving the ZMM and mask
  * state. */
 static int cpu_level(void) {
@@ -371,7 +372,10 @@ static int cpu_level(void) {
     const unsigned b7 = b;
     unsigned ext_c = 0;
     if (__get_cpuid(0x80000001, &a, &b, &c, &d)) ext_c = c;
-    const int v3 = ((c1 >> 28) & 1) /* AVX */ && ((c1 >> 29) & 1) /* F16C */ && ((c1 >> 12) & 1) /* FMA */ &&
+    const int v2 = (c1 & 1) /* SSE3 */ && ((c1 >> 9) & 1) /* SSSE3 */ && ((c1 >> 19) & 1) /* SSE4.1 */ &&
+                   ((c1 >> 20) & 1) /* SSE4.2 */ && ((c1 >> 23) & 1) /* POPCNT */ && ((c1 >> 13) & 1) /* CX16 */ &&
+                   (ext_c & 1) /* LAHF/SAHF */;
+    const int v3 = v2 && ((c1 >> 28) & 1) /* AVX */ && ((c1 >> 29) & 1) /* F16C */ && ((c1 >> 12) & 1) /* FMA */ &&
                    ((c1 >> 22) & 1) /* MOVBE */ && ((b7 >> 5) & 1) /* AVX2 */ && ((b7 >> 3) & 1) /* BMI1 */ &&
                    ((b7 >> 8) & 1) /* BMI2 */ && ((ext_c >> 5) & 1) /* LZCNT */;
     if (!v3) return 0;

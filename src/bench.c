@@ -159,18 +159,19 @@ int lpt_bench_main(int argc, char **argv) {
         lpt_train_cfg tc;
         lpt_train_cfg_defaults(&tc);
         snprintf(tc.precision, sizeof tc.precision, "%s", p);
-        lpt_qconfig qc;
-        lpt_stats_unit su;
-        int qon;
-        if (lpt_train_qconfig(&tc, &qc, &su, &qon) != 0) {
+        if (lpt_train_check_precision(&tc) != 0) {
             fprintf(stderr, "lpt bench: --precision: %s\n", lpt_error_get());
             return 2;
         }
-        if (qon) lpt_stats_free(&su);
     }
     lpt_model_spec spec;
-    if (lpt_model_spec_load(model, &spec) || lpt_net_check_spec(&spec)) {
+    if (lpt_model_spec_load(model, &spec)) {
         fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+        return 2;
+    }
+    if (lpt_net_check_spec(&spec)) {
+        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+        lpt_model_spec_free(&spec);
         return 2;
     }
     rc = 0;

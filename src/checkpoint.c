@@ -69,7 +69,16 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                        r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
                        r->seconds);
     }
-    if (st->stats) lpt_stats_save(st->stats, &state);
+    if (st->stats && st->stats->n) {
+        lpt_stats_save(st->stats, &state);
+    } else if (st->stats_text) { /* a resumed run saved before its unit was restored: as loaded */
+        for (const char *l = st->stats_text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+            if (strncmp(l, "stats_", 6) == 0) {
+                lpt_buf_put(&state, l, strcspn(l, "\n"));
+                lpt_buf_put(&state, "\n", 1);
+            }
+    }
+    if (st->health) lpt_health_save(st->health, &state);
     put_text(&body, &spectext);
     put_text(&body, &conf);
     put_text(&body, &state);
@@ -308,17 +317,9 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     v = cfg->recompute;
     field(&f, "recompute", 0, 1, 1, 1, &v), cfg->recompute = (int)v;
     if (!f.bad) { /* the precision as --precision would take it */
-        lpt_qconfig q;
-        lpt_stats_unit u;
-        int on;
-        if (lpt_train_qconfig(cfg, &q, &u, &on)) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s: checkpoint configuration field precision='%s': %s", path,
-                     cfg->precision, lpt_error_get());
-            lpt_error_set("%s", msg);
+        if (lpt_train_check_precision(cfg)) {
+            lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);
             f.bad = 1;
-        } else if (on) {
-            lpt_stats_free(&u);
         }
     }
     if (f.bad) goto fail;
@@ -357,15 +358,11 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
         l += 7;
     }
     if (lpt_stats_check(state) != 0) { /* entries are matched to the model later */
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s: checkpoint %s", path, lpt_error_get());
-        lpt_error_set("%s", msg);
+        lpt_error_prefix("%s: checkpoint", path);
         goto fail;
     }
     if (lpt_model_spec_parse(spectext, cfg->model, spec) != 0) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s: checkpoint model spec: %s", path, lpt_error_get());
-        lpt_error_set("%s", msg);
+        lpt_error_prefix("%s: checkpoint model spec", path);
         goto fail;
     }
     free(spectext);

@@ -85,24 +85,9 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         lpt_error_set("%s: cannot read: %s", path, strerror(errno));
         goto done;
     }
-    if (magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip */
+    if (magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip: the whole compressed file */
         s.gz = 1;
-        s.len = (size_t)fsize;
-        s.buf = malloc(s.len ? s.len : 1);
-        if (!s.buf) {
-            lpt_error_set("%s: cannot allocate %zu bytes", path, s.len);
-            goto done;
-        }
-        size_t got = 0;
-        while (got < s.len) {
-            ssize_t r = pread(s.fd, s.buf + got, s.len - got, (off_t)got);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) {
-                lpt_error_set("%s: cannot read: %s", path, r < 0 ? strerror(errno) : "the file shrank");
-                goto done;
-            }
-            got += (size_t)r;
-        }
+        if (!(s.buf = lpt_file_read(path, IDX_MAX_BYTES + 4096, &s.len))) goto done;
         if (inflateInit2(&s.z, 16 + MAX_WBITS) != Z_OK) {
             lpt_error_set("%s: cannot start decompression", path);
             goto done;

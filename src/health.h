@@ -2,13 +2,15 @@
  *
  * Watched during training (the statistics unit watches its tensors itself, see
  * hwsim/stats_unit.h):
- * - train accuracy at chance: over the last `window` steps, the fraction of correct
- *   predictions is within 2 points of `chance` (the accuracy of always guessing the most
- *   frequent class of the training set);
+ * - train accuracy at chance: over a window of `window` steps (windows aligned to the
+ *   global step: steps [kW, (k+1)W)), the fraction of correct predictions is within 2
+ *   points of `chance` (the accuracy of always guessing the most frequent class of the
+ *   training set);
  * - a layer whose weight gradient is identically zero at every check (one every
- *   LPT_HEALTH_CHECK_EVERY steps) over the last `window` steps.
- * Each condition is reported once when it arises (and again only after it cleared). A
- * run resumed from a checkpoint starts its windows afresh. */
+ *   LPT_HEALTH_CHECK_EVERY global steps) for at least `window` steps.
+ * Each condition is reported once when it arises (and again only after it cleared). The
+ * state travels in checkpoints (lpt_health_save/load), so a resumed run reports what
+ * the uninterrupted run reports, at the same steps. */
 #ifndef LPT_HEALTH_H
 #define LPT_HEALTH_H
 
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "net.h"
+#include "util.h"
 
 #define LPT_HEALTH_CHECK_EVERY 10
 #define LPT_HEALTH_MARGIN 0.02 /* "at chance": accuracy below chance + 2 points */
@@ -23,14 +26,13 @@
 typedef struct {
     int window;    /* steps (0: off) */
     double chance; /* accuracy of a constant guess */
-    long *ring_correct, *ring_seen;
-    long sum_correct, sum_seen;
-    long filled; /* steps in the ring */
-    int at;      /* next ring slot */
+    long sum_correct, sum_seen; /* of the window in progress */
     int chance_flagged;
     int np;
     long *zero_since;  /* per parameter: first step of the current run of zero checks, -1: none */
     int *zero_flagged; /* per parameter: reported */
+    long *nonzero;     /* per parameter: nonzero gradient values at the last check */
+    long checked;      /* the step of the last check (-1: none) */
 } lpt_health;
 
 /* window 0 turns the checks off. */
@@ -44,6 +46,11 @@ int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg
  * identically zero over the window (msg names the layer and the tensor), else 0. Call
  * it again at the same step until it returns 0: one layer is reported per call. */
 int lpt_health_grads(lpt_health *h, lpt_net *net, long step, char *msg, size_t cap);
+/* The state as `health=` lines for a checkpoint's state section. */
+void lpt_health_save(const lpt_health *h, lpt_buf *out);
+/* Restore a saved state (other lines are skipped; a state saved with another window is
+ * ignored: the checks start afresh): 0, or -1 with an error quoting the line. */
+int lpt_health_load(lpt_health *h, const char *text);
 /* The accuracy of always guessing the most frequent of n labels in [0, classes). */
 double lpt_health_chance(const int32_t *labels, int n, int classes);
 

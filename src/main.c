@@ -20,14 +20,10 @@
 #define LPT_VERSION "0.1.0"
 
 static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
-    lpt_qconfig q;
-    lpt_stats_unit u;
-    int on;
-    if (lpt_train_qconfig(cfg, &q, &u, &on) != 0) {
+    if (lpt_train_check_precision(cfg) != 0) {
         fprintf(stderr, "lpt %s: --precision: %s\n", cmd, lpt_error_get());
         return 2;
     }
-    if (on) lpt_stats_free(&u);
     if (strcmp(cfg->backend, "cpu") != 0 && strcmp(cfg->backend, "ref") != 0) {
         fprintf(stderr, "lpt %s: --backend: unknown backend '%s'; available: %s\n", cmd,
                 cfg->backend, lpt_backend_names());
@@ -214,9 +210,7 @@ static int cmd_eval(int argc, char **argv) {
     if (quantized) {
         lpt_ctx c = {.be = be, .q = &qc, .n = batch, .train = 0};
         if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s: checkpoint %s", ckpath, lpt_error_get());
-            lpt_error_set("%s", msg);
+            lpt_error_prefix("%s: checkpoint", ckpath);
             goto out;
         }
     }

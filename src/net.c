@@ -45,9 +45,7 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
             }
         l->in = cur;
         if (l->ops->setup(l, &cur, &l->out, &b) != 0) {
-            char msg[1024];
-            snprintf(msg, sizeof msg, "%s: %s", S->where, lpt_error_get());
-            lpt_error_set("%s", msg);
+            lpt_error_prefix("%s", S->where);
             goto fail;
         }
         cur = l->out;

@@ -86,6 +86,15 @@ int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *
     return 0;
 }
 
+int lpt_train_check_precision(const lpt_train_cfg *cfg) {
+    lpt_qconfig q;
+    lpt_stats_unit u;
+    int on;
+    if (lpt_train_qconfig(cfg, &q, &u, &on) != 0) return -1;
+    if (on) lpt_stats_free(&u);
+    return 0;
+}
+
 void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels) {
     q->calibrating = 1;
     lpt_net_forward(net, c, 0);
@@ -107,12 +116,6 @@ int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, cons
     return lpt_stats_load(q->stats, text);
 }
 
-/* the error of a checkpoint's statistics state, naming the file */
-static void stats_error_in(const char *path) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s: checkpoint %s", path, lpt_error_get());
-    lpt_error_set("%s", msg);
-}
 
 int lpt_train_state_has_stats(const lpt_train_state *st) {
     return st->stats_text && strstr(st->stats_text, "stats_entry=") != NULL;
@@ -308,10 +311,12 @@ typedef struct {
 } dead_log;
 
 /* -1 when the run must stop (error set), else 0 */
-static int dead_report(dead_log *d, long step, const char *msg, int from_stats) {
+/* from_stats: the statistics unit logged it already; at_end: an end-of-run report,
+ * logged so that a resumed (longer) run drops it */
+static int dead_report(dead_log *d, long step, const char *msg, int from_stats, int at_end) {
     if (!d->count) snprintf(d->first, sizeof d->first, "%s", msg);
     d->count++;
-    if (d->stats && !from_stats) lpt_stats_log_event(d->stats, step, "dead", NULL, NULL, msg);
+    if (d->stats && !from_stats) lpt_stats_log_event(d->stats, step, "dead", NULL, NULL, msg, at_end);
     if (d->cfg->fail_on_dead) {
         lpt_error_set("dead run at global step %ld: %s; stopping (--fail-on-dead)", step + 1, msg);
         return -1;
@@ -328,7 +333,7 @@ static int dead_from_stats(dead_log *d, long step) {
     for (char *l = ev, *nl; l && *l && !rc; l = nl + 1) {
         nl = strchr(l, '\n');
         *nl = 0;
-        rc = dead_report(d, step, l, 1);
+        rc = dead_report(d, step, l, 1, 0);
     }
     free(ev);
     return rc;
@@ -339,9 +344,7 @@ static int dead_from_stats(dead_log *d, long step) {
 static int check_output(const char *option, const char *path) {
     if (!path[0]) return 0;
     if (lpt_file_check_writable(path)) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "--%s: %s", option, lpt_error_get());
-        lpt_error_set("%s", msg);
+        lpt_error_prefix("--%s", option);
         return -1;
     }
     return 0;
@@ -417,6 +420,9 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     if (lpt_train_check_data(&spec, net.classes, cfg.model, cfg.data, &train, &test)) goto fail;
     if (lpt_sgd_init(&opt, &net)) goto fail;
     const long steps = (train.n + cfg.batch - 1) / cfg.batch;
+    lpt_health_init(&health, cfg.dead_steps, lpt_health_chance(train.labels, train.n, net.classes), &net);
+    health_on = 1;
+    st.health = &health;
     if (cfg.resume[0]) {
         if (lpt_checkpoint_restore(cfg.resume, &ck, &net, &opt)) goto fail;
         lpt_checkpoint_close(&ck);
@@ -425,12 +431,24 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                           "(different data or --train-limit?)", cfg.resume, st.step_in_epoch, steps);
             goto fail;
         }
+        if (st.stats_text && lpt_health_load(&health, st.stats_text)) {
+            lpt_error_prefix("%s: checkpoint", cfg.resume);
+            goto fail;
+        }
+        /* the statistics unit as it was saved, before anything is quantized (an
+         * evaluation may come first: a run interrupted during one resumes there) */
+        if (qon && lpt_train_state_has_stats(&st)) {
+            lpt_ctx c = {.be = be, .q = &qc, .n = cfg.batch, .train = 1, .seed = cfg.seed,
+                         .step = (uint64_t)st.global_step, .loss_scale = st.loss_scale};
+            if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
+                lpt_error_prefix("%s: checkpoint", cfg.resume);
+                goto fail;
+            }
+        }
     } else {
         lpt_net_init(&net, cfg.seed);
         lpt_dataset_stats(&train, &st.mean, &st.std);
     }
-    lpt_health_init(&health, cfg.dead_steps, lpt_health_chance(train.labels, train.n, net.classes), &net);
-    health_on = 1;
     dead_log dead = {.cfg = &cfg, .stats = qon && cfg.stats_out[0] ? &su : NULL};
 
     const size_t item = lpt_shape_item_count(&net.act[0].shape);
@@ -474,17 +492,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
             lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = n, .train = 1, .seed = cfg.seed,
                          .step = (uint64_t)st.global_step, .loss_scale = st.loss_scale};
-            if (qon && !su.e) { /* the first step: calibration, or the saved state on resume */
-                if (lpt_train_state_has_stats(&st)) {
-                    if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
-                        stats_error_in(cfg.resume);
-                        goto fail;
-                    }
-                    be->to_device(be, net.act[0].data, x, (size_t)n * item * sizeof *x);
-                } else {
-                    lpt_train_calibrate(&net, &c, &qc, y);
-                }
-            }
+            if (qon && !su.e) lpt_train_calibrate(&net, &c, &qc, y); /* a new run's first step */
             int bad = lpt_net_forward(&net, &c, 1);
             if (bad >= 0) {
                 lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at "
@@ -502,7 +510,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             }
             lpt_net_backward(&net, &c);
             while (lpt_health_grads(&health, &net, st.global_step, msg, sizeof msg)) /* one per layer */
-                if (dead_report(&dead, st.global_step, msg, 0)) goto fail;
+                if (dead_report(&dead, st.global_step, msg, 0, 0)) goto fail;
             float lr = lpt_lr_at(&cfg.sgd, st.global_step, steps, cfg.epochs);
             int step_ok = 1;
             if (fp16) { /* unscale; on Inf/NaN skip the step and halve the scale */
@@ -532,7 +540,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             st.correct += ok;
             st.seen += n;
             if (lpt_health_step(&health, st.global_step, ok, n, msg, sizeof msg) &&
-                dead_report(&dead, st.global_step, msg, 0))
+                dead_report(&dead, st.global_step, msg, 0, 0))
                 goto fail;
             st.global_step++;
             img_epoch += n;
@@ -607,7 +615,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                      "test accuracy %.2f%% is at chance (%.2f%% for always guessing the most frequent "
                      "class): this run did not learn",
                      100 * r->test_acc, 100 * chance);
-            if (dead_report(&dead, st.global_step - 1, msg, 0)) goto fail;
+            if (dead_report(&dead, st.global_step - 1, msg, 0, 1)) goto fail;
             if (qon && cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
         }
         printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f%s\n", st.nrecords, 100 * r->test_acc,
@@ -620,22 +628,28 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     goto done;
 stop: { /* Ctrl-C, SIGTERM or --max-steps: a checkpoint, then exit */
     const char *path = cfg.checkpoint[0] ? cfg.checkpoint : "lpt-interrupted.ckpt";
-    if (!cfg.checkpoint[0] && lpt_file_check_writable(path)) goto fail;
+    if (!cfg.checkpoint[0]) { /* written here only now: checked and locked now */
+        if (lpt_file_check_writable(path) || (lock_fd = lpt_file_lock(path)) < 0) goto fail;
+        snprintf(cfg.checkpoint, sizeof cfg.checkpoint, "%s", path); /* unlocked at the end */
+    }
     if (lpt_checkpoint_save(path, &cfg, &spec, &st, &net, &opt)) goto fail;
     if (qon) {
         lpt_stats_finish(&su, st.global_step - 1);
         if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
     }
+    char where[96];
+    if (st.step_in_epoch == steps)
+        snprintf(where, sizeof where, "during the evaluation (it runs again on resume)");
+    else
+        snprintf(where, sizeof where, "step %ld", st.step_in_epoch);
     printf("%s%s at epoch %d, %s; checkpoint written to %s (continue with --resume %s)\n",
-           cfg.progress ? "\n" : "", g_interrupted ? "interrupted" : "stopped", st.epoch + 1,
-           st.step_in_epoch == steps ? "during the evaluation (it runs again on resume)" : "",
-           path, path);
+           cfg.progress ? "\n" : "", g_interrupted ? "interrupted" : "stopped", st.epoch + 1, where, path, path);
     rc = g_interrupted ? 130 : 0;
     goto done;
 }
 fail:
     if (qon && su.e && cfg.stats_out[0]) { /* what the statistics unit saw, for the post-mortem */
-        lpt_stats_finish(&su, st.global_step - 1);
+        lpt_stats_finish(&su, st.global_step); /* the step that failed was observed in part */
         char keep[1024];
         snprintf(keep, sizeof keep, "%s", lpt_error_get());
         lpt_stats_flush(&su, cfg.stats_out);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "data.h"
+#include "health.h"
 #include "net.h"
 #include "optim.h"
 #include "qlayer.h"
@@ -59,6 +60,7 @@ typedef struct {
     float loss_scale;              /* fp16: the current loss scale (0: not set yet) */
     unsigned long long skipped;    /* fp16: steps skipped on Inf/NaN gradients */
     const lpt_stats_unit *stats;   /* saving: the statistics unit of a low-precision run */
+    const lpt_health *health;      /* saving: the dead-run checks */
     char *stats_text;              /* loaded: the state text, holding the unit's state */
 } lpt_train_state;
 
@@ -90,6 +92,9 @@ int lpt_train_state_has_stats(const lpt_train_state *st);
 void lpt_train_state_free(lpt_train_state *st);
 /* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
 int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active);
+/* 0 when cfg's precision (and rounding) can be set up, else -1 with lpt_train_qconfig's
+ * error; sets nothing up. */
+int lpt_train_check_precision(const lpt_train_cfg *cfg);
 
 /* Checkpoints (docs/checkpoint.md): model spec text, configuration, state, parameters,
  * buffers and momentum, closed by a CRC-32; written atomically. */

@@ -23,6 +23,23 @@ void lpt_error_set(const char *fmt, ...) {
 
 const char *lpt_error_get(void) { return g_err[0] ? g_err : "unknown error"; }
 
+void lpt_error_prefix(const char *fmt, ...) {
+    char pre[512], msg[sizeof g_err];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof msg, "%s", lpt_error_get());
+    size_t k = strlen(pre), m = strlen(msg); /* "pre: msg", cut to fit */
+    if (k > sizeof g_err - 3) k = sizeof g_err - 3;
+    memcpy(g_err, pre, k);
+    memcpy(g_err + k, ": ", 2);
+    k += 2;
+    if (m > sizeof g_err - 1 - k) m = sizeof g_err - 1 - k;
+    memcpy(g_err + k, msg, m);
+    g_err[k + m] = 0;
+}
+
 void *lpt_xmalloc_at(size_t n, const char *file, int line) {
     void *p = malloc(n ? n : 1);
     if (!p) {

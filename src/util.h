@@ -16,6 +16,8 @@
  * and leave one line here naming what failed and where. */
 void lpt_error_set(const char *fmt, ...) LPT_PRINTF(1, 2);
 const char *lpt_error_get(void);
+/* Put "<formatted>: " before the current error (naming where it happened). */
+void lpt_error_prefix(const char *fmt, ...) LPT_PRINTF(1, 2);
 
 /* Allocation that never returns NULL: prints file:line and exits on failure. */
 #define lpt_xmalloc(n) lpt_xmalloc_at((n), __FILE__, __LINE__)

@@ -23,18 +23,6 @@ static int lpt(char **out, char **err, const char *a0, const char *a1, const cha
     return tu_run(argv, out, err);
 }
 
-/* run lpt with any number of arguments, NULL-terminated */
-static int run_lpt(char **out, char **err, ...) {
-    char *argv[32] = {(char *)LPT_BINARY};
-    int n = 1;
-    va_list ap;
-    va_start(ap, err);
-    for (char *a; n < 31 && (a = va_arg(ap, char *));) argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    return tu_run(argv, out, err);
-}
-
 static void expect_usage_error(const char *a0, const char *a1, const char *a2, const char *a3,
                                const char *needle) {
     char *out, *err;
@@ -148,7 +136,7 @@ static void test_output_is_a_directory(void **s) {
     tu_write_synthetic_mnist(dir, 20, 10, 1);
     const char *opts[] = {"--checkpoint", "--metrics-out"};
     for (int i = 0; i < 2; i++) {
-        int rc = run_lpt(&out, &err, "train", data, opts[i], dir, "--quiet", NULL);
+        int rc = tu_run_lpt(&out, &err, "train", data, opts[i], dir, "--quiet", NULL);
         assert_int_equal(rc, 1);
         assert_int_equal(tu_lines(err), 1);
         if (!strstr(err, opts[i]) || !strstr(err, "it is a directory")) fail_msg("stderr: %s", err);
@@ -168,7 +156,7 @@ static void test_checkpoint_lock(void **s) {
     tu_write_synthetic_mnist(dir, 20, 10, 1);
     int fd = lpt_file_lock(ck); /* this process plays the first run */
     assert_true(fd >= 0);
-    int rc = run_lpt(&out, &err, "train", data, "--checkpoint", ck, "--quiet", NULL);
+    int rc = tu_run_lpt(&out, &err, "train", data, "--checkpoint", ck, "--quiet", NULL);
     assert_int_equal(rc, 1);
     assert_int_equal(tu_lines(err), 1);
     char pid[64];
@@ -177,7 +165,7 @@ static void test_checkpoint_lock(void **s) {
     free(out);
     free(err);
     lpt_file_unlock(ck, fd);
-    rc = run_lpt(&out, &err, "train", data, "--checkpoint", ck, "--quiet", "--epochs=1", NULL);
+    rc = tu_run_lpt(&out, &err, "train", data, "--checkpoint", ck, "--quiet", "--epochs=1", NULL);
     assert_int_equal(rc, 0);
     assert_int_equal(access(ck, F_OK), 0);
     char lock[320];
@@ -213,12 +201,12 @@ static void test_resume_keeps_checkpoint_and_threads(void **s) {
     tu_write_synthetic_mnist(dir, 250, 50, 2);
     /* uninterrupted, one thread (LeNet-5's results differ between 1 and 2 threads in the
      * last digits: a resume on the default 2 threads would not match) */
-    int rc = run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=2", "--batch=32", "--threads=1",
+    int rc = tu_run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=2", "--batch=32", "--threads=1",
                  "--quiet", "--metrics-out", m1, NULL);
     assert_int_equal(rc, 0);
     free(out), free(err);
     /* stopped after 3 steps, then resumed with neither --threads nor --checkpoint */
-    rc = run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=2", "--batch=32", "--threads=1",
+    rc = tu_run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=2", "--batch=32", "--threads=1",
              "--max-steps=3", "--checkpoint", ck, NULL);
     assert_int_equal(rc, 0);
     free(out), free(err);
@@ -241,14 +229,32 @@ static void test_resume_keeps_checkpoint_and_threads(void **s) {
     tu_rmtree(dir);
 }
 
+/* the metrics of a file without the timing fields */
+static char *metrics_without_timing(const char *path) {
+    size_t n;
+    char *m = lpt_file_read_all(path, &n);
+    assert_non_null(m);
+    char *cut = strstr(m, ", \"images_per_s\"");
+    if (cut) *cut = 0;
+    return m;
+}
+
 /* Ctrl-C during the end-of-epoch evaluation stops it between batches, writes the
- * checkpoint and exits 130; the resumed run evaluates again */
+ * checkpoint and exits 130; the resumed run evaluates again, quantized as the
+ * uninterrupted run does (the statistics unit is restored before the evaluation) */
 static void test_sigint_during_evaluation(void **s) {
     (void)s;
-    char *dir = tu_tmpdir(), data[300], ck[300];
+    char *dir = tu_tmpdir(), data[300], ck[300], m1[300], m2[300];
     snprintf(data, sizeof data, "--data=%s", dir);
     snprintf(ck, sizeof ck, "%s/e.ckpt", dir);
+    snprintf(m1, sizeof m1, "--metrics-out=%s/a.jsonl", dir);
+    snprintf(m2, sizeof m2, "--metrics-out=%s/b.jsonl", dir);
     tu_write_synthetic_mnist(dir, 64, 30000, 3); /* one training step, a long evaluation */
+    char *out, *err;
+    int rc = tu_run_lpt(&out, &err, "train", data, "--epochs=1", "--batch=64", "--threads=1", "--quiet",
+                        "--precision=int8-dyn", m1, NULL);
+    assert_int_equal(rc, 0);
+    free(out), free(err);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     pid_t pid = fork();
@@ -256,7 +262,7 @@ static void test_sigint_during_evaluation(void **s) {
         dup2(pipefd[1], STDOUT_FILENO);
         close(pipefd[0]);
         char *argv[] = {LPT_BINARY, "train", data, "--epochs=1", "--batch=64", "--threads=1", "--no-progress",
-                        "--checkpoint", ck, NULL};
+                        "--precision=int8-dyn", "--checkpoint", ck, m2, NULL};
         execv(argv[0], argv);
         _exit(127);
     }
@@ -278,12 +284,14 @@ static void test_sigint_during_evaluation(void **s) {
     if (!strstr((char *)rest.data, "interrupted at epoch 1, during the evaluation"))
         fail_msg("stdout after the signal:\n%s", (char *)rest.data);
     lpt_buf_free(&rest);
-    char *out, *err;
-    char *argv[] = {LPT_BINARY, "train", "--resume", ck, data, "--no-progress", NULL};
+    char *argv[] = {LPT_BINARY, "train", "--resume", ck, data, "--no-progress", m2, NULL};
     assert_int_equal(tu_run(argv, &out, &err), 0);
     assert_non_null(strstr(out, "epoch 1/1  train loss"));
     assert_non_null(strstr(out, "done: 1 epochs"));
     free(out), free(err);
+    char *a = metrics_without_timing(m1 + 14), *b = metrics_without_timing(m2 + 14);
+    assert_string_equal(a, b);
+    free(a), free(b);
     tu_rmtree(dir);
 }
 
@@ -295,7 +303,7 @@ static void test_stats_log_short_run(void **s) {
     snprintf(data, sizeof data, "--data=%s", dir);
     snprintf(log, sizeof log, "%s/s.jsonl", dir);
     tu_write_synthetic_mnist(dir, 250, 50, 2);
-    int rc = run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=1", "--batch=32", "--precision=int8-dyn",
+    int rc = tu_run_lpt(&out, &err, "train", data, "--model=lenet5", "--epochs=1", "--batch=32", "--precision=int8-dyn",
                  "--no-progress", "--stats-out", log, NULL);
     assert_int_equal(rc, 0);
     size_t n;
@@ -317,7 +325,7 @@ static void test_stats_log_short_run(void **s) {
 static void test_bench_reports(void **s) {
     (void)s;
     char *out, *err;
-    int rc = run_lpt(&out, &err, "bench", "--steps=3", "--warmup=0", "--threads=1", "--precision=fp32/int8-dyn", NULL);
+    int rc = tu_run_lpt(&out, &err, "bench", "--steps=3", "--warmup=0", "--threads=1", "--precision=fp32/int8-dyn", NULL);
     assert_int_equal(rc, 0);
     char *l2 = strchr(out, '\n');
     assert_non_null(l2);
@@ -325,7 +333,7 @@ static void test_bench_reports(void **s) {
     assert_null(strstr(out, "statistics unit")); /* the fp32 line */
     assert_non_null(strstr(l2 + 1, "statistics unit")); /* the int8-dyn line */
     free(out), free(err);
-    rc = run_lpt(&out, &err, "bench", "--quantize", "--size-mib=1", "--reps=2", "--formats=dfp8,fp16,bf16", NULL);
+    rc = tu_run_lpt(&out, &err, "bench", "--quantize", "--size-mib=1", "--reps=2", "--formats=dfp8,fp16,bf16", NULL);
     assert_int_equal(rc, 0);
     double copy = 0;
     int formats = 0;

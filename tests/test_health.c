@@ -50,26 +50,47 @@ static void test_zero_gradients(void **s) {
     assert_int_equal(lpt_net_build(&net, be, &spec, 4), 0);
     for (int i = 0; i < net.np; i++)
         if (net.p[i].grad) be->fill(be, lpt_tensor_count(net.p[i].grad), lpt_tensor_f32(net.p[i].grad), 0.0f);
-    /* fc2's weight gradient comes back at step 100 */
+    /* fc2's weight gradient comes back at step 100 and is zero again from step 120 */
     lpt_health h;
     lpt_health_init(&h, 50, 0.1, &net);
-    char msg[512], seen[3][64] = {{0}};
+    char msg[512], seen[4][64] = {{0}};
+    long when[4] = {0};
     int reports = 0;
+    float *g2 = lpt_tensor_f32(lpt_net_find_param(&net, "fc2.weight")->grad);
     for (long step = 0; step < 200; step++) {
-        if (step == 100) {
-            lpt_param *p = lpt_net_find_param(&net, "fc2.weight");
-            lpt_tensor_f32(p->grad)[3] = 1e-30f;
-        }
+        g2[3] = step >= 100 && step < 120 ? 1e-30f : 0.0f;
         while (lpt_health_grads(&h, &net, step, msg, sizeof msg)) {
-            assert_true(reports < 3);
-            assert_true(step == 50); /* zero since step 0, the window is 50 steps */
+            assert_true(reports < 4);
+            when[reports] = step;
             snprintf(seen[reports++], 64, "%.40s", msg);
         }
     }
-    assert_int_equal(reports, 3); /* one per weight: fc1, fc2, fc3 (not the biases) */
+    /* zero since step 0, the window 50 steps: every weight at step 50 (not the biases);
+     * fc2 cleared at step 100, zero again at the check of step 120, reported at 170 */
+    assert_int_equal(reports, 4);
     assert_non_null(strstr(seen[0], "layer fc1 tensor dw"));
     assert_non_null(strstr(seen[1], "layer fc2 tensor dw"));
     assert_non_null(strstr(seen[2], "layer fc3 tensor dw"));
+    assert_true(when[0] == 50 && when[1] == 50 && when[2] == 50);
+    assert_non_null(strstr(seen[3], "layer fc2 tensor dw"));
+    assert_int_equal(when[3], 170);
+    /* the state round-trips through the checkpoint's text */
+    lpt_buf saved = {0};
+    lpt_health_save(&h, &saved);
+    lpt_buf_put(&saved, "", 1);
+    lpt_health r;
+    lpt_health_init(&r, 50, 0.1, &net);
+    assert_int_equal(lpt_health_load(&r, (const char *)saved.data), 0);
+    for (int i = 0; i < net.np; i++) {
+        assert_int_equal(r.zero_since[i], h.zero_since[i]);
+        assert_int_equal(r.zero_flagged[i], h.zero_flagged[i]);
+    }
+    lpt_health_free(&r);
+    lpt_health_init(&r, 40, 0.1, &net); /* another window: the checks start afresh */
+    assert_int_equal(lpt_health_load(&r, (const char *)saved.data), 0);
+    for (int i = 0; i < net.np; i++) assert_int_equal(r.zero_since[i], -1);
+    lpt_health_free(&r);
+    lpt_buf_free(&saved);
     lpt_health_free(&h);
     int32_t labels[10] = {0, 1, 1, 2, 1, 0, 9, 1, 3, 4};
     assert_true(lpt_health_chance(labels, 10, 10) == 0.4);

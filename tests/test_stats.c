@@ -431,8 +431,44 @@ static void test_dead_tensor_events(void **s) {
     lpt_stats_free(&u);
 }
 
+/* a checkpoint of an earlier build: stats_entry lines without the later fields (they take
+ * their defaults), and the first layer's dx entry that build registered (skipped) */
+static void test_state_of_earlier_builds(void **s) {
+    (void)s;
+    lpt_stats_unit u;
+    lpt_stats_init(&u, 50, 1e-4);
+    lpt_qformat q8 = dfp(8);
+    const char *t[] = {"x", "w", "y", "dy"};
+    for (int i = 0; i < 4; i++) lpt_stats_register(&u, "conv1", t[i], i == 1 ? LPT_ROLE_W : i == 3 ? LPT_ROLE_G : LPT_ROLE_A, &q8);
+    const int dx2 = lpt_stats_register(&u, "conv2", "dx", LPT_ROLE_G, &q8);
+    const char *old = "epoch=1\n"
+                      "stats_entry=conv1 x 8 5 1 0x1p-10 3 1 2 0 4\n"
+                      "stats_cur=conv1 x 3 1 0 0x1p+1 p161:2\n"
+                      "stats_hist=conv1 x 0 49 5 8 100 10 0 0x1p+1 0x0p+0 0x1p-4\n"
+                      "stats_entry=conv1 dx 8 7 0 0x0p+0 0 0 0 0 0\n"
+                      "stats_cur=conv1 dx 0 0 0 0x0p+0\n"
+                      "stats_entry=conv2 dx 8 13 1 0x0p+0 0 0 0 0 2\n";
+    assert_int_equal(lpt_stats_check(old), 0);
+    assert_int_equal(lpt_stats_load(&u, old), 0);
+    assert_int_equal(u.e[0].fl, 5);
+    assert_int_equal(u.e[0].recomputes, 3);
+    assert_int_equal(u.e[0].nhist, 4);
+    assert_int_equal(u.e[0].collapses, 0);
+    assert_true(u.e[0].ever_nonzero); /* unknown: taken as seen */
+    assert_int_equal(u.e[0].cur.count, 3);
+    assert_int_equal(u.e[0].hist[0].step, 49);
+    assert_int_equal(u.e[dx2].fl, 13);
+    /* but an entry this model does not have, other than such a dx, is an error */
+    assert_int_equal(lpt_stats_load(&u, "stats_entry=fc9 x 8 5 1 0x0p+0 0 0 0 0 1\n"), -1);
+    assert_non_null(strstr(lpt_error_get(), "stats_entry=fc9 x"));
+    /* and a history count that would wrap the ring index negative is refused */
+    assert_int_equal(lpt_stats_check("stats_entry=conv1 x 8 5 1 0x0p+0 0 0 0 0 2147483647\n"), -1);
+    lpt_stats_free(&u);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_of_earlier_builds),
         cmocka_unit_test(test_sparse_tensor_keeps_its_range),
         cmocka_unit_test(test_dead_tensor_events),
         cmocka_unit_test(test_histogram_brute_force),

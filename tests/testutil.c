@@ -194,3 +194,14 @@ int tu_have_fashion_mnist(void) {
     struct stat st;
     return stat(LPT_DEFAULT_DATA, &st) == 0 && S_ISDIR(st.st_mode);
 }
+
+int tu_run_lpt(char **out, char **err, ...) {
+    char *argv[32] = {(char *)LPT_BINARY};
+    int n = 1;
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; n < 31 && (a = va_arg(ap, char *));) argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return tu_run(argv, out, err);
+}

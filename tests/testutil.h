@@ -25,6 +25,8 @@ void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t s
 /* run argv (argv[0] = program) with stdout/stderr captured into out/err (malloc'd,
  * NUL-terminated, either may be NULL); returns the exit status or 128+signal */
 int tu_run(char *const argv[], char **out, char **err);
+/* tu_run of the lpt executable (LPT_BINARY) with the arguments that follow, up to a NULL */
+int tu_run_lpt(char **out, char **err, ...);
 /* number of lines in s */
 int tu_lines(const char *s);
 /* One layer built alone: its arenas and its input, output and their gradients. */
