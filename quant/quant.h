@@ -77,7 +77,8 @@ void lpt_dequantize(const lpt_qformat *q, int fl, size_t n, const int32_t *codes
 /* Name of the kernel lpt_quantize picks for q on this CPU (for benchmarks and notes). */
 const char *lpt_quantize_kernel_name(const lpt_qformat *q);
 /* Instruction-set level of the fast kernels: "x86-64-v4", "x86-64-v3" or "base", the
- * best the CPU supports unless set lower (tests and benchmarks compare every level):
+ * best the CPU supports unless set lower (tests and benchmarks compare every level; the
+ * environment variable LPT_ISA sets the level a process starts with):
  * lpt_quant_isa_set returns -1 for a level the CPU lacks, or an unknown name ("best"
  * restores the default). */
 int lpt_quant_isa_set(const char *name);

@@ -9,6 +9,7 @@
  * float32 inputs and |FL| <= 256) and rounded with the same rules as lpt_round_ref. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bits.h"
@@ -396,7 +397,13 @@ static int best_level(void) {
 }
 
 static const isa_level *level(void) {
-    if (g_level < 0) g_level = best_level();
+    if (g_level < 0) {
+        /* LPT_ISA=base|x86-64-v3 runs the kernels of a lower level than the CPU's best
+         * (to measure what a CPU without AVX-512 or AVX2 gets); a level the CPU lacks
+         * or an unknown name leaves the best */
+        const char *want = getenv("LPT_ISA");
+        if (!want || lpt_quant_isa_set(want) != 0) g_level = best_level();
+    }
     return &g_levels[g_level];
 }
 

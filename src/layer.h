@@ -69,6 +69,7 @@ struct lpt_layer {
     const lpt_layer_ops *ops;
     char name[32];
     int index;
+    int relu_after; /* the next layer is a ReLU (set by lpt_net_build) */
     lpt_shape in, out; /* dim[0] = batch */
     void *priv;
 };

@@ -122,6 +122,10 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     return 1;
 }
 
+int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l) {
+    return l->relu_after && c->q->stats->e[id].fmt.fmt == LPT_FMT_DFP;
+}
+
 static int acc_bits_for(const lpt_qconfig *q, int w) {
     if (q->acc_bits > 0) return q->acc_bits;
     return w <= 8 ? 32 : w <= 16 ? 48 : 64;

@@ -54,6 +54,13 @@ void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out
  * corrected (counted as a recompute) and the call returns 1: the caller produces `in`
  * again and calls once more, which quantizes at the corrected FL. Otherwise returns 0. */
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
+/* 1 when layer l's output Y (entry id) is a dfp tensor that goes straight into a ReLU:
+ * the layer then applies the ReLU before Y is observed and requantized (the activation
+ * in the requantization stage). What the ReLU layer passes on is the same for any FL,
+ * but the FL is chosen from the values the ReLU lets through: large negative
+ * pre-activations, which the ReLU zeroes anyway, no longer coarsen the grid of the
+ * small positive ones (docs/training.md). */
+int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l);
 /* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
  * above; the result is rounded once to float32. */
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,

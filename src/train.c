@@ -456,9 +456,9 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     y = lpt_xmalloc((size_t)cfg.batch * sizeof *y);
     perm = lpt_xmalloc((size_t)train.n * sizeof *perm);
     if (!cfg.quiet) {
-        printf("lpt train: model %s, precision %s, backend %s (%d thread%s), %d train / %d test "
+        printf("lpt train: model %s, precision %s, backend %s (%d thread%s, kernels %s), %d train / %d test "
                "images, batch %d, %d epochs\n",
-               cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s",
+               cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_quant_isa(),
                train.n, test.n, cfg.batch, cfg.epochs);
         lpt_net_print(&net, stdout);
         if (cfg.resume[0])

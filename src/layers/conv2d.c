@@ -77,9 +77,12 @@ static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
     lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, wq, k, lpt_tensor_f32(&c->col), np,
                lpt_tensor_f32(&c->t), np);
     if (c->bias) lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq));
-    do /* again when the statistics unit corrects FL_Y (the product in t is kept) */
+    const size_t ny = (size_t)cx->n * c->out * p;
+    const int relu = lpt_q_fused_relu(cx, q->y, l);
+    do { /* again when the statistics unit corrects FL_Y (the product in t is kept) */
         be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
-    while (lpt_q_output(cx, q->y, (size_t)cx->n * c->out * p, yv, yv));
+        if (relu) be->relu_fwd(be, ny, yv, yv);
+    } while (lpt_q_output(cx, q->y, ny, yv, yv));
 }
 
 static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *dy, lpt_tensor *dx) {

@@ -56,9 +56,11 @@ static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x
     lpt_q_apply(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), xq);
     lpt_q_apply(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), wq);
     if (f->bias) lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
+    const int relu = lpt_q_fused_relu(c, q->y, l);
     do { /* again when the statistics unit corrects FL_Y */
         lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, xq, f->in, wq, f->in, yv, f->out);
         if (f->bias) c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
+        if (relu) c->be->relu_fwd(c->be, (size_t)c->n * f->out, yv, yv);
     } while (lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv));
 }
 
