@@ -51,13 +51,13 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                    "lr=%a\nmomentum=%a\nweight_decay=%a\nschedule=%s\nstep_epochs=%d\n"
                    "gamma=%a\nseed=%" PRIu64 "\ntrain_limit=%d\ntest_limit=%d\n"
                    "rounding=%s\noverflow_rate=%a\nunderflow_rate=%a\nstats_interval=%d\n"
-                   "acc_bits=%d\nrecompute=%d\n",
+                   "acc_bits=%d\nrecompute=%d\nmetrics_out=%s\nstats_out=%s\n",
                    cfg->model, cfg->precision, cfg->backend, cfg->epochs, cfg->batch,
                    cfg->threads, (double)cfg->sgd.lr, (double)cfg->sgd.momentum,
                    (double)cfg->sgd.wd, lpt_sched_name(cfg->sgd.sched), cfg->sgd.step_epochs,
                    (double)cfg->sgd.gamma, cfg->seed, cfg->train_limit, cfg->test_limit,
                    cfg->rounding, (double)cfg->overflow_rate, (double)cfg->underflow_rate,
-                   cfg->stats_interval, cfg->acc_bits, cfg->recompute);
+                   cfg->stats_interval, cfg->acc_bits, cfg->recompute, cfg->metrics_out, cfg->stats_out);
     lpt_buf_printf(&state,
                    "epoch=%d\nstep_in_epoch=%ld\nglobal_step=%ld\nloss_sum=%a\ncorrect=%ld\n"
                    "seen=%ld\nmean=%a\nstd=%a\nrecords=%d\nloss_scale=%a\nskipped=%llu\n",
@@ -316,6 +316,9 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     }
     v = cfg->recompute;
     field(&f, "recompute", 0, 1, 1, 1, &v), cfg->recompute = (int)v;
+    /* where the run wrote its metrics and statistics (absent from earlier checkpoints) */
+    if (kv_get(conf, "metrics_out")) field_str(&f, "metrics_out", cfg->metrics_out, sizeof cfg->metrics_out);
+    if (kv_get(conf, "stats_out")) field_str(&f, "stats_out", cfg->stats_out, sizeof cfg->stats_out);
     if (!f.bad) { /* the precision as --precision would take it */
         if (lpt_train_check_precision(cfg)) {
             lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);

@@ -32,6 +32,19 @@ static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
     return 0;
 }
 
+/* A file named on the command line to be read must exist and be a readable regular file
+ * (what is in it is checked when it is read): otherwise an argument error. */
+static int check_input_file(const char *cmd, const char *option, const char *path) {
+    unsigned long long size;
+    int fd = lpt_file_open_regular(path, ~0ull, &size);
+    if (fd < 0) {
+        fprintf(stderr, "lpt %s: %s: %s\n", cmd, option, lpt_error_get());
+        return 2;
+    }
+    close(fd);
+    return 0;
+}
+
 /* A model given on the command line is read and built (batch 1, reference backend), so
  * that every mistake in it is an argument error: exit status 2, one line naming the
  * file, the line and the reason. */
@@ -143,10 +156,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if ((rc = check_choices("train", &cfg))) return rc;
     if (!cfg.resume[0] && (rc = check_lowprec_options(o, no, &cfg))) return rc;
-    if (cfg.resume[0] && access(cfg.resume, R_OK) != 0) {
-        fprintf(stderr, "lpt train: --resume: cannot read '%s'\n", cfg.resume);
-        return 2;
-    }
+    if (cfg.resume[0] && (rc = check_input_file("train", "--resume", cfg.resume))) return rc;
     if (!cfg.resume[0] && (rc = check_model("train", cfg.model))) return rc;
     struct stat st;
     if (stat(cfg.data, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -179,6 +189,7 @@ static int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "lpt eval: --checkpoint FILE is required\n");
         return 2;
     }
+    if ((rc = check_input_file("eval", "--checkpoint", ckpath))) return rc;
     snprintf(cfg.backend, sizeof cfg.backend, "%s", backend);
     if ((rc = check_choices("eval", &cfg))) return rc;
     lpt_checkpoint ck;

@@ -141,9 +141,16 @@ static float loss_scale_update(const lpt_stats_unit *u, float scale) {
 }
 
 /* the per-layer summary printed at the end of a low-precision run */
-static void print_stats_summary(const lpt_stats_unit *u) {
-    printf("statistics unit: %d tensors, last configuration; rates averaged over the last %d intervals\n", u->n,
-           LPT_STATS_HISTORY);
+static void print_stats_summary(const lpt_stats_unit *u, int fp16) {
+    int intervals = 0, ndfp = 0;
+    for (int i = 0; i < u->n; i++) {
+        if (u->e[i].nhist > intervals) intervals = u->e[i].nhist;
+        ndfp += u->e[i].fmt.fmt == LPT_FMT_DFP;
+    }
+    if (intervals > LPT_STATS_HISTORY) intervals = LPT_STATS_HISTORY;
+    printf("statistics unit: %d tensors (%d dfp), last configuration; rates averaged over the last %d "
+           "interval%s, as fractions of the nonzero values%s\n", u->n, ndfp, intervals,
+           intervals == 1 ? "" : "s", fp16 ? "; fp16 gradients are loss-scaled" : "");
     printf("  %-10s %-3s %-10s %5s %4s %10s %10s %10s %6s\n", "layer", "t", "format", "width", "FL",
            "overflow", "underflow", "max|v|", "recomp");
     double wsum = 0;
@@ -157,15 +164,16 @@ static void print_stats_summary(const lpt_stats_unit *u) {
             un += e->hist[j].underflow;
             mx = fmax(mx, e->hist[j].max_abs);
         }
-        char name[48];
+        char name[48], fl[8] = "-"; /* FL means something for dfp only */
         lpt_qformat_name(&e->fmt, name, sizeof name);
-        printf("  %-10s %-3s %-10s %5d %4d %9.4f%% %9.4f%% %10.4g %6llu\n", e->layer, e->tensor, name,
-               e->fmt.width, e->fl, k ? 100 * ov / k : 0.0, k ? 100 * un / k : 0.0, mx,
+        if (e->fmt.fmt == LPT_FMT_DFP) snprintf(fl, sizeof fl, "%d", e->fl);
+        printf("  %-10s %-3s %-10s %5d %4s %9.4f%% %9.4f%% %10.4g %6llu\n", e->layer, e->tensor, name,
+               e->fmt.width, fl, k ? 100 * ov / k : 0.0, k ? 100 * un / k : 0.0, mx,
                (unsigned long long)e->recomputes);
         if (e->fmt.fmt == LPT_FMT_DFP && e->configured) wsum += e->fmt.width, wn++;
     }
-    /* tensors never observed (a first layer's dx) keep their initial format and do not count */
-    if (wn) printf("  mean dfp width over the %d observed tensors: %.2f bits\n", wn, wsum / wn);
+    /* dfp tensors never configured (no statistics yet) keep their initial width and do not count */
+    if (wn) printf("  mean dfp width over the %d dfp tensors: %.2f bits\n", wn, wsum / wn);
 }
 
 int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
@@ -369,6 +377,15 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     int *perm = NULL;
     int threads_from_ckpt = 0;
 
+    /* Ctrl-C from the start: while the data load, a signal ends the run with a checkpoint
+     * at its first step (or with the one it resumed from), never killed half-way */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sig_on = 1;
+
     if (cfg.resume[0]) {
         lpt_train_cfg saved = cfg;
         if (lpt_checkpoint_open(cfg.resume, &ck, &cfg, &spec, &st)) goto fail;
@@ -379,12 +396,13 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         else
             threads_from_ckpt = 1; /* the checkpoint's count keeps the run bit for bit */
         memcpy(cfg.data, saved.data, sizeof cfg.data);
-        memcpy(cfg.metrics_out, saved.metrics_out, sizeof cfg.metrics_out);
+        /* a resumed run goes on writing the checkpoint it came from, and the metrics and
+         * statistics files the run wrote, unless told otherwise */
+        if (saved.metrics_out[0]) memcpy(cfg.metrics_out, saved.metrics_out, sizeof cfg.metrics_out);
+        if (saved.stats_out[0]) memcpy(cfg.stats_out, saved.stats_out, sizeof cfg.stats_out);
         memcpy(cfg.checkpoint, saved.checkpoint, sizeof cfg.checkpoint);
         memcpy(cfg.resume, saved.resume, sizeof cfg.resume);
-        memcpy(cfg.stats_out, saved.stats_out, sizeof cfg.stats_out);
-        if (!cfg.checkpoint[0]) /* a resumed run goes on writing the checkpoint it came from */
-            memcpy(cfg.checkpoint, cfg.resume, sizeof cfg.checkpoint);
+        if (!cfg.checkpoint[0]) memcpy(cfg.checkpoint, cfg.resume, sizeof cfg.checkpoint);
         cfg.max_steps = saved.max_steps;
         cfg.progress = saved.progress;
         cfg.quiet = saved.quiet;
@@ -461,20 +479,18 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
                cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_quant_isa(),
                train.n, test.n, cfg.batch, cfg.epochs);
         lpt_net_print(&net, stdout);
-        if (cfg.resume[0])
-            printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s\n",
+        if (cfg.resume[0]) {
+            printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s",
                    cfg.resume, st.epoch + 1, st.step_in_epoch, cfg.threads, cfg.threads == 1 ? "" : "s",
                    threads_from_ckpt ? "the checkpoint's count, which resumes bit for bit; --threads changes it"
                                      : "--threads",
                    cfg.checkpoint);
+            if (cfg.metrics_out[0]) printf(", metrics to %s", cfg.metrics_out);
+            if (cfg.stats_out[0]) printf(", statistics to %s", cfg.stats_out);
+            printf("\n");
+        }
         fflush(stdout);
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    g_interrupted = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sig_on = 1;
 
     const float mean = (float)st.mean, stdv = (float)st.std;
     double t_epoch = lpt_time_now(), t_shown = 0.0;
@@ -605,7 +621,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     if (st.nrecords > 0) {
         const lpt_epoch_record *r = &st.records[st.nrecords - 1];
         if (qon && !cfg.quiet) {
-            print_stats_summary(&su);
+            print_stats_summary(&su, fp16);
             if (fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)st.loss_scale,
                              st.skipped);
         }
@@ -618,8 +634,9 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
             if (dead_report(&dead, st.global_step - 1, msg, 0, 1)) goto fail;
             if (qon && cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
         }
-        printf("done: %d epochs, test accuracy %.2f%%, test loss %.4f%s\n", st.nrecords, 100 * r->test_acc,
-               r->test_loss, dead.count ? " (flagged as dead: see the warnings)" : "");
+        printf("done: %d epoch%s, test accuracy %.2f%%, test loss %.4f%s\n", st.nrecords,
+               st.nrecords == 1 ? "" : "s", 100 * r->test_acc, r->test_loss,
+               dead.count ? " (flagged as dead: see the warnings)" : "");
         if (dead.count)
             fprintf(stderr, "lpt: warning: %d dead-run condition%s reported; the first: %s\n", dead.count,
                     dead.count == 1 ? "" : "s", dead.first);
@@ -636,6 +653,10 @@ stop: { /* Ctrl-C, SIGTERM or --max-steps: a checkpoint, then exit */
     if (qon) {
         lpt_stats_finish(&su, st.global_step - 1);
         if (cfg.stats_out[0] && lpt_stats_flush(&su, cfg.stats_out)) goto fail;
+        if (!cfg.quiet && su.n) {
+            if (cfg.progress) printf("\n");
+            print_stats_summary(&su, fp16);
+        }
     }
     char where[96];
     if (st.step_in_epoch == steps)
@@ -655,7 +676,7 @@ fail:
         lpt_stats_flush(&su, cfg.stats_out);
         lpt_error_set("%s", keep);
     }
-    fprintf(stderr, "%slpt%s: %s\n", cfg.progress ? "\n" : "", usage ? " train" : "", lpt_error_get());
+    fprintf(stderr, "%slpt train: %s\n", cfg.progress ? "\n" : "", lpt_error_get());
     rc = usage ? 2 : 1;
 done:
     if (sig_on) {

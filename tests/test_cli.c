@@ -57,7 +57,9 @@ static void test_bad_arguments(void **s) {
     expect_usage_error("train", "--schedule", "linear", NULL, "const, step, cosine");
     expect_usage_error("train", "--model", "resnet999", NULL, "mlp, lenet5, vgg");
     expect_usage_error("train", "--data", "/nonexistent/lpt", NULL, "not a directory");
-    expect_usage_error("train", "--resume", "/nonexistent/x.ckpt", NULL, "cannot read");
+    expect_usage_error("train", "--resume", "/nonexistent/x.ckpt", NULL, "--resume: /nonexistent/x.ckpt: cannot open");
+    expect_usage_error("eval", "--checkpoint", "/nonexistent/x.ckpt", NULL, "--checkpoint: /nonexistent/x.ckpt: cannot open");
+    expect_usage_error("train", "--resume", "/tmp", NULL, "not a regular file (a directory)");
     expect_usage_error("train", "stray", NULL, NULL, "unexpected argument 'stray'");
     expect_usage_error("train", "--quiet=1", NULL, NULL, "takes no value");
     expect_usage_error("eval", NULL, NULL, NULL, "--checkpoint FILE is required");
@@ -240,8 +242,9 @@ static char *metrics_without_timing(const char *path) {
 }
 
 /* Ctrl-C during the end-of-epoch evaluation stops it between batches, writes the
- * checkpoint and exits 130; the resumed run evaluates again, quantized as the
- * uninterrupted run does (the statistics unit is restored before the evaluation) */
+ * checkpoint and exits 130; the resumed run (with no more options than the message
+ * gives) evaluates again, quantized as the uninterrupted run does (the statistics unit
+ * is restored before the evaluation), and writes the metrics file the run wrote */
 static void test_sigint_during_evaluation(void **s) {
     (void)s;
     char *dir = tu_tmpdir(), data[300], ck[300], m1[300], m2[300];
@@ -284,10 +287,12 @@ static void test_sigint_during_evaluation(void **s) {
     if (!strstr((char *)rest.data, "interrupted at epoch 1, during the evaluation"))
         fail_msg("stdout after the signal:\n%s", (char *)rest.data);
     lpt_buf_free(&rest);
-    char *argv[] = {LPT_BINARY, "train", "--resume", ck, data, "--no-progress", m2, NULL};
+    /* resumed as the message says: the metrics go on to the file the run wrote */
+    char *argv[] = {LPT_BINARY, "train", "--resume", ck, data, "--no-progress", NULL};
     assert_int_equal(tu_run(argv, &out, &err), 0);
+    assert_non_null(strstr(out, "metrics to "));
     assert_non_null(strstr(out, "epoch 1/1  train loss"));
-    assert_non_null(strstr(out, "done: 1 epochs"));
+    assert_non_null(strstr(out, "done: 1 epoch,"));
     free(out), free(err);
     char *a = metrics_without_timing(m1 + 14), *b = metrics_without_timing(m2 + 14);
     assert_string_equal(a, b);
@@ -314,7 +319,7 @@ static void test_stats_log_short_run(void **s) {
     assert_null(strstr(l, "\"layer\": \"conv1\", \"tensor\": \"dx\""));
     assert_null(strstr(out, "conv1      dx"));
     /* the end table: every row observed (no all-zero row) */
-    assert_non_null(strstr(out, "mean dfp width over the 24 observed tensors: 8.00 bits"));
+    assert_non_null(strstr(out, "mean dfp width over the 24 dfp tensors: 8.00 bits"));
     assert_null(strstr(out, "0.0000%    0.0000%          0"));
     free(l), free(out), free(err);
     tu_rmtree(dir);

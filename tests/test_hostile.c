@@ -203,9 +203,9 @@ static void test_special_files_refused(void **s) {
         int rc = tu_run_lpt(&out, &err, "train", "--model", f, "--data", g_data, NULL);
         expect_refusal(rc, out, err, 2, f, "not a regular file");
         rc = tu_run_lpt(&out, &err, "train", "--resume", f, "--data", g_data, NULL);
-        expect_refusal(rc, out, err, 1, f, "not a regular file");
+        expect_refusal(rc, out, err, 2, f, "not a regular file");
         rc = tu_run_lpt(&out, &err, "eval", "--checkpoint", f, "--data", g_data, NULL);
-        expect_refusal(rc, out, err, 1, f, "not a regular file");
+        expect_refusal(rc, out, err, 2, f, "not a regular file");
         rc = tu_run_lpt(&out, &err, "quantize", "--format", "dfp8", f, path("q.npy"), NULL);
         expect_refusal(rc, out, err, 1, f, "not a regular file");
         /* an IDX file */

@@ -52,8 +52,13 @@ static lpt_kv *find(lpt_layer_args *a, const char *key) {
 int lpt_args_int(lpt_layer_args *a, const char *key, int required, int lo, int hi, int *out) {
     lpt_kv *kv = find(a, key);
     if (!kv) {
-        if (required) {
-            lpt_error_set("%s: missing option %s=N", a->where, key);
+        if (required) { /* name what the line gives: a misspelled option shows there */
+            char given[256] = "";
+            size_t used = 0;
+            for (int i = 0; i < a->count && used < sizeof given; i++)
+                used += (size_t)snprintf(given + used, sizeof given - used, "%s%s", i ? ", " : "", a->kv[i].key);
+            lpt_error_set("%s: missing option %s=N%s%s%s", a->where, key, a->count ? " (the line gives " : "",
+                          given, a->count ? ")" : "");
             return -1;
         }
         return 0;
