@@ -51,13 +51,14 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                    "lr=%a\nmomentum=%a\nweight_decay=%a\nschedule=%s\nstep_epochs=%d\n"
                    "gamma=%a\nseed=%" PRIu64 "\ntrain_limit=%d\ntest_limit=%d\n"
                    "rounding=%s\noverflow_rate=%a\nunderflow_rate=%a\nstats_interval=%d\n"
-                   "acc_bits=%d\nrecompute=%d\nmetrics_out=%s\nstats_out=%s\n",
+                   "acc_bits=%d\nrecompute=%d\nmetrics_out=%s\nstats_out=%s\nwarmup=%d\n",
                    cfg->model, cfg->precision, cfg->backend, cfg->epochs, cfg->batch,
                    cfg->threads, (double)cfg->sgd.lr, (double)cfg->sgd.momentum,
                    (double)cfg->sgd.wd, lpt_sched_name(cfg->sgd.sched), cfg->sgd.step_epochs,
                    (double)cfg->sgd.gamma, cfg->seed, cfg->train_limit, cfg->test_limit,
                    cfg->rounding, (double)cfg->overflow_rate, (double)cfg->underflow_rate,
-                   cfg->stats_interval, cfg->acc_bits, cfg->recompute, cfg->metrics_out, cfg->stats_out);
+                   cfg->stats_interval, cfg->acc_bits, cfg->recompute, cfg->metrics_out, cfg->stats_out,
+                   cfg->sgd.warmup);
     lpt_buf_printf(&state,
                    "epoch=%d\nstep_in_epoch=%ld\nglobal_step=%ld\nloss_sum=%a\ncorrect=%ld\n"
                    "seen=%ld\nmean=%a\nstd=%a\nrecords=%d\nloss_scale=%a\nskipped=%llu\n",
@@ -278,6 +279,9 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     field(&f, "weight_decay", 0, 1, 0, 0, &v), cfg->sgd.wd = (float)v;
     field_int(&f, "step_epochs", 1, 100000, &cfg->sgd.step_epochs);
     field(&f, "gamma", 0, 1, 0, 0, &v), cfg->sgd.gamma = (float)v;
+    /* absent from checkpoints of earlier builds, which had no warm-up */
+    cfg->sgd.warmup = 0;
+    if (!f.bad && kv_get(conf, "warmup")) field_int(&f, "warmup", 0, 1 << 30, &cfg->sgd.warmup);
     field_int(&f, "train_limit", 0, 1 << 30, &cfg->train_limit);
     field_int(&f, "test_limit", 0, 1 << 30, &cfg->test_limit);
     if (!f.bad) { /* the seed is a full 64-bit integer: read as one */

@@ -108,6 +108,7 @@ static int cmd_train(int argc, char **argv) {
         {"schedule", LPT_OPT_STR, sched, sizeof sched, 0, 0, "S", "learning-rate schedule: const, step, cosine [cosine]", 0},
         {"step-epochs", LPT_OPT_INT, &cfg.sgd.step_epochs, 0, 1, 100000, "N", "step schedule: decay every N epochs [5]", 0},
         {"gamma", LPT_OPT_FLOAT, &cfg.sgd.gamma, 0, 0, 1, "X", "step schedule: decay factor [0.1]", 0},
+        {"warmup", LPT_OPT_INT, &cfg.sgd.warmup, 0, 0, 1 << 30, "N", "linear learning-rate warm-up over the first N steps, at most one epoch (0: none) [200]", 0},
         {"seed", LPT_OPT_U64, &cfg.seed, 0, 0, 0, "N", "seed of initialization, shuffling and dropout [1]", 0},
         {"threads", LPT_OPT_INT, &cfg.threads, 0, 1, 256, "N", "CPU threads [2; on --resume, the checkpoint's]", 0},
         {"metrics-out", LPT_OPT_STR, cfg.metrics_out, sizeof cfg.metrics_out, 0, 0, "FILE", "per-epoch metrics, JSON Lines (CSV if FILE ends in .csv)", 0},
@@ -141,7 +142,7 @@ static int cmd_train(int argc, char **argv) {
     if (cfg.resume[0]) {
         static const char *const fixed[] = {"model", "precision", "backend", "batch", "lr",
                                             "momentum", "weight-decay", "schedule",
-                                            "step-epochs", "gamma", "seed", "train-limit",
+                                            "step-epochs", "gamma", "warmup", "seed", "train-limit",
                                             "test-limit", "rounding", "overflow-rate",
                                             "underflow-rate", "stats-interval", "acc-bits",
                                             "no-recompute"};

@@ -7,7 +7,7 @@
 
 #include "util.h"
 
-float lpt_lr_at(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs) {
+static float sched_lr(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs) {
     switch (c->sched) {
     case LPT_SCHED_STEP: {
         long epoch = steps_per_epoch > 0 ? step / steps_per_epoch : 0;
@@ -24,6 +24,13 @@ float lpt_lr_at(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epoch
     default:
         return c->lr;
     }
+}
+
+float lpt_lr_at(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs) {
+    const float lr = sched_lr(c, step, steps_per_epoch, epochs);
+    long w = c->warmup;
+    if (steps_per_epoch > 0 && w > steps_per_epoch) w = steps_per_epoch;
+    return w > 0 && step < w ? lr * (float)(step + 1) / (float)w : lr;
 }
 
 static const char *const g_sched[] = {"const", "step", "cosine"};

@@ -11,10 +11,13 @@ typedef struct {
     lpt_sched sched;
     int step_epochs; /* step: multiply by gamma every step_epochs epochs */
     float gamma;
+    int warmup; /* linear warm-up over the first min(warmup, steps_per_epoch) steps (0: none) */
 } lpt_sgd_cfg;
 
 /* Learning rate at global step `step` of a run of `epochs` epochs with
- * `steps_per_epoch` steps each. cosine: lr * (1 + cos(pi * step / total)) / 2. */
+ * `steps_per_epoch` steps each. cosine: lr * (1 + cos(pi * step / total)) / 2. During
+ * the warm-up (steps 0..W-1, W = min(warmup, steps_per_epoch)) the schedule's rate is
+ * multiplied by (step + 1) / W. */
 float lpt_lr_at(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs);
 int lpt_sched_parse(const char *s, lpt_sched *out);
 const char *lpt_sched_name(lpt_sched s);

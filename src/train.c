@@ -30,7 +30,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->batch = 64;
     c->threads = 2;
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
-                           .step_epochs = 5, .gamma = 0.1f};
+                           .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
     c->seed = 1;
     c->progress = isatty(STDOUT_FILENO);
     c->overflow_rate = 1e-4f;

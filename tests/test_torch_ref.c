@@ -126,6 +126,25 @@ static void run_backend(const char *backend) {
     lpt_model_spec_free(&spec);
 }
 
+/* Learning-rate schedules with the warm-up: (step + 1) / W times the schedule's rate for
+ * the first W = min(warmup, steps per epoch) steps, then the schedule alone. */
+static void test_lr_schedule_warmup(void **state) {
+    (void)state;
+    lpt_sgd_cfg c = {.lr = 0.1f, .sched = LPT_SCHED_CONST, .warmup = 4};
+    const float want[] = {0.025f, 0.05f, 0.075f, 0.1f, 0.1f};
+    for (int i = 0; i < 5; i++) assert_float_equal(lpt_lr_at(&c, i, 100, 1), want[i], 1e-7);
+    c.warmup = 0;
+    assert_float_equal(lpt_lr_at(&c, 0, 100, 1), 0.1f, 0);
+    c.warmup = 200; /* capped at one epoch of 10 steps */
+    assert_float_equal(lpt_lr_at(&c, 4, 10, 3), 0.05f, 1e-7);
+    assert_float_equal(lpt_lr_at(&c, 10, 10, 3), 0.1f, 0);
+    c.sched = LPT_SCHED_COSINE; /* 40 steps in all: at step 1, cos(pi / 40) within the warm-up */
+    c.warmup = 2;
+    assert_float_equal(lpt_lr_at(&c, 1, 20, 2), 0.1 * 0.5 * (1 + cos(M_PI / 40)), 1e-7);
+    assert_float_equal(lpt_lr_at(&c, 0, 20, 2), 0.05f, 1e-7);
+    assert_float_equal(lpt_lr_at(&c, 20, 20, 2), 0.05f, 1e-7);
+}
+
 static void test_ref_backend(void **state) {
     (void)state;
     run_backend("ref");
@@ -138,6 +157,7 @@ static void test_cpu_backend(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lr_schedule_warmup),
         cmocka_unit_test(test_ref_backend),
         cmocka_unit_test(test_cpu_backend),
     };
