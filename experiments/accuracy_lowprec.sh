@@ -2,7 +2,7 @@
 # LeNet-5 on Fashion-MNIST, 10 epochs, default hyperparameters (batch 64, lr 0.05,
 # momentum 0.9, weight decay 5e-4, cosine), seeds 1-3, for every precision; two runs at
 # a time with one thread each (this machine has two cores). Then the table.
-# Usage: experiments/accuracy_lowprec.sh [build/lpt]
+# Usage: [PRECISIONS="fp32 int8-dyn"] [SEEDS="2 3"] experiments/accuracy_lowprec.sh [build/lpt]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 lpt=${1:-build/lpt}
@@ -10,7 +10,7 @@ out=experiments/results
 mkdir -p "$out"
 jobs=()
 for p in ${PRECISIONS:-int8-dyn fp32 int16-dyn fp16 bf16 auto}; do
-  for s in 1 2 3; do jobs+=("$p $s"); done
+  for s in ${SEEDS:-1 2 3}; do jobs+=("$p $s"); done
 done
 run() {
   set -- $1

@@ -21,14 +21,11 @@ for p in ["fp32", "fp16", "bf16", "int16-dyn", "int8-dyn", "auto"]:
             continue
         accs.append(100 * recs[-1]["test_acc"])
         log = os.path.join(RES, f"lenet5_{p}_seed{s}.log")
-        if os.path.exists(log) and "statistics unit:" in open(log).read():
-            # mean width over the summary rows of tensors that were observed (max |v| > 0;
-            # a first layer's dx is never computed and keeps its initial format)
-            text = open(log).read().split("statistics unit:")[1]
-            ws = [int(r.split()[3]) for r in text.splitlines()
-                  if re.match(r"\s+\S+\s+(x|w|y|dy|dx)\s+dfp", r) and float(r.split()[-2]) > 0]
-            if ws:
-                width.append(sum(ws) / len(ws))
+        if os.path.exists(log):
+            # the run's own summary: the mean width over the tensors it observed
+            m = re.search(r"mean dfp width over the \d+ (?:observed|dfp) tensors: ([0-9.]+) bits", open(log).read())
+            if m:
+                width.append(float(m.group(1)))
     if not accs:
         continue
     mean = statistics.mean(accs)

@@ -3,7 +3,7 @@
 users actually run, and does any run end dead?
 
 usage: experiments/robustness.py [--lpt build/lpt] [--jobs 2] [--out DIR] [--plan all|a|b|vgg]
-                                 [--list] [--table-only]
+                                 [--max-epochs N] [--list] [--table-only]
 
 The full grid (LeNet-5 and a short VGG; precisions fp16, bf16, int16-dyn, int8-dyn, auto
 against fp32; epochs 1, 2, 3, 10; seeds 1-5; lr 0.01, 0.05, 0.1; batch 32, 64, 128; 1 and
@@ -180,6 +180,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="experiments/results/robustness")
     ap.add_argument("--plan", default="all", choices=["all", "a", "b", "vgg"])
+    ap.add_argument("--max-epochs", type=int, default=0, help="only configurations of at most this many epochs")
     ap.add_argument("--list", action="store_true", help="print the runs and exit")
     ap.add_argument("--table-only", action="store_true")
     a = ap.parse_args()
@@ -187,7 +188,7 @@ def main():
     configs = []
     for k in (["a", "b", "vgg"] if a.plan == "all" else [a.plan]):
         for c in plans[k]():
-            if c not in configs:
+            if c not in configs and (not a.max_epochs or c["epochs"] <= a.max_epochs):
                 configs.append(c)
     runs = [(c, p) for c in configs for p in PRECISIONS]
     if a.list:
