@@ -258,35 +258,12 @@ static void test_sigint_during_evaluation(void **s) {
                         "--precision=int8-dyn", m1, NULL);
     assert_int_equal(rc, 0);
     free(out), free(err);
-    int pipefd[2];
-    assert_int_equal(pipe(pipefd), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], STDOUT_FILENO);
-        close(pipefd[0]);
-        char *argv[] = {LPT_BINARY, "train", data, "--epochs=1", "--batch=64", "--threads=1", "--no-progress",
-                        "--precision=int8-dyn", "--checkpoint", ck, m2, NULL};
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    FILE *f = fdopen(pipefd[0], "r");
-    char line[512];
-    int seen = 0;
-    while (!seen && fgets(line, sizeof line, f)) seen = strstr(line, "evaluating 30000 test images") != NULL;
-    assert_true(seen);
-    kill(pid, SIGINT);
-    lpt_buf rest = {0};
-    while (fgets(line, sizeof line, f)) lpt_buf_put(&rest, line, strlen(line));
-    lpt_buf_put(&rest, "", 1);
-    fclose(f);
-    int status;
-    waitpid(pid, &status, 0);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 130);
-    if (!strstr((char *)rest.data, "interrupted at epoch 1, during the evaluation"))
-        fail_msg("stdout after the signal:\n%s", (char *)rest.data);
-    lpt_buf_free(&rest);
+    char *argv0[] = {LPT_BINARY, "train", data, "--epochs=1", "--batch=64", "--threads=1", "--no-progress",
+                     "--precision=int8-dyn", "--checkpoint", ck, m2, NULL};
+    char *rest;
+    assert_int_equal(tu_interrupt(argv0, "evaluating 30000 test images", &rest), 130);
+    if (!strstr(rest, "interrupted at epoch 1, during the evaluation")) fail_msg("stdout after the signal:\n%s", rest);
+    free(rest);
     /* resumed as the message says: the metrics go on to the file the run wrote */
     char *argv[] = {LPT_BINARY, "train", "--resume", ck, data, "--no-progress", NULL};
     assert_int_equal(tu_run(argv, &out, &err), 0);

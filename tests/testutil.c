@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,34 @@ void tu_layer_free(tu_layer *t) {
 int tu_have_fashion_mnist(void) {
     struct stat st;
     return stat(LPT_DEFAULT_DATA, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int tu_interrupt(char *const argv[], const char *when, char **rest) {
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    FILE *f = fdopen(pipefd[0], "r");
+    char line[512];
+    int seen = 0;
+    while (!seen && fgets(line, sizeof line, f)) seen = strstr(line, when) != NULL;
+    if (seen) kill(pid, SIGINT);
+    lpt_buf b = {0};
+    while (fgets(line, sizeof line, f)) lpt_buf_put(&b, line, strlen(line));
+    lpt_buf_put(&b, "", 1);
+    fclose(f);
+    *rest = (char *)b.data;
+    int status;
+    waitpid(pid, &status, 0);
+    if (!seen) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int tu_run_lpt(char **out, char **err, ...) {

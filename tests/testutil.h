@@ -27,6 +27,10 @@ void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t s
 int tu_run(char *const argv[], char **out, char **err);
 /* tu_run of the lpt executable (LPT_BINARY) with the arguments that follow, up to a NULL */
 int tu_run_lpt(char **out, char **err, ...);
+/* Run argv (argv[0] = program), send SIGINT once a line of its stdout contains `when`,
+ * and wait: returns the exit status (128+signal if killed; -1 if `when` never came) and
+ * the stdout that followed the signal in *rest (malloc'd). */
+int tu_interrupt(char *const argv[], const char *when, char **rest);
 /* number of lines in s */
 int tu_lines(const char *s);
 /* One layer built alone: its arenas and its input, output and their gradients. */
