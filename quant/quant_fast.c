@@ -190,9 +190,15 @@ ALWAYS_INLINE int32_t fnan_code(const fspec *f, uint32_t xb) {
 ALWAYS_INLINE void float_kernel(const fspec *fmt, lpt_rounding mode, int wc, int wy, uint64_t prefix,
                                 uint64_t i0, size_t n, const float *restrict x,
                                 int32_t *restrict codes, float *restrict y, lpt_qstats *st) {
-    /* a local copy of the format: clang does not vectorize the loop while its fields
-     * sit behind a pointer that the stores might alias */
+    /* clang vectorizes the loop only with a local copy of the format (while its fields sit
+     * behind a pointer that the stores might alias, it does not); GCC vectorizes both,
+     * but the copy makes its loop 4.5x slower (fp8-e4m3, x86-64-v4: 0.23 against 1.05
+     * GB/s, lpt bench --quantize) */
+#ifdef __clang__
     const fspec spec = *fmt, *const f = &spec;
+#else
+    const fspec *const f = fmt;
+#endif
     uint64_t sat = 0, und = 0, nonfin = 0;
     const int toward_zero_pos = mode == LPT_ROUND_RTZ || mode == LPT_ROUND_RDN;
     const int toward_zero_neg = mode == LPT_ROUND_RTZ;
