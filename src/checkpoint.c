@@ -70,15 +70,7 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                        r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
                        r->seconds);
     }
-    if (st->stats && st->stats->n) {
-        lpt_stats_save(st->stats, &state);
-    } else if (st->stats_text) { /* a resumed run saved before its unit was restored: as loaded */
-        for (const char *l = st->stats_text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
-            if (strncmp(l, "stats_", 6) == 0) {
-                lpt_buf_put(&state, l, strcspn(l, "\n"));
-                lpt_buf_put(&state, "\n", 1);
-            }
-    }
+    if (st->stats && st->stats->n) lpt_stats_save(st->stats, &state);
     if (st->health) lpt_health_save(st->health, &state);
     put_text(&body, &spectext);
     put_text(&body, &conf);

@@ -14,7 +14,6 @@ void lpt_health_init(lpt_health *h, int window, double chance, const lpt_net *ne
     h->np = net->np;
     h->zero_since = lpt_xmalloc(((size_t)h->np + 1) * sizeof *h->zero_since);
     h->zero_flagged = lpt_xcalloc((size_t)h->np + 1, sizeof *h->zero_flagged);
-    h->nonzero = lpt_xcalloc((size_t)h->np + 1, sizeof *h->nonzero);
     for (int i = 0; i < h->np; i++) h->zero_since[i] = -1;
     h->checked = -1;
 }
@@ -22,7 +21,6 @@ void lpt_health_init(lpt_health *h, int window, double chance, const lpt_net *ne
 void lpt_health_free(lpt_health *h) {
     free(h->zero_since);
     free(h->zero_flagged);
-    free(h->nonzero);
     memset(h, 0, sizeof *h);
 }
 
@@ -55,8 +53,7 @@ int lpt_health_grads(lpt_health *h, lpt_net *net, long step, char *msg, size_t c
         for (int i = 0; i < net->np && i < h->np; i++) {
             const lpt_param *p = &net->p[i];
             if (!p->grad || !p->decay) continue; /* weights of conv2d and linear layers */
-            h->nonzero[i] = (long)be->count_nonzero(be, lpt_tensor_count(p->grad), lpt_tensor_f32(p->grad));
-            if (h->nonzero[i]) {
+            if (be->count_nonzero(be, lpt_tensor_count(p->grad), lpt_tensor_f32(p->grad))) {
                 h->zero_since[i] = -1;
                 h->zero_flagged[i] = 0;
             } else if (h->zero_since[i] < 0) {

@@ -31,7 +31,6 @@ typedef struct {
     int np;
     long *zero_since;  /* per parameter: first step of the current run of zero checks, -1: none */
     int *zero_flagged; /* per parameter: reported */
-    long *nonzero;     /* per parameter: nonzero gradient values at the last check */
     long checked;      /* the step of the last check (-1: none) */
 } lpt_health;
 

@@ -116,7 +116,6 @@ int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, cons
     return lpt_stats_load(q->stats, text);
 }
 
-
 int lpt_train_state_has_stats(const lpt_train_state *st) {
     return st->stats_text && strstr(st->stats_text, "stats_entry=") != NULL;
 }

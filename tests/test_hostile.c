@@ -15,6 +15,7 @@
 #include "src/data.h"
 #include "src/model.h"
 #include "src/npy.h"
+#include "src/train.h"
 #include "src/util.h"
 #include "testutil.h"
 
@@ -134,6 +135,7 @@ static void test_checkpoint_fields_out_of_range(void **s) {
         {"precision", "precision=fp64", "precision='fp64'"},
         {"backend", "backend=tpu", "backend='tpu'"},
         {"seed", "seed=-1", "seed"},
+        {"warmup", "warmup=-1", "warmup='-1'"},
         {"stats_entry=conv1 x", "stats_entry=conv1 x 8 99999 1 0x0p+0 0 0 0 0 1", "conv1 x"},
         {"stats_entry=conv1 x", "stats_entry=conv1 x 8 3 1 0x1p+4 0 0 0 0 1", "conv1 x"},
         {"stats_cur=fc1 w", "stats_cur=fc1 w 5 0 0 0x1p+0 p160:3", "fc1 w"},
@@ -158,6 +160,20 @@ static void test_checkpoint_fields_out_of_range(void **s) {
     assert_int_equal(tu_run_lpt(&out, &err, "eval", "--checkpoint", p, "--data", g_data, NULL), 0);
     free(out);
     free(err);
+    /* a checkpoint of a build without the warm-up has no warmup= line: it resumes with
+     * none (as that run trained), where this build's checkpoint says 200 */
+    lpt_train_cfg cfg;
+    lpt_model_spec spec;
+    lpt_train_state st;
+    lpt_checkpoint ck;
+    const char *files[] = {g_ckpt, edited_checkpoint("old.ckpt", "warmup", "")};
+    for (int i = 0; i < 2; i++) {
+        if (lpt_checkpoint_open(files[i], &ck, &cfg, &spec, &st) != 0) fail_msg("%s", lpt_error_get());
+        assert_int_equal(cfg.sgd.warmup, i ? 0 : 200);
+        lpt_checkpoint_close(&ck);
+        lpt_model_spec_free(&spec);
+        lpt_train_state_free(&st);
+    }
 }
 
 static void test_eval_data_must_fit_the_model(void **s) {

@@ -103,7 +103,10 @@ static void test_mlp_learns_synthetic(void **s) {
  * the whole of Fashion-MNIST): the statistics unit gave fc1's sparse input FL 256 and
  * every value saturated. Now each precision ends within 2 points of fp32 at the same
  * settings, and the dead-run checks (which would stop it with --fail-on-dead) stay
- * quiet. Without the warm-up, as then: it guards the statistics unit's fixes alone. */
+ * quiet. Without the warm-up, as then, so that the warm-up cannot hide a regression of
+ * the low-precision fixes (the FL rule, requantization on collapse, ReLU before Y is
+ * requantized; with the old FL rule the other two still keep this run alive, so
+ * test_stats tests the rule itself). */
 static double full_run(const char *precision, const char *dir) {
     lpt_train_cfg c;
     lpt_train_cfg_defaults(&c);
@@ -113,7 +116,7 @@ static double full_run(const char *precision, const char *dir) {
     c.quiet = 1;
     c.progress = 0;
     c.fail_on_dead = 1;
-    c.sgd.warmup = 0; /* as the command ran then: the warm-up (later) is not what fixed it */
+    c.sgd.warmup = 0; /* as the command ran then */
     snprintf(c.metrics_out, sizeof c.metrics_out, "%s/%s.jsonl", dir, precision);
     assert_int_equal(lpt_train_run(&c), 0);
     return last_test_acc(c.metrics_out);
