@@ -2,7 +2,7 @@
  * into arguments and parsed against a table with every kind of option (integer, long,
  * unsigned 64-bit, real, string, flag) and positional arguments, then the values go
  * through the checks lpt train applies (schedule, precision). */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "src/args.h"
 #include "src/optim.h"
 #include "src/train.h"

@@ -2,9 +2,9 @@
  * sections with every field's range, the statistics unit's state and the model spec.
  * The CRC would stop almost every mutation at the door, so the harness rewrites it: the
  * input is a checkpoint whose last four bytes are ignored and recomputed. */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "src/train.h"
-#include "src/util.h"
+#include "src/base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     uint8_t *copy = malloc(n + 4);

@@ -1,7 +1,7 @@
 /* fuzz_format.c - number-format and precision parsing: format specs ("dfp8:sr:wrap"),
  * per-role lists ("w=dfp6,a=dfp8,g=dfp16:sr"), and a training precision as --precision
  * and --rounding take it. */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "quant/format.h"
 #include "src/train.h"
 

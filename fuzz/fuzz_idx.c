@@ -1,6 +1,6 @@
 /* fuzz_idx.c - the IDX reader (raw and gzip) on arbitrary files. The first byte picks
  * images (3 dimensions) or labels (1). */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "src/data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {

@@ -1,5 +1,5 @@
 /* fuzz_npy.c - the .npy reader on arbitrary files. */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "src/npy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {

@@ -1,7 +1,7 @@
 /* fuzz_spec.c - the model spec parser, and the layer options of every parsed layer (each
  * layer is created from its options, as building a network does, without allocating
  * its tensors: a valid spec may describe a network larger than memory). */
-#include "fuzz.h"
+#include "fuzz/fuzz.h"
 #include "src/layer.h"
 #include "src/model.h"
 

@@ -1,5 +1,5 @@
 /* stats_unit.c - database and configuration block of the statistics unit. */
-#include "stats_unit.h"
+#include "hwsim/stats_unit.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,7 +54,7 @@ int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor,
 }
 
 void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x) {
-    lpt_msb_hist_add(&u->e[id].cur, n, x);
+    lpt_msb_hist_add_ref(&u->e[id].cur, n, x);
 }
 
 void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {

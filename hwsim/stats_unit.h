@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
-#include "../quant/quant.h"
-#include "../src/util.h"
-#include "stats.h"
+#include "quant/quant.h"
+#include "src/base/util.h"
+#include "hwsim/stats.h"
 
 typedef enum { LPT_ROLE_W = 0, LPT_ROLE_A, LPT_ROLE_G, LPT_ROLE_COUNT } lpt_role;
 extern const char *const lpt_role_names[LPT_ROLE_COUNT]; /* "w", "a", "g" */

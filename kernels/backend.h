@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../hwsim/stats.h"
-#include "../quant/quant.h"
+#include "hwsim/stats.h"
+#include "quant/quant.h"
 
 typedef enum {
     LPT_OP_GEMM = 0,
@@ -51,7 +51,7 @@ typedef struct {
 /* Fill oh/ow; returns -1 if the window does not fit. */
 int lpt_window_finish(lpt_window *g);
 
-/* Key of a counter-based random draw (see src/rng.h). */
+/* Key of a counter-based random draw (see src/base/rng.h). */
 typedef struct {
     uint64_t seed, stream, step;
 } lpt_rng_key;

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/util.h"
-#include "backend.h"
+#include "src/base/util.h"
+#include "kernels/backend.h"
 
 const char *lpt_backend_names(void) { return "cpu, ref"; }
 

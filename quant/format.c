@@ -1,5 +1,5 @@
 /* format.c - the format traits table and the format-spec parsers. */
-#include "format.h"
+#include "quant/format.h"
 
 #include <errno.h>
 #include <float.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/util.h"
+#include "src/base/util.h"
 
 static const lpt_format_traits g_traits[] = {
     [LPT_FMT_FP32] = {.name = "fp32", .bits = 32, .storage_bytes = 4, .kind = LPT_KIND_FLOAT,

@@ -1,5 +1,6 @@
 /* quant.h - quantize and dequantize: scalar _ref versions (the specification) and the
- * fast versions that must equal them bit for bit, counters included.
+ * rules every fast version (kernels/cpu/cpu_quant.h, the CUDA backend) must equal bit for
+ * bit, counters included.
  *
  * Codes are int32 for every format: the bit pattern for floats (fp16/bf16: 16 bits,
  * fp8: 8 bits, zero-extended), the two's-complement integer for dfp (sign-extended).
@@ -32,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/rng.h"
-#include "format.h"
+#include "src/base/rng.h"
+#include "quant/format.h"
 
 typedef struct {
     uint64_t saturated, underflow, nonfinite;
@@ -68,24 +69,6 @@ void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_
 /* Reference: value of one code. */
 float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code);
 void lpt_dequantize_ref(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
-
-/* Fast versions (vectorized where the CPU allows, chosen at run time): equal to the
- * reference bit for bit, counters included. */
-void lpt_quantize(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
-                  const float *x, int32_t *codes, float *y, lpt_qstats *st);
-void lpt_dequantize(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
-/* Name of the kernel lpt_quantize picks for q on this CPU (for benchmarks and notes). */
-const char *lpt_quantize_kernel_name(const lpt_qformat *q);
-/* Instruction-set level of the fast kernels: "x86-64-v4", "x86-64-v3" or "base", the
- * best the CPU supports unless set lower (tests and benchmarks compare every level; the
- * environment variable LPT_ISA sets the level a process starts with):
- * lpt_quant_isa_set returns -1 for a level the CPU lacks, or an unknown name ("best"
- * restores the default). */
-int lpt_quant_isa_set(const char *name);
-const char *lpt_quant_isa(void);
-/* 1 when that level is x86-64-v4: other AVX-512 kernels (histograms, exact products)
- * follow it, so lowering it tests their portable paths too */
-int lpt_quant_isa_v4(void);
 
 /* Round an exact double v to an integer-valued double by mode (u: the sr uniform). */
 double lpt_round_ref(double v, lpt_rounding r, double u);

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "bits.h"
-#include "quant.h"
+#include "quant/bits.h"
+#include "quant/quant.h"
 
 double lpt_round_ref(double v, lpt_rounding r, double u) {
     /* v = x * 2^k of a float32 x is exact in double, and so are floor(v) and v - floor(v) */

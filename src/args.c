@@ -1,5 +1,5 @@
 /* args.c - strict option parsing: every value fully consumed and range-checked. */
-#include "args.h"
+#include "src/args.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,19 +1,19 @@
 /* bench.c - `lpt bench`: images/s of full training steps (forward, loss, backward, SGD)
  * on synthetic data, for each thread count asked, and optionally where the time goes
  * layer by layer. Benchmarks live here, never in the test suite. */
-#include "bench.h"
+#include "src/bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/backend.h"
-#include "args.h"
-#include "net.h"
-#include "optim.h"
-#include "train.h"
-#include "rng.h"
-#include "util.h"
+#include "kernels/backend.h"
+#include "src/args.h"
+#include "src/net.h"
+#include "src/optim.h"
+#include "src/train.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
 
 typedef struct {
     double images_per_s, ms_per_step, stats_share;

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../quant/quant.h"
-#include "bench.h"
-#include "rng.h"
-#include "util.h"
+#include "quant/quant.h"
+#include "src/bench.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "kernels/cpu/cpu_quant.h"
+#include "src/base/isa.h"
 
 static double best_of(int reps, void (*fn)(void *), void *arg) {
     double best = 1e30;
@@ -44,7 +46,7 @@ static void run_quant(void *a) {
 }
 
 int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *isa, int json) {
-    if (isa[0] && lpt_quant_isa_set(isa) != 0) {
+    if (isa[0] && lpt_isa_set(isa) != 0) {
         fprintf(stderr, "lpt bench: --isa %s: unknown or not supported by this CPU (base, x86-64-v3, x86-64-v4)\n", isa);
         return 2;
     }
@@ -88,7 +90,7 @@ int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *
     if (!rc && !json) {
         printf("quantize throughput, %d MiB float32 -> float32 (dequantized), one core, best of %d, "
                "fast kernels at %s\n  %-22s %10s %9s  %s\n  %-22s %10.2f %9s  %s\n", size_mib, reps,
-               lpt_quant_isa(), "format", "GB/s", "/memcpy", "kernel", "memcpy", bytes / t_copy * 1e-9, "1.00",
+               lpt_isa_name(), "format", "GB/s", "/memcpy", "kernel", "memcpy", bytes / t_copy * 1e-9, "1.00",
                "libc (best over the run; every ratio uses it)");
         for (int i = 0; i < nf; i++)
             printf("  %-22s %10.2f %9.2f  %s\n", names[i], bytes / t[i] * 1e-9, t_copy / t[i],
@@ -101,7 +103,7 @@ int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *
                    t_copy / t[i], lpt_quantize_kernel_name(&qs[i]));
     }
     fflush(stdout);
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     free(x);
     free(y);
     return rc;

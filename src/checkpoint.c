@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
-#include "util.h"
+#include "src/train.h"
+#include "src/base/util.h"
 
 #define CK_MAGIC "LPTCKPT1"
 #define CK_VERSION 1u

@@ -1,5 +1,5 @@
 /* data.c - IDX reader and batching. */
-#include "data.h"
+#include "src/data.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "util.h"
+#include "src/base/util.h"
 
 #define IDX_MAX_BYTES (1ull << 31)
 

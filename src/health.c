@@ -1,11 +1,11 @@
 /* health.c - dead-run detection (see health.h). */
-#include "health.h"
+#include "src/health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "src/base/util.h"
 
 void lpt_health_init(lpt_health *h, int window, double chance, const lpt_net *net) {
     memset(h, 0, sizeof *h);

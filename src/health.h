@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net.h"
-#include "util.h"
+#include "src/net.h"
+#include "src/base/util.h"
 
 #define LPT_HEALTH_CHECK_EVERY 10
 #define LPT_HEALTH_MARGIN 0.02 /* "at chance": accuracy below chance + 2 points */

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../kernels/backend.h"
-#include "tensor.h"
+#include "kernels/backend.h"
+#include "src/tensor.h"
 
 typedef struct lpt_layer lpt_layer;
 

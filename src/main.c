@@ -7,15 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../kernels/backend.h"
-#include "../quant/format.h"
-#include "args.h"
-#include "bench.h"
-#include "model.h"
-#include "net.h"
-#include "quantize_cmd.h"
-#include "train.h"
-#include "util.h"
+#include "kernels/backend.h"
+#include "quant/format.h"
+#include "src/args.h"
+#include "src/bench.h"
+#include "src/model.h"
+#include "src/net.h"
+#include "src/quantize_cmd.h"
+#include "src/train.h"
+#include "src/base/util.h"
 
 #define LPT_VERSION "0.1.0"
 

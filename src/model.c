@@ -1,5 +1,5 @@
 /* model.c - built-in models and the model spec parser. */
-#include "model.h"
+#include "src/model.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "src/base/util.h"
 
 static const char k_mlp[] =
     "# MLP 784-256-128-10\n"

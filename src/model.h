@@ -3,7 +3,7 @@
 #ifndef LPT_MODEL_H
 #define LPT_MODEL_H
 
-#include "layer.h"
+#include "src/layer.h"
 
 #define LPT_SPEC_MAX_KV 12
 

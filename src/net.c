@@ -1,12 +1,12 @@
 /* net.c - building and running a sequential network. */
-#include "net.h"
+#include "src/net.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
-#include "util.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
 
 int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch) {
     memset(net, 0, sizeof *net);

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "layer.h"
-#include "model.h"
+#include "src/layer.h"
+#include "src/model.h"
 
 typedef struct {
     lpt_backend *be;

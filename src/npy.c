@@ -1,5 +1,5 @@
 /* npy.c - .npy reader and writer. */
-#include "npy.h"
+#include "src/npy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "src/base/util.h"
 
 /* find 'key': in the header dict and return the text after the colon */
 static const char *dict_value(const char *h, const char *key) {

@@ -1,11 +1,11 @@
 /* optim.c - SGD and schedules. */
-#include "optim.h"
+#include "src/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "src/base/util.h"
 
 static float sched_lr(const lpt_sgd_cfg *c, long step, long steps_per_epoch, int epochs) {
     switch (c->sched) {

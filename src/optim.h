@@ -2,7 +2,7 @@
 #ifndef LPT_OPTIM_H
 #define LPT_OPTIM_H
 
-#include "net.h"
+#include "src/net.h"
 
 typedef enum { LPT_SCHED_CONST = 0, LPT_SCHED_STEP, LPT_SCHED_COSINE } lpt_sched;
 

@@ -1,12 +1,12 @@
 /* qlayer.c - quantization points of weighted layers (see qlayer.h). */
-#include "qlayer.h"
+#include "src/qlayer.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../quant/bits.h"
-#include "util.h"
+#include "quant/bits.h"
+#include "src/base/util.h"
 
 static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
     return r == LPT_ROLE_W ? &q->prec.w : r == LPT_ROLE_A ? &q->prec.a : &q->prec.g;

@@ -22,8 +22,8 @@
 
 #include <stdint.h>
 
-#include "../hwsim/stats_unit.h"
-#include "layer.h"
+#include "hwsim/stats_unit.h"
+#include "src/layer.h"
 
 struct lpt_qconfig {
     lpt_precision prec;      /* per role; fp32 roles are not quantized */

@@ -2,18 +2,19 @@
  * [--codes CODES.npy]`: reads float32 values, applies the format (dfp with the given FL,
  * or the FL the statistics rule picks), writes the dequantized float32 values and
  * optionally the integer codes, and reports the counters and the SQNR. */
-#include "quantize_cmd.h"
+#include "src/quantize_cmd.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../hwsim/stats.h"
-#include "../quant/quant.h"
-#include "args.h"
-#include "npy.h"
-#include "util.h"
+#include "hwsim/stats.h"
+#include "quant/quant.h"
+#include "src/args.h"
+#include "src/npy.h"
+#include "src/base/util.h"
+#include "kernels/cpu/cpu_quant.h"
 
 static double pct(uint64_t k, size_t n) { return n ? 100.0 * (double)k / (double)n : 0.0; }
 

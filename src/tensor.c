@@ -1,12 +1,12 @@
 /* tensor.c - shapes and arenas. */
-#include "tensor.h"
+#include "src/tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/backend.h"
-#include "util.h"
+#include "kernels/backend.h"
+#include "src/base/util.h"
 
 lpt_shape lpt_shape_make(int ndim, const int *dims) {
     lpt_shape s = {.ndim = ndim};

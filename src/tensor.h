@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "../quant/format.h"
+#include "quant/format.h"
 
 #define LPT_MAX_DIMS 4
 

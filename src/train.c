@@ -1,6 +1,6 @@
 /* train.c - the training loop: batches, steps, evaluation, metrics, checkpoints,
  * progress, interruption and non-finite detection. */
-#include "train.h"
+#include "src/train.h"
 
 #include <math.h>
 #include <signal.h>
@@ -9,9 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "health.h"
-#include "rng.h"
-#include "util.h"
+#include "src/health.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "src/base/isa.h"
 
 static volatile sig_atomic_t g_interrupted;
 
@@ -475,7 +476,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     if (!cfg.quiet) {
         printf("lpt train: model %s, precision %s, backend %s (%d thread%s, kernels %s), %d train / %d test "
                "images, batch %d, %d epochs\n",
-               cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_quant_isa(),
+               cfg.model, cfg.precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_isa_name(),
                train.n, test.n, cfg.batch, cfg.epochs);
         lpt_net_print(&net, stdout);
         if (cfg.resume[0]) {

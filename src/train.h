@@ -5,11 +5,11 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "data.h"
-#include "health.h"
-#include "net.h"
-#include "optim.h"
-#include "qlayer.h"
+#include "src/data.h"
+#include "src/health.h"
+#include "src/net.h"
+#include "src/optim.h"
+#include "src/qlayer.h"
 
 typedef struct {
     char model[512];

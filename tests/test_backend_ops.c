@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include "kernels/ref/ref.h"
-#include "src/util.h"
+#include "src/base/util.h"
 #include "quant/quant.h"
-#include "testutil.h"
+#include "tests/testutil.h"
+#include "src/base/isa.h"
 
 #define SUM_TOL 1e-5
 
@@ -349,7 +350,7 @@ static void test_gemm_exact(void **state) {
     const char *levels[] = {"x86-64-v4", "base"};
     lpt_backend *cpu1 = lpt_backend_create("cpu", 1), *bes[] = {cpu_be, cpu1};
     for (int lv = 0; lv < 2; lv++) {
-        if (lpt_quant_isa_set(levels[lv]) != 0) {
+        if (lpt_isa_set(levels[lv]) != 0) {
             print_message("gemm_exact: this CPU lacks %s, its kernels are not tested here\n", levels[lv]);
             continue;
         }
@@ -379,7 +380,7 @@ static void test_gemm_exact(void **state) {
                 }
             }
     }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     lpt_backend_destroy(cpu1);
 }
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "src/train.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static char *g_dir;
 static char g_data[400], g_spec[400], g_linear[400];

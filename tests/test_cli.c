@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 /* run lpt with up to 8 arguments; returns status, fills out/err */
 static int lpt(char **out, char **err, const char *a0, const char *a1, const char *a2,

@@ -10,8 +10,8 @@
 
 #include "quant/bits.h"
 #include "quant/quant.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static lpt_qformat qf(const char *spec) {
     lpt_qformat q;

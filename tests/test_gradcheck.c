@@ -14,9 +14,9 @@
 #include <string.h>
 
 #include "src/layer.h"
-#include "src/rng.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 #define H 1e-2f
 #define TOL 2e-3

@@ -9,8 +9,8 @@
 #include "src/health.h"
 #include "src/model.h"
 #include "src/net.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static void test_accuracy_window(void **s) {
     (void)s;

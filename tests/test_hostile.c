@@ -16,8 +16,8 @@
 #include "src/model.h"
 #include "src/npy.h"
 #include "src/train.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static char *g_dir;
 static char g_data[400], g_ckpt[400], g_fifo[400];

@@ -8,8 +8,8 @@
 #include <zlib.h>
 
 #include "src/data.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static char *g_dir;
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/rng.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static lpt_backend *ref_be, *cpu_be;
 

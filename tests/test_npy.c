@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "src/npy.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 #define FIX LPT_SOURCE_DIR "/tests/fixtures/npy/"
 

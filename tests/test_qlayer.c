@@ -10,10 +10,10 @@
 
 #include "src/layer.h"
 #include "src/qlayer.h"
-#include "src/rng.h"
+#include "src/base/rng.h"
 #include "src/train.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 typedef struct {
     tu_layer t;

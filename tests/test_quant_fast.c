@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "quant/quant.h"
-#include "src/rng.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
+#include "kernels/cpu/cpu_quant.h"
+#include "src/base/isa.h"
 
 static float *g_x;
 static size_t g_n;
@@ -23,10 +25,10 @@ static void add(float v) { g_x[g_n++] = v; }
 static int setup(void **s) {
     (void)s;
     for (int lv = 0; lv < 3; lv++) {
-        g_have[lv] = lpt_quant_isa_set(k_levels[lv]) == 0;
+        g_have[lv] = lpt_isa_set(k_levels[lv]) == 0;
         if (!g_have[lv]) print_message("SKIPPED: instruction-set level %s: this CPU lacks it\n", k_levels[lv]);
     }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     g_x = lpt_xmalloc(((size_t)3 << 20) * sizeof(float));
     const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x80000001u, 0x007fffffu,
                                 0x00800000u, 0x7f7fffffu, 0xff7fffffu, 0x7f800000u, 0xff800000u,
@@ -78,7 +80,7 @@ static void compare(const lpt_qformat *q, int fl, size_t off, size_t n, uint64_t
     lpt_quantize_ref(q, fl, &key, n, g_x + off, c0, y0, &s0);
     for (int lv = 0; lv < 3; lv++) {
     if (!g_have[lv]) continue;
-    assert_int_equal(lpt_quant_isa_set(k_levels[lv]), 0);
+    assert_int_equal(lpt_isa_set(k_levels[lv]), 0);
     lpt_qstats s1 = {0};
     lpt_quantize(q, fl, &key, n, g_x + off, c1, y1, &s1);
     char name[64];
@@ -102,7 +104,7 @@ static void compare(const lpt_qformat *q, int fl, size_t off, size_t n, uint64_t
     assert_memory_equal(y0, y1, n * 4);
     g_compared += n;
     }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     free(c0), free(c1), free(y0), free(y1);
 }
 
@@ -148,7 +150,7 @@ static void test_dequantize_all_codes(void **s) {
     for (int f = 0; f < 4; f++)
         for (int lv = 0; lv < 3; lv++) {
             if (!g_have[lv]) continue;
-            lpt_quant_isa_set(k_levels[lv]);
+            lpt_isa_set(k_levels[lv]);
             lpt_qformat q;
             lpt_qformat_parse(fmts[f], &q);
             size_t nc = q.width == 16 ? 65536 : 256;
@@ -157,7 +159,7 @@ static void test_dequantize_all_codes(void **s) {
             lpt_dequantize(&q, 0, nc, c, y1);
             assert_memory_equal(y0, y1, nc * 4);
         }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     free(c), free(y0), free(y1);
 }
 
@@ -165,8 +167,8 @@ static void test_kernel_names(void **s) {
     (void)s;
     lpt_qformat q;
     lpt_qformat_parse("fp16", &q);
-    print_message("fast kernels on this CPU: %s; fp16 rne: %s\n", lpt_quant_isa(), lpt_quantize_kernel_name(&q));
-    assert_int_equal(lpt_quant_isa_set("x86-64-v9"), -1);
+    print_message("fast kernels on this CPU: %s; fp16 rne: %s\n", lpt_isa_name(), lpt_quantize_kernel_name(&q));
+    assert_int_equal(lpt_isa_set("x86-64-v9"), -1);
     lpt_qformat_parse("dfp8", &q);
     print_message("dfp8 kernel: %s\n", lpt_quantize_kernel_name(&q));
     assert_non_null(lpt_quantize_kernel_name(&q));

@@ -7,8 +7,8 @@
 
 #include "src/model.h"
 #include "src/net.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static lpt_backend *g_be;
 

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "hwsim/stats_unit.h"
-#include "src/rng.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
+#include "kernels/cpu/cpu_quant.h"
+#include "src/base/isa.h"
 
 /* the histogram of x counted here from the bits, independently of both versions */
 static void brute_hist(size_t n, const float *x, lpt_msb_hist *h, uint64_t *subnormals) {
@@ -64,13 +66,13 @@ static void test_histogram_brute_force(void **s) {
     lpt_msb_hist h, r, lv[3], want;
     int nlv = 0;
     for (int l = 0; l < 3; l++) {
-        if (lpt_quant_isa_set(levels[l]) != 0) continue;
+        if (lpt_isa_set(levels[l]) != 0) continue;
         lpt_msb_hist_clear(&lv[nlv]);
         lpt_msb_hist_add(&lv[nlv], n / 2 + 3, x);
         lpt_msb_hist_add(&lv[nlv], n - n / 2 - 3, x + n / 2 + 3);
         nlv++;
     }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     assert_true(nlv >= 1);
     for (int l = 1; l < nlv; l++) assert_memory_equal(&lv[l], &lv[0], sizeof h);
     h = lv[0];
@@ -147,7 +149,7 @@ static void test_histogram_windowed(void **s) {
     }
     int tested = 0;
     for (int l = 0; l < 3; l++) {
-        if (lpt_quant_isa_set(levels[l]) != 0) continue;
+        if (lpt_isa_set(levels[l]) != 0) continue;
         tested++;
         lpt_msb_acc *acc = lpt_msb_acc_thread();
         for (size_t bl = 0; bl < sizeof blocks / sizeof *blocks; bl++)
@@ -160,7 +162,7 @@ static void test_histogram_windowed(void **s) {
                 assert_hist_equal(&h, &want[k]);
             }
     }
-    lpt_quant_isa_set("best");
+    lpt_isa_set("best");
     assert_true(tested >= 1);
     for (int k = 0; k < KINDS; k++) free(x[k]);
 }

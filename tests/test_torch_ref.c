@@ -17,8 +17,8 @@
 #include "src/model.h"
 #include "src/net.h"
 #include "src/optim.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 typedef struct {
     char name[64];

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "src/train.h"
-#include "src/util.h"
-#include "testutil.h"
+#include "src/base/util.h"
+#include "tests/testutil.h"
 
 static double last_test_acc(const char *metrics) {
     size_t n;

@@ -1,5 +1,5 @@
 /* testutil.c - helpers shared by the cmocka suites. */
-#include "testutil.h"
+#include "tests/testutil.h"
 
 #include <math.h>
 #include <signal.h>
@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "src/data.h"
-#include "src/rng.h"
-#include "src/util.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
 
 float *tu_rand(size_t n, uint64_t seed, float lo, float hi) {
     float *x = lpt_xmalloc(n * sizeof *x);

@@ -4,7 +4,7 @@
 #ifndef LPT_CPU_H
 #define LPT_CPU_H
 
-#include "../backend.h"
+#include "kernels/backend.h"
 
 void lpt_cpu_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,

@@ -3,8 +3,8 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "../ref/ref.h"
-#include "cpu.h"
+#include "kernels/ref/ref.h"
+#include "kernels/cpu/cpu.h"
 
 int lpt_backend_cpu_fill(lpt_backend *be, int threads) {
     lpt_backend_ref_fill(be);

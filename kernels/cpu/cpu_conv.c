@@ -1,7 +1,7 @@
 /* cpu_conv.c - threaded im2col / col2im and convolution output layout. */
 #include <string.h>
 
-#include "cpu.h"
+#include "kernels/cpu/cpu.h"
 
 void lpt_cpu_im2col(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col) {
     // x (N, C, H, W) -> col (C*KH*KW, N*OH*OW); one thread per block of rows

@@ -1,8 +1,8 @@
 /* cpu_elementwise.c - threaded, vectorizable elementwise kernels. */
 #include <math.h>
 
-#include "../../src/rng.h"
-#include "cpu.h"
+#include "src/base/rng.h"
+#include "kernels/cpu/cpu.h"
 
 #define PAR_FOR(n) _Pragma("omp parallel for simd num_threads(be->threads) schedule(static) if ((n) >= LPT_CPU_PAR_MIN)")
 

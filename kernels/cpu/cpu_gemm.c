@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../quant/quant.h"
-#include "../../src/util.h"
-#include "cpu.h"
+#include "quant/quant.h"
+#include "src/base/util.h"
+#include "kernels/cpu/cpu.h"
+#include "src/base/isa.h"
 
 /* below this many multiply-adds one call on one thread is faster */
 #define GEMM_PAR_MIN_MACS (1L << 19)
@@ -476,7 +477,7 @@ static void f2d_nt(lpt_backend *be, int m, int n, int k, const float *a, int lda
  * both operands transposed); 1 when they took the product */
 static int f2d(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                float *c, int ldc) {
-    if (!lpt_quant_isa_v4() || (ta && tb)) return 0;
+    if (!lpt_isa_v4() || (ta && tb)) return 0;
     if (!tb)
         f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
     else

@@ -10,9 +10,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../../src/util.h"
-#include "../ref/ref.h"
-#include "cpu.h"
+#include "src/base/util.h"
+#include "kernels/ref/ref.h"
+#include "kernels/cpu/cpu.h"
 
 /* whether the bound above holds */
 static int igemm_exact(int k, const int64_t *bias, int n, int in_bits, int acc_bits) {

@@ -2,7 +2,7 @@
  * accumulated in double in a fixed (n, s) order, so results do not depend on threads. */
 #include <math.h>
 
-#include "cpu.h"
+#include "kernels/cpu/cpu.h"
 
 void lpt_cpu_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x,
                           const float *gamma, const float *beta, float eps, float momentum,

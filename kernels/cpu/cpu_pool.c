@@ -1,7 +1,7 @@
 /* cpu_pool.c - pooling, threaded over images. Each image runs the reference loops, so
  * the results equal the reference exactly; a fast 2x2/stride-2 path covers LeNet/VGG. */
-#include "../ref/ref.h"
-#include "cpu.h"
+#include "kernels/ref/ref.h"
+#include "kernels/cpu/cpu.h"
 
 static int is_2x2s2(const lpt_window *g) {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;

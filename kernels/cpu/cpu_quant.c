@@ -6,7 +6,8 @@
 #include <omp.h>
 #include <string.h>
 
-#include "cpu.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/cpu/cpu_quant.h"
 
 #define QBLOCK 4096 /* values per block: 16 KiB in, 16 KiB out */
 #define QPAR_MIN ((size_t)1 << 16)

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 void *lpt_host_alloc(lpt_backend *be, size_t bytes) {
     (void)be;

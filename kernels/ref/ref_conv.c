@@ -1,5 +1,5 @@
 /* ref_conv.c - reference im2col / col2im, convolution output layout and bias. */
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 int lpt_window_finish(lpt_window *g) {
     if (g->c <= 0 || g->h <= 0 || g->w <= 0 || g->kh <= 0 || g->kw <= 0 || g->sh <= 0 ||

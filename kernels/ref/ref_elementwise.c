@@ -1,8 +1,8 @@
 /* ref_elementwise.c - reference ReLU, dropout, products, SGD, fill, finiteness. */
 #include <math.h>
 
-#include "../../src/rng.h"
-#include "ref.h"
+#include "src/base/rng.h"
+#include "kernels/ref/ref.h"
 
 void lpt_ref_relu_fwd(lpt_backend *be, size_t n, const float *x, float *y) {
     (void)be;

@@ -1,5 +1,5 @@
 /* ref_gemm.c - reference matrix product: plain loops, double accumulation per output. */
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                   const float *a, int lda, const float *b, int ldb, float beta, float *c,

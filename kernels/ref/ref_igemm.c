@@ -1,6 +1,6 @@
 /* ref_igemm.c - reference integer GEMM with a bounded accumulator (the specification of
  * the accumulator: order, width, saturation and wrap; see backend.h). */
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 /* reduce a 128-bit sum into an acc_bits accumulator; *ovf set when it did not fit */
 static int64_t acc_reduce(__int128 v, int acc_bits, int wrap, int *ovf) {

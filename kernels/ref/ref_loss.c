@@ -1,7 +1,7 @@
 /* ref_loss.c - reference softmax cross-entropy. */
 #include <math.h>
 
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 double lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
                         const int32_t *labels, float *prob, int *correct) {

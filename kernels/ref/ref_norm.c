@@ -1,7 +1,7 @@
 /* ref_norm.c - reference batch normalization. x is (N, C, S), statistics per channel. */
 #include <math.h>
 
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 void lpt_ref_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x,
                           const float *gamma, const float *beta, float eps, float momentum,

@@ -1,7 +1,7 @@
 /* ref_pool.c - reference max and average pooling. */
 #include <float.h>
 
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 void lpt_ref_maxpool_fwd(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y,
                          int32_t *idx) {

@@ -2,7 +2,7 @@
  * analysis one value at a time, then the reference quantizer. */
 #include <string.h>
 
-#include "ref.h"
+#include "kernels/ref/ref.h"
 
 void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
                            size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h) {

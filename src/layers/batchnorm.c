@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../layer.h"
-#include "../util.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/base/util.h"
+#include "src/layers/layers.h"
 
 typedef struct {
     float eps, momentum;

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../layer.h"
-#include "../rng.h"
-#include "../util.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/base/rng.h"
+#include "src/base/util.h"
+#include "src/layers/layers.h"
 
 typedef struct {
     float p;

@@ -1,8 +1,8 @@
 /* flatten.c - (N, C, H, W) -> (N, C*H*W); the data is copied unchanged. */
 #include <stdio.h>
 
-#include "../layer.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/layers/layers.h"
 
 static int flatten_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
     (void)l;

@@ -2,7 +2,7 @@
 #ifndef LPT_LAYERS_H
 #define LPT_LAYERS_H
 
-#include "../layer.h"
+#include "src/layer.h"
 
 int lpt_conv2d_create(lpt_layer_args *a, lpt_layer *l);
 int lpt_linear_create(lpt_layer_args *a, lpt_layer *l);

@@ -2,10 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../layer.h"
-#include "../qlayer.h"
-#include "../util.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/qlayer.h"
+#include "src/base/util.h"
+#include "src/layers/layers.h"
 
 typedef struct {
     int in, out, bias;

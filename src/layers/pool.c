@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../layer.h"
-#include "../util.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/base/util.h"
+#include "src/layers/layers.h"
 
 typedef struct {
     int max; /* 1: max pooling, 0: average */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util.h"
-#include "layers.h"
+#include "src/base/util.h"
+#include "src/layers/layers.h"
 
 typedef struct {
     const char *type;

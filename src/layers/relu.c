@@ -1,8 +1,8 @@
 /* relu.c - rectified linear unit; the backward pass reads the output. */
 #include <stdio.h>
 
-#include "../layer.h"
-#include "layers.h"
+#include "src/layer.h"
+#include "src/layers/layers.h"
 
 static int relu_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
     (void)l;

@@ -1,5 +1,5 @@
 /* rng.c - counter-based permutation. */
-#include "rng.h"
+#include "src/base/rng.h"
 
 void lpt_rng_permutation(uint64_t seed, uint64_t stream, uint64_t key, int *perm, int n) {
     for (int i = 0; i < n; i++) perm[i] = i;

@@ -1,5 +1,5 @@
 /* util.c - errors, checked allocation, atomic file writes, checksums, timing. */
-#include "util.h"
+#include "src/base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

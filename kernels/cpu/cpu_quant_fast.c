@@ -1,9 +1,9 @@
-/* quant_fast.c - fast quantizers, equal to quant_ref.c bit for bit (counters included).
+/* cpu_quant_fast.c - fast quantizers, equal to quant_ref.c bit for bit (counters included).
  *
  * The loops are branch-free so that the compiler vectorizes them; each kernel is built
  * three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2, FMA, F16C) and the portable
  * baseline, and the best level the CPU supports is picked at run time (tests and
- * benchmarks may force a lower one, lpt_quant_isa_set). fp16 with round-to-nearest-even
+ * benchmarks may force a lower one, lpt_isa_set in src/base/isa.h). fp16 with round-to-nearest-even
  * uses the F16C conversion instruction directly at levels v3 and v4.
  * Exactness: every value is scaled by a power of two in double precision (exact for
  * float32 inputs and |FL| <= 256) and rounded with the same rules as lpt_round_ref. */
@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bits.h"
-#include "quant.h"
-#include "quant_simd.h"
+#include "quant/bits.h"
+#include "kernels/cpu/cpu_quant.h"
+#include "kernels/cpu/cpu_quant_simd.h"
+#include "src/base/isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LPT_X86 1
@@ -353,80 +354,9 @@ static const isa_level g_levels[] = {
     {"x86-64-v4", dfp_quantize_v4, float_quantize_v4, float_dequantize_v4, bf16_rne_v4, dfp_dequantize_v4, 1, 4},
 #endif
 };
-#define N_LEVELS ((int)(sizeof g_levels / sizeof g_levels[0]))
 
-static int g_level = -1; /* chosen once from the CPU's features */
-
-#if LPT_X86
-#include <cpuid.h>
-/* The x86-64 micro-architecture levels from CPUID and XGETBV (compilers disagree on
- * which names __builtin_cpu_supports knows: clang 14 has neither "x86-64-v3" nor
- * "f16c"). v3: the v2 features (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CMPXCHG16B,
- * LAHF/SAHF), AVX, AVX2, BMI1, BMI2, F16C, FMA, LZCNT, MOVBE with the OS saving YMM
- * state; v4: v3 and AVX-512 F, BW, CD, DQ, VL with the OS saving the ZMM and mask
- * state. */
-static int cpu_level(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const unsigned c1 = c;
-    const int osxsave = (c1 >> 27) & 1;
-    if (!osxsave) return 0;
-    unsigned xlo, xhi;
-    __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    (void)xhi;
-    if ((xlo & 0x6) != 0x6) return 0; /* XMM and YMM state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    const unsigned b7 = b;
-    unsigned ext_c = 0;
-    if (__get_cpuid(0x80000001, &a, &b, &c, &d)) ext_c = c;
-    const int v2 = (c1 & 1) /* SSE3 */ && ((c1 >> 9) & 1) /* SSSE3 */ && ((c1 >> 19) & 1) /* SSE4.1 */ &&
-                   ((c1 >> 20) & 1) /* SSE4.2 */ && ((c1 >> 23) & 1) /* POPCNT */ && ((c1 >> 13) & 1) /* CX16 */ &&
-                   (ext_c & 1) /* LAHF/SAHF */;
-    const int v3 = v2 && ((c1 >> 28) & 1) /* AVX */ && ((c1 >> 29) & 1) /* F16C */ && ((c1 >> 12) & 1) /* FMA */ &&
-                   ((c1 >> 22) & 1) /* MOVBE */ && ((b7 >> 5) & 1) /* AVX2 */ && ((b7 >> 3) & 1) /* BMI1 */ &&
-                   ((b7 >> 8) & 1) /* BMI2 */ && ((ext_c >> 5) & 1) /* LZCNT */;
-    if (!v3) return 0;
-    const int v4 = ((b7 >> 16) & 1) /* F */ && ((b7 >> 17) & 1) /* DQ */ && ((b7 >> 28) & 1) /* CD */ &&
-                   ((b7 >> 30) & 1) /* BW */ && ((b7 >> 31) & 1) /* VL */ && (xlo & 0xe0) == 0xe0;
-    return v4 ? 2 : 1;
-}
-#endif
-
-static int best_level(void) {
-#if LPT_X86
-    static int level = -1;
-    if (level < 0) level = cpu_level();
-    return level;
-#else
-    return 0;
-#endif
-}
-
-static const isa_level *level(void) {
-    if (g_level < 0) {
-        /* LPT_ISA=base|x86-64-v3 runs the kernels of a lower level than the CPU's best
-         * (to measure what a CPU without AVX-512 or AVX2 gets); a level the CPU lacks
-         * or an unknown name leaves the best */
-        const char *want = getenv("LPT_ISA");
-        if (!want || lpt_quant_isa_set(want) != 0) g_level = best_level();
-    }
-    return &g_levels[g_level];
-}
-
-int lpt_quant_isa_set(const char *name) {
-    int best = best_level();
-    for (int i = 0; i < N_LEVELS; i++)
-        if (strcmp(g_levels[i].name, name) == 0 || (strcmp(name, "best") == 0 && i == best)) {
-            if (i > best) return -1;
-            g_level = i;
-            return 0;
-        }
-    return -1;
-}
-
-const char *lpt_quant_isa(void) { return level()->name; }
-
-int lpt_quant_isa_v4(void) { return level()->simd == 4; }
+/* the kernels of the level in use (src/base/isa.h) */
+static const isa_level *level(void) { return &g_levels[lpt_isa_level()]; }
 
 /* ---- fp16, round to nearest even, through F16C ---- */
 

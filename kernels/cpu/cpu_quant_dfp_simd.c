@@ -1,15 +1,15 @@
-/* quant_dfp_simd.c - dynamic fixed point quantization with explicit AVX-512 (x86-64-v4)
+/* cpu_quant_dfp_simd.c - dynamic fixed point quantization with explicit AVX-512 (x86-64-v4)
  * and AVX2 (x86-64-v3) intrinsics. Same arithmetic as lpt_round_ref and dfp_one in
  * quant_ref.c: x is widened to double, scaled by 2^FL (exact), rounded, clamped or
  * wrapped (exact remainder), and converted; the counters come from lane masks. The
- * portable loop in quant_fast.c handles what these do not (tails, SR without AVX-512).
+ * portable loop in cpu_quant_fast.c handles what these do not (tails, SR without AVX-512).
  * tests/test_quant_fast.c checks every level against the reference bit for bit. */
-#include "quant_simd.h"
+#include "kernels/cpu/cpu_quant_simd.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#include "bits.h"
+#include "quant/bits.h"
 
 #define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 #define V3 __attribute__((target("avx2,fma")))
