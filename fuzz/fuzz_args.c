@@ -38,10 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     if (rc == 0) {
         lpt_sched s;
         (void)lpt_sched_parse(sched, &s);
-        lpt_qconfig qc;
-        lpt_stats_unit u;
-        int on;
-        if (lpt_train_qconfig(&cfg, &qc, &u, &on) == 0 && on) lpt_stats_free(&u);
+        (void)lpt_prec_check(&cfg);
     }
     free(buf);
     return 0;

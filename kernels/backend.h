@@ -3,6 +3,9 @@
  * A backend is a table of function pointers plus a context. Layers never touch tensor
  * data themselves; they call these. Pointers passed to compute functions are backend
  * memory (from `alloc`); hosts move data in and out with `to_device` / `to_host`.
+ * A backend may queue work: results of reductions (non-finite and nonzero counts, the
+ * loss and the correct predictions) land in backend memory, and the engine reads them
+ * with lpt_backend_read, the one sync point, once per step (counted in `syncs`).
  * `supports(op, fmt)` says which (operation, number format) pairs a backend computes;
  * the float operations are fp32 and the integer GEMM is dfp; a CUDA backend adds entries.
  *
@@ -62,10 +65,14 @@ struct lpt_backend {
     const char *name;
     void *ctx;
     int threads;
-    void *scratch; /* host workspace of the kernels, grown on demand (lpt_backend_scratch) */
-    size_t scratch_bytes;
+    uint64_t syncs; /* host reads of backend results so far (lpt_backend_read) */
 
     int (*supports)(const lpt_backend *be, lpt_op op, lpt_format fmt);
+
+    /* wait until every queued operation is done (a synchronous backend returns at once) */
+    void (*sync)(lpt_backend *be);
+    /* free the context, scratch and the table itself */
+    void (*destroy)(lpt_backend *be);
 
     /* memory */
     void *(*alloc)(lpt_backend *be, size_t bytes);
@@ -164,10 +171,11 @@ struct lpt_backend {
     void (*mul)(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
 
     /* Softmax cross-entropy over logits (n, classes) with int32 labels: prob holds the
-     * softmax; returns the summed loss (not the mean); *correct counts argmax == label
-     * (first maximum wins). bwd: dlogits = (prob - onehot) * scale. */
-    double (*xent_fwd)(lpt_backend *be, int n, int classes, const float *logits,
-                       const int32_t *labels, float *prob, int *correct);
+     * softmax; res (backend memory, 2 doubles) gets the summed loss (not the mean) and
+     * the count of argmax == label (first maximum wins).
+     * bwd: dlogits = (prob - onehot) * scale. */
+    void (*xent_fwd)(lpt_backend *be, int n, int classes, const float *logits,
+                     const int32_t *labels, float *prob, double *res);
     void (*xent_bwd)(lpt_backend *be, int n, int classes, const float *prob,
                      const int32_t *labels, float scale, float *dlogits);
 
@@ -178,25 +186,28 @@ struct lpt_backend {
     /* elementwise helpers; scale: x *= alpha */
     void (*scale)(lpt_backend *be, size_t n, float *x, float alpha);
     void (*fill)(lpt_backend *be, size_t n, float *x, float v);
-    /* number of elements that are NaN or +-Inf */
-    size_t (*count_nonfinite)(lpt_backend *be, size_t n, const float *x);
-    /* number of elements that are not zero (+0 and -0 are zero; NaN is not) */
-    size_t (*count_nonzero)(lpt_backend *be, size_t n, const float *x);
+    /* *acc (backend memory) += number of elements that are NaN or +-Inf */
+    void (*count_nonfinite)(lpt_backend *be, size_t n, const float *x, double *acc);
+    /* *acc (backend memory) += number of elements that are not zero (+0 and -0 are
+     * zero; NaN is not) */
+    void (*count_nonzero)(lpt_backend *be, size_t n, const float *x, double *acc);
 };
 
 /* Registry: the one place that knows which backends are built. */
 lpt_backend *lpt_backend_create(const char *name, int threads);
 void lpt_backend_destroy(lpt_backend *be);
-/* The backend's scratch, at least `bytes` long (contents not kept when it grows; exits
- * with a message when memory runs out). For use inside one operation at a time. */
-void *lpt_backend_scratch(lpt_backend *be, size_t bytes);
+/* The sync point: wait for the backend, then copy `bytes` of results from backend memory
+ * src to the host (counted in be->syncs). */
+void lpt_backend_read(lpt_backend *be, void *dst, const void *src, size_t bytes);
+/* Name of an operation, for messages. */
+const char *lpt_op_name(lpt_op op);
 /* Comma-separated names of the backends in this build. */
 const char *lpt_backend_names(void);
 /* 1 when `name` is a backend of this build. */
 int lpt_backend_known(const char *name);
 
-/* The two CPU backends (used by the registry and by tests). */
-void lpt_backend_ref_fill(lpt_backend *be);
-int lpt_backend_cpu_fill(lpt_backend *be, int threads);
+/* Set up the two CPU backends' tables (used by the registry). */
+void lpt_backend_ref_init(lpt_backend *be);
+int lpt_backend_cpu_init(lpt_backend *be, int threads);
 
 #endif

@@ -11,106 +11,100 @@
 #include "src/args.h"
 #include "src/net.h"
 #include "src/optim.h"
+#include "src/step.h"
 #include "src/train.h"
 #include "src/base/rng.h"
 #include "src/base/util.h"
 
 typedef struct {
     double images_per_s, ms_per_step, stats_share;
+    double syncs_per_step; /* host reads of backend results per step */
     int has_stats; /* a statistics unit ran (low precision) */
 } bench_result;
 
+/* the per-layer time table of a profiled run */
+static void print_profile(const lpt_session *s, int threads, int batch, const double *tf, const double *tb,
+                          double t_in, double total, int steps) {
+    const lpt_net *net = &s->net;
+    double sum_layers = 0;
+    for (int i = 0; i < net->nlayers; i++) sum_layers += tf[i] + tb[i];
+    const double t_rest = total - sum_layers - t_in;
+    printf("profile (%s, %d thread%s, batch %d): ms per step and share of the step\n", s->be->name, threads,
+           threads == 1 ? "" : "s", batch);
+    printf("  %-10s %-10s %10s %10s %7s\n", "layer", "type", "fwd ms", "bwd ms", "share");
+    for (int i = 0; i < net->nlayers; i++)
+        printf("  %-10s %-10s %10.3f %10.3f %6.1f%%\n", net->layers[i].name, net->layers[i].ops->type,
+               1e3 * tf[i] / steps, 1e3 * tb[i] / steps, 100 * (tf[i] + tb[i]) / total);
+    printf("  %-21s %10.3f %17.1f%%\n", "input copy", 1e3 * t_in / steps, 100 * t_in / total);
+    printf("  %-21s %10.3f %17.1f%%\n", "loss, update, rest", 1e3 * t_rest / steps, 100 * t_rest / total);
+}
+
+/* Full training steps (lpt_step_train, as `lpt train` runs them) on synthetic data. */
 static int bench_one(const lpt_model_spec *spec, const char *backend, const char *precision,
                      int threads, int batch, int steps, int warmup, int profile, bench_result *res) {
     lpt_train_cfg tc;
     lpt_train_cfg_defaults(&tc);
     snprintf(tc.precision, sizeof tc.precision, "%s", precision);
+    snprintf(tc.backend, sizeof tc.backend, "%s", backend);
     tc.threads = threads;
-    lpt_qconfig qc;
-    lpt_stats_unit su;
-    int qon;
-    if (lpt_train_qconfig(&tc, &qc, &su, &qon) != 0) return -1;
-    lpt_backend *be = lpt_backend_create(backend, threads);
-    if (!be) return -1;
-    lpt_net net;
-    if (lpt_net_build(&net, be, spec, batch)) {
-        lpt_backend_destroy(be);
-        return -1;
-    }
-    lpt_sgd opt;
-    lpt_sgd_init(&opt, &net);
-    lpt_net_init(&net, 1);
-    const size_t item = lpt_shape_item_count(&net.act[0].shape);
+    lpt_session s;
+    if (lpt_session_open(&s, &tc, spec, batch, 1)) return -1;
+    lpt_net *net = &s.net;
+    lpt_backend *be = s.be;
+    lpt_net_init(net, 1);
+    const size_t item = lpt_shape_item_count(&net->act[0].shape);
     float *x = lpt_xmalloc((size_t)batch * item * sizeof *x);
     int32_t *y = lpt_xmalloc((size_t)batch * sizeof *y);
     for (size_t i = 0; i < (size_t)batch * item; i++) x[i] = 2.0f * lpt_rng_uniform(7, 0, i) - 1.0f;
-    for (int i = 0; i < batch; i++) y[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net.classes);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net->classes);
     lpt_sgd_cfg sc = {.lr = 0.01f, .momentum = 0.9f, .wd = 5e-4f};
-    double *tf = lpt_xcalloc((size_t)net.nlayers, sizeof *tf), *tb = lpt_xcalloc((size_t)net.nlayers, sizeof *tb);
-    double t_loss = 0, t_opt = 0, t_in = 0, total = 0, total_off = 0;
+    float loss_scale = lpt_prec_initial_loss_scale(&s.prec);
+    unsigned long long skipped = 0;
+    double *tf = lpt_xcalloc((size_t)net->nlayers, sizeof *tf), *tb = lpt_xcalloc((size_t)net->nlayers, sizeof *tb);
+    double t_in = 0, total = 0, total_off = 0;
+    const int qon = s.prec.active;
     /* With a statistics unit, its cost is measured as a difference: blocks of steps with
      * the analysis on alternate with blocks that quantize at the current FLs without it
      * (same work otherwise), `steps` of each; short blocks, so that the machine's drift
      * over a run falls on both alike. */
     const int blk = 5, all = qon ? 2 * steps : steps;
-    int n_on = 0, n_off = 0;
-    for (int s = 0; s < warmup + all; s++) {
-        const int timed = s >= warmup, off = qon && timed && ((s - warmup) / blk) % 2 == 1;
+    int n_on = 0, n_off = 0, rc = 0;
+    const uint64_t syncs0 = be->syncs;
+    for (int i = 0; i < warmup + all && !rc; i++) {
+        const int timed = i >= warmup, off = qon && timed && ((i - warmup) / blk) % 2 == 1;
         const int counted = timed && !off && n_on < steps;
-        qc.no_analysis = off;
-        net.t_fwd = profile && counted ? tf : NULL;
-        net.t_bwd = profile && counted ? tb : NULL;
+        s.prec.q.no_analysis = off;
+        net->t_fwd = profile && counted ? tf : NULL;
+        net->t_bwd = profile && counted ? tb : NULL;
         double a = lpt_time_now();
-        be->to_device(be, net.act[0].data, x, (size_t)batch * item * sizeof *x);
+        be->to_device(be, net->act[0].data, x, (size_t)batch * item * sizeof *x);
         double b = lpt_time_now();
-        lpt_ctx c = {.be = be, .q = qon ? &qc : NULL, .n = batch, .train = 1, .seed = 1, .step = (uint64_t)s};
-        if (qon && s == 0) lpt_train_calibrate(&net, &c, &qc, y); /* as training does */
-        lpt_net_forward(&net, &c, 1);
-        int ok;
-        lpt_net_loss(&net, &c, y, &ok);
-        lpt_net_backward(&net, &c);
-        double e = lpt_time_now();
-        lpt_sgd_step(&opt, &net, &sc, 0.01f);
-        if (qon && (s + 1) % tc.stats_interval == 0) {
-            lpt_stats_configure(&su, s);
-            su.log.len = 0; /* records are not kept in a benchmark */
-        }
+        const lpt_step_args sa = {.step = i, .n = batch, .lr = 0.01f, .sgd = &sc, .seed = 1,
+                                  .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped};
+        lpt_step_out o;
+        rc = lpt_step_train(&s, y, &sa, &o) == LPT_STEP_OK ? 0 : -1;
+        if (o.interval_end) s.prec.stats.log.len = 0; /* records are not kept in a benchmark */
         double f = lpt_time_now();
         if (off) {
             total_off += f - a, n_off++;
         } else if (counted) {
             total += f - a, n_on++;
             t_in += b - a;
-            t_opt += f - e;
         }
     }
+    if (rc) lpt_error_set("the benchmark's training step produced non-finite values (precision %s)", precision);
     res->images_per_s = (double)batch * n_on / total;
     res->ms_per_step = 1e3 * total / n_on;
     res->stats_share = qon && n_off ? 1.0 - (total_off / n_off) / (total / n_on) : 0;
     res->has_stats = qon;
-    if (profile) {
-        double sum_layers = 0;
-        for (int i = 0; i < net.nlayers; i++) sum_layers += tf[i] + tb[i];
-        t_loss = total - sum_layers - t_opt - t_in;
-        printf("profile (%s, %d thread%s, batch %d): ms per step and share of the step\n", be->name,
-               threads, threads == 1 ? "" : "s", batch);
-        printf("  %-10s %-10s %10s %10s %7s\n", "layer", "type", "fwd ms", "bwd ms", "share");
-        for (int i = 0; i < net.nlayers; i++)
-            printf("  %-10s %-10s %10.3f %10.3f %6.1f%%\n", net.layers[i].name, net.layers[i].ops->type,
-                   1e3 * tf[i] / n_on, 1e3 * tb[i] / n_on, 100 * (tf[i] + tb[i]) / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "sgd update", 1e3 * t_opt / n_on, 100 * t_opt / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "input copy", 1e3 * t_in / n_on, 100 * t_in / total);
-        printf("  %-21s %10.3f %17.1f%%\n", "loss, checks, rest", 1e3 * t_loss / n_on, 100 * t_loss / total);
-    }
+    res->syncs_per_step = (double)(be->syncs - syncs0) / (warmup + all);
+    if (profile && !rc) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
     free(tf);
     free(tb);
     free(x);
     free(y);
-    if (qon) lpt_stats_free(&su);
-    lpt_sgd_free(&opt);
-    lpt_net_free(&net);
-    lpt_backend_destroy(be);
-    return 0;
+    lpt_session_close(&s);
+    return rc;
 }
 
 int lpt_bench_main(int argc, char **argv) {
@@ -148,7 +142,7 @@ int lpt_bench_main(int argc, char **argv) {
         }
         tlist[nt++] = (int)v;
     }
-    if (strcmp(backend, "cpu") != 0 && strcmp(backend, "ref") != 0) {
+    if (!lpt_backend_known(backend)) {
         fprintf(stderr, "lpt bench: --backend: unknown backend '%s'; available: %s\n", backend,
                 lpt_backend_names());
         return 2;
@@ -159,7 +153,7 @@ int lpt_bench_main(int argc, char **argv) {
         lpt_train_cfg tc;
         lpt_train_cfg_defaults(&tc);
         snprintf(tc.precision, sizeof tc.precision, "%s", p);
-        if (lpt_train_check_precision(&tc) != 0) {
+        if (lpt_prec_check(&tc) != 0) {
             fprintf(stderr, "lpt bench: --precision: %s\n", lpt_error_get());
             return 2;
         }
@@ -191,9 +185,10 @@ int lpt_bench_main(int argc, char **argv) {
             if (json)
                 printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
                        "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
-                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s}\n",
+                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s, "
+                       "\"syncs_per_step\": %.2f}\n",
                        model, backend, p, tlist[i], batch, r.images_per_s, r.ms_per_step,
-                       r.ms_per_step / base_ms[i], share_json);
+                       r.ms_per_step / base_ms[i], share_json, r.syncs_per_step);
             else {
                 char share[160] = "";
                 if (r.has_stats && r.stats_share >= 0)
@@ -203,9 +198,9 @@ int lpt_bench_main(int argc, char **argv) {
                     snprintf(share, sizeof share, "; statistics unit below the noise of the measure (%.1f%%)",
                              100 * r.stats_share);
                 printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
-                       "first precision%s)\n",
+                       "first precision%s; %.2f host syncs per step)\n",
                        model, p, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
-                       r.ms_per_step, r.ms_per_step / base_ms[i], share);
+                       r.ms_per_step, r.ms_per_step / base_ms[i], share, r.syncs_per_step);
             }
             fflush(stdout);
         }

@@ -316,7 +316,7 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     if (kv_get(conf, "metrics_out")) field_str(&f, "metrics_out", cfg->metrics_out, sizeof cfg->metrics_out);
     if (kv_get(conf, "stats_out")) field_str(&f, "stats_out", cfg->stats_out, sizeof cfg->stats_out);
     if (!f.bad) { /* the precision as --precision would take it */
-        if (lpt_train_check_precision(cfg)) {
+        if (lpt_prec_check(cfg)) {
             lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);
             f.bad = 1;
         }

@@ -45,15 +45,18 @@ int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg
     return 1;
 }
 
-int lpt_health_grads(lpt_health *h, lpt_net *net, long step, char *msg, size_t cap) {
-    if (!h->window || step % LPT_HEALTH_CHECK_EVERY != 0) return 0;
+int lpt_health_grads_due(const lpt_health *h, long step) {
+    return h && h->window && step % LPT_HEALTH_CHECK_EVERY == 0;
+}
+
+int lpt_health_grads(lpt_health *h, const lpt_net *net, long step, const double *nonzero, char *msg, size_t cap) {
+    if (!lpt_health_grads_due(h, step)) return 0;
     if (h->checked != step) { /* count once per check step, report over several calls */
         h->checked = step;
-        lpt_backend *be = net->be;
         for (int i = 0; i < net->np && i < h->np; i++) {
             const lpt_param *p = &net->p[i];
             if (!p->grad || !p->decay) continue; /* weights of conv2d and linear layers */
-            if (be->count_nonzero(be, lpt_tensor_count(p->grad), lpt_tensor_f32(p->grad))) {
+            if (nonzero[i] > 0) {
                 h->zero_since[i] = -1;
                 h->zero_flagged[i] = 0;
             } else if (h->zero_since[i] < 0) {

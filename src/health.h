@@ -40,11 +40,14 @@ void lpt_health_free(lpt_health *h);
 /* After global step `step` (0-based) with `correct` of `seen` right: 1 when the train
  * accuracy has just been found at chance (msg filled), else 0. */
 int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg, size_t cap);
-/* After the backward pass of global step `step`: on check steps, count the nonzero
- * values of every weight gradient; 1 when a layer's weight gradient has just been found
- * identically zero over the window (msg names the layer and the tensor), else 0. Call
- * it again at the same step until it returns 0: one layer is reported per call. */
-int lpt_health_grads(lpt_health *h, lpt_net *net, long step, char *msg, size_t cap);
+/* 1 when global step `step` is a check step of the gradient test (h may be NULL). */
+int lpt_health_grads_due(const lpt_health *h, long step);
+/* After the backward pass of a check step: nonzero[i] is the number of nonzero values of
+ * parameter i's gradient (read at the step's sync point); 1 when a layer's weight
+ * gradient has just been found identically zero over the window (msg names the layer
+ * and the tensor), else 0. Call it again at the same step until it returns 0: one layer
+ * is reported per call. */
+int lpt_health_grads(lpt_health *h, const lpt_net *net, long step, const double *nonzero, char *msg, size_t cap);
 /* The state as `health=` lines for a checkpoint's state section. */
 void lpt_health_save(const lpt_health *h, lpt_buf *out);
 /* Restore a saved state (other lines are skipped; a state saved with another window is

@@ -58,6 +58,9 @@ typedef struct {
      * are overwritten, not accumulated */
     void (*backward)(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, const lpt_tensor *y,
                      const lpt_tensor *dy, lpt_tensor *dx);
+    /* Register the layer's quantization points (NULL for layers without any; q NULL:
+     * an fp32 run). Called once, when the network is built. */
+    void (*register_q)(lpt_layer *l, lpt_qconfig *q);
     /* Fill out[0..k) (out may be NULL) and return k <= LPT_LAYER_MAX_PARAMS. */
     int (*params)(lpt_layer *l, lpt_param *out);
     /* One line: "conv2d 6@5x5 stride 1 pad 2". */

@@ -14,17 +14,18 @@
 #include "src/model.h"
 #include "src/net.h"
 #include "src/quantize_cmd.h"
+#include "src/session.h"
 #include "src/train.h"
 #include "src/base/util.h"
 
 #define LPT_VERSION "0.1.0"
 
 static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
-    if (lpt_train_check_precision(cfg) != 0) {
+    if (lpt_prec_check(cfg) != 0) {
         fprintf(stderr, "lpt %s: --precision: %s\n", cmd, lpt_error_get());
         return 2;
     }
-    if (strcmp(cfg->backend, "cpu") != 0 && strcmp(cfg->backend, "ref") != 0) {
+    if (!lpt_backend_known(cfg->backend)) {
         fprintf(stderr, "lpt %s: --backend: unknown backend '%s'; available: %s\n", cmd,
                 cfg->backend, lpt_backend_names());
         return 2;
@@ -63,13 +64,11 @@ static int check_model(const char *cmd, const char *model) {
 /* Options of the statistics unit and the quantizers mean nothing to a precision that
  * does not use them: refused rather than silently ignored. */
 static int check_lowprec_options(lpt_opt *o, int no, lpt_train_cfg *cfg) {
-    lpt_qconfig q;
-    lpt_stats_unit u;
-    int on;
-    if (lpt_train_qconfig(cfg, &q, &u, &on) != 0) return 2; /* reported by check_choices */
-    if (on) lpt_stats_free(&u);
-    const int dfp = on && (q.prec.w.fmt == LPT_FMT_DFP || q.prec.a.fmt == LPT_FMT_DFP ||
-                           q.prec.g.fmt == LPT_FMT_DFP);
+    lpt_prec p;
+    if (lpt_prec_init(&p, cfg) != 0) return 2; /* reported by check_choices */
+    const int on = p.active, dfp = on && (p.q.prec.w.fmt == LPT_FMT_DFP || p.q.prec.a.fmt == LPT_FMT_DFP ||
+                                          p.q.prec.g.fmt == LPT_FMT_DFP);
+    lpt_prec_free(&p);
     const int is_auto = strcmp(cfg->precision, "auto") == 0;
     static const struct {
         const char *name;
@@ -201,33 +200,27 @@ static int cmd_eval(int argc, char **argv) {
         return 1;
     }
     lpt_dataset train = {0}, test = {0};
-    lpt_backend *be = NULL;
-    lpt_net net;
-    lpt_qconfig qc;
-    lpt_stats_unit su;
-    int built = 0, qon = 0;
+    lpt_session s;
+    int opened = 0;
     rc = 1;
     if (lpt_dataset_load_dir(data, &train, &test)) goto out;
     lpt_dataset_truncate(&test, limit);
-    if (!(be = lpt_backend_create(backend, threads))) goto out;
-    if (lpt_net_build(&net, be, &spec, batch)) goto out;
-    built = 1;
+    snprintf(cfg.backend, sizeof cfg.backend, "%s", backend);
+    cfg.threads = threads;
+    if (lpt_session_open(&s, &cfg, &spec, batch, 0)) goto out;
+    opened = 1;
     /* the test images must have the model's input size and labels below its outputs */
-    if (lpt_train_check_data(&spec, net.classes, ckpath, data, NULL, &test)) goto out;
-    if (lpt_checkpoint_restore(ckpath, &ck, &net, NULL)) goto out;
+    if (lpt_train_check_data(&spec, s.net.classes, ckpath, data, NULL, &test)) goto out;
+    if (lpt_checkpoint_restore(ckpath, &ck, &s.net, NULL)) goto out;
     /* a low-precision run is evaluated as training evaluates it: quantized with the
      * statistics unit's configuration from the checkpoint (without one: FP32) */
-    if (lpt_train_qconfig(&cfg, &qc, &su, &qon)) goto out;
-    const int quantized = qon && lpt_train_state_has_stats(&st);
-    if (quantized) {
-        lpt_ctx c = {.be = be, .q = &qc, .n = batch, .train = 0};
-        if (lpt_train_restore_stats(&net, &c, &qc, st.stats_text)) {
-            lpt_error_prefix("%s: checkpoint", ckpath);
-            goto out;
-        }
+    const int quantized = s.prec.active && lpt_prec_text_has_stats(st.stats_text);
+    if (quantized && lpt_prec_restore(&s.prec, st.stats_text)) {
+        lpt_error_prefix("%s: checkpoint", ckpath);
+        goto out;
     }
     double loss, acc;
-    if (lpt_evaluate(&net, quantized ? &qc : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc, NULL,
+    if (lpt_evaluate(&s.net, quantized ? &s.prec.q : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc, NULL,
                      NULL)) {
         lpt_error_set("non-finite values in the evaluation");
         goto out;
@@ -238,12 +231,10 @@ static int cmd_eval(int argc, char **argv) {
     rc = 0;
 out:
     if (rc) fprintf(stderr, "lpt eval: %s\n", lpt_error_get());
-    if (built) lpt_net_free(&net);
-    if (be) lpt_backend_destroy(be);
+    if (opened) lpt_session_close(&s);
     lpt_dataset_free(&train);
     lpt_dataset_free(&test);
     lpt_model_spec_free(&spec);
-    if (qon) lpt_stats_free(&su);
     lpt_train_state_free(&st);
     lpt_checkpoint_close(&ck);
     return rc;

@@ -80,6 +80,13 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
     if (lpt_arena_commit(&net->params) || lpt_arena_commit(&net->grads) ||
         lpt_arena_commit(&net->work))
         goto fail;
+    net->nres = LPT_RES_LAYERS + net->nlayers + 2 * net->np;
+    net->res_host = lpt_xcalloc((size_t)net->nres, sizeof *net->res_host);
+    if (!(net->res = be->alloc(be, (size_t)net->nres * sizeof *net->res))) {
+        lpt_error_set("out of backend memory for %d result slots", net->nres);
+        goto fail;
+    }
+    lpt_net_res_clear(net);
     return 0;
 fail:
     lpt_net_free(net);
@@ -92,6 +99,8 @@ void lpt_net_free(lpt_net *net) {
     lpt_arena_free(&net->params);
     lpt_arena_free(&net->grads);
     lpt_arena_free(&net->work);
+    if (net->res) net->be->free(net->be, net->res);
+    free(net->res_host);
     free(net->layers);
     free(net->act);
     free(net->dact);
@@ -114,24 +123,38 @@ void lpt_net_init(lpt_net *net, uint64_t seed) {
     }
 }
 
-int lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check) {
+void lpt_net_res_clear(lpt_net *net) {
+    memset(net->res_host, 0, (size_t)net->nres * sizeof *net->res_host);
+    net->be->to_device(net->be, net->res, net->res_host, (size_t)net->nres * sizeof *net->res);
+}
+
+void lpt_net_res_read(lpt_net *net) {
+    lpt_backend_read(net->be, net->res_host, net->res, (size_t)net->nres * sizeof *net->res);
+}
+
+void lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check) {
     for (int i = 0; i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
         double t0 = net->t_fwd ? lpt_time_now() : 0.0;
         l->ops->forward(l, c, &net->act[i], &net->act[i + 1]);
         if (net->t_fwd) net->t_fwd[i] += lpt_time_now() - t0;
-        if (check && c->be->count_nonfinite(c->be, (size_t)c->n * lpt_shape_item_count(&l->out),
-                                            lpt_tensor_f32(&net->act[i + 1])))
-            return i;
+        if (check)
+            c->be->count_nonfinite(c->be, (size_t)c->n * lpt_shape_item_count(&l->out),
+                                   lpt_tensor_f32(&net->act[i + 1]), net->res + lpt_res_layer(net, i));
     }
+}
+
+int lpt_net_first_nonfinite(const lpt_net *net) {
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->res_host[lpt_res_layer(net, i)] > 0) return i;
     return -1;
 }
 
-double lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels, int *correct) {
+void lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels) {
     lpt_backend *be = c->be;
     be->to_device(be, net->labels.data, host_labels, (size_t)c->n * sizeof(int32_t));
-    return be->xent_fwd(be, c->n, net->classes, lpt_tensor_f32(&net->act[net->nlayers]),
-                        net->labels.data, lpt_tensor_f32(&net->prob), correct);
+    be->xent_fwd(be, c->n, net->classes, lpt_tensor_f32(&net->act[net->nlayers]), net->labels.data,
+                 lpt_tensor_f32(&net->prob), net->res + LPT_RES_LOSS);
 }
 
 void lpt_net_backward(lpt_net *net, const lpt_ctx *c) {

@@ -22,6 +22,10 @@ typedef struct {
     lpt_arena params, grads, work;
     lpt_param *p; /* every parameter and buffer, in layer order */
     int np;
+    /* results of the step's reductions, in backend memory (lpt_net_res), read at the
+     * step's one sync point into res_host */
+    double *res, *res_host;
+    int nres;
     /* when set (nlayers entries each), forward/backward add each layer's wall time;
      * for profiling (`lpt bench --profile`), meaningful for synchronous backends */
     double *t_fwd, *t_bwd;
@@ -38,11 +42,26 @@ int lpt_net_check_spec(const lpt_model_spec *spec);
  * batch-norm scale 1; each parameter draws from its own counter-based stream. */
 void lpt_net_init(lpt_net *net, uint64_t seed);
 
-/* Forward pass over act[0] for c->n items. With `check`, returns the index of the first
- * layer whose output holds NaN or Inf (-1 when none). */
-int lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check);
-/* Softmax cross-entropy against `labels` (device copy made here): summed loss. */
-double lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels, int *correct);
+/* Result slots (doubles in backend memory): the summed loss, the correct predictions,
+ * per layer the non-finite values of its output, per parameter the non-finite and the
+ * nonzero values of its gradient. */
+enum { LPT_RES_LOSS = 0, LPT_RES_CORRECT = 1, LPT_RES_LAYERS = 2 };
+static inline int lpt_res_layer(const lpt_net *n, int layer) { (void)n; return LPT_RES_LAYERS + layer; }
+static inline int lpt_res_grad_nonfinite(const lpt_net *n, int p) { return LPT_RES_LAYERS + n->nlayers + p; }
+static inline int lpt_res_grad_nonzero(const lpt_net *n, int p) { return LPT_RES_LAYERS + n->nlayers + n->np + p; }
+/* Zero every result slot (no sync). */
+void lpt_net_res_clear(lpt_net *net);
+/* The sync point: copy every result slot to net->res_host. */
+void lpt_net_res_read(lpt_net *net);
+
+/* Forward pass over act[0] for c->n items. With `check`, each layer's non-finite outputs
+ * are counted into its result slot (lpt_net_first_nonfinite tells after the read). */
+void lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check);
+/* After lpt_net_res_read: the first layer whose output held NaN or Inf, or -1. */
+int lpt_net_first_nonfinite(const lpt_net *net);
+/* Softmax cross-entropy against `labels` (device copy made here): the summed loss and
+ * the correct predictions go to their result slots. */
+void lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels);
 /* Backward from the loss (mean over the batch) to every parameter gradient. */
 void lpt_net_backward(lpt_net *net, const lpt_ctx *c);
 

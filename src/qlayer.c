@@ -12,16 +12,22 @@ static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
     return r == LPT_ROLE_W ? &q->prec.w : r == LPT_ROLE_A ? &q->prec.a : &q->prec.g;
 }
 
-void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const lpt_layer *l) {
-    if (s->ready || !c->q) return;
-    lpt_stats_unit *u = c->q->stats;
-    s->x = lpt_stats_register(u, l->name, "x", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
-    s->w = lpt_stats_register(u, l->name, "w", LPT_ROLE_W, role_fmt(c->q, LPT_ROLE_W));
-    s->y = lpt_stats_register(u, l->name, "y", LPT_ROLE_A, role_fmt(c->q, LPT_ROLE_A));
-    s->dy = lpt_stats_register(u, l->name, "dy", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G));
+void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l) {
+    *s = (lpt_qstate){-1, -1, -1, -1, -1};
+    if (!q) return;
+    lpt_stats_unit *u = q->stats;
+    s->x = lpt_stats_register(u, l->name, "x", LPT_ROLE_A, role_fmt(q, LPT_ROLE_A));
+    s->w = lpt_stats_register(u, l->name, "w", LPT_ROLE_W, role_fmt(q, LPT_ROLE_W));
+    s->y = lpt_stats_register(u, l->name, "y", LPT_ROLE_A, role_fmt(q, LPT_ROLE_A));
+    s->dy = lpt_stats_register(u, l->name, "dy", LPT_ROLE_G, role_fmt(q, LPT_ROLE_G));
     /* the first layer's dx is never computed: no entry */
-    s->dx = l->index > 0 ? lpt_stats_register(u, l->name, "dx", LPT_ROLE_G, role_fmt(c->q, LPT_ROLE_G)) : -1;
-    s->ready = 1;
+    s->dx = l->index > 0 ? lpt_stats_register(u, l->name, "dx", LPT_ROLE_G, role_fmt(q, LPT_ROLE_G)) : -1;
+}
+
+const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, float *buf) {
+    if (!c->q) return in;
+    lpt_q_apply(c, id, n, in, buf);
+    return buf;
 }
 
 /* the histogram an observation goes to (NULL: none) */
@@ -90,6 +96,7 @@ void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out
 }
 
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
+    if (!c->q) return 0;
     lpt_stats_unit *u = c->q->stats;
     lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
@@ -123,7 +130,7 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
 }
 
 int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l) {
-    return l->relu_after && c->q->stats->e[id].fmt.fmt == LPT_FMT_DFP;
+    return c->q && l->relu_after && c->q->stats->e[id].fmt.fmt == LPT_FMT_DFP;
 }
 
 static int acc_bits_for(const lpt_qconfig *q, int w) {
@@ -131,11 +138,12 @@ static int acc_bits_for(const lpt_qconfig *q, int w) {
     return w <= 8 ? 32 : w <= 16 ? 48 : 64;
 }
 
-void lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out) {
+const float *lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out) {
+    if (!c->q) return bias;
     const lpt_stats_entry *a = &c->q->stats->e[ida], *b = &c->q->stats->e[idb];
     if (c->q->calibrating || a->fmt.fmt != LPT_FMT_DFP || b->fmt.fmt != LPT_FMT_DFP) {
         memcpy(out, bias, (size_t)n * sizeof *out);
-        return;
+        return out;
     }
     const int fl = a->fl + b->fl, A = acc_bits_for(c->q, a->fmt.width > b->fmt.width ? a->fmt.width : b->fmt.width);
     const double hi = ldexp(1.0, A - 1) - 1, lo = -ldexp(1.0, A - 1);
@@ -144,11 +152,16 @@ void lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, fl
         r = r > hi ? hi : (r < lo ? lo : r);
         out[j] = (float)ldexp(r, -fl);
     }
+    return out;
 }
 
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
     lpt_backend *be = c->be;
+    if (!c->q) { /* fp32 */
+        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
+        return;
+    }
     const lpt_stats_entry *ea = &c->q->stats->e[ida], *eb = &c->q->stats->e[idb];
     const int dfp = !c->q->calibrating && ea->fmt.fmt == LPT_FMT_DFP && eb->fmt.fmt == LPT_FMT_DFP;
     if (!dfp) { /* float operands (fp32, or fp16/bf16 values): float32 accumulation */

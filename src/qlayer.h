@@ -36,18 +36,22 @@ struct lpt_qconfig {
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
 };
 
-/* Statistics entries of one weighted layer. */
+/* Statistics entries (quantization points) of one weighted layer, registered when the
+ * network is built. */
 typedef struct {
-    int ready;
     int x, w, y, dy, dx; /* dx: -1 for the first layer, which computes none */
 } lpt_qstate;
 
-/* Register the layer's entries on first use. */
-void lpt_q_prepare(lpt_qstate *s, const lpt_ctx *c, const lpt_layer *l);
+/* Register the layer's quantization points with q's statistics unit (q NULL: fp32,
+ * nothing to register). */
+void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l);
 /* out = Q(in) with entry id's format and FL (in == out allowed); observes `in` and adds
  * the quantizer's counters. Calibration and fp32 roles copy. With in != out the
  * recompute rule applies: the FL may be corrected and `in` quantized again. */
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
+/* An operand at a quantization point: `in` itself in an fp32 run (the identity),
+ * otherwise lpt_q_apply into buf, which is returned. */
+const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, float *buf);
 /* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
  * rule: one fused pass observes the tensor and quantizes it at the current FL; when a
  * correction is due and this tensor's own histogram gives another FL, the FL is
@@ -65,7 +69,8 @@ int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l);
  * above; the result is rounded once to float32. */
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc);
-/* The bias in the accumulator's units for a product of entries ida and idb. */
-void lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out);
+/* The bias in the accumulator's units for a product of entries ida and idb: `bias`
+ * itself in an fp32 run, otherwise computed into buf, which is returned. */
+const float *lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *buf);
 
 #endif

@@ -9,36 +9,10 @@
 #include "src/health.h"
 #include "src/net.h"
 #include "src/optim.h"
+#include "src/config.h"
+#include "src/precision.h"
 #include "src/qlayer.h"
 
-typedef struct {
-    char model[512];
-    char data[512];
-    char precision[32];
-    char backend[16];
-    int epochs, batch, threads;
-    lpt_sgd_cfg sgd;
-    uint64_t seed;
-    char metrics_out[512];
-    char checkpoint[512];
-    char resume[512];
-    long max_steps;    /* stop (with a checkpoint) once the global step reaches this; 0: off */
-    int train_limit;   /* use the first N training images (0: all) */
-    int test_limit;    /* use the first N test images (0: all) */
-    int progress;      /* 1 on a terminal: one refreshed line; 0: plain lines */
-    int quiet;         /* only errors and the final line */
-    /* low precision (docs/training.md) */
-    char rounding[8];     /* override of every role's rounding ("" keeps the formats') */
-    float overflow_rate;  /* target of the FL rule */
-    float underflow_rate; /* auto: target of the width rule */
-    int stats_interval;   /* steps between configurations */
-    int acc_bits;         /* 0: 32 for dfp8, 48 for dfp16 */
-    int recompute;        /* recompute outputs whose overflow beats the prediction (default on) */
-    char stats_out[512];  /* JSON Lines, one record per interval, layer and tensor */
-    /* dead-run detection (src/health.h, and the statistics unit's dead tensors) */
-    int dead_steps;       /* window of the checks, in steps (0: off) */
-    int fail_on_dead;     /* a dead run stops with exit status 1 instead of a warning */
-} lpt_train_cfg;
 
 /* One metrics record per finished epoch. */
 typedef struct {
@@ -64,7 +38,6 @@ typedef struct {
     char *stats_text;              /* loaded: the state text, holding the unit's state */
 } lpt_train_state;
 
-void lpt_train_cfg_defaults(lpt_train_cfg *c);
 /* Train as configured. Returns the process exit status: 0 done, 1 failure (message
  * printed), 2 an option the checkpoint's run cannot use, 130 interrupted (checkpoint
  * written). */
@@ -79,23 +52,8 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
  * with an error naming the model, the data and the mismatch. */
 int lpt_train_check_data(const lpt_model_spec *spec, int classes, const char *model, const char *data,
                          const lpt_dataset *train, const lpt_dataset *test);
-/* Calibration: one FP32 step over the batch in net (labels on the host) that only
- * observes every quantization point, then the first configuration. */
-void lpt_train_calibrate(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const int32_t *labels);
-/* Resume or evaluate a low-precision run: register the quantization points of net (one
- * forward pass of c's batch size that changes nothing else) and restore the statistics
- * unit from a checkpoint's state text. 0, or -1 with an error. */
-int lpt_train_restore_stats(lpt_net *net, const lpt_ctx *c, lpt_qconfig *q, const char *text);
-/* 1 when st (from lpt_checkpoint_open) holds a statistics unit's state. */
-int lpt_train_state_has_stats(const lpt_train_state *st);
 /* Free what lpt_checkpoint_open put in st. */
 void lpt_train_state_free(lpt_train_state *st);
-/* Set up q for a --precision value: 0, or -1 with an error naming the choices. */
-int lpt_train_qconfig(const lpt_train_cfg *cfg, lpt_qconfig *q, lpt_stats_unit *u, int *active);
-/* 0 when cfg's precision (and rounding) can be set up, else -1 with lpt_train_qconfig's
- * error; sets nothing up. */
-int lpt_train_check_precision(const lpt_train_cfg *cfg);
-
 /* Checkpoints (docs/checkpoint.md): model spec text, configuration, state, parameters,
  * buffers and momentum, closed by a CRC-32; written atomically. */
 int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_model_spec *spec,

@@ -269,6 +269,14 @@ static void test_dropout_mul(void **state) {
     free(x), free(m0), free(m1), free(y0), free(y1);
 }
 
+/* a count into a result slot, read back */
+static long count(lpt_backend *be, void (*fn)(lpt_backend *, size_t, const float *, double *), size_t n,
+                  const float *x) {
+    double acc = 0;
+    fn(be, n, x, &acc);
+    return (long)acc;
+}
+
 static void test_xent(void **state) {
     (void)state;
     const int n = 13, k = 10;
@@ -276,9 +284,11 @@ static void test_xent(void **state) {
     int32_t lab[13];
     for (int i = 0; i < n; i++) lab[i] = (i * 7) % k;
     float p0[130], p1[130], d0[130], d1[130];
-    int c0, c1;
-    double l0 = ref_be->xent_fwd(ref_be, n, k, z, lab, p0, &c0);
-    double l1 = cpu_be->xent_fwd(cpu_be, n, k, z, lab, p1, &c1);
+    double r0[2], r1[2];
+    ref_be->xent_fwd(ref_be, n, k, z, lab, p0, r0);
+    cpu_be->xent_fwd(cpu_be, n, k, z, lab, p1, r1);
+    const double l0 = r0[0], l1 = r1[0];
+    const int c0 = (int)r0[1], c1 = (int)r1[1];
     assert_true(fabs(l0 - l1) <= 1e-6 * fabs(l0));
     assert_int_equal(c0, c1);
     /* the loss against a direct double-precision computation */
@@ -321,17 +331,17 @@ static void test_sgd_fill_nonfinite(void **state) {
     assert_true(fabsf(w - (0.5f - 0.1f * m)) < 1e-6f);
     cpu_be->fill(cpu_be, n, w1, 2.5f);
     for (size_t i = 0; i < n; i++) assert_true(w1[i] == 2.5f);
-    assert_int_equal(ref_be->count_nonfinite(ref_be, n, w1), 0);
+    assert_int_equal(count(ref_be, ref_be->count_nonfinite, n, w1), 0);
     w1[0] = NAN, w1[n / 2] = INFINITY, w1[n - 1] = -INFINITY, w1[7] = 3e38f;
-    assert_int_equal(ref_be->count_nonfinite(ref_be, n, w1), 3);
-    assert_int_equal(cpu_be->count_nonfinite(cpu_be, n, w1), 3);
+    assert_int_equal(count(ref_be, ref_be->count_nonfinite, n, w1), 3);
+    assert_int_equal(count(cpu_be, cpu_be->count_nonfinite, n, w1), 3);
     /* nonzero counts: -0 is zero, NaN and Inf are not */
     cpu_be->fill(cpu_be, n, w1, 0.0f);
-    assert_int_equal(ref_be->count_nonzero(ref_be, n, w1), 0);
-    assert_int_equal(cpu_be->count_nonzero(cpu_be, n, w1), 0);
+    assert_int_equal(count(ref_be, ref_be->count_nonzero, n, w1), 0);
+    assert_int_equal(count(cpu_be, cpu_be->count_nonzero, n, w1), 0);
     w1[0] = -0.0f, w1[1] = NAN, w1[n / 2] = -INFINITY, w1[n - 1] = 1e-45f, w1[9] = -2.0f;
-    assert_int_equal(ref_be->count_nonzero(ref_be, n, w1), 4);
-    assert_int_equal(cpu_be->count_nonzero(cpu_be, n, w1), 4);
+    assert_int_equal(count(ref_be, ref_be->count_nonzero, n, w1), 4);
+    assert_int_equal(count(cpu_be, cpu_be->count_nonzero, n, w1), 4);
     free(w0), free(g), free(m0), free(w1), free(m1);
 }
 

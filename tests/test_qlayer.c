@@ -38,10 +38,8 @@ static void build(qh *h, const char *type, const char *opts, int ndim, const int
     lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
     h->q = (lpt_qconfig){.prec = {d8, d8, d8}, .stats = &h->u};
     h->c = (lpt_ctx){.be = h->t.be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
-    /* one calibrating pass registers the entries: x, w, y, dy, dx */
-    h->q.calibrating = 1;
-    h->t.l.ops->forward(&h->t.l, &h->c, &h->t.x, &h->t.y);
-    h->q.calibrating = 0;
+    /* the entries: x, w, y, dy, dx */
+    h->t.l.ops->register_q(&h->t.l, &h->q);
     const int fl[5] = {5, 7, 3, 11, 9};
     for (int i = 0; i < 5; i++) h->u.e[i].fl = fl[i];
 }

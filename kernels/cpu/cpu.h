@@ -48,8 +48,11 @@ void lpt_cpu_mul(lpt_backend *be, size_t n, const float *a, const float *b, floa
 void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v);
-size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x);
-size_t lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x);
+void lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc);
+/* The CPU backend's scratch, at least `bytes` long (contents not kept when it grows;
+ * exits with a message when memory runs out), for one operation at a time. */
+void *lpt_cpu_scratch(lpt_backend *be, size_t bytes);
+void lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc);
 
 /* Elementwise work below this many elements runs on one thread (thread start-up would
  * cost more than it saves). */

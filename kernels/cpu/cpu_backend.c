@@ -2,14 +2,41 @@
  * of this folder in place of the hot operations. */
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
 
-#include "kernels/ref/ref.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/ref/ref.h"
+#include "src/base/util.h"
 
-int lpt_backend_cpu_fill(lpt_backend *be, int threads) {
-    lpt_backend_ref_fill(be);
+/* what the cpu backend owns besides the table */
+typedef struct {
+    void *scratch; /* the kernels' workspace, grown on demand */
+    size_t scratch_bytes;
+} cpu_ctx;
+
+void *lpt_cpu_scratch(lpt_backend *be, size_t bytes) {
+    cpu_ctx *c = be->ctx;
+    if (bytes > c->scratch_bytes) {
+        free(c->scratch);
+        c->scratch = lpt_xmalloc(bytes);
+        c->scratch_bytes = bytes;
+    }
+    return c->scratch;
+}
+
+static void cpu_destroy(lpt_backend *be) {
+    cpu_ctx *c = be->ctx;
+    free(c->scratch);
+    free(c);
+    free(be);
+}
+
+int lpt_backend_cpu_init(lpt_backend *be, int threads) {
+    lpt_backend_ref_init(be);
     if (threads < 1) threads = 1;
     be->name = "cpu";
+    be->ctx = lpt_xcalloc(1, sizeof(cpu_ctx));
+    be->destroy = cpu_destroy;
     be->threads = threads;
     /* OpenBLAS stays single-threaded: lpt threads GEMM itself (cpu_gemm.c) */
     openblas_set_num_threads(1);

@@ -50,7 +50,7 @@ void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
 
-size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
+void lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc) {
     size_t bad = 0;
 #pragma omp parallel for simd num_threads(be->threads) schedule(static) reduction(+ : bad) if (n >= LPT_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
@@ -58,12 +58,12 @@ size_t lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
         float z = x[i] - x[i];
         bad += z != z;
     }
-    return bad;
+    *acc += (double)bad;
 }
 
-size_t lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x) {
+void lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc) {
     size_t nz = 0;
 #pragma omp parallel for simd num_threads(be->threads) schedule(static) reduction(+ : nz) if (n >= LPT_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
-    return nz;
+    *acc += (double)nz;
 }

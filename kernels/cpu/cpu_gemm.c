@@ -187,7 +187,7 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
     const size_t mn = (size_t)m * n;
     /* per thread: C strip (or, split over k, the whole C), A chunk, B tile */
     const size_t cn = splitk ? mn : (size_t)m * sw, per = cn + (size_t)m * kb0 + (size_t)kb0 * sw;
-    double *scratch = lpt_backend_scratch(be, (size_t)T * per * sizeof(double));
+    double *scratch = lpt_cpu_scratch(be, (size_t)T * per * sizeof(double));
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num();
@@ -360,7 +360,7 @@ V4 static void f2d_nn(lpt_backend *be, int ta, int m, int n, int k, const float 
     const int strips = (n + sw - 1) / sw, T = be->threads < strips ? be->threads : strips;
     const size_t bpn = pack ? (size_t)kc0 * sw / 2 : 0; /* doubles holding the packed floats */
     const size_t per = (size_t)m * kc0 + bpn + (nchunks > 1 ? (size_t)m * sw : 0);
-    double *scratch = lpt_backend_scratch(be, (size_t)T * per * sizeof(double));
+    double *scratch = lpt_cpu_scratch(be, (size_t)T * per * sizeof(double));
 #pragma omp parallel num_threads(T)
     {
         double *ad = scratch + (size_t)omp_get_thread_num() * per, *cd = ad + (size_t)m * kc0 + bpn;
@@ -452,7 +452,7 @@ static void f2d_nt(lpt_backend *be, int m, int n, int k, const float *a, int lda
     const int splitk = Tmax > 1 && nchunks >= Tmax && (size_t)m * n < (size_t)64 * 1024;
     const int T = splitk ? Tmax : (Tmax < (n + 3) / 4 ? Tmax : (n + 3) / 4);
     const size_t mn = (size_t)m * n;
-    double *cd = lpt_backend_scratch(be, (splitk ? (size_t)T : 1) * mn * sizeof(double));
+    double *cd = lpt_cpu_scratch(be, (splitk ? (size_t)T : 1) * mn * sizeof(double));
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num();
@@ -522,7 +522,7 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
     const int chunk = 1 << chunk_bits, nchunks = (k + chunk - 1) / chunk;
     const int T = nchunks >= 2 * be->threads ? be->threads : 1;
     const size_t mn = (size_t)m * n;
-    double *acc = lpt_backend_scratch(be, (size_t)T * mn * (sizeof(double) + sizeof(float)));
+    double *acc = lpt_cpu_scratch(be, (size_t)T * mn * (sizeof(double) + sizeof(float)));
     float *parts = (float *)(void *)(acc + (size_t)T * mn);
 #pragma omp parallel num_threads(T)
     {

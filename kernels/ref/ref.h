@@ -44,20 +44,21 @@ void lpt_ref_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const 
 void lpt_ref_dropout_fwd(lpt_backend *be, size_t n, float p, lpt_rng_key key, const float *x,
                          float *mask, float *y);
 void lpt_ref_mul(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
-double lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
-                        const int32_t *labels, float *prob, int *correct);
+void lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
+                        const int32_t *labels, float *prob, double *res);
 void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
                       const int32_t *labels, float scale, float *dlogits);
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
 void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha);
-size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x);
-size_t lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x);
+void lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc);
+void lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc);
 
 /* host-memory helpers shared by the CPU backends */
 void *lpt_host_alloc(lpt_backend *be, size_t bytes);
 void lpt_host_free(lpt_backend *be, void *p);
+void lpt_host_sync(lpt_backend *be);
 void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes);
 
 #endif

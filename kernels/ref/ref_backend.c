@@ -22,6 +22,10 @@ void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes) {
     if (bytes) memmove(dst, src, bytes);
 }
 
+void lpt_host_sync(lpt_backend *be) { (void)be; }
+
+static void ref_destroy(lpt_backend *be) { free(be); }
+
 static int ref_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
     (void)be;
     if (op == LPT_OP_IGEMM) return fmt == LPT_FMT_DFP;
@@ -29,10 +33,12 @@ static int ref_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
     return (unsigned)op < LPT_OP_COUNT && fmt == LPT_FMT_FP32;
 }
 
-void lpt_backend_ref_fill(lpt_backend *be) {
+void lpt_backend_ref_init(lpt_backend *be) {
     be->name = "ref";
     be->threads = 1;
     be->supports = ref_supports;
+    be->sync = lpt_host_sync;
+    be->destroy = ref_destroy;
     be->alloc = lpt_host_alloc;
     be->free = lpt_host_free;
     be->to_device = lpt_host_copy;

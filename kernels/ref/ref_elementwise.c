@@ -50,16 +50,16 @@ void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha) {
     for (size_t i = 0; i < n; i++) x[i] *= alpha;
 }
 
-size_t lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x) {
+void lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc) {
     (void)be;
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) bad += !isfinite(x[i]);
-    return bad;
+    *acc += (double)bad;
 }
 
-size_t lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x) {
+void lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc) {
     (void)be;
     size_t nz = 0;
     for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
-    return nz;
+    *acc += (double)nz;
 }

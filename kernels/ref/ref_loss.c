@@ -3,8 +3,8 @@
 
 #include "kernels/ref/ref.h"
 
-double lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
-                        const int32_t *labels, float *prob, int *correct) {
+void lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
+                      const int32_t *labels, float *prob, double *res) {
     (void)be;
     // logits, prob (n, classes); labels (n)
     double loss = 0.0;
@@ -22,8 +22,8 @@ double lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits
         loss += lse - (double)z[labels[i]];
         ok += arg == labels[i];
     }
-    if (correct) *correct = ok;
-    return loss;
+    res[0] = loss;
+    res[1] = ok;
 }
 
 void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,

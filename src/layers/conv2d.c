@@ -16,6 +16,7 @@ typedef struct {
     lpt_window g;
     lpt_tensor w, b, dw, db, col, t;
     lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
+    const float *w_used;        /* W as the forward pass used it: w (fp32) or wq */
     lpt_qstate qs;
 } conv2d;
 
@@ -62,83 +63,55 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
     return 0;
 }
 
-/* low-precision forward: X and W quantized, integer im2col (of grid values), exact
- * product, bias in the accumulator, Y requantized (qlayer.h) */
-static void conv_forward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
+/* One path for every precision (qlayer.h; fp32 is the identity): X and W at their
+ * quantization points, im2col of the grid values, the exact product, the bias in the
+ * accumulator, Y requantized (with the ReLU that follows, fused). */
+static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
-    lpt_qstate *q = &c->qs;
-    lpt_q_prepare(q, cx, l);
+    const lpt_qstate *q = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
-    float *xq = lpt_tensor_f32(&c->xq), *wq = lpt_tensor_f32(&c->wq), *yv = lpt_tensor_f32(y);
-    lpt_q_apply(cx, q->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x), xq);
-    lpt_q_apply(cx, q->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), wq);
-    be->im2col(be, &c->g, cx->n, xq, lpt_tensor_f32(&c->col));
-    lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, wq, k, lpt_tensor_f32(&c->col), np,
-               lpt_tensor_f32(&c->t), np);
-    if (c->bias) lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq));
+    float *yv = lpt_tensor_f32(y), *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
+    const float *xq = lpt_q_input(cx, q->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x),
+                                  lpt_tensor_f32(&c->xq));
+    c->w_used = lpt_q_input(cx, q->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), lpt_tensor_f32(&c->wq));
+    be->im2col(be, &c->g, cx->n, xq, col);
+    lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
+    const float *bias = c->bias ? lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
+                                : NULL;
     const size_t ny = (size_t)cx->n * c->out * p;
     const int relu = lpt_q_fused_relu(cx, q->y, l);
     do { /* again when the statistics unit corrects FL_Y (the product in t is kept) */
-        be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t), c->bias ? lpt_tensor_f32(&c->bq) : NULL, yv);
+        be->conv_out_fwd(be, cx->n, c->out, p, t, bias, yv);
         if (relu) be->relu_fwd(be, ny, yv, yv);
     } while (lpt_q_output(cx, q->y, ny, yv, yv));
 }
 
-static void conv_backward_q(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *dy, lpt_tensor *dx) {
+/* dY at its quantization point; dW = dY colᵀ (exact, then FP32); dX = col2im(Wᵀ dY),
+ * requantized */
+static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, const lpt_tensor *y,
+                          const lpt_tensor *dy, lpt_tensor *dx) {
+    (void)x;
+    (void)y;
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
-    lpt_qstate *q = &c->qs;
+    const lpt_qstate *q = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
-    float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col), *dyq = lpt_tensor_f32(&c->dyq);
-    lpt_q_apply(cx, q->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), dyq);
+    float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
+    const float *dyq = lpt_q_input(cx, q->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), lpt_tensor_f32(&c->dyq));
     be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
-    // dW (OC, K) = t colᵀ, exact, then to FP32
+    // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
     lpt_q_gemm(cx, q->dy, q->x, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
     if (!dx) return;
-    lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, lpt_tensor_f32(&c->wq), k, t, np, col, np);
+    // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
+    lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
     do /* again when the statistics unit corrects FL_dX (col is kept) */
         be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
     while (lpt_q_output(cx, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
-static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
-    if (cx->q) {
-        conv_forward_q(l, cx, x, y);
-        return;
-    }
-    conv2d *c = l->priv;
-    lpt_backend *be = cx->be;
-    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
-    be->im2col(be, &c->g, cx->n, lpt_tensor_f32(x), lpt_tensor_f32(&c->col));
-    be->gemm(be, 0, 0, c->out, np, k, 1.0f, lpt_tensor_f32(&c->w), k, lpt_tensor_f32(&c->col),
-             np, 0.0f, lpt_tensor_f32(&c->t), np);
-    be->conv_out_fwd(be, cx->n, c->out, p, lpt_tensor_f32(&c->t),
-                     c->bias ? lpt_tensor_f32(&c->b) : NULL, lpt_tensor_f32(y));
-}
-
-static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x,
-                          const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
-    (void)x;
-    (void)y;
-    if (cx->q) {
-        conv_backward_q(l, cx, dy, dx);
-        return;
-    }
-    conv2d *c = l->priv;
-    lpt_backend *be = cx->be;
-    const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
-    float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    be->conv_out_bwd(be, cx->n, c->out, p, lpt_tensor_f32(dy), t,
-                     c->bias ? lpt_tensor_f32(&c->db) : NULL);
-    // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
-    be->gemm(be, 0, 1, c->out, k, np, 1.0f, t, np, col, np, 0.0f, lpt_tensor_f32(&c->dw), k);
-    if (!dx) return;
-    // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
-    be->gemm(be, 1, 0, k, np, c->out, 1.0f, lpt_tensor_f32(&c->w), k, t, np, 0.0f, col, np);
-    be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
-}
+static void conv_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((conv2d *)l->priv)->qs, q, l); }
 
 static int conv_params(lpt_layer *l, lpt_param *out) {
     conv2d *c = l->priv;
@@ -163,6 +136,7 @@ static const lpt_layer_ops conv2d_ops = {
     .setup = conv_setup,
     .forward = conv_forward,
     .backward = conv_backward,
+    .register_q = conv_register_q,
     .params = conv_params,
     .describe = conv_describe,
     .free = conv_free,

@@ -11,6 +11,7 @@ typedef struct {
     int in, out, bias;
     lpt_tensor w, b, dw, db;
     lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
+    const float *x_used, *w_used; /* X and W as the forward pass used them (x, w for fp32) */
     lpt_qstate qs;
 } linear;
 
@@ -46,70 +47,46 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
     return 0;
 }
 
-/* low-precision forward: X and W quantized, exact product, bias in the accumulator,
- * Y requantized (qlayer.h) */
-static void linear_forward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
+/* One path for every precision (qlayer.h; fp32 is the identity): X and W at their
+ * quantization points, the exact product, the bias in the accumulator, Y requantized
+ * (with the ReLU that follows, fused). */
+static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     linear *f = l->priv;
-    lpt_qstate *q = &f->qs;
-    lpt_q_prepare(q, c, l);
-    float *xq = lpt_tensor_f32(&f->xq), *wq = lpt_tensor_f32(&f->wq), *yv = lpt_tensor_f32(y);
-    lpt_q_apply(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), xq);
-    lpt_q_apply(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), wq);
-    if (f->bias) lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq));
+    lpt_backend *be = c->be;
+    const lpt_qstate *q = &f->qs;
+    float *yv = lpt_tensor_f32(y);
+    f->x_used = lpt_q_input(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), lpt_tensor_f32(&f->xq));
+    f->w_used = lpt_q_input(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), lpt_tensor_f32(&f->wq));
+    const float *bias = f->bias ? lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
+                                : NULL;
     const int relu = lpt_q_fused_relu(c, q->y, l);
     do { /* again when the statistics unit corrects FL_Y */
-        lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, xq, f->in, wq, f->in, yv, f->out);
-        if (f->bias) c->be->bias_rows_fwd(c->be, c->n, f->out, lpt_tensor_f32(&f->bq), yv);
-        if (relu) c->be->relu_fwd(c->be, (size_t)c->n * f->out, yv, yv);
+        lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
+        if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
+        if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
     } while (lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv));
 }
 
-static void linear_backward_q(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *dy, lpt_tensor *dx) {
+/* dY at its quantization point; dW = dYᵀ X (exact, then FP32); dX = dY W, requantized */
+static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, const lpt_tensor *y,
+                            const lpt_tensor *dy, lpt_tensor *dx) {
+    (void)x;
+    (void)y;
     linear *f = l->priv;
-    lpt_qstate *q = &f->qs;
-    float *dyq = lpt_tensor_f32(&f->dyq);
-    lpt_q_apply(c, q->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), dyq);
-    // dW (OUT, IN) = dyᵀ x, then to FP32
-    lpt_q_gemm(c, q->dy, q->x, 1, 0, f->out, f->in, c->n, dyq, f->out, lpt_tensor_f32(&f->xq), f->in,
-               lpt_tensor_f32(&f->dw), f->in);
+    const lpt_qstate *q = &f->qs;
+    const float *dyq = lpt_q_input(c, q->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->dyq));
+    // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
+    lpt_q_gemm(c, q->dy, q->x, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
+               f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
-    do /* again when the statistics unit corrects FL_dX */
-        lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, lpt_tensor_f32(&f->wq), f->in,
-                   lpt_tensor_f32(dx), f->in);
+    do /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
+        lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
+                   f->in);
     while (lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
-static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
-    if (c->q) {
-        linear_forward_q(l, c, x, y);
-        return;
-    }
-    linear *f = l->priv;
-    lpt_backend *be = c->be;
-    be->gemm(be, 0, 1, c->n, f->out, f->in, 1.0f, lpt_tensor_f32(x), f->in,
-             lpt_tensor_f32(&f->w), f->in, 0.0f, lpt_tensor_f32(y), f->out);
-    if (f->bias) be->bias_rows_fwd(be, c->n, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(y));
-}
-
-static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
-                            const lpt_tensor *y, const lpt_tensor *dy, lpt_tensor *dx) {
-    (void)y;
-    if (c->q) {
-        linear_backward_q(l, c, dy, dx);
-        return;
-    }
-    linear *f = l->priv;
-    lpt_backend *be = c->be;
-    // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
-    be->gemm(be, 1, 0, f->out, f->in, c->n, 1.0f, lpt_tensor_f32(dy), f->out,
-             lpt_tensor_f32(x), f->in, 0.0f, lpt_tensor_f32(&f->dw), f->in);
-    if (f->bias) be->bias_rows_bwd(be, c->n, f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->db));
-    // dx (N, IN) = dy (N, OUT) W (OUT, IN)
-    if (dx)
-        be->gemm(be, 0, 0, c->n, f->in, f->out, 1.0f, lpt_tensor_f32(dy), f->out,
-                 lpt_tensor_f32(&f->w), f->in, 0.0f, lpt_tensor_f32(dx), f->in);
-}
+static void linear_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((linear *)l->priv)->qs, q, l); }
 
 static int linear_params(lpt_layer *l, lpt_param *out) {
     linear *f = l->priv;
@@ -132,6 +109,7 @@ static const lpt_layer_ops linear_ops = {
     .setup = linear_setup,
     .forward = linear_forward,
     .backward = linear_backward,
+    .register_q = linear_register_q,
     .params = linear_params,
     .describe = linear_describe,
     .free = linear_free,
