@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quant/quant.h"
+
 /* MSB positions -160..129 cover every finite float32 (subnormals from -149) */
 #define LPT_MSB_MIN (-160)
 #define LPT_MSB_BINS 290
@@ -32,6 +34,14 @@ void lpt_msb_hist_clear(lpt_msb_hist *h);
 void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x);
 /* h += o */
 void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
+
+/* What quantization points report: the quantizer's counters and the analysis of the
+ * values, accumulated in backend memory (kernels/backend.h, quant_observe) and read by
+ * the engine at its sync points. */
+typedef struct {
+    lpt_qstats counts;
+    lpt_msb_hist hist;
+} lpt_qresult;
 
 /* Nonzero finite values in h: the denominator of every rate below. */
 uint64_t lpt_stats_nonzero(const lpt_msb_hist *h);

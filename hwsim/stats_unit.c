@@ -64,6 +64,11 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
     d->nonfinite += q->nonfinite;
 }
 
+void lpt_stats_add_result(lpt_stats_unit *u, int id, const lpt_qresult *r) {
+    lpt_msb_hist_merge(&u->e[id].cur, &r->hist);
+    lpt_stats_count(u, id, &r->counts);
+}
+
 /* FL (and width) from the current histograms; an entry that saw no nonzero finite value
  * keeps its configuration */
 static void choose(lpt_stats_unit *u, lpt_stats_entry *e) {

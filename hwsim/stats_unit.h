@@ -88,6 +88,8 @@ int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor,
 void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x);
 /* Add the quantizer's counters for entry id. */
 void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q);
+/* Add what a quantization point reported (counters and histograms) to entry id. */
+void lpt_stats_add_result(lpt_stats_unit *u, int id, const lpt_qresult *r);
 /* Calibration: configure every entry from what has been observed so far (used after
  * one FP32 step, before the first low-precision step), without logging. */
 void lpt_stats_calibrate(lpt_stats_unit *u);

@@ -64,6 +64,8 @@ int lpt_prec_check(const lpt_train_cfg *cfg) {
 }
 
 void lpt_prec_free(lpt_prec *p) {
+    if (p->be) lpt_q_detach(&p->q, p->be);
+    p->be = NULL;
     if (p->active) lpt_stats_free(&p->stats);
     p->active = 0;
 }
@@ -85,16 +87,25 @@ void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c, const int32
     lpt_net_forward(net, c, 0);
     lpt_net_loss(net, c, labels);
     lpt_net_backward(net, c);
+    lpt_prec_sync(p);
     lpt_stats_calibrate(&p->stats);
     p->q.calibrating = 0;
     p->calibrated = 1;
 }
 
-void lpt_prec_register(lpt_prec *p, lpt_net *net) {
+int lpt_prec_register(lpt_prec *p, lpt_net *net) {
     for (int i = 0; i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
         if (l->ops->register_q) l->ops->register_q(l, lpt_prec_q(p));
     }
+    if (!p->active) return 0;
+    if (lpt_q_attach(&p->q, net->be)) return -1;
+    p->be = net->be;
+    return 0;
+}
+
+void lpt_prec_sync(lpt_prec *p) {
+    if (p->active && p->be) lpt_q_collect(&p->q, p->be);
 }
 
 int lpt_prec_restore(lpt_prec *p, const char *text) {
@@ -109,6 +120,7 @@ float lpt_prec_initial_loss_scale(const lpt_prec *p) { return p->fp16 ? 4096.0f 
 
 int lpt_prec_step_end(lpt_prec *p, long step, int interval, float *loss_scale) {
     if (!p->active || (step + 1) % interval != 0) return 0;
+    lpt_prec_sync(p);
     lpt_stats_configure(&p->stats, step);
     if (p->fp16) *loss_scale = loss_scale_update(&p->stats, *loss_scale);
     return 1;

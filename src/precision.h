@@ -19,6 +19,7 @@ typedef struct {
     int calibrated;  /* the statistics unit has a configuration (calibrated or restored) */
     lpt_qconfig q;   /* what layers see (q.stats points at stats) */
     lpt_stats_unit stats;
+    lpt_backend *be; /* where the quantization points' results live (lpt_prec_register) */
 } lpt_prec;
 
 /* Set up p for cfg's --precision, --rounding and statistics options: 0, or -1 with an
@@ -30,8 +31,13 @@ void lpt_prec_free(lpt_prec *p);
 int lpt_prec_check(const struct lpt_train_cfg *cfg);
 /* The layer view of p: NULL for fp32 (identity everywhere). */
 static inline lpt_qconfig *lpt_prec_q(lpt_prec *p) { return p->active ? &p->q : NULL; }
-/* Register every quantization point of net (at build: keyed by layer name and role). */
-void lpt_prec_register(lpt_prec *p, lpt_net *net);
+/* Register every quantization point of net (at build: keyed by layer name and role) and
+ * give them result buffers in net's backend: 0, or -1 with an error. */
+int lpt_prec_register(lpt_prec *p, lpt_net *net);
+/* The sync point of the statistics unit: what the quantization points reported since
+ * the last one is read from the backend into the unit's entries. Called before anything
+ * reads them: the configuration, the end of a run, a checkpoint. */
+void lpt_prec_sync(lpt_prec *p);
 /* Calibration: one FP32 step over the batch in net (labels on the host) that only
  * observes every quantization point, then the first configuration. */
 void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c, const int32_t *labels);

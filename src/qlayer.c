@@ -30,14 +30,60 @@ const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, fl
     return buf;
 }
 
-/* the histogram an observation goes to (NULL: none) */
-static lpt_msb_hist *analysis_of(const lpt_ctx *c, lpt_msb_hist *h) {
-    return c->q->frozen || c->q->no_analysis ? NULL : h;
-}
-
 /* the format a quantization point applies (NULL: the values pass unchanged) */
 static const lpt_qformat *format_of(const lpt_ctx *c, const lpt_stats_entry *e) {
     return c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32 ? NULL : &e->fmt;
+}
+
+int lpt_q_attach(lpt_qconfig *q, lpt_backend *be) {
+    const size_t n = (size_t)q->stats->n + 1, bytes = n * sizeof(lpt_qresult);
+    if (!(q->acc = be->alloc(be, bytes))) {
+        lpt_error_set("out of backend memory for the results of %d quantization points", q->stats->n);
+        return -1;
+    }
+    q->pass = q->acc + q->stats->n;
+    lpt_qresult *zeros = lpt_xcalloc(n, sizeof *zeros);
+    be->to_device(be, q->acc, zeros, bytes);
+    free(zeros);
+    q->pass_host = lpt_xcalloc(1, sizeof *q->pass_host);
+    return 0;
+}
+
+void lpt_q_collect(lpt_qconfig *q, lpt_backend *be) {
+    const size_t n = (size_t)q->stats->n, bytes = n * sizeof(lpt_qresult);
+    if (!n) return;
+    lpt_qresult *host = lpt_xmalloc(bytes);
+    lpt_backend_read(be, host, q->acc, bytes);
+    for (size_t i = 0; i < n; i++) lpt_stats_add_result(q->stats, (int)i, &host[i]);
+    memset(host, 0, bytes);
+    be->to_device(be, q->acc, host, bytes);
+    free(host);
+}
+
+void lpt_q_detach(lpt_qconfig *q, lpt_backend *be) {
+    if (q->acc) be->free(be, q->acc);
+    free(q->pass_host);
+    q->acc = q->pass = q->pass_host = NULL;
+}
+
+/* the statistics unit analyses this pass (not in evaluation or a benchmark's off blocks) */
+static int analysing(const lpt_ctx *c) { return !c->q->frozen && !c->q->no_analysis; }
+
+/* where a pass reports (backend memory): the entry's accumulator when analysed, else
+ * the pass slot as a sink */
+static lpt_qresult *report_of(const lpt_ctx *c, int id) { return analysing(c) ? &c->q->acc[id] : c->q->pass; }
+
+/* One pass whose result the host needs now (the recompute rule): quantize and observe
+ * into the cleared pass slot, then read it (a sync point). */
+static const lpt_qresult *observed_pass(const lpt_ctx *c, const lpt_qformat *f, int fl, const lpt_sr_key *key,
+                                        size_t n, const float *in, float *out, int with_hist) {
+    lpt_backend *be = c->be;
+    lpt_qresult *host = c->q->pass_host;
+    memset(host, 0, sizeof *host);
+    be->to_device(be, c->q->pass, host, sizeof *host);
+    be->quant_observe(be, f, fl, key, n, in, out, &c->q->pass->counts, with_hist ? &c->q->pass->hist : NULL);
+    lpt_backend_read(be, host, c->q->pass, sizeof *host);
+    return host;
 }
 
 /* The recompute rule: after a fused pass that observed this tensor (own) and quantized it
@@ -72,27 +118,23 @@ void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     lpt_stats_unit *u = c->q->stats;
     lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
-    lpt_qstats st = {0};
-    lpt_msb_hist *h = analysis_of(c, &e->cur);
     if (!may_correct(c, e) || in == out) {
-        c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &st, h);
-        if (h) lpt_stats_count(u, id, &st);
+        lpt_qresult *r = report_of(c, id);
+        c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &r->counts,
+                             analysing(c) ? &r->hist : NULL);
         return;
     }
     /* an input (X, W, dY): its source stays, so a corrected FL quantizes it again */
-    lpt_msb_hist own;
-    lpt_msb_hist_clear(&own);
-    c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, &own);
-    lpt_msb_hist_merge(&e->cur, &own);
+    const lpt_qresult *own = observed_pass(c, &e->fmt, e->fl, &key, n, in, out, 1);
+    lpt_msb_hist_merge(&e->cur, &own->hist);
     lpt_stats_health why;
-    const int fl = corrected_fl(c, e, &own, &st, &why), old = e->fl;
+    const int fl = corrected_fl(c, e, &own->hist, &own->counts, &why), old = e->fl;
     if (fl != old) {
         e->fl = fl;
         lpt_stats_note_recompute(u, id, (int64_t)c->step, old, why);
-        memset(&st, 0, sizeof st);
-        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, NULL);
+        own = observed_pass(c, &e->fmt, e->fl, &key, n, in, out, 0);
     }
-    lpt_stats_count(u, id, &st); /* the counters of the values the layer goes on with */
+    lpt_stats_count(u, id, &own->counts); /* the counters of the values the layer goes on with */
 }
 
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
@@ -101,9 +143,7 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
     if (e->redo) { /* the output again, at the corrected FL: observed before, counted now */
-        lpt_qstats st = {0};
-        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, NULL);
-        lpt_stats_count(u, id, &st);
+        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &c->q->acc[id].counts, NULL);
         e->redo = 0;
         return 0;
     }
@@ -112,15 +152,12 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
         return 0;
     }
     /* one fused pass: this tensor's histogram, quantization at the current FL, counts */
-    lpt_msb_hist own;
-    lpt_msb_hist_clear(&own);
-    lpt_qstats st = {0};
-    c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &st, &own);
-    lpt_msb_hist_merge(&e->cur, &own);
+    const lpt_qresult *own = observed_pass(c, &e->fmt, e->fl, &key, n, in, out, 1);
+    lpt_msb_hist_merge(&e->cur, &own->hist);
     lpt_stats_health why;
-    const int fl = corrected_fl(c, e, &own, &st, &why), old = e->fl;
+    const int fl = corrected_fl(c, e, &own->hist, &own->counts, &why), old = e->fl;
     if (fl == old) {
-        lpt_stats_count(u, id, &st);
+        lpt_stats_count(u, id, &own->counts);
         return 0;
     }
     e->fl = fl;

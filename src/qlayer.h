@@ -31,6 +31,10 @@ struct lpt_qconfig {
     int recompute;           /* the recompute rule (above) */
     double recompute_factor; /* observed > factor * max(predicted, 1/nonzero) triggers it */
     lpt_stats_unit *stats;
+    /* backend memory (lpt_q_attach): per entry, what its quantization points reported
+     * since the last lpt_q_collect; then one pass's result (the recompute rule) */
+    lpt_qresult *acc, *pass;
+    lpt_qresult *pass_host; /* host copy of the pass result */
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
@@ -42,6 +46,13 @@ typedef struct {
     int x, w, y, dy, dx; /* dx: -1 for the first layer, which computes none */
 } lpt_qstate;
 
+/* Results of the quantization points in backend memory: lpt_q_attach after every entry
+ * is registered, lpt_q_collect at the sync points where the statistics unit reads its
+ * entries (end of calibration, of an interval, of a run; before a checkpoint), which
+ * adds them to the entries and clears them; lpt_q_detach frees them. */
+int lpt_q_attach(lpt_qconfig *q, lpt_backend *be);
+void lpt_q_collect(lpt_qconfig *q, lpt_backend *be);
+void lpt_q_detach(lpt_qconfig *q, lpt_backend *be);
 /* Register the layer's quantization points with q's statistics unit (q NULL: fp32,
  * nothing to register). */
 void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l);

@@ -41,7 +41,7 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
     if (check_supports(s->be, &s->prec)) goto fail;
     if (lpt_net_build(&s->net, s->be, spec, batch)) goto fail;
     s->built = 1;
-    lpt_prec_register(&s->prec, &s->net);
+    if (lpt_prec_register(&s->prec, &s->net)) goto fail;
     if (training) {
         if (lpt_sgd_init(&s->opt, &s->net)) goto fail;
         s->training = 1;
@@ -53,9 +53,9 @@ fail:
 }
 
 void lpt_session_close(lpt_session *s) {
+    if (s->prec_on) lpt_prec_free(&s->prec); /* its result buffers are backend memory */
     if (s->training) lpt_sgd_free(&s->opt);
     if (s->built) lpt_net_free(&s->net);
     if (s->be) lpt_backend_destroy(s->be);
-    if (s->prec_on) lpt_prec_free(&s->prec);
     memset(s, 0, sizeof *s);
 }

@@ -454,6 +454,7 @@ static int run_epoch_end(run_t *r) {
     if (cfg->checkpoint[0]) {
         lpt_train_state next = *st;
         next.epoch = st->epoch + 1;
+        lpt_prec_sync(&r->s.prec); /* the interval in progress goes into the checkpoint */
         if (lpt_checkpoint_save(cfg->checkpoint, cfg, &r->spec, &next, &r->s.net, &r->s.opt)) return -1;
     }
     fflush(stdout);
@@ -484,6 +485,7 @@ static int run_finish(run_t *r) {
     lpt_train_state *st = &r->st;
     lpt_prec *p = &r->s.prec;
     if (p->active && p->calibrated) {
+        lpt_prec_sync(p);
         lpt_stats_finish(&p->stats, st->global_step - 1);
         if (dead_from_stats(&r->dead, st->global_step - 1)) return -1;
         if (cfg->stats_out[0] && lpt_stats_flush(&p->stats, cfg->stats_out)) return -1;
@@ -522,8 +524,10 @@ static int run_stop(run_t *r) {
         if (lpt_file_check_writable(path) || (r->lock_fd = lpt_file_lock(path)) < 0) return -1;
         snprintf(cfg->checkpoint, sizeof cfg->checkpoint, "%s", path); /* unlocked at the end */
     }
+    lpt_prec_sync(p); /* the interval in progress goes into the checkpoint */
     if (lpt_checkpoint_save(path, cfg, &r->spec, st, &r->s.net, &r->s.opt)) return -1;
     if (p->active && p->calibrated) {
+        lpt_prec_sync(p);
         lpt_stats_finish(&p->stats, st->global_step - 1);
         if (cfg->stats_out[0] && lpt_stats_flush(&p->stats, cfg->stats_out)) return -1;
         if (!cfg->quiet) {
@@ -545,6 +549,7 @@ static int run_stop(run_t *r) {
 static int run_fail(run_t *r) {
     lpt_prec *p = &r->s.prec;
     if (r->opened && p->active && p->calibrated && r->cfg.stats_out[0]) {
+        lpt_prec_sync(p);
         lpt_stats_finish(&p->stats, r->st.global_step); /* the step that failed was observed in part */
         char keep[1024];
         snprintf(keep, sizeof keep, "%s", lpt_error_get());

@@ -38,13 +38,15 @@ static void build(qh *h, const char *type, const char *opts, int ndim, const int
     lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
     h->q = (lpt_qconfig){.prec = {d8, d8, d8}, .stats = &h->u};
     h->c = (lpt_ctx){.be = h->t.be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
-    /* the entries: x, w, y, dy, dx */
+    /* the entries: x, w, y, dy, dx, and their results in the backend */
     h->t.l.ops->register_q(&h->t.l, &h->q);
+    assert_int_equal(lpt_q_attach(&h->q, h->t.be), 0);
     const int fl[5] = {5, 7, 3, 11, 9};
     for (int i = 0; i < 5; i++) h->u.e[i].fl = fl[i];
 }
 
 static void destroy(qh *h) {
+    lpt_q_detach(&h->q, h->t.be);
     lpt_stats_free(&h->u);
     tu_layer_free(&h->t);
 }
