@@ -41,6 +41,7 @@ void lpt_msb_hist_merge(lpt_msb_hist *h, const lpt_msb_hist *o);
 typedef struct {
     lpt_qstats counts;
     lpt_msb_hist hist;
+    uint64_t acc_overflows; /* outputs of dfp products whose accumulator overflowed */
 } lpt_qresult;
 
 /* Nonzero finite values in h: the denominator of every rate below. */

@@ -67,6 +67,7 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
 void lpt_stats_add_result(lpt_stats_unit *u, int id, const lpt_qresult *r) {
     lpt_msb_hist_merge(&u->e[id].cur, &r->hist);
     lpt_stats_count(u, id, &r->counts);
+    u->e[id].acc_overflows += r->acc_overflows;
 }
 
 /* FL (and width) from the current histograms; an entry that saw no nonzero finite value

@@ -43,6 +43,7 @@ typedef struct {
     double predicted_overflow; /* at the chosen FL, from the interval it was chosen on */
     lpt_msb_hist cur;   /* current interval */
     lpt_qstats q;       /* quantizer counters of the current interval */
+    uint64_t acc_overflows; /* outputs of this tensor's products whose accumulator overflowed (this run) */
     uint64_t recomputes;
     uint64_t collapses; /* of the recomputes: the tensor had collapsed (all saturated or all zero) */
     int redo;           /* an output is being produced again at a corrected FL */

@@ -61,6 +61,11 @@ typedef struct {
 
 typedef struct lpt_backend lpt_backend;
 
+/* An operand of a dynamic fixed-point product: code width and fractional length. */
+typedef struct {
+    int width, fl;
+} lpt_dfp_operand;
+
 struct lpt_backend {
     const char *name;
     void *ctx;
@@ -103,11 +108,28 @@ struct lpt_backend {
      * (2..64) bits. Reference order: for each output, the accumulator starts at bias[j]
      * (0 without bias) and adds the products in increasing k; after every addition it
      * is saturated to [-2^(A-1), 2^(A-1) - 1] (wrap = 0) or wrapped modulo 2^A (wrap = 1).
-     * Returns how many outputs overflowed at least once. A fast version may use any
-     * order where no partial sum can overflow and every sum is exact. */
-    uint64_t (*igemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
-                      int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
-                      int acc_bits, int wrap, int64_t *c, int ldc);
+     * *overflows (backend memory) += how many outputs overflowed at least once. A fast
+     * version may use any order where no partial sum can overflow and every sum is exact. */
+    void (*igemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a, int lda,
+                  const int32_t *b, int ldb, const int64_t *bias, int in_bits, int acc_bits, int wrap,
+                  int64_t *c, int ldc, uint64_t *overflows);
+
+    /* The product of two dynamic fixed-point tensors as the accumulator computes it
+     * (docs/training.md): A holds grid values of a.width-bit codes at FL a.fl, likewise B;
+     * C (m, n) = op(A) op(B) rounded once to float32, in an accumulator of acc_bits bits
+     * that saturates in the reference order (igemm) unless lpt_dfp_exact_ok rules out
+     * overflow, where any exact way will do (gemm_exact). *overflows (backend memory) +=
+     * outputs whose accumulator overflowed. The choice of the exact way is the backend's. */
+    void (*dfp_gemm)(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
+                     int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                     uint64_t *overflows);
+    /* codes[i] = x[i] * 2^fl: the integer codes of grid values at FL fl (exact) */
+    void (*to_codes)(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
+    /* y (m, n; row stride ldy) = c (m, n; row stride ldc) * 2^-fl, rounded once to float32 */
+    void (*from_acc)(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy);
+    /* The bias in the accumulator's units for a product at FL fl: out[j] = r * 2^-fl with r
+     * = bias[j] * 2^fl rounded to nearest even and clamped to the acc_bits accumulator. */
+    void (*bias_to_acc)(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out);
 
     /* A quantization point (docs/training.md): y = Q(x), the n values of x rounded to format q
      * at fractional length fl (q NULL or fp32: y = x), y == x allowed, element i drawing
@@ -205,6 +227,12 @@ const char *lpt_op_name(lpt_op op);
 const char *lpt_backend_names(void);
 /* 1 when `name` is a backend of this build. */
 int lpt_backend_known(const char *name);
+
+/* The dfp product for any backend from its gemm_exact, to_codes, igemm and from_acc
+ * (the ref and cpu tables use it; integer codes live in backend memory from alloc). */
+void lpt_dfp_gemm_generic(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
+                          int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                          uint64_t *overflows);
 
 /* Set up the two CPU backends' tables (used by the registry). */
 void lpt_backend_ref_init(lpt_backend *be);

@@ -70,6 +70,25 @@ void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_
 float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code);
 void lpt_dequantize_ref(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
 
+/* The exact-product bound (docs/training.md): partial sums of a product of a_bits-bit
+ * and b_bits-bit codes over k terms stay below 2^lpt_dfp_sum_bits units, so an
+ * accumulator of acc_bits bits cannot overflow when sum_bits + 1 <= acc_bits, and double
+ * precision adds them exactly when sum_bits <= 52. */
+static inline int lpt_ceil_log2(long k) {
+    int lk = 0;
+    while ((1L << lk) < k) lk++;
+    return lk;
+}
+static inline int lpt_dfp_sum_bits(int a_bits, int b_bits, long k) {
+    return (a_bits - 1) + (b_bits - 1) + lpt_ceil_log2(k);
+}
+static inline int lpt_dfp_exact_ok(int a_bits, int b_bits, long k, int acc_bits) {
+    const int bits = lpt_dfp_sum_bits(a_bits, b_bits, k);
+    return bits <= 52 && bits + 1 <= acc_bits;
+}
+/* The default accumulator for dfp<W>: 32 bits up to W = 8, 48 up to 16, else 64. */
+static inline int lpt_dfp_acc_bits_default(int w) { return w <= 8 ? 32 : w <= 16 ? 48 : 64; }
+
 /* Round an exact double v to an integer-valued double by mode (u: the sr uniform). */
 double lpt_round_ref(double v, lpt_rounding r, double u);
 

@@ -171,59 +171,33 @@ int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l) {
 }
 
 static int acc_bits_for(const lpt_qconfig *q, int w) {
-    if (q->acc_bits > 0) return q->acc_bits;
-    return w <= 8 ? 32 : w <= 16 ? 48 : 64;
+    return q->acc_bits > 0 ? q->acc_bits : lpt_dfp_acc_bits_default(w);
 }
 
 const float *lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out) {
     if (!c->q) return bias;
     const lpt_stats_entry *a = &c->q->stats->e[ida], *b = &c->q->stats->e[idb];
     if (c->q->calibrating || a->fmt.fmt != LPT_FMT_DFP || b->fmt.fmt != LPT_FMT_DFP) {
-        memcpy(out, bias, (size_t)n * sizeof *out);
+        c->be->copy(c->be, out, bias, (size_t)n * sizeof *out);
         return out;
     }
-    const int fl = a->fl + b->fl, A = acc_bits_for(c->q, a->fmt.width > b->fmt.width ? a->fmt.width : b->fmt.width);
-    const double hi = ldexp(1.0, A - 1) - 1, lo = -ldexp(1.0, A - 1);
-    for (int j = 0; j < n; j++) {
-        double r = lpt_round_ref(ldexp((double)bias[j], fl), LPT_ROUND_RNE, 0.0);
-        r = r > hi ? hi : (r < lo ? lo : r);
-        out[j] = (float)ldexp(r, -fl);
-    }
+    const int w = a->fmt.width > b->fmt.width ? a->fmt.width : b->fmt.width;
+    c->be->bias_to_acc(c->be, n, bias, a->fl + b->fl, acc_bits_for(c->q, w), out);
     return out;
 }
 
-void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
+void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
     lpt_backend *be = c->be;
-    if (!c->q) { /* fp32 */
+    const lpt_stats_entry *ea = c->q ? &c->q->stats->e[ida] : NULL, *eb = c->q ? &c->q->stats->e[idb] : NULL;
+    if (!c->q || c->q->calibrating || ea->fmt.fmt != LPT_FMT_DFP || eb->fmt.fmt != LPT_FMT_DFP) {
+        /* float operands (fp32, or fp16/bf16 values): float32 accumulation */
         be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
         return;
     }
-    const lpt_stats_entry *ea = &c->q->stats->e[ida], *eb = &c->q->stats->e[idb];
-    const int dfp = !c->q->calibrating && ea->fmt.fmt == LPT_FMT_DFP && eb->fmt.fmt == LPT_FMT_DFP;
-    if (!dfp) { /* float operands (fp32, or fp16/bf16 values): float32 accumulation */
-        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
-        return;
-    }
-    int lk = 0;
-    while ((1L << lk) < k) lk++;
-    const int wa = ea->fmt.width, wb = eb->fmt.width;
-    const int bits = (wa - 1) + (wb - 1) + lk; /* |partial sums| < 2^bits units */
-    const int A = acc_bits_for(c->q, wa > wb ? wa : wb);
-    if (bits <= 52 && bits + 1 <= A) { /* no accumulator overflow: any exact order will do */
-        be->gemm_exact(be, wa, wb, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
-        return;
-    }
-    /* integer codes of the operands (exact: the values lie on their grids) */
-    const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
-    const double sa = lpt_pow2(ea->fl), sb = lpt_pow2(eb->fl), sc = lpt_pow2(-(ea->fl + eb->fl));
-    /* the accumulator could overflow: the reference order, with saturation */
-    int32_t *ai = lpt_xmalloc(an * sizeof *ai), *bi = lpt_xmalloc(bn * sizeof *bi);
-    int64_t *ci = lpt_xmalloc((size_t)m * n * sizeof *ci);
-    for (size_t i = 0; i < an; i++) ai[i] = (int32_t)((double)a[i] * sa);
-    for (size_t i = 0; i < bn; i++) bi[i] = (int32_t)((double)b[i] * sb);
-    be->igemm(be, ta, tb, m, n, k, ai, lda, bi, ldb, NULL, wa > wb ? wa : wb, A, 0, ci, n);
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) out[(size_t)i * ldc + j] = (float)((double)ci[(size_t)i * n + j] * sc);
-    free(ai), free(bi), free(ci);
+    const lpt_dfp_operand da = {ea->fmt.width, ea->fl}, db = {eb->fmt.width, eb->fl};
+    const int acc = acc_bits_for(c->q, da.width > db.width ? da.width : db.width);
+    /* accumulator overflows count for the output's entry (idc), or go to the pass slot */
+    lpt_qresult *r = idc >= 0 && !c->q->frozen && !c->q->no_analysis ? &c->q->acc[idc] : c->q->pass;
+    be->dfp_gemm(be, da, db, acc, ta, tb, m, n, k, a, lda, b, ldb, out, ldc, &r->acc_overflows);
 }

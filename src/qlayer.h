@@ -77,8 +77,9 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
  * small positive ones (docs/training.md). */
 int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l);
 /* C (m, n) = op(A) op(B) for A quantized by entry ida and B by idb, exactly as described
- * above; the result is rounded once to float32. */
-void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int ta, int tb, int m, int n, int k,
+ * above (the backend's dfp_gemm); the result is rounded once to float32. Accumulator
+ * overflows are counted for entry idc, the product's output (-1: none, as for dW). */
+void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc);
 /* The bias in the accumulator's units for a product of entries ida and idb: `bias`
  * itself in an fp32 run, otherwise computed into buf, which is returned. */

@@ -158,13 +158,14 @@ static void test_long_products_exact(void **s) {
         int ia = lpt_stats_register(&u, "t", "dy", LPT_ROLE_G, &d), ib = lpt_stats_register(&u, "t", "x", LPT_ROLE_A, &d);
         u.e[ia].fl = 12, u.e[ib].fl = 3;
         lpt_backend *be = lpt_backend_create("cpu", 2);
+        assert_int_equal(lpt_q_attach(&q, be), 0);
         lpt_ctx c = {.be = be, .q = &q, .n = 1};
         const int m = 6, n = 25, k = 20000; /* like conv1's dW: (OC, K) = t colᵀ over N*P */
         float *a = lpt_xmalloc((size_t)m * k * 4), *b = lpt_xmalloc((size_t)n * k * 4), *out = lpt_xmalloc((size_t)m * n * 4);
         const int64_t half = (int64_t)1 << (w - 1);
         for (size_t i = 0; i < (size_t)m * k; i++) a[i] = ldexpf((float)((int64_t)(lpt_rng_bits(1, 1, i) % (2 * half)) - half), -12);
         for (size_t i = 0; i < (size_t)n * k; i++) b[i] = ldexpf((float)((int64_t)(lpt_rng_bits(1, 2, i) % (2 * half)) - half), -3);
-        lpt_q_gemm(&c, ia, ib, 0, 1, m, n, k, a, k, b, k, out, n);
+        lpt_q_gemm(&c, ia, ib, -1, 0, 1, m, n, k, a, k, b, k, out, n);
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
                 int64_t acc = 0;
@@ -174,6 +175,7 @@ static void test_long_products_exact(void **s) {
                     fail_msg("dfp%d K=%d: [%d][%d] = %a, exact %a", w, k, i, j, (double)out[i * n + j], ldexp((double)acc, -15));
             }
         free(a), free(b), free(out);
+        lpt_q_detach(&q, be);
         lpt_backend_destroy(be);
         lpt_stats_free(&u);
     }

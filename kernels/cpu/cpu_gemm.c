@@ -500,9 +500,7 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
             for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = 0.0f;
         return;
     }
-    int lk = 0;
-    while ((1L << lk) < k) lk++;
-    const int prod = (a_bits - 1) + (b_bits - 1);
+    const int lk = lpt_ceil_log2(k), prod = (a_bits - 1) + (b_bits - 1);
     /* a handful of output rows: OpenBLAS's float GEMM is slow there (conv1 of LeNet-5:
      * 6 rows), and the in-register kernels, exact in any case, faster */
     if (m <= 8 && f2d(be, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)) return;

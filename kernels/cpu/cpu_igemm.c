@@ -23,16 +23,17 @@ static int igemm_exact(int k, const int64_t *bias, int n, int in_bits, int acc_b
     return bound < ldexp(1.0, acc_bits - 1) && bound <= ldexp(1.0, 53);
 }
 
-uint64_t lpt_cpu_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
-                       int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
-                       int acc_bits, int wrap, int64_t *c, int ldc) {
-    if (m <= 0 || n <= 0) return 0;
-    if (k <= 0 || !igemm_exact(k, bias, n, in_bits, acc_bits))
-        return lpt_ref_igemm(be, ta, tb, m, n, k, a, lda, b, ldb, bias, in_bits, acc_bits, wrap, c, ldc);
-    /* op(A) (m, k) and op(B) (k, n) as doubles, stored as given */
+void lpt_cpu_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a, int lda,
+                   const int32_t *b, int ldb, const int64_t *bias, int in_bits, int acc_bits, int wrap, int64_t *c,
+                   int ldc, uint64_t *overflows) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || !igemm_exact(k, bias, n, in_bits, acc_bits)) {
+        lpt_ref_igemm(be, ta, tb, m, n, k, a, lda, b, ldb, bias, in_bits, acc_bits, wrap, c, ldc, overflows);
+        return;
+    }
+    /* op(A) (m, k) and op(B) (k, n) as doubles, stored as given, in the backend's scratch */
     const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
-    double *ad = lpt_xmalloc(an * sizeof *ad), *bd = lpt_xmalloc(bn * sizeof *bd);
-    double *cd = lpt_xmalloc((size_t)m * n * sizeof *cd);
+    double *ad = lpt_cpu_scratch(be, (an + bn + (size_t)m * n) * sizeof *ad), *bd = ad + an, *cd = bd + bn;
 #pragma omp parallel num_threads(be->threads)
     {
 #pragma omp for schedule(static) nowait
@@ -46,8 +47,4 @@ uint64_t lpt_cpu_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, con
                 k, 1.0, ad, lda, bd, ldb, 1.0, cd, n);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = (int64_t)cd[(size_t)i * n + j];
-    free(ad);
-    free(bd);
-    free(cd);
-    return 0;
 }

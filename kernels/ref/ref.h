@@ -9,9 +9,9 @@ void lpt_ref_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float al
                   int ldc);
 void lpt_ref_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb, int m, int n, int k,
                         const float *a, int lda, const float *b, int ldb, float *c, int ldc);
-uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
-                       int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
-                       int acc_bits, int wrap, int64_t *c, int ldc);
+void lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a, int lda,
+                   const int32_t *b, int ldb, const int64_t *bias, int in_bits, int acc_bits, int wrap, int64_t *c,
+                   int ldc, uint64_t *overflows);
 void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
                            size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h);
 void lpt_ref_im2col(lpt_backend *be, const lpt_window *g, int n, const float *x, float *col);
@@ -51,6 +51,9 @@ void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
+void lpt_ref_to_codes(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
+void lpt_ref_from_acc(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy);
+void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out);
 void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha);
 void lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc);
 void lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc);

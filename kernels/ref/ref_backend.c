@@ -47,6 +47,10 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->gemm = lpt_ref_gemm;
     be->igemm = lpt_ref_igemm;
     be->gemm_exact = lpt_ref_gemm_exact;
+    be->dfp_gemm = lpt_dfp_gemm_generic;
+    be->to_codes = lpt_ref_to_codes;
+    be->from_acc = lpt_ref_from_acc;
+    be->bias_to_acc = lpt_ref_bias_to_acc;
     be->quant_observe = lpt_ref_quant_observe;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;

@@ -14,9 +14,9 @@ static int64_t acc_reduce(__int128 v, int acc_bits, int wrap, int *ovf) {
     return (int64_t)(__int128)u;
 }
 
-uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a,
-                       int lda, const int32_t *b, int ldb, const int64_t *bias, int in_bits,
-                       int acc_bits, int wrap, int64_t *c, int ldc) {
+void lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a, int lda,
+                   const int32_t *b, int ldb, const int64_t *bias, int in_bits, int acc_bits, int wrap, int64_t *c,
+                   int ldc, uint64_t *overflows) {
     (void)be;
     (void)in_bits;
     uint64_t overflowed = 0;
@@ -32,5 +32,5 @@ uint64_t lpt_ref_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, con
             c[(size_t)i * ldc + j] = acc;
             overflowed += (uint64_t)ovf;
         }
-    return overflowed;
+    *overflows += overflowed;
 }

@@ -1,8 +1,10 @@
 /* ref_quant.c - the quantization point of the reference backend: the statistics unit's
  * analysis one value at a time, then the reference quantizer. */
+#include <math.h>
 #include <string.h>
 
 #include "kernels/ref/ref.h"
+#include "quant/bits.h"
 
 void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
                            size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h) {
@@ -13,5 +15,30 @@ void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
         lpt_quantize_ref(q, fl, key ? key : &k0, n, x, NULL, y, st);
     } else if (y != x) {
         memmove(y, x, n * sizeof *y);
+    }
+}
+
+/* ---- integer codes of dynamic fixed point ---- */
+
+void lpt_ref_to_codes(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes) {
+    (void)be;
+    const double s = lpt_pow2(fl);
+    for (size_t i = 0; i < n; i++) codes[i] = (int32_t)((double)x[i] * s);
+}
+
+void lpt_ref_from_acc(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy) {
+    (void)be;
+    const double s = lpt_pow2(-fl);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) y[(size_t)i * ldy + j] = (float)((double)c[(size_t)i * ldc + j] * s);
+}
+
+void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out) {
+    (void)be;
+    const double hi = ldexp(1.0, acc_bits - 1) - 1, lo = -ldexp(1.0, acc_bits - 1);
+    for (int j = 0; j < n; j++) {
+        double r = lpt_round_ref(ldexp((double)bias[j], fl), LPT_ROUND_RNE, 0.0);
+        r = r > hi ? hi : (r < lo ? lo : r);
+        out[j] = (float)ldexp(r, -fl);
     }
 }

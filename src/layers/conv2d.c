@@ -76,7 +76,7 @@ static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, l
                                   lpt_tensor_f32(&c->xq));
     c->w_used = lpt_q_input(cx, q->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), lpt_tensor_f32(&c->wq));
     be->im2col(be, &c->g, cx->n, xq, col);
-    lpt_q_gemm(cx, q->w, q->x, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
+    lpt_q_gemm(cx, q->w, q->x, q->y, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
     const float *bias = c->bias ? lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
                                 : NULL;
     const size_t ny = (size_t)cx->n * c->out * p;
@@ -101,10 +101,10 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     const float *dyq = lpt_q_input(cx, q->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), lpt_tensor_f32(&c->dyq));
     be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
     // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
-    lpt_q_gemm(cx, q->dy, q->x, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
+    lpt_q_gemm(cx, q->dy, q->x, -1, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
     if (!dx) return;
     // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
-    lpt_q_gemm(cx, q->w, q->dy, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
+    lpt_q_gemm(cx, q->w, q->dy, q->dx, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
     do /* again when the statistics unit corrects FL_dX (col is kept) */
         be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));

@@ -61,7 +61,7 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
                                 : NULL;
     const int relu = lpt_q_fused_relu(c, q->y, l);
     do { /* again when the statistics unit corrects FL_Y */
-        lpt_q_gemm(c, q->x, q->w, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
+        lpt_q_gemm(c, q->x, q->w, q->y, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
         if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
         if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
     } while (lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv));
@@ -76,12 +76,12 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
     const lpt_qstate *q = &f->qs;
     const float *dyq = lpt_q_input(c, q->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->dyq));
     // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
-    lpt_q_gemm(c, q->dy, q->x, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
+    lpt_q_gemm(c, q->dy, q->x, -1, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
                f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
     do /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
-        lpt_q_gemm(c, q->dy, q->w, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
+        lpt_q_gemm(c, q->dy, q->w, q->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
                    f->in);
     while (lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
