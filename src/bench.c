@@ -69,13 +69,14 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
      * over a run falls on both alike. */
     const int blk = 5, all = qon ? 2 * steps : steps;
     int n_on = 0, n_off = 0, rc = 0;
-    const uint64_t syncs0 = be->syncs;
+    uint64_t syncs = 0; /* host reads of backend results in the counted steps */
     for (int i = 0; i < warmup + all && !rc; i++) {
         const int timed = i >= warmup, off = qon && timed && ((i - warmup) / blk) % 2 == 1;
         const int counted = timed && !off && n_on < steps;
         s.prec.q.no_analysis = off;
         net->t_fwd = profile && counted ? tf : NULL;
         net->t_bwd = profile && counted ? tb : NULL;
+        const uint64_t syncs_before = be->syncs;
         double a = lpt_time_now();
         be->to_device(be, net->act[0].data, x, (size_t)batch * item * sizeof *x);
         double b = lpt_time_now();
@@ -88,6 +89,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
         if (off) {
             total_off += f - a, n_off++;
         } else if (counted) {
+            syncs += be->syncs - syncs_before;
             total += f - a, n_on++;
             t_in += b - a;
         }
@@ -97,7 +99,7 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     res->ms_per_step = 1e3 * total / n_on;
     res->stats_share = qon && n_off ? 1.0 - (total_off / n_off) / (total / n_on) : 0;
     res->has_stats = qon;
-    res->syncs_per_step = (double)(be->syncs - syncs0) / (warmup + all);
+    res->syncs_per_step = n_on ? (double)syncs / n_on : 0;
     if (profile && !rc) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
     free(tf);
     free(tb);

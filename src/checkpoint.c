@@ -46,19 +46,7 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                         const lpt_train_state *st, lpt_net *net, lpt_sgd *opt) {
     lpt_buf conf = {0}, state = {0}, spectext = {0}, body = {0}, out = {0};
     lpt_buf_printf(&spectext, "%s", spec->text);
-    lpt_buf_printf(&conf,
-                   "model=%s\nprecision=%s\nbackend=%s\nepochs=%d\nbatch=%d\nthreads=%d\n"
-                   "lr=%a\nmomentum=%a\nweight_decay=%a\nschedule=%s\nstep_epochs=%d\n"
-                   "gamma=%a\nseed=%" PRIu64 "\ntrain_limit=%d\ntest_limit=%d\n"
-                   "rounding=%s\noverflow_rate=%a\nunderflow_rate=%a\nstats_interval=%d\n"
-                   "acc_bits=%d\nrecompute=%d\nmetrics_out=%s\nstats_out=%s\nwarmup=%d\n",
-                   cfg->model, cfg->precision, cfg->backend, cfg->epochs, cfg->batch,
-                   cfg->threads, (double)cfg->sgd.lr, (double)cfg->sgd.momentum,
-                   (double)cfg->sgd.wd, lpt_sched_name(cfg->sgd.sched), cfg->sgd.step_epochs,
-                   (double)cfg->sgd.gamma, cfg->seed, cfg->train_limit, cfg->test_limit,
-                   cfg->rounding, (double)cfg->overflow_rate, (double)cfg->underflow_rate,
-                   cfg->stats_interval, cfg->acc_bits, cfg->recompute, cfg->metrics_out, cfg->stats_out,
-                   cfg->sgd.warmup);
+    lpt_cfg_save(cfg, &conf);
     lpt_buf_printf(&state,
                    "epoch=%d\nstep_in_epoch=%ld\nglobal_step=%ld\nloss_sum=%a\ncorrect=%ld\n"
                    "seen=%ld\nmean=%a\nstd=%a\nrecords=%d\nloss_scale=%a\nskipped=%llu\n",
@@ -207,123 +195,86 @@ static int field_str(fields *f, const char *key, char *out, size_t n) {
 
 #define LONG_MAX_FIELD 4.5e15 /* steps and counts: far beyond any run, exact in a double */
 
-int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg,
-                        lpt_model_spec *spec, lpt_train_state *st) {
-    memset(ck, 0, sizeof *ck);
-    memset(st, 0, sizeof *st);
-    ck->buf = lpt_file_read(path, LPT_CHECKPOINT_MAX_BYTES, &ck->len);
-    if (!ck->buf) return -1;
-    char *spectext = NULL, *conf = NULL, *state = NULL;
-    const size_t head = 8 + 4 + 8;
-    uint32_t version, crc;
-    uint64_t body;
-    if (ck->len < head + 4 || memcmp(ck->buf, CK_MAGIC, 8) != 0) {
-        lpt_error_set("%s: not an lpt checkpoint (bad magic or too short)", path);
-        goto fail;
+/* The configuration fields of the table (src/config.h), each checked against its range. */
+static void load_config_field(fields *f, const lpt_cfg_field *d, lpt_train_cfg *cfg) {
+    void *dst = lpt_cfg_at(cfg, d);
+    if (!kv_get(f->text, d->key) && d->ckpt != LPT_CK_REQUIRED) {
+        if (d->ckpt == LPT_CK_ABSENT_ZERO) *(int *)dst = 0; /* a feature earlier builds lacked */
+        return;
     }
-    memcpy(&version, ck->buf + 8, 4);
-    memcpy(&body, ck->buf + 12, 8);
-    if (version != CK_VERSION) {
-        lpt_error_set("%s: checkpoint version %u, this build reads version %u", path, version, CK_VERSION);
-        goto fail;
+    double v = 0;
+    switch (d->kind) {
+    case LPT_CF_STR:
+        field_str(f, d->key, dst, d->cap);
+        return;
+    case LPT_CF_SCHED: {
+        char name[16];
+        if (!field_str(f, d->key, name, sizeof name) && lpt_sched_parse(name, dst)) {
+            lpt_error_set("%s: checkpoint configuration field %s='%s': %s", f->path, d->key, name, lpt_error_get());
+            f->bad = 1;
+        }
+        return;
     }
-    if (body != ck->len - head - 4) {
-        lpt_error_set("%s: checkpoint is truncated or has trailing data (%zu bytes, header says %llu)",
-                      path, ck->len, (unsigned long long)(body + head + 4));
-        goto fail;
-    }
-    memcpy(&crc, ck->buf + ck->len - 4, 4);
-    if (lpt_crc32(0, ck->buf, ck->len - 4) != crc) {
-        lpt_error_set("%s: checkpoint is corrupt (CRC-32 mismatch)", path);
-        goto fail;
-    }
-    reader r = {ck->buf + head, body};
-    spectext = rd_text(&r);
-    conf = rd_text(&r);
-    state = rd_text(&r);
-    if (!spectext || !conf || !state) {
-        lpt_error_set("%s: checkpoint sections are malformed", path);
-        goto fail;
-    }
-    ck->tensors_at = (size_t)(r.p - ck->buf);
-    /* configuration */
-    fields f = {.path = path, .section = "configuration", .text = conf};
-    char sched[16];
-    double v;
-    field_str(&f, "model", cfg->model, sizeof cfg->model);
-    field_str(&f, "precision", cfg->precision, sizeof cfg->precision);
-    field_str(&f, "backend", cfg->backend, sizeof cfg->backend);
-    field_str(&f, "schedule", sched, sizeof sched);
-    if (!f.bad && lpt_sched_parse(sched, &cfg->sgd.sched)) {
-        lpt_error_set("%s: checkpoint configuration field schedule='%s': %s", path, sched, lpt_error_get());
-        f.bad = 1;
-    }
-    if (!f.bad && !lpt_backend_known(cfg->backend)) {
-        lpt_error_set("%s: checkpoint configuration field backend='%s' is not a backend of this build (%s)",
-                      path, cfg->backend, lpt_backend_names());
-        f.bad = 1;
-    }
-    field_int(&f, "epochs", 1, 100000, &cfg->epochs);
-    field_int(&f, "batch", 1, 65536, &cfg->batch);
-    field_int(&f, "threads", 1, 256, &cfg->threads);
-    field(&f, "lr", 0, 1e30, 0, 0, &v), cfg->sgd.lr = (float)v;
-    field(&f, "momentum", 0, 0.999999, 0, 0, &v), cfg->sgd.momentum = (float)v;
-    field(&f, "weight_decay", 0, 1, 0, 0, &v), cfg->sgd.wd = (float)v;
-    field_int(&f, "step_epochs", 1, 100000, &cfg->sgd.step_epochs);
-    field(&f, "gamma", 0, 1, 0, 0, &v), cfg->sgd.gamma = (float)v;
-    /* absent from checkpoints of earlier builds, which had no warm-up */
-    cfg->sgd.warmup = 0;
-    if (!f.bad && kv_get(conf, "warmup")) field_int(&f, "warmup", 0, 1 << 30, &cfg->sgd.warmup);
-    field_int(&f, "train_limit", 0, 1 << 30, &cfg->train_limit);
-    field_int(&f, "test_limit", 0, 1 << 30, &cfg->test_limit);
-    if (!f.bad) { /* the seed is a full 64-bit integer: read as one */
-        const char *sv = kv_get(conf, "seed");
+    case LPT_CF_U64: { /* a full 64-bit integer: read as one */
+        const char *sv = kv_get(f->text, d->key);
         char *end = NULL;
         errno = 0;
-        unsigned long long seed = sv && *sv >= '0' && *sv <= '9' ? strtoull(sv, &end, 10) : 0;
-        if (!sv || !end || errno || (*end != '\n' && *end != 0)) {
-            lpt_error_set("%s: checkpoint configuration field seed is missing or not a non-negative integer", path);
-            f.bad = 1;
+        unsigned long long x = sv && *sv >= '0' && *sv <= '9' ? strtoull(sv, &end, 10) : 0;
+        if (!f->bad && (!sv || !end || errno || (*end != '\n' && *end != 0))) {
+            lpt_error_set("%s: checkpoint configuration field %s is missing or not a non-negative integer", f->path,
+                          d->key);
+            f->bad = 1;
         }
-        cfg->seed = seed;
+        *(uint64_t *)dst = x;
+        return;
     }
-    /* low-precision settings (absent from checkpoints of earlier builds: defaults) */
-    if (!f.bad && kv_get(conf, "rounding")) {
-        field_str(&f, "rounding", cfg->rounding, sizeof cfg->rounding);
-        int known = !cfg->rounding[0];
-        for (int i = 0; i < LPT_ROUND_COUNT; i++) known |= strcmp(cfg->rounding, lpt_rounding_names[i]) == 0;
-        if (!f.bad && !known) {
-            lpt_error_set("%s: checkpoint configuration field rounding='%s' is not a rounding mode", path,
-                          cfg->rounding);
-            f.bad = 1;
-        }
+    default:
+        break;
     }
-    v = cfg->overflow_rate;
-    field(&f, "overflow_rate", 0, 1, 0, 1, &v), cfg->overflow_rate = (float)v;
-    v = cfg->underflow_rate;
-    field(&f, "underflow_rate", 0, 1, 0, 1, &v), cfg->underflow_rate = (float)v;
-    v = cfg->stats_interval;
-    field(&f, "stats_interval", 1, 1000000, 1, 1, &v), cfg->stats_interval = (int)v;
-    v = cfg->acc_bits;
-    field(&f, "acc_bits", 0, 64, 1, 1, &v), cfg->acc_bits = (int)v;
-    if (!f.bad && cfg->acc_bits == 1) {
-        lpt_error_set("%s: checkpoint configuration field acc_bits=1 is not 0 (default) or in [2, 64]", path);
-        f.bad = 1;
+    const int integer = d->kind != LPT_CF_FLOAT;
+    field(f, d->key, d->zero_ok ? 0 : d->lo, d->hi, integer, 0, &v);
+    if (!f->bad && d->zero_ok && v != 0 && v < d->lo) {
+        lpt_error_set("%s: checkpoint configuration field %s=%g is not 0 (default) or in [%g, %g]", f->path, d->key, v,
+                      d->lo, d->hi);
+        f->bad = 1;
     }
-    v = cfg->recompute;
-    field(&f, "recompute", 0, 1, 1, 1, &v), cfg->recompute = (int)v;
-    /* where the run wrote its metrics and statistics (absent from earlier checkpoints) */
-    if (kv_get(conf, "metrics_out")) field_str(&f, "metrics_out", cfg->metrics_out, sizeof cfg->metrics_out);
-    if (kv_get(conf, "stats_out")) field_str(&f, "stats_out", cfg->stats_out, sizeof cfg->stats_out);
-    if (!f.bad) { /* the precision as --precision would take it */
-        if (lpt_prec_check(cfg)) {
-            lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);
-            f.bad = 1;
-        }
+    if (f->bad) return;
+    if (d->kind == LPT_CF_FLOAT)
+        *(float *)dst = (float)v;
+    else if (d->kind == LPT_CF_LONG)
+        *(long *)dst = (long)v;
+    else
+        *(int *)dst = (int)v;
+}
+
+/* The configuration section: every field of the table, then what the values must mean. */
+static int load_config(const char *path, const char *text, lpt_train_cfg *cfg) {
+    fields f = {.path = path, .section = "configuration", .text = text};
+    for (int i = 0; i < lpt_cfg_nfields && !f.bad; i++)
+        if (lpt_cfg_fields[i].key) load_config_field(&f, &lpt_cfg_fields[i], cfg);
+    if (f.bad) return -1;
+    if (!lpt_backend_known(cfg->backend)) {
+        lpt_error_set("%s: checkpoint configuration field backend='%s' is not a backend of this build (%s)", path,
+                      cfg->backend, lpt_backend_names());
+        return -1;
     }
-    if (f.bad) goto fail;
-    /* state */
-    f = (fields){.path = path, .section = "state", .text = state};
+    int known = !cfg->rounding[0];
+    for (int i = 0; i < LPT_ROUND_COUNT; i++) known |= strcmp(cfg->rounding, lpt_rounding_names[i]) == 0;
+    if (!known) {
+        lpt_error_set("%s: checkpoint configuration field rounding='%s' is not a rounding mode", path, cfg->rounding);
+        return -1;
+    }
+    if (lpt_prec_check(cfg)) { /* the precision as --precision would take it */
+        lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);
+        return -1;
+    }
+    return 0;
+}
+
+/* The state section: where the run stands, and the per-epoch records. */
+static int load_state(const char *path, const char *state, const lpt_train_cfg *cfg, lpt_train_state *st) {
+    fields f = {.path = path, .section = "state", .text = state};
+    double v;
     field_int(&f, "epoch", 0, cfg->epochs, &st->epoch);
     field_long(&f, "step_in_epoch", 0, LONG_MAX_FIELD, &st->step_in_epoch);
     field_long(&f, "global_step", 0, LONG_MAX_FIELD, &st->global_step);
@@ -337,7 +288,7 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
     if (!field(&f, "loss_scale", 0x1p-24, 0x1p24, 0, 1, &v)) st->loss_scale = (float)v;
     v = 0;
     if (!field(&f, "skipped", 0, LONG_MAX_FIELD, 1, 1, &v)) st->skipped = (unsigned long long)v;
-    if (f.bad) goto fail;
+    if (f.bad) return -1;
     st->records = lpt_xcalloc((size_t)st->nrecords + 1, sizeof *st->records);
     const char *l = state;
     for (int i = 0; i < st->nrecords; i++) {
@@ -352,14 +303,64 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
             !(rec->train_acc >= 0 && rec->train_acc <= 1) || !(rec->test_acc >= 0 && rec->test_acc <= 1) ||
             !(rec->images_per_s >= 0 && isfinite(rec->images_per_s)) || !(rec->seconds >= 0 && isfinite(rec->seconds))) {
             lpt_error_set("%s: checkpoint metrics record %d is malformed or out of range", path, i + 1);
-            goto fail;
+            return -1;
         }
         l += 7;
     }
     if (lpt_stats_check(state) != 0) { /* entries are matched to the model later */
         lpt_error_prefix("%s: checkpoint", path);
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+/* The file: magic, version, length and CRC-32 checked; the three text sections read. */
+static int load_sections(const char *path, lpt_checkpoint *ck, char **spectext, char **conf, char **state) {
+    const size_t head = 8 + 4 + 8;
+    uint32_t version, crc;
+    uint64_t body;
+    if (ck->len < head + 4 || memcmp(ck->buf, CK_MAGIC, 8) != 0) {
+        lpt_error_set("%s: not an lpt checkpoint (bad magic or too short)", path);
+        return -1;
+    }
+    memcpy(&version, ck->buf + 8, 4);
+    memcpy(&body, ck->buf + 12, 8);
+    if (version != CK_VERSION) {
+        lpt_error_set("%s: checkpoint version %u, this build reads version %u", path, version, CK_VERSION);
+        return -1;
+    }
+    if (body != ck->len - head - 4) {
+        lpt_error_set("%s: checkpoint is truncated or has trailing data (%zu bytes, header says %llu)",
+                      path, ck->len, (unsigned long long)(body + head + 4));
+        return -1;
+    }
+    memcpy(&crc, ck->buf + ck->len - 4, 4);
+    if (lpt_crc32(0, ck->buf, ck->len - 4) != crc) {
+        lpt_error_set("%s: checkpoint is corrupt (CRC-32 mismatch)", path);
+        return -1;
+    }
+    reader r = {ck->buf + head, body};
+    *spectext = rd_text(&r);
+    *conf = rd_text(&r);
+    *state = rd_text(&r);
+    if (!*spectext || !*conf || !*state) {
+        lpt_error_set("%s: checkpoint sections are malformed", path);
+        return -1;
+    }
+    ck->tensors_at = (size_t)(r.p - ck->buf);
+    return 0;
+}
+
+int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg,
+                        lpt_model_spec *spec, lpt_train_state *st) {
+    memset(ck, 0, sizeof *ck);
+    memset(st, 0, sizeof *st);
+    ck->buf = lpt_file_read(path, LPT_CHECKPOINT_MAX_BYTES, &ck->len);
+    if (!ck->buf) return -1;
+    char *spectext = NULL, *conf = NULL, *state = NULL;
+    if (load_sections(path, ck, &spectext, &conf, &state) || load_config(path, conf, cfg) ||
+        load_state(path, state, cfg, st))
+        goto fail;
     if (lpt_model_spec_parse(spectext, cfg->model, spec) != 0) {
         lpt_error_prefix("%s: checkpoint model spec", path);
         goto fail;

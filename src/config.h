@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "src/args.h"
+#include "src/base/util.h"
 #include "src/optim.h"
 
 typedef struct lpt_train_cfg {
@@ -38,5 +40,64 @@ typedef struct lpt_train_cfg {
 
 /* The defaults of every field (the command line's [defaults]). */
 void lpt_train_cfg_defaults(lpt_train_cfg *c);
+
+/* The one table of the run configuration's fields: each field's command-line option,
+ * checkpoint key, range and role. `lpt train` builds its options from it, checkpoints
+ * save and load it (in its order), and --resume refuses the fields a checkpoint fixes. */
+typedef enum {
+    LPT_CF_STR,      /* char[cap] */
+    LPT_CF_INT,      /* int */
+    LPT_CF_LONG,     /* long */
+    LPT_CF_U64,      /* uint64_t */
+    LPT_CF_FLOAT,    /* float */
+    LPT_CF_SCHED,    /* lpt_sched, by name */
+    LPT_CF_FLAG,     /* int set to 1 by the option */
+    LPT_CF_FLAG_OFF, /* int set to 0 by the option (saved as 0/1) */
+} lpt_cf_kind;
+
+enum {
+    LPT_CK_NONE = 0,     /* not in checkpoints */
+    LPT_CK_REQUIRED = 1, /* in every checkpoint */
+    LPT_CK_OPTIONAL = 2, /* absent from checkpoints of earlier builds: the default stays */
+    LPT_CK_ABSENT_ZERO = 3, /* absent from earlier checkpoints, meaning 0 (a feature they lacked) */
+};
+
+typedef struct {
+    const char *option; /* command-line option, without "--" (NULL: none) */
+    const char *key;    /* checkpoint key (NULL: not saved) */
+    lpt_cf_kind kind;
+    size_t offset, cap; /* in lpt_train_cfg; cap for strings */
+    double lo, hi;      /* range of numbers */
+    int ckpt;           /* LPT_CK_* */
+    int zero_ok;        /* 0 is also valid (default or off) besides [lo, hi] */
+    int fixed;          /* a checkpoint fixes it: refused together with --resume */
+    const char *metavar, *help;
+} lpt_cfg_field;
+
+extern const lpt_cfg_field lpt_cfg_fields[];
+extern const int lpt_cfg_nfields;
+/* Where field f lives in c. */
+static inline void *lpt_cfg_at(lpt_train_cfg *c, const lpt_cfg_field *f) { return (char *)c + f->offset; }
+static inline const void *lpt_cfg_cat(const lpt_train_cfg *c, const lpt_cfg_field *f) {
+    return (const char *)c + f->offset;
+}
+
+/* The `lpt train` options, from the table. */
+#define LPT_CFG_MAX_FIELDS 48
+typedef struct {
+    lpt_opt o[LPT_CFG_MAX_FIELDS];
+    int n;
+    int off[LPT_CFG_MAX_FIELDS]; /* flags that clear their field */
+    char sched[16];              /* the schedule by name */
+    lpt_train_cfg *cfg;
+} lpt_cfg_cli;
+/* Options writing into cfg (which holds the defaults). */
+void lpt_cfg_cli_init(lpt_cfg_cli *cli, lpt_train_cfg *cfg);
+/* After parsing: the flags and the schedule applied; 0, or -1 with an error. */
+int lpt_cfg_cli_finish(lpt_cfg_cli *cli);
+/* The first option given that a checkpoint fixes (NULL: none), for --resume. */
+const char *lpt_cfg_cli_fixed_given(const lpt_cfg_cli *cli);
+/* The checkpoint's configuration section: key=value lines in table order. */
+void lpt_cfg_save(const lpt_train_cfg *c, lpt_buf *out);
 
 #endif

@@ -92,65 +92,23 @@ static int check_lowprec_options(lpt_opt *o, int no, lpt_train_cfg *cfg) {
 static int cmd_train(int argc, char **argv) {
     lpt_train_cfg cfg;
     lpt_train_cfg_defaults(&cfg);
-    char sched[16] = "cosine";
-    int no_progress = 0, no_recompute = 0;
-    lpt_opt o[] = {
-        {"model", LPT_OPT_STR, cfg.model, sizeof cfg.model, 0, 0, "NAME|FILE", "built-in model (mlp, lenet5, vgg) or spec file [lenet5]", 0},
-        {"data", LPT_OPT_STR, cfg.data, sizeof cfg.data, 0, 0, "DIR", "directory with the four MNIST-layout IDX files [" LPT_DEFAULT_DATA "]", 0},
-        {"precision", LPT_OPT_STR, cfg.precision, sizeof cfg.precision, 0, 0, "FMT", "fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>[:ROUND][:OVF], auto, or w=..,a=..,g=.. [fp32]", 0},
-        {"backend", LPT_OPT_STR, cfg.backend, sizeof cfg.backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
-        {"epochs", LPT_OPT_INT, &cfg.epochs, 0, 1, 100000, "N", "epochs [10]", 0},
-        {"batch", LPT_OPT_INT, &cfg.batch, 0, 1, 65536, "N", "batch size [64]", 0},
-        {"lr", LPT_OPT_FLOAT, &cfg.sgd.lr, 0, 0, 1e30, "X", "learning rate [0.05]", 0},
-        {"momentum", LPT_OPT_FLOAT, &cfg.sgd.momentum, 0, 0, 0.999999, "X", "SGD momentum [0.9]", 0},
-        {"weight-decay", LPT_OPT_FLOAT, &cfg.sgd.wd, 0, 0, 1, "X", "L2 weight decay on weights [5e-4]", 0},
-        {"schedule", LPT_OPT_STR, sched, sizeof sched, 0, 0, "S", "learning-rate schedule: const, step, cosine [cosine]", 0},
-        {"step-epochs", LPT_OPT_INT, &cfg.sgd.step_epochs, 0, 1, 100000, "N", "step schedule: decay every N epochs [5]", 0},
-        {"gamma", LPT_OPT_FLOAT, &cfg.sgd.gamma, 0, 0, 1, "X", "step schedule: decay factor [0.1]", 0},
-        {"warmup", LPT_OPT_INT, &cfg.sgd.warmup, 0, 0, 1 << 30, "N", "linear learning-rate warm-up over the first N steps, at most one epoch (0: none) [200]", 0},
-        {"seed", LPT_OPT_U64, &cfg.seed, 0, 0, 0, "N", "seed of initialization, shuffling and dropout [1]", 0},
-        {"threads", LPT_OPT_INT, &cfg.threads, 0, 1, 256, "N", "CPU threads [2; on --resume, the checkpoint's]", 0},
-        {"metrics-out", LPT_OPT_STR, cfg.metrics_out, sizeof cfg.metrics_out, 0, 0, "FILE", "per-epoch metrics, JSON Lines (CSV if FILE ends in .csv)", 0},
-        {"checkpoint", LPT_OPT_STR, cfg.checkpoint, sizeof cfg.checkpoint, 0, 0, "FILE", "write a checkpoint after every epoch and on interrupt (without it, an interrupt writes lpt-interrupted.ckpt here)", 0},
-        {"resume", LPT_OPT_STR, cfg.resume, sizeof cfg.resume, 0, 0, "FILE", "continue the run saved in FILE (and keep writing FILE unless --checkpoint says otherwise)", 0},
-        {"max-steps", LPT_OPT_LONG, &cfg.max_steps, 0, 1, 1e15, "N", "stop after global step N, writing the checkpoint", 0},
-        {"train-limit", LPT_OPT_INT, &cfg.train_limit, 0, 1, 1 << 30, "N", "use the first N training images", 0},
-        {"test-limit", LPT_OPT_INT, &cfg.test_limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
-        {"no-progress", LPT_OPT_FLAG, &no_progress, 0, 0, 0, NULL, "plain progress lines even on a terminal", 0},
-        {"quiet", LPT_OPT_FLAG, &cfg.quiet, 0, 0, 0, NULL, "print only errors and the final result", 0},
-        {"rounding", LPT_OPT_STR, cfg.rounding, sizeof cfg.rounding, 0, 0, "MODE", "rounding of every quantized tensor: rne, rna, rtz, rdn, sr", 0},
-        {"overflow-rate", LPT_OPT_FLOAT, &cfg.overflow_rate, 0, 0, 1, "X", "statistics unit: largest FL with predicted overflow <= X [1e-4]", 0},
-        {"underflow-rate", LPT_OPT_FLOAT, &cfg.underflow_rate, 0, 0, 1, "X", "auto: smallest width with predicted underflow <= X [0.01]", 0},
-        {"stats-interval", LPT_OPT_INT, &cfg.stats_interval, 0, 1, 1000000, "N", "statistics unit: reconfigure every N steps [50]", 0},
-        {"acc-bits", LPT_OPT_INT, &cfg.acc_bits, 0, 2, 64, "N", "dfp accumulator width [32 for dfp8, 48 for dfp16]", 0},
-        {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "do not recompute outputs whose overflow beats the prediction 4x (on by default)", 0},
-        {"stats-out", LPT_OPT_STR, cfg.stats_out, sizeof cfg.stats_out, 0, 0, "FILE", "statistics unit records, JSON Lines", 0},
-        {"dead-steps", LPT_OPT_INT, &cfg.dead_steps, 0, 0, 1000000, "N", "warn when train accuracy sits at chance or a layer's weight gradient is zero for N steps (0: off) [200]", 0},
-        {"fail-on-dead", LPT_OPT_FLAG, &cfg.fail_on_dead, 0, 0, 0, NULL, "stop with exit status 1 when the run is found dead (see docs/training.md)", 0},
-    };
-    const int no = (int)(sizeof o / sizeof o[0]);
+    lpt_cfg_cli cli;
+    lpt_cfg_cli_init(&cli, &cfg);
+    lpt_opt *o = cli.o;
+    const int no = cli.n;
     int rc = lpt_args_parse("train", "[options]", o, no, argc, argv, 2, NULL, 0, NULL);
     if (rc == 1) return 0;
     if (rc) return rc;
-    if (no_progress) cfg.progress = 0;
-    if (no_recompute) cfg.recompute = 0;
-    if (lpt_sched_parse(sched, &cfg.sgd.sched) != 0) {
-        fprintf(stderr, "lpt train: --schedule: %s\n", lpt_error_get());
+    if (lpt_cfg_cli_finish(&cli) != 0) {
+        fprintf(stderr, "lpt train: %s\n", lpt_error_get());
         return 2;
     }
     if (cfg.resume[0]) {
-        static const char *const fixed[] = {"model", "precision", "backend", "batch", "lr",
-                                            "momentum", "weight-decay", "schedule",
-                                            "step-epochs", "gamma", "warmup", "seed", "train-limit",
-                                            "test-limit", "rounding", "overflow-rate",
-                                            "underflow-rate", "stats-interval", "acc-bits",
-                                            "no-recompute"};
-        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-            if (lpt_args_find(o, no, fixed[i])->given) {
-                fprintf(stderr, "lpt train: --%s cannot be combined with --resume: the checkpoint "
-                        "fixes it\n", fixed[i]);
-                return 2;
-            }
+        const char *fixed = lpt_cfg_cli_fixed_given(&cli);
+        if (fixed) {
+            fprintf(stderr, "lpt train: --%s cannot be combined with --resume: the checkpoint fixes it\n", fixed);
+            return 2;
+        }
         if (!lpt_args_find(o, no, "epochs")->given) cfg.epochs = 0;   /* keep the checkpoint's */
         if (!lpt_args_find(o, no, "threads")->given) cfg.threads = 0; /* likewise */
     }
