@@ -109,6 +109,49 @@ static int bench_one(const lpt_model_spec *spec, const char *backend, const char
     return rc;
 }
 
+/* --threads: up to 16 counts; their number, or -1 after an error line. */
+static int parse_threads(char *threads, int *tlist) {
+    int nt = 0;
+    for (char *save = NULL, *t = strtok_r(threads, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > 256 || nt == 16) {
+            fprintf(stderr, "lpt bench: --threads expects up to 16 counts in [1, 256], got '%s'\n", t);
+            return -1;
+        }
+        tlist[nt++] = (int)v;
+    }
+    return nt;
+}
+
+/* One result line (or JSON record); base_ms: the first precision's step time. */
+static void print_result(const char *model, const char *backend, const char *p, int threads, int batch,
+                         const bench_result *rr, double base_ms, int json) {
+    const bench_result r = *rr;
+    char share_json[32] = "null"; /* no statistics unit in the run */
+    if (r.has_stats) snprintf(share_json, sizeof share_json, "%.4f", r.stats_share);
+    if (json)
+        printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
+               "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
+               "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s, "
+               "\"syncs_per_step\": %.2f}\n",
+               model, backend, p, threads, batch, r.images_per_s, r.ms_per_step,
+               r.ms_per_step / base_ms, share_json, r.syncs_per_step);
+    else {
+        char share[160] = "";
+        if (r.has_stats && r.stats_share >= 0)
+            snprintf(share, sizeof share, "; statistics unit %.1f%% of the step, against the same steps "
+                     "without it", 100 * r.stats_share);
+        else if (r.has_stats) /* the on/off difference is a noisy measure */
+            snprintf(share, sizeof share, "; statistics unit below the noise of the measure (%.1f%%)",
+                     100 * r.stats_share);
+        printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
+               "first precision%s; %.2f host syncs per step)\n",
+               model, p, backend, threads, threads == 1 ? "" : "s", batch, r.images_per_s,
+               r.ms_per_step, r.ms_per_step / base_ms, share, r.syncs_per_step);
+    }
+}
+
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5;
@@ -134,16 +177,9 @@ int lpt_bench_main(int argc, char **argv) {
     if (rc == 1) return 0;
     if (rc) return rc;
     if (quantize) return lpt_bench_quantize(mib, formats, reps, isa, json);
-    int tlist[16], nt = 0;
-    for (char *save = NULL, *t = strtok_r(threads, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end || v < 1 || v > 256 || nt == 16) {
-            fprintf(stderr, "lpt bench: --threads expects up to 16 counts in [1, 256], got '%s'\n", t);
-            return 2;
-        }
-        tlist[nt++] = (int)v;
-    }
+    int tlist[16];
+    const int nt = parse_threads(threads, tlist);
+    if (nt < 0) return 2;
     if (!lpt_backend_known(backend)) {
         fprintf(stderr, "lpt bench: --backend: unknown backend '%s'; available: %s\n", backend,
                 lpt_backend_names());
@@ -182,28 +218,7 @@ int lpt_bench_main(int argc, char **argv) {
                 break;
             }
             if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
-            char share_json[32] = "null"; /* no statistics unit in the run */
-            if (r.has_stats) snprintf(share_json, sizeof share_json, "%.4f", r.stats_share);
-            if (json)
-                printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
-                       "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
-                       "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s, "
-                       "\"syncs_per_step\": %.2f}\n",
-                       model, backend, p, tlist[i], batch, r.images_per_s, r.ms_per_step,
-                       r.ms_per_step / base_ms[i], share_json, r.syncs_per_step);
-            else {
-                char share[160] = "";
-                if (r.has_stats && r.stats_share >= 0)
-                    snprintf(share, sizeof share, "; statistics unit %.1f%% of the step, against the same steps "
-                             "without it", 100 * r.stats_share);
-                else if (r.has_stats) /* the on/off difference is a noisy measure */
-                    snprintf(share, sizeof share, "; statistics unit below the noise of the measure (%.1f%%)",
-                             100 * r.stats_share);
-                printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
-                       "first precision%s; %.2f host syncs per step)\n",
-                       model, p, backend, tlist[i], tlist[i] == 1 ? "" : "s", batch, r.images_per_s,
-                       r.ms_per_step, r.ms_per_step / base_ms[i], share, r.syncs_per_step);
-            }
+            print_result(model, backend, p, tlist[i], batch, &r, base_ms[i], json);
             fflush(stdout);
         }
     }

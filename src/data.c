@@ -71,6 +71,80 @@ static long long idx_next(idx_src *s, void *dst, size_t n) {
     return (long long)got;
 }
 
+/* The IDX header: magic, element type, dimensions (into dims), and the data size. */
+static int idx_header(idx_src *s, const char *path, int want_dims, int dims[3], unsigned long long *total_out) {
+    unsigned char hdr[4 + 4 * 3];
+    long long r = idx_next(s, hdr, 4);
+    if (r < 0) return -1;
+    if (r < 4) {
+        lpt_error_set("%s: truncated: %lld bytes, too short for an IDX header", path, r);
+        return -1;
+    }
+    if (hdr[0] != 0 || hdr[1] != 0) {
+        lpt_error_set("%s: not an IDX file (magic %02x%02x%02x%02x, expected 0000080%d)", path,
+                      hdr[0], hdr[1], hdr[2], hdr[3], want_dims);
+        return -1;
+    }
+    if (hdr[2] != 0x08) {
+        lpt_error_set("%s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)",
+                      path, hdr[2]);
+        return -1;
+    }
+    if (hdr[3] != want_dims) {
+        lpt_error_set("%s: IDX file has %d dimensions, expected %d (%s)", path, hdr[3], want_dims,
+                      want_dims == 3 ? "images" : "labels");
+        return -1;
+    }
+    r = idx_next(s, hdr + 4, 4 * (size_t)want_dims);
+    if (r < 0) return -1;
+    if (r < 4 * want_dims) {
+        lpt_error_set("%s: truncated IDX header", path);
+        return -1;
+    }
+    unsigned long long total = 1;
+    for (int i = 0; i < want_dims; i++) {
+        const unsigned char *p = hdr + 4 + 4 * i;
+        unsigned long long d = ((unsigned long long)p[0] << 24) | ((unsigned)p[1] << 16) |
+                               ((unsigned)p[2] << 8) | p[3];
+        if (d == 0 || d > IDX_MAX_BYTES) {
+            lpt_error_set("%s: dimension %d is %llu; must be in [1, 2^31]", path, i, d);
+            return -1;
+        }
+        total *= d;
+        if (total > IDX_MAX_BYTES) {
+            lpt_error_set("%s: dimensions describe more than 2 GiB of data; refusing", path);
+            return -1;
+        }
+        dims[i] = (int)d;
+    }
+    *total_out = total;
+    return 0;
+}
+
+/* After the data of a gzip file: nothing may follow, and the gzip stream ends the file. */
+static int idx_gz_end(idx_src *s, const char *path, unsigned long long total) {
+    long long r = 0;
+    unsigned char extra[65536];
+    unsigned long long more = 0;
+    /* a corrupt stream says so before its length does; a bomb stops at 16 MiB */
+    while (more < (16u << 20) && (r = idx_next(s, extra, sizeof extra)) > 0) more += (unsigned long long)r;
+    if (r < 0) return -1;
+    if (more > 0) {
+        lpt_error_set("%s: %s%llu trailing bytes after the %llu bytes of data the header describes", path,
+                      more >= (16u << 20) ? "at least " : "", more, total);
+        return -1;
+    }
+    if (!s->z_end) {
+        lpt_error_set("%s: truncated compressed data (the gzip stream does not end)", path);
+        return -1;
+    }
+    if (s->z.avail_in > 0) {
+        lpt_error_set("%s: %u trailing bytes after the gzip stream", path, s->z.avail_in);
+        return -1;
+    }
+    return 0;
+}
+
 int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
     *data = NULL;
     idx_src s = {.path = path, .fd = -1};
@@ -96,50 +170,9 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         s.z.next_in = s.buf;
         s.z.avail_in = (uInt)s.len; /* <= 2 GiB + 4 KiB: fits */
     }
-    unsigned char hdr[4 + 4 * 3];
-    long long r = idx_next(&s, hdr, 4);
-    if (r < 0) goto done;
-    if (r < 4) {
-        lpt_error_set("%s: truncated: %lld bytes, too short for an IDX header", path, r);
-        goto done;
-    }
-    if (hdr[0] != 0 || hdr[1] != 0) {
-        lpt_error_set("%s: not an IDX file (magic %02x%02x%02x%02x, expected 0000080%d)", path,
-                      hdr[0], hdr[1], hdr[2], hdr[3], want_dims);
-        goto done;
-    }
-    if (hdr[2] != 0x08) {
-        lpt_error_set("%s: IDX element type 0x%02x is not supported (only unsigned bytes, 0x08)",
-                      path, hdr[2]);
-        goto done;
-    }
-    if (hdr[3] != want_dims) {
-        lpt_error_set("%s: IDX file has %d dimensions, expected %d (%s)", path, hdr[3], want_dims,
-                      want_dims == 3 ? "images" : "labels");
-        goto done;
-    }
-    r = idx_next(&s, hdr + 4, 4 * (size_t)want_dims);
-    if (r < 0) goto done;
-    if (r < 4 * want_dims) {
-        lpt_error_set("%s: truncated IDX header", path);
-        goto done;
-    }
-    unsigned long long total = 1;
-    for (int i = 0; i < want_dims; i++) {
-        const unsigned char *p = hdr + 4 + 4 * i;
-        unsigned long long d = ((unsigned long long)p[0] << 24) | ((unsigned)p[1] << 16) |
-                               ((unsigned)p[2] << 8) | p[3];
-        if (d == 0 || d > IDX_MAX_BYTES) {
-            lpt_error_set("%s: dimension %d is %llu; must be in [1, 2^31]", path, i, d);
-            goto done;
-        }
-        total *= d;
-        if (total > IDX_MAX_BYTES) {
-            lpt_error_set("%s: dimensions describe more than 2 GiB of data; refusing", path);
-            goto done;
-        }
-        dims[i] = (int)d;
-    }
+    unsigned long long total;
+    if (idx_header(&s, path, want_dims, dims, &total)) goto done;
+    long long r;
     /* a raw file must be exactly this large, and a gzip file can hold at most about 1032
      * times its size (deflate's largest ratio): refuse before allocating */
     const unsigned long long header_bytes = 4 + 4ull * want_dims;
@@ -166,26 +199,7 @@ int lpt_idx_read(const char *path, int want_dims, int dims[3], uint8_t **data) {
         lpt_error_set("%s: truncated: header promises %llu bytes of data, found %lld", path, total, r);
         goto done;
     }
-    if (s.gz) { /* nothing may follow: no more content, and the gzip stream ends the file */
-        unsigned char extra[65536];
-        unsigned long long more = 0;
-        /* a corrupt stream says so before its length does; a bomb stops at 16 MiB */
-        while (more < (16u << 20) && (r = idx_next(&s, extra, sizeof extra)) > 0) more += (unsigned long long)r;
-        if (r < 0) goto done;
-        if (more > 0) {
-            lpt_error_set("%s: %s%llu trailing bytes after the %llu bytes of data the header describes", path,
-                          more >= (16u << 20) ? "at least " : "", more, total);
-            goto done;
-        }
-        if (!s.z_end) {
-            lpt_error_set("%s: truncated compressed data (the gzip stream does not end)", path);
-            goto done;
-        }
-        if (s.z.avail_in > 0) {
-            lpt_error_set("%s: %u trailing bytes after the gzip stream", path, s.z.avail_in);
-            goto done;
-        }
-    }
+    if (s.gz && idx_gz_end(&s, path, total)) goto done;
     rc = 0;
 done:
     if (s.z_on) inflateEnd(&s.z);

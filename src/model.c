@@ -89,6 +89,65 @@ static int parse_input(const char *v, lpt_model_spec *s, const char *where) {
     return 0;
 }
 
+/* Split a line into at most LPT_SPEC_MAX_KV + 2 tokens: their count, or -1. */
+static int split_tokens(char *line, char **tok, const char *where) {
+    int nt = 0;
+    char *tsave = NULL;
+    for (char *t = strtok_r(line, " \t\r", &tsave); t; t = strtok_r(NULL, " \t\r", &tsave)) {
+        if (nt == LPT_SPEC_MAX_KV + 2) {
+            lpt_error_set("%s: too many options (at most %d)", where, LPT_SPEC_MAX_KV);
+            return -1;
+        }
+        tok[nt++] = t;
+    }
+    return nt;
+}
+
+/* The key=value options of one layer line (name= names the layer). */
+static int parse_options(lpt_spec_layer *L, char **tok, int nt, const char *where) {
+    for (int i = 1; i < nt; i++) {
+        char *eq = strchr(tok[i], '=');
+        if (!eq || eq == tok[i] || !eq[1]) {
+            lpt_error_set("%s: expected key=value, got '%s'", where, tok[i]);
+            return -1;
+        }
+        *eq = 0;
+        const char *key = tok[i], *val = eq + 1;
+        if (strlen(key) >= sizeof L->kv[0].key || strlen(val) >= sizeof L->kv[0].value) {
+            lpt_error_set("%s: option '%.40s' is too long", where, key);
+            return -1;
+        }
+        if (strcmp(key, "name") == 0) {
+            if (strlen(val) >= sizeof L->name) {
+                lpt_error_set("%s: name '%s' is longer than %zu characters", where, val,
+                              sizeof L->name - 1);
+                return -1;
+            }
+            for (const char *c = val; *c; c++)
+                if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
+                    lpt_error_set("%s: name '%s' may hold letters, digits, '_' and '-' only",
+                                  where, val);
+                    return -1;
+                }
+            snprintf(L->name, sizeof L->name, "%s", val);
+            continue;
+        }
+        for (int k = 0; k < L->nkv; k++)
+            if (strcmp(L->kv[k].key, key) == 0) {
+                lpt_error_set("%s: option '%s' given twice", where, key);
+                return -1;
+            }
+        if (L->nkv == LPT_SPEC_MAX_KV) {
+            lpt_error_set("%s: too many options (at most %d besides name)", where, LPT_SPEC_MAX_KV);
+            return -1;
+        }
+        snprintf(L->kv[L->nkv].key, sizeof L->kv[0].key, "%s", key);
+        snprintf(L->kv[L->nkv].value, sizeof L->kv[0].value, "%s", val);
+        L->nkv++;
+    }
+    return 0;
+}
+
 int lpt_model_spec_parse(const char *text, const char *origin, lpt_model_spec *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->origin, sizeof out->origin, "%s", origin);
@@ -105,15 +164,8 @@ int lpt_model_spec_parse(const char *text, const char *origin, lpt_model_spec *o
         char where[128];
         snprintf(where, sizeof where, "%s:%d", origin, lineno);
         char *tok[LPT_SPEC_MAX_KV + 2];
-        int nt = 0;
-        char *tsave = NULL;
-        for (char *t = strtok_r(line, " \t\r", &tsave); t; t = strtok_r(NULL, " \t\r", &tsave)) {
-            if (nt == LPT_SPEC_MAX_KV + 2) {
-                lpt_error_set("%s: too many options (at most %d)", where, LPT_SPEC_MAX_KV);
-                goto done;
-            }
-            tok[nt++] = t;
-        }
+        const int nt = split_tokens(line, tok, where);
+        if (nt < 0) goto done;
         if (nt == 0) continue;
         if (strcmp(tok[0], "input") == 0) {
             if (have_input || out->nlayers) {
@@ -149,46 +201,7 @@ int lpt_model_spec_parse(const char *text, const char *origin, lpt_model_spec *o
         memset(L, 0, sizeof *L);
         snprintf(L->type, sizeof L->type, "%s", tok[0]);
         snprintf(L->where, sizeof L->where, "%s", where);
-        for (int i = 1; i < nt; i++) {
-            char *eq = strchr(tok[i], '=');
-            if (!eq || eq == tok[i] || !eq[1]) {
-                lpt_error_set("%s: expected key=value, got '%s'", where, tok[i]);
-                goto done;
-            }
-            *eq = 0;
-            const char *key = tok[i], *val = eq + 1;
-            if (strlen(key) >= sizeof L->kv[0].key || strlen(val) >= sizeof L->kv[0].value) {
-                lpt_error_set("%s: option '%.40s' is too long", where, key);
-                goto done;
-            }
-            if (strcmp(key, "name") == 0) {
-                if (strlen(val) >= sizeof L->name) {
-                    lpt_error_set("%s: name '%s' is longer than %zu characters", where, val,
-                                  sizeof L->name - 1);
-                    goto done;
-                }
-                for (const char *c = val; *c; c++)
-                    if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
-                        lpt_error_set("%s: name '%s' may hold letters, digits, '_' and '-' only",
-                                      where, val);
-                        goto done;
-                    }
-                snprintf(L->name, sizeof L->name, "%s", val);
-                continue;
-            }
-            for (int k = 0; k < L->nkv; k++)
-                if (strcmp(L->kv[k].key, key) == 0) {
-                    lpt_error_set("%s: option '%s' given twice", where, key);
-                    goto done;
-                }
-            if (L->nkv == LPT_SPEC_MAX_KV) {
-                lpt_error_set("%s: too many options (at most %d besides name)", where, LPT_SPEC_MAX_KV);
-                goto done;
-            }
-            snprintf(L->kv[L->nkv].key, sizeof L->kv[0].key, "%s", key);
-            snprintf(L->kv[L->nkv].value, sizeof L->kv[0].value, "%s", val);
-            L->nkv++;
-        }
+        if (parse_options(L, tok, nt, where)) goto done;
         out->nlayers++;
     }
     if (!have_input) {

@@ -8,6 +8,36 @@
 #include "src/base/rng.h"
 #include "src/base/util.h"
 
+/* Create layer i of spec, name it, and set it up on input shape *cur. */
+static int add_layer(lpt_net *net, const lpt_model_spec *spec, int i, lpt_shape *cur, lpt_build *b) {
+    const lpt_spec_layer *S = &spec->layers[i];
+    lpt_layer *l = &net->layers[i];
+    lpt_kv kv[LPT_SPEC_MAX_KV];
+    memcpy(kv, S->kv, sizeof kv);
+    lpt_layer_args args = {.kv = kv, .count = S->nkv, .where = S->where};
+    l->index = i;
+    if (lpt_layer_create(S->type, &args, l) != 0) return -1;
+    net->nlayers = i + 1;
+    if (S->name[0]) {
+        snprintf(l->name, sizeof l->name, "%s", S->name);
+    } else { /* relu3, maxpool1, ...: numbered per type */
+        int same = 1;
+        for (int j = 0; j < i; j++) same += net->layers[j].ops == l->ops;
+        snprintf(l->name, sizeof l->name, "%s%d", l->ops->type, same);
+    }
+    for (int j = 0; j < i; j++)
+        if (strcmp(net->layers[j].name, l->name) == 0) {
+            lpt_error_set("%s: layer name '%s' is used twice", S->where, l->name);
+            return -1;
+        }
+    l->in = *cur;
+    if (l->ops->setup(l, cur, &l->out, b) != 0) {
+        lpt_error_prefix("%s", S->where);
+        return -1;
+    }
+    return 0;
+}
+
 int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch) {
     memset(net, 0, sizeof *net);
     net->be = be;
@@ -23,31 +53,8 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
     net->act[0] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
     lpt_arena_reserve(&net->work, &net->act[0]);
     for (int i = 0; i < spec->nlayers; i++) {
-        const lpt_spec_layer *S = &spec->layers[i];
+        if (add_layer(net, spec, i, &cur, &b)) goto fail;
         lpt_layer *l = &net->layers[i];
-        lpt_kv kv[LPT_SPEC_MAX_KV];
-        memcpy(kv, S->kv, sizeof kv);
-        lpt_layer_args args = {.kv = kv, .count = S->nkv, .where = S->where};
-        l->index = i;
-        if (lpt_layer_create(S->type, &args, l) != 0) goto fail;
-        net->nlayers = i + 1;
-        if (S->name[0]) {
-            snprintf(l->name, sizeof l->name, "%s", S->name);
-        } else { /* relu3, maxpool1, ...: numbered per type */
-            int same = 1;
-            for (int j = 0; j < i; j++) same += net->layers[j].ops == l->ops;
-            snprintf(l->name, sizeof l->name, "%s%d", l->ops->type, same);
-        }
-        for (int j = 0; j < i; j++)
-            if (strcmp(net->layers[j].name, l->name) == 0) {
-                lpt_error_set("%s: layer name '%s' is used twice", S->where, l->name);
-                goto fail;
-            }
-        l->in = cur;
-        if (l->ops->setup(l, &cur, &l->out, &b) != 0) {
-            lpt_error_prefix("%s", S->where);
-            goto fail;
-        }
         cur = l->out;
         net->act[i + 1] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
         net->dact[i + 1] = net->act[i + 1];

@@ -23,6 +23,66 @@ static const char *dict_value(const char *h, const char *key) {
     return p;
 }
 
+/* Where the header of a .npy file starts (*start) and how long it is (*hlen). */
+static int header_span(const char *path, const unsigned char *buf, size_t len, size_t *start_out, size_t *hlen_out) {
+    const int major = buf[6];
+    size_t hlen, start;
+    if (major == 1) {
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
+        start = 10;
+    } else if (major == 2 || major == 3) {
+        if (len < 12) {
+            lpt_error_set("%s: truncated .npy header", path);
+            return -1;
+        }
+        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
+        start = 12;
+    } else {
+        lpt_error_set("%s: .npy format version %d.%d is not supported (1.0 to 3.0)", path, buf[6], buf[7]);
+        return -1;
+    }
+    if (hlen > (1u << 20)) {
+        lpt_error_set("%s: .npy header length %zu is over the 1 MiB this reader accepts", path, hlen);
+        return -1;
+    }
+    if (hlen > len - start) {
+        lpt_error_set("%s: truncated .npy header (%zu bytes promised, %zu in the file)", path, hlen, len - start);
+        return -1;
+    }
+    *start_out = start;
+    *hlen_out = hlen;
+    return 0;
+}
+
+/* The dims of a .npy shape tuple, "(3, 4)". */
+static int parse_shape(const char *path, const char *shape, lpt_npy *out) {
+    if (*shape != '(') {
+        lpt_error_set("%s: malformed shape in the .npy header", path);
+        return -1;
+    }
+    const char *p = shape + 1;
+    out->count = 1;
+    for (;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == ')') break;
+        if (!isdigit((unsigned char)*p) || out->ndim == LPT_NPY_MAX_DIMS) {
+            lpt_error_set("%s: malformed shape in the .npy header (or more than %d dimensions)", path, LPT_NPY_MAX_DIMS);
+            return -1;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long d = strtoull(p, &end, 10);
+        if (errno || d > (1ull << 40) || (d && out->count > (1ull << 40) / d)) {
+            lpt_error_set("%s: shape in the .npy header is too large", path);
+            return -1;
+        }
+        out->dims[out->ndim++] = (size_t)d;
+        out->count *= (size_t)d;
+        p = end;
+    }
+    return 0;
+}
+
 int lpt_npy_read_f32(const char *path, lpt_npy *out) {
     memset(out, 0, sizeof *out);
     size_t len;
@@ -34,30 +94,8 @@ int lpt_npy_read_f32(const char *path, lpt_npy *out) {
         lpt_error_set("%s: not a .npy file (bad magic)", path);
         goto done;
     }
-    const int major = buf[6];
     size_t hlen, start;
-    if (major == 1) {
-        hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
-        start = 10;
-    } else if (major == 2 || major == 3) {
-        if (len < 12) {
-            lpt_error_set("%s: truncated .npy header", path);
-            goto done;
-        }
-        hlen = (size_t)buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
-        start = 12;
-    } else {
-        lpt_error_set("%s: .npy format version %d.%d is not supported (1.0 to 3.0)", path, buf[6], buf[7]);
-        goto done;
-    }
-    if (hlen > (1u << 20)) {
-        lpt_error_set("%s: .npy header length %zu is over the 1 MiB this reader accepts", path, hlen);
-        goto done;
-    }
-    if (hlen > len - start) {
-        lpt_error_set("%s: truncated .npy header (%zu bytes promised, %zu in the file)", path, hlen, len - start);
-        goto done;
-    }
+    if (header_span(path, buf, len, &start, &hlen)) goto done;
     hdr = lpt_xmalloc(hlen + 1);
     memcpy(hdr, buf + start, hlen);
     hdr[hlen] = 0;
@@ -83,30 +121,7 @@ int lpt_npy_read_f32(const char *path, lpt_npy *out) {
         lpt_error_set("%s: Fortran-order arrays are not supported; save np.ascontiguousarray(a)", path);
         goto done;
     }
-    if (*shape != '(') {
-        lpt_error_set("%s: malformed shape in the .npy header", path);
-        goto done;
-    }
-    const char *p = shape + 1;
-    out->count = 1;
-    for (;;) {
-        while (*p == ' ' || *p == ',') p++;
-        if (*p == ')') break;
-        if (!isdigit((unsigned char)*p) || out->ndim == LPT_NPY_MAX_DIMS) {
-            lpt_error_set("%s: malformed shape in the .npy header (or more than %d dimensions)", path, LPT_NPY_MAX_DIMS);
-            goto done;
-        }
-        char *end;
-        errno = 0;
-        unsigned long long d = strtoull(p, &end, 10);
-        if (errno || d > (1ull << 40) || (d && out->count > (1ull << 40) / d)) {
-            lpt_error_set("%s: shape in the .npy header is too large", path);
-            goto done;
-        }
-        out->dims[out->ndim++] = (size_t)d;
-        out->count *= (size_t)d;
-        p = end;
-    }
+    if (parse_shape(path, shape, out)) goto done;
     const size_t data_at = start + hlen;
     if (len - data_at != out->count * 4) {
         lpt_error_set("%s: %s: the header promises %zu float32 values (%zu bytes), the file holds %zu bytes",

@@ -18,6 +18,64 @@
 
 static double pct(uint64_t k, size_t n) { return n ? 100.0 * (double)k / (double)n : 0.0; }
 
+/* The FL of a dfp format: given, or chosen by the statistics rule from the data. */
+static int dfp_fl(const lpt_qformat *q, const lpt_npy *in, float rate, int fl_given, int fl) {
+    if (q->fmt == LPT_FMT_DFP && !fl_given) {
+        lpt_msb_hist h;
+        lpt_msb_hist_clear(&h);
+        lpt_msb_hist_add(&h, in->count, in->data);
+        if (h.count - h.nonfinite - h.zeros == 0) {
+            fl = q->width - 1;
+            printf("  FL %d (no nonzero finite value: FL = W - 1)\n", fl);
+        } else {
+            fl = lpt_stats_choose_fl(&h, q->width, rate, LPT_FL_MIN, LPT_FL_MAX);
+            printf("  FL %d chosen: largest FL with predicted overflow <= %g (max |x| %g; predicted "
+                   "overflow %.4g%%, underflow %.4g%%)\n", fl, (double)rate, h.max_abs,
+                   100 * lpt_stats_overflow_at(&h, q->width, fl), 100 * lpt_stats_underflow_at(&h, fl));
+        }
+    } else if (q->fmt == LPT_FMT_DFP) {
+        printf("  FL %d (given)\n", fl);
+    }
+    return fl;
+}
+
+/* The quantizer's counters and the SQNR of y against the input. */
+static void report(const lpt_npy *in, const float *y, const lpt_qstats *st) {
+    double sig = 0, err = 0;
+    for (size_t i = 0; i < in->count; i++) {
+        if (!isfinite(in->data[i]) || !isfinite(y[i])) continue;
+        double d = (double)in->data[i] - y[i];
+        sig += (double)in->data[i] * in->data[i];
+        err += d * d;
+    }
+    printf("  saturated %llu (%.4g%%), underflow to zero %llu (%.4g%%), NaN/Inf inputs %llu\n",
+           (unsigned long long)st->saturated, pct(st->saturated, in->count), (unsigned long long)st->underflow,
+           pct(st->underflow, in->count), (unsigned long long)st->nonfinite);
+    if (err == 0)
+        printf("  SQNR inf dB (exact)\n");
+    else
+        printf("  SQNR %.2f dB\n", 10.0 * log10(sig / err));
+}
+
+/* The integer codes at their stored width (dfp: int8/16/32 by width; fp8: uint8;
+ * fp16/bf16: uint16). 0, or 1 with the error printed. */
+static int write_codes(const char *path, const lpt_qformat *q, const lpt_npy *in, const int32_t *codes) {
+    int rc = 0;
+    const int cb = lpt_qformat_code_bytes(q);
+    const char *descr = q->fmt == LPT_FMT_DFP ? (cb == 1 ? "|i1" : cb == 2 ? "<i2" : "<i4")
+                                             : (cb == 1 ? "|u1" : cb == 2 ? "<u2" : "<u4");
+    unsigned char *packed = lpt_xmalloc(in->count * (size_t)cb + 4);
+    for (size_t i = 0; i < in->count; i++) memcpy(packed + i * (size_t)cb, &codes[i], (size_t)cb); /* little-endian */
+    if (lpt_npy_write(path, descr, in->ndim, in->dims, packed, (size_t)cb) != 0) {
+        fprintf(stderr, "lpt quantize: %s\n", lpt_error_get());
+        rc = 1;
+    } else {
+        printf("  wrote %s (%s codes)\n", path, descr);
+    }
+    free(packed);
+    return rc;
+}
+
 int lpt_quantize_main(int argc, char **argv) {
     char spec[64] = "", codes_path[512] = "";
     int fl = 0;
@@ -68,41 +126,13 @@ int lpt_quantize_main(int argc, char **argv) {
     lpt_qformat_name(&q, name, sizeof name);
     printf("lpt quantize: %s: float32 %s (%zu values) -> %s (rounding %s, overflow %s)\n", pos[0],
            in.ndim ? shape : "scalar", in.count, name, lpt_rounding_names[q.round], lpt_overflow_names[q.ovf]);
-    if (q.fmt == LPT_FMT_DFP && !fl_given) {
-        lpt_msb_hist h;
-        lpt_msb_hist_clear(&h);
-        lpt_msb_hist_add(&h, in.count, in.data);
-        if (h.count - h.nonfinite - h.zeros == 0) {
-            fl = q.width - 1;
-            printf("  FL %d (no nonzero finite value: FL = W - 1)\n", fl);
-        } else {
-            fl = lpt_stats_choose_fl(&h, q.width, rate, LPT_FL_MIN, LPT_FL_MAX);
-            printf("  FL %d chosen: largest FL with predicted overflow <= %g (max |x| %g; predicted "
-                   "overflow %.4g%%, underflow %.4g%%)\n", fl, (double)rate, h.max_abs,
-                   100 * lpt_stats_overflow_at(&h, q.width, fl), 100 * lpt_stats_underflow_at(&h, fl));
-        }
-    } else if (q.fmt == LPT_FMT_DFP) {
-        printf("  FL %d (given)\n", fl);
-    }
+    if (q.fmt == LPT_FMT_DFP) fl = dfp_fl(&q, &in, rate, fl_given, fl);
     int32_t *codes = lpt_xmalloc(in.count * 4 + 4);
     float *y = lpt_xmalloc(in.count * 4 + 4);
     lpt_qstats st = {0};
     lpt_sr_key key = {.seed = seed, .tensor = tensor, .step = step, .index0 = 0};
     lpt_quantize(&q, fl, &key, in.count, in.data, codes, y, &st);
-    double sig = 0, err = 0;
-    for (size_t i = 0; i < in.count; i++) {
-        if (!isfinite(in.data[i]) || !isfinite(y[i])) continue;
-        double d = (double)in.data[i] - y[i];
-        sig += (double)in.data[i] * in.data[i];
-        err += d * d;
-    }
-    printf("  saturated %llu (%.4g%%), underflow to zero %llu (%.4g%%), NaN/Inf inputs %llu\n",
-           (unsigned long long)st.saturated, pct(st.saturated, in.count), (unsigned long long)st.underflow,
-           pct(st.underflow, in.count), (unsigned long long)st.nonfinite);
-    if (err == 0)
-        printf("  SQNR inf dB (exact)\n");
-    else
-        printf("  SQNR %.2f dB\n", 10.0 * log10(sig / err));
+    report(&in, y, &st);
     rc = 0;
     if (lpt_npy_write(pos[1], "<f4", in.ndim, in.dims, y, 4) != 0) {
         fprintf(stderr, "lpt quantize: %s\n", lpt_error_get());
@@ -110,20 +140,7 @@ int lpt_quantize_main(int argc, char **argv) {
     } else {
         printf("  wrote %s (float32, dequantized)\n", pos[1]);
     }
-    if (!rc && codes_path[0]) {
-        const int cb = lpt_qformat_code_bytes(&q);
-        const char *descr = q.fmt == LPT_FMT_DFP ? (cb == 1 ? "|i1" : cb == 2 ? "<i2" : "<i4")
-                                                 : (cb == 1 ? "|u1" : cb == 2 ? "<u2" : "<u4");
-        unsigned char *packed = lpt_xmalloc(in.count * (size_t)cb + 4);
-        for (size_t i = 0; i < in.count; i++) memcpy(packed + i * (size_t)cb, &codes[i], (size_t)cb); /* little-endian */
-        if (lpt_npy_write(codes_path, descr, in.ndim, in.dims, packed, (size_t)cb) != 0) {
-            fprintf(stderr, "lpt quantize: %s\n", lpt_error_get());
-            rc = 1;
-        } else {
-            printf("  wrote %s (%s codes)\n", codes_path, descr);
-        }
-        free(packed);
-    }
+    if (!rc && codes_path[0]) rc = write_codes(codes_path, &q, &in, codes);
     if (!rc && st.nonfinite && q.fmt == LPT_FMT_DFP) {
         fprintf(stderr, "lpt quantize: %s holds %llu NaN/Inf values, which %s cannot represent "
                 "(written as code 0 for NaN and the extreme codes for Inf)\n", pos[0],
