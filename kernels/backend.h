@@ -225,6 +225,9 @@ void lpt_backend_read(lpt_backend *be, void *dst, const void *src, size_t bytes)
 const char *lpt_op_name(lpt_op op);
 /* Comma-separated names of the backends in this build. */
 const char *lpt_backend_names(void);
+/* The backends of this build, by index (tests run every one of them). */
+int lpt_backend_count(void);
+const char *lpt_backend_name(int i);
 /* 1 when `name` is a backend of this build. */
 int lpt_backend_known(const char *name);
 

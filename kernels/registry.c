@@ -38,6 +38,10 @@ const char *lpt_backend_names(void) {
     return names;
 }
 
+int lpt_backend_count(void) { return N_BACKENDS; }
+
+const char *lpt_backend_name(int i) { return i >= 0 && i < N_BACKENDS ? k_backends[i].name : NULL; }
+
 int lpt_backend_known(const char *name) {
     for (int i = 0; i < N_BACKENDS; i++)
         if (strcmp(name, k_backends[i].name) == 0) return 1;

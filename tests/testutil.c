@@ -234,3 +234,55 @@ int tu_run_lpt(char **out, char **err, ...) {
     argv[n] = NULL;
     return tu_run(argv, out, err);
 }
+
+lpt_backend *tu_ref, *tu_under[TU_MAX_BACKENDS], *tu_under1[TU_MAX_BACKENDS];
+int tu_n_under;
+
+int tu_backends_setup(void **state) {
+    (void)state;
+    tu_ref = lpt_backend_create("ref", 1);
+    for (int i = 0; i < lpt_backend_count() && tu_n_under < TU_MAX_BACKENDS; i++) {
+        const char *name = lpt_backend_name(i);
+        if (strcmp(name, "ref") == 0) continue;
+        lpt_backend *be = lpt_backend_create(name, 2), *be1 = be ? lpt_backend_create(name, 1) : NULL;
+        if (!be || !be1) {
+            print_message("backend %s cannot start here (%s): its operations are skipped\n", name, lpt_error_get());
+            if (be) lpt_backend_destroy(be);
+            continue;
+        }
+        tu_under[tu_n_under] = be;
+        tu_under1[tu_n_under++] = be1;
+    }
+    return tu_ref && tu_n_under > 0 ? 0 : -1;
+}
+
+int tu_backends_teardown(void **state) {
+    (void)state;
+    lpt_backend_destroy(tu_ref);
+    for (int i = 0; i < tu_n_under; i++) lpt_backend_destroy(tu_under[i]), lpt_backend_destroy(tu_under1[i]);
+    tu_n_under = 0;
+    return 0;
+}
+
+void *tu_din(tu_dev *d, const void *host, size_t bytes) {
+    assert_true(d->n < 32);
+    void *p = d->be->alloc(d->be, bytes ? bytes : 1);
+    assert_non_null(p);
+    if (bytes) d->be->to_device(d->be, p, host, bytes);
+    return d->p[d->n++] = p;
+}
+
+void *tu_dnew(tu_dev *d, size_t bytes) {
+    void *h = lpt_xmalloc(bytes + 1);
+    memset(h, 0xff, bytes);
+    void *p = tu_din(d, h, bytes);
+    free(h);
+    return p;
+}
+
+void tu_dget(tu_dev *d, void *host, const void *p, size_t bytes) { d->be->to_host(d->be, host, p, bytes); }
+
+void tu_dfree(tu_dev *d) {
+    for (int i = 0; i < d->n; i++) d->be->free(d->be, d->p[i]);
+    d->n = 0;
+}

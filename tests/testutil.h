@@ -48,4 +48,30 @@ void tu_layer_free(tu_layer *t);
 /* 1 when the default Fashion-MNIST directory exists */
 int tu_have_fashion_mnist(void);
 
+/* Backends under test: "ref" (tu_ref, the specification, host memory) and every other
+ * registered backend that can start here, with 2 threads (tu_under) and 1 (tu_under1);
+ * one that cannot start is skipped with a message. Group setup and teardown. */
+#define TU_MAX_BACKENDS 8
+extern lpt_backend *tu_ref, *tu_under[TU_MAX_BACKENDS], *tu_under1[TU_MAX_BACKENDS];
+extern int tu_n_under;
+int tu_backends_setup(void **state);
+int tu_backends_teardown(void **state);
+/* Memory of a backend: copies of host arrays in (tu_din), fresh buffers (tu_dnew, filled
+ * with a NaN pattern so that an unwritten output shows), results out (tu_dget); freed
+ * together (tu_dfree). */
+typedef struct {
+    lpt_backend *be;
+    void *p[32];
+    int n;
+} tu_dev;
+void *tu_din(tu_dev *d, const void *host, size_t bytes);
+void *tu_dnew(tu_dev *d, size_t bytes);
+void tu_dget(tu_dev *d, void *host, const void *p, size_t bytes);
+void tu_dfree(tu_dev *d);
+/* for every backend under test (2 threads): be, and its memory d */
+#define TU_EACH_BACKEND(be, d) \
+    for (int u_ = 0; u_ < tu_n_under; u_++) \
+        for (tu_dev d = {.be = tu_under[u_]}, *once_ = &d; once_; tu_dfree(&d), once_ = NULL) \
+            for (lpt_backend *be = tu_under[u_]; be; be = NULL)
+
 #endif
