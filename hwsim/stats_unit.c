@@ -59,7 +59,7 @@ void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x) {
 
 void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
     lpt_qstats *d = &u->e[id].q;
-    d->saturated += q->saturated;
+    d->out_of_range += q->out_of_range;
     d->underflow += q->underflow;
     d->nonfinite += q->nonfinite;
 }
@@ -120,7 +120,7 @@ lpt_stats_health lpt_stats_health_of(const lpt_msb_hist *h, const lpt_qstats *q)
     const uint64_t nonzero = lpt_stats_nonzero(h);
     if (h->count == h->nonfinite) return LPT_STATS_OK; /* nothing observed (or only NaN/Inf) */
     if (!nonzero) return LPT_STATS_ALL_ZERO;
-    if (q->saturated >= nonzero) return LPT_STATS_ALL_SATURATED;
+    if (q->out_of_range >= nonzero) return LPT_STATS_ALL_SATURATED;
     if (q->underflow >= nonzero) return LPT_STATS_ALL_UNDERFLOW;
     return LPT_STATS_OK;
 }
@@ -196,7 +196,7 @@ static void close_interval(lpt_stats_unit *u, int64_t step, int partial) {
         const double nz = nonzero ? (double)nonzero : 1.0;
         lpt_stats_summary s = {.step = step, .fl = used_fl, .width = used_w, .count = h->count,
                                .zeros = h->zeros, .nonfinite = h->nonfinite, .max_abs = h->max_abs,
-                               .overflow = (double)e->q.saturated / nz, .underflow = (double)e->q.underflow / nz};
+                               .overflow = (double)e->q.out_of_range / nz, .underflow = (double)e->q.underflow / nz};
         const lpt_stats_health v = lpt_stats_health_of(h, &e->q);
         choose(u, e);
         char fname[64];
@@ -230,8 +230,8 @@ static void close_interval(lpt_stats_unit *u, int64_t step, int partial) {
         }
         if (nonzero) e->ever_nonzero = 1;
         e->event_step_logged = 0;
-        e->hist[e->nhist % LPT_STATS_HISTORY] = s;
-        e->nhist++;
+        e->summary[e->nsummary % LPT_STATS_HISTORY] = s;
+        e->nsummary++;
         lpt_msb_hist_clear(&e->cur);
         memset(&e->q, 0, sizeof e->q);
     }
@@ -261,14 +261,14 @@ void lpt_stats_save(const lpt_stats_unit *u, lpt_buf *out) {
         const lpt_stats_entry *e = &u->e[i];
         lpt_buf_printf(out, "stats_entry=%s %s %d %d %d %a %llu %llu %llu %llu %d %llu %d %d\n", e->layer,
                        e->tensor, e->fmt.width, e->fl, e->configured, e->predicted_overflow,
-                       (unsigned long long)e->recomputes, (unsigned long long)e->q.saturated,
-                       (unsigned long long)e->q.underflow, (unsigned long long)e->q.nonfinite, e->nhist,
+                       (unsigned long long)e->recomputes, (unsigned long long)e->q.out_of_range,
+                       (unsigned long long)e->q.underflow, (unsigned long long)e->q.nonfinite, e->nsummary,
                        (unsigned long long)e->collapses, e->ever_nonzero, e->event_step_logged);
         lpt_buf_printf(out, "stats_cur=%s %s", e->layer, e->tensor);
         save_hist(out, &e->cur);
         lpt_buf_printf(out, "\n");
-        for (int j = 0; j < LPT_STATS_HISTORY && j < e->nhist; j++) {
-            const lpt_stats_summary *h = &e->hist[j];
+        for (int j = 0; j < LPT_STATS_HISTORY && j < e->nsummary; j++) {
+            const lpt_stats_summary *h = &e->summary[j];
             lpt_buf_printf(out, "stats_hist=%s %s %d %lld %d %d %llu %llu %llu %a %a %a\n", e->layer, e->tensor, j,
                            (long long)h->step, h->fl, h->width, (unsigned long long)h->count,
                            (unsigned long long)h->zeros, (unsigned long long)h->nonfinite, h->max_abs,
@@ -285,7 +285,7 @@ static lpt_stats_entry *entry_named(lpt_stats_unit *u, const char **s, int *phan
     int used = 0, layer_known = 0;
     *phantom = 0;
     if (sscanf(*s, "%31s %7s%n", layer, tensor, &used) != 2) return NULL;
-    /* (nhist below is bounded so that the ring index nhist % LPT_STATS_HISTORY never
+    /* (nsummary below is bounded so that the ring index nsummary % LPT_STATS_HISTORY never
      * wraps negative) */
     *s += used;
     if (!u->n && u->cap < 0) { /* lpt_stats_check: any name, parsed into a scratch entry */
@@ -332,17 +332,17 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
         if (strncmp(s, "stats_entry=", 12) == 0) {
             s += 12;
             unsigned long long rc, sat, un, nf, col = 0;
-            int width, fl, configured, nhist, ever = 1, logged = 0, used = 0;
+            int width, fl, configured, nsummary, ever = 1, logged = 0, used = 0;
             double pred;
             if ((e = entry_named(u, &s, &phantom)) &&
                 sscanf(s, "%d %d %d %la %llu %llu %llu %llu %d%n", &width, &fl, &configured, &pred, &rc, &sat,
-                       &un, &nf, &nhist, &used) == 9 &&
-                width >= 2 && width <= 32 && fl >= LPT_FL_MIN && fl <= LPT_FL_MAX && nhist >= 0 && nhist <= (1 << 30) &&
+                       &un, &nf, &nsummary, &used) == 9 &&
+                width >= 2 && width <= 32 && fl >= LPT_FL_MIN && fl <= LPT_FL_MAX && nsummary >= 0 && nsummary <= (1 << 30) &&
                 (configured == 0 || configured == 1) && pred >= 0 && pred <= 1) {
                 /* fields added later (absent from earlier checkpoints) */
                 if (sscanf(s + used, "%llu %d %d", &col, &ever, &logged) != 3) col = 0, ever = 1, logged = 0;
                 e->fmt.width = width, e->fl = fl, e->configured = configured, e->predicted_overflow = pred;
-                e->nhist = nhist, e->recomputes = rc, e->q.saturated = sat, e->q.underflow = un;
+                e->nsummary = nsummary, e->recomputes = rc, e->q.out_of_range = sat, e->q.underflow = un;
                 e->q.nonfinite = nf, e->collapses = col, e->ever_nonzero = ever != 0, e->event_step_logged = logged != 0;
                 ok = 1;
             }
@@ -362,7 +362,7 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text) {
                 z <= c && nf <= c - z && h.max_abs >= 0 && h.max_abs <= 3.5e38 && h.overflow >= 0 &&
                 h.overflow <= 1 && h.underflow >= 0 && h.underflow <= 1) {
                 h.step = step, h.count = c, h.zeros = z, h.nonfinite = nf;
-                e->hist[j] = h;
+                e->summary[j] = h;
                 ok = 1;
             }
         } else {

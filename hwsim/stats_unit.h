@@ -49,8 +49,8 @@ typedef struct {
     int redo;           /* an output is being produced again at a corrected FL */
     int ever_nonzero;   /* some interval held a nonzero value */
     int event_step_logged; /* a collapse event of this entry is in the log for the current interval */
-    lpt_stats_summary hist[LPT_STATS_HISTORY]; /* ring of past intervals */
-    int nhist;
+    lpt_stats_summary summary[LPT_STATS_HISTORY]; /* ring of past intervals */
+    int nsummary;
 } lpt_stats_entry;
 
 typedef struct {

@@ -24,7 +24,7 @@
  * is 24 bits of lpt_sr_bits(key, index). Rounding up happens with probability frac(v)
  * (exactly, when frac(v) is a multiple of 2^-24), so E[r] = v for either sign.
  *
- * Counters (added to, never reset): saturated = results out of range (clamped, wrapped,
+ * Counters (added to, never reset): out_of_range = results out of range (saturated, wrapped,
  * or overflowed to Inf/NaN/max); underflow = nonzero finite inputs that became zero;
  * nonfinite = NaN or Inf inputs. */
 #ifndef LPT_QUANT_H
@@ -37,7 +37,7 @@
 #include "quant/format.h"
 
 typedef struct {
-    uint64_t saturated, underflow, nonfinite;
+    uint64_t out_of_range, underflow, nonfinite;
 } lpt_qstats;
 
 /* Key of the stochastic-rounding stream: element i of a call draws

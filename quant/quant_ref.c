@@ -44,7 +44,7 @@ static int32_t dfp_one(const lpt_qformat *q, int fl, float x, double u, lpt_qsta
     }
     double r = lpt_round_ref(ldexp((double)x, fl), q->round, u);
     if (r > qmax || r < qmin) {
-        st->saturated++;
+        st->out_of_range++;
         if (q->ovf == LPT_OVF_WRAP) {
             double m = ldexp(1.0, q->width);
             r = fmod(r, m); /* exact: r is an integer below 2^(24+|fl|+1) */
@@ -110,7 +110,7 @@ static int32_t float_one(const lpt_qformat *q, float x, double u, lpt_qstats *st
     double m = ldexp(r, e - t->mbits); /* signed result, exact */
     double a = fabs(m);
     if (a > t->max) {
-        st->saturated++;
+        st->out_of_range++;
         int toward_zero = q->round == LPT_ROUND_RTZ || (q->round == LPT_ROUND_RDN && !neg);
         if (sat || toward_zero) return float_encode(t, neg, t->max);
         return t->has_inf ? float_inf_code(t, neg) : float_nan_code(t, lpt_f32_bits(x));

@@ -32,7 +32,7 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
         for (int i = 0; i < n; i++) idx[i] = at + i;
         lpt_dataset_gather(d, idx, n, mean, std, x, y);
         be->to_device(be, net->act[0].data, x, (size_t)n * item * sizeof *x);
-        lpt_ctx c = {.be = be, .q = q, .n = n, .train = 0};
+        lpt_ctx c = {.be = be, .quant = q, .n = n, .train = 0};
         lpt_net_res_clear(net);
         lpt_net_forward(net, &c, 1);
         lpt_net_loss(net, &c, y);

@@ -32,7 +32,7 @@ typedef struct lpt_qconfig lpt_qconfig; /* low-precision semantics: src/qlayer.h
 /* What a step needs to know. */
 typedef struct {
     lpt_backend *be;
-    const lpt_qconfig *q; /* NULL: FP32 */
+    const lpt_qconfig *quant; /* the quantization points' configuration; NULL: an fp32 run */
     int n;         /* batch items in this step (<= the batch the net was built for) */
     int train;     /* training mode: batch statistics, dropout */
     uint64_t seed; /* run seed, for counter-based randomness */
@@ -50,6 +50,7 @@ typedef struct {
 
 typedef struct {
     const char *type;
+    int relu; /* y = max(x, 0): a weighted layer before it may apply it in its requantization */
     /* Check the per-item input shape `in` (dim[0] = batch), set `out`, reserve tensors. */
     int (*setup)(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b);
     /* y = f(x) for c->n items */

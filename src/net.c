@@ -70,7 +70,7 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
         goto fail;
     }
     for (int i = 0; i + 1 < net->nlayers; i++)
-        net->layers[i].relu_after = strcmp(net->layers[i + 1].ops->type, "relu") == 0;
+        net->layers[i].relu_after = net->layers[i + 1].ops->relu;
     net->classes = cur.dim[1];
     if (net->classes < 2) {
         lpt_error_set("%s: the last layer gives %d class score; need at least 2", spec->origin,

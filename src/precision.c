@@ -75,8 +75,8 @@ void lpt_prec_free(lpt_prec *p) {
 static float loss_scale_update(const lpt_stats_unit *u, float scale) {
     double mx = 0;
     for (int i = 0; i < u->n; i++)
-        if (u->e[i].role == LPT_ROLE_G && u->e[i].nhist > 0)
-            mx = fmax(mx, u->e[i].hist[(u->e[i].nhist - 1) % LPT_STATS_HISTORY].max_abs);
+        if (u->e[i].role == LPT_ROLE_G && u->e[i].nsummary > 0)
+            mx = fmax(mx, u->e[i].summary[(u->e[i].nsummary - 1) % LPT_STATS_HISTORY].max_abs);
     if (mx <= 0) return scale;
     double s = scale * ldexp(1.0, 13 - ilogb(mx));
     return (float)fmin(fmax(s, 1.0), 16777216.0);
@@ -131,7 +131,7 @@ void lpt_prec_print_summary(const lpt_prec *p) {
     const int fp16 = p->fp16;
     int intervals = 0, ndfp = 0;
     for (int i = 0; i < u->n; i++) {
-        if (u->e[i].nhist > intervals) intervals = u->e[i].nhist;
+        if (u->e[i].nsummary > intervals) intervals = u->e[i].nsummary;
         ndfp += u->e[i].fmt.fmt == LPT_FMT_DFP;
     }
     if (intervals > LPT_STATS_HISTORY) intervals = LPT_STATS_HISTORY;
@@ -145,11 +145,11 @@ void lpt_prec_print_summary(const lpt_prec *p) {
     for (int i = 0; i < u->n; i++) {
         const lpt_stats_entry *e = &u->e[i];
         double ov = 0, un = 0, mx = 0;
-        int k = e->nhist < LPT_STATS_HISTORY ? e->nhist : LPT_STATS_HISTORY;
+        int k = e->nsummary < LPT_STATS_HISTORY ? e->nsummary : LPT_STATS_HISTORY;
         for (int j = 0; j < k; j++) {
-            ov += e->hist[j].overflow;
-            un += e->hist[j].underflow;
-            mx = fmax(mx, e->hist[j].max_abs);
+            ov += e->summary[j].overflow;
+            un += e->summary[j].underflow;
+            mx = fmax(mx, e->summary[j].max_abs);
         }
         char name[48], fl[8] = "-"; /* FL means something for dfp only */
         lpt_qformat_name(&e->fmt, name, sizeof name);

@@ -12,8 +12,8 @@ static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
     return r == LPT_ROLE_W ? &q->prec.w : r == LPT_ROLE_A ? &q->prec.a : &q->prec.g;
 }
 
-void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l) {
-    *s = (lpt_qstate){-1, -1, -1, -1, -1};
+void lpt_q_register(lpt_qpoints *s, lpt_qconfig *q, const lpt_layer *l) {
+    *s = (lpt_qpoints){-1, -1, -1, -1, -1};
     if (!q) return;
     lpt_stats_unit *u = q->stats;
     s->x = lpt_stats_register(u, l->name, "x", LPT_ROLE_A, role_fmt(q, LPT_ROLE_A));
@@ -25,14 +25,14 @@ void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l) {
 }
 
 const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, float *buf) {
-    if (!c->q) return in;
+    if (!c->quant) return in;
     lpt_q_apply(c, id, n, in, buf);
     return buf;
 }
 
 /* the format a quantization point applies (NULL: the values pass unchanged) */
 static const lpt_qformat *format_of(const lpt_ctx *c, const lpt_stats_entry *e) {
-    return c->q->calibrating || e->fmt.fmt == LPT_FMT_FP32 ? NULL : &e->fmt;
+    return c->quant->calibrating || e->fmt.fmt == LPT_FMT_FP32 ? NULL : &e->fmt;
 }
 
 int lpt_q_attach(lpt_qconfig *q, lpt_backend *be) {
@@ -67,22 +67,22 @@ void lpt_q_detach(lpt_qconfig *q, lpt_backend *be) {
 }
 
 /* the statistics unit analyses this pass (not in evaluation or a benchmark's off blocks) */
-static int analysing(const lpt_ctx *c) { return !c->q->frozen && !c->q->no_analysis; }
+static int analysing(const lpt_ctx *c) { return !c->quant->frozen && !c->quant->no_analysis; }
 
 /* where a pass reports (backend memory): the entry's accumulator when analysed, else
  * the pass slot as a sink */
-static lpt_qresult *report_of(const lpt_ctx *c, int id) { return analysing(c) ? &c->q->acc[id] : c->q->pass; }
+static lpt_qresult *report_of(const lpt_ctx *c, int id) { return analysing(c) ? &c->quant->acc[id] : c->quant->pass; }
 
 /* One pass whose result the host needs now (the recompute rule): quantize and observe
  * into the cleared pass slot, then read it (a sync point). */
 static const lpt_qresult *observed_pass(const lpt_ctx *c, const lpt_qformat *f, int fl, const lpt_sr_key *key,
                                         size_t n, const float *in, float *out, int with_hist) {
     lpt_backend *be = c->be;
-    lpt_qresult *host = c->q->pass_host;
+    lpt_qresult *host = c->quant->pass_host;
     memset(host, 0, sizeof *host);
-    be->to_device(be, c->q->pass, host, sizeof *host);
-    be->quant_observe(be, f, fl, key, n, in, out, &c->q->pass->counts, with_hist ? &c->q->pass->hist : NULL);
-    lpt_backend_read(be, host, c->q->pass, sizeof *host);
+    be->to_device(be, c->quant->pass, host, sizeof *host);
+    be->quant_observe(be, f, fl, key, n, in, out, &c->quant->pass->counts, with_hist ? &c->quant->pass->hist : NULL);
+    lpt_backend_read(be, host, c->quant->pass, sizeof *host);
     return host;
 }
 
@@ -99,23 +99,23 @@ static int corrected_fl(const lpt_ctx *c, const lpt_stats_entry *e, const lpt_ms
     *why = LPT_STATS_OK;
     if (!nonzero) return e->fl;
     const lpt_stats_health v = lpt_stats_health_of(own, st);
-    const double observed = (double)st->saturated / (double)nonzero;
+    const double observed = (double)st->out_of_range / (double)nonzero;
     const double predicted = e->predicted_overflow; /* from the interval FL was chosen on */
     if (v != LPT_STATS_ALL_SATURATED && v != LPT_STATS_ALL_UNDERFLOW &&
-        observed <= c->q->recompute_factor * fmax(predicted, 1.0 / (double)nonzero))
+        observed <= c->quant->recompute_factor * fmax(predicted, 1.0 / (double)nonzero))
         return e->fl;
     *why = v;
-    return lpt_stats_choose_fl(own, e->fmt.width, c->q->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
+    return lpt_stats_choose_fl(own, e->fmt.width, c->quant->stats->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
 }
 
 /* whether this pass may correct the entry's FL (dfp, analysis on, not calibrating) */
 static int may_correct(const lpt_ctx *c, const lpt_stats_entry *e) {
-    return c->q->recompute && !c->q->calibrating && !c->q->frozen && !c->q->no_analysis &&
+    return c->quant->recompute && !c->quant->calibrating && !c->quant->frozen && !c->quant->no_analysis &&
            e->fmt.fmt == LPT_FMT_DFP;
 }
 
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
-    lpt_stats_unit *u = c->q->stats;
+    lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
     if (!may_correct(c, e) || in == out) {
@@ -138,12 +138,12 @@ void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out
 }
 
 int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
-    if (!c->q) return 0;
-    lpt_stats_unit *u = c->q->stats;
+    if (!c->quant) return 0;
+    lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
     const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
     if (e->redo) { /* the output again, at the corrected FL: observed before, counted now */
-        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &c->q->acc[id].counts, NULL);
+        c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &c->quant->acc[id].counts, NULL);
         e->redo = 0;
         return 0;
     }
@@ -167,7 +167,7 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
 }
 
 int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l) {
-    return c->q && l->relu_after && c->q->stats->e[id].fmt.fmt == LPT_FMT_DFP;
+    return c->quant && l->relu_after && c->quant->stats->e[id].fmt.fmt == LPT_FMT_DFP;
 }
 
 static int acc_bits_for(const lpt_qconfig *q, int w) {
@@ -175,29 +175,29 @@ static int acc_bits_for(const lpt_qconfig *q, int w) {
 }
 
 const float *lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *bias, float *out) {
-    if (!c->q) return bias;
-    const lpt_stats_entry *a = &c->q->stats->e[ida], *b = &c->q->stats->e[idb];
-    if (c->q->calibrating || a->fmt.fmt != LPT_FMT_DFP || b->fmt.fmt != LPT_FMT_DFP) {
+    if (!c->quant) return bias;
+    const lpt_stats_entry *a = &c->quant->stats->e[ida], *b = &c->quant->stats->e[idb];
+    if (c->quant->calibrating || a->fmt.fmt != LPT_FMT_DFP || b->fmt.fmt != LPT_FMT_DFP) {
         c->be->copy(c->be, out, bias, (size_t)n * sizeof *out);
         return out;
     }
     const int w = a->fmt.width > b->fmt.width ? a->fmt.width : b->fmt.width;
-    c->be->bias_to_acc(c->be, n, bias, a->fl + b->fl, acc_bits_for(c->q, w), out);
+    c->be->bias_to_acc(c->be, n, bias, a->fl + b->fl, acc_bits_for(c->quant, w), out);
     return out;
 }
 
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
     lpt_backend *be = c->be;
-    const lpt_stats_entry *ea = c->q ? &c->q->stats->e[ida] : NULL, *eb = c->q ? &c->q->stats->e[idb] : NULL;
-    if (!c->q || c->q->calibrating || ea->fmt.fmt != LPT_FMT_DFP || eb->fmt.fmt != LPT_FMT_DFP) {
+    const lpt_stats_entry *ea = c->quant ? &c->quant->stats->e[ida] : NULL, *eb = c->quant ? &c->quant->stats->e[idb] : NULL;
+    if (!c->quant || c->quant->calibrating || ea->fmt.fmt != LPT_FMT_DFP || eb->fmt.fmt != LPT_FMT_DFP) {
         /* float operands (fp32, or fp16/bf16 values): float32 accumulation */
         be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
         return;
     }
     const lpt_dfp_operand da = {ea->fmt.width, ea->fl}, db = {eb->fmt.width, eb->fl};
-    const int acc = acc_bits_for(c->q, da.width > db.width ? da.width : db.width);
+    const int acc = acc_bits_for(c->quant, da.width > db.width ? da.width : db.width);
     /* accumulator overflows count for the output's entry (idc), or go to the pass slot */
-    lpt_qresult *r = idc >= 0 && !c->q->frozen && !c->q->no_analysis ? &c->q->acc[idc] : c->q->pass;
+    lpt_qresult *r = idc >= 0 && !c->quant->frozen && !c->quant->no_analysis ? &c->quant->acc[idc] : c->quant->pass;
     be->dfp_gemm(be, da, db, acc, ta, tb, m, n, k, a, lda, b, ldb, out, ldc, &r->acc_overflows);
 }

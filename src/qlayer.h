@@ -44,7 +44,7 @@ struct lpt_qconfig {
  * network is built. */
 typedef struct {
     int x, w, y, dy, dx; /* dx: -1 for the first layer, which computes none */
-} lpt_qstate;
+} lpt_qpoints;
 
 /* Results of the quantization points in backend memory: lpt_q_attach after every entry
  * is registered, lpt_q_collect at the sync points where the statistics unit reads its
@@ -55,7 +55,7 @@ void lpt_q_collect(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_detach(lpt_qconfig *q, lpt_backend *be);
 /* Register the layer's quantization points with q's statistics unit (q NULL: fp32,
  * nothing to register). */
-void lpt_q_register(lpt_qstate *s, lpt_qconfig *q, const lpt_layer *l);
+void lpt_q_register(lpt_qpoints *s, lpt_qconfig *q, const lpt_layer *l);
 /* out = Q(in) with entry id's format and FL (in == out allowed); observes `in` and adds
  * the quantizer's counters. Calibration and fp32 roles copy. With in != out the
  * recompute rule applies: the FL may be corrected and `in` quantized again. */

@@ -49,7 +49,7 @@ static void report(const lpt_npy *in, const float *y, const lpt_qstats *st) {
         err += d * d;
     }
     printf("  saturated %llu (%.4g%%), underflow to zero %llu (%.4g%%), NaN/Inf inputs %llu\n",
-           (unsigned long long)st->saturated, pct(st->saturated, in->count), (unsigned long long)st->underflow,
+           (unsigned long long)st->out_of_range, pct(st->out_of_range, in->count), (unsigned long long)st->underflow,
            pct(st->underflow, in->count), (unsigned long long)st->nonfinite);
     if (err == 0)
         printf("  SQNR inf dB (exact)\n");

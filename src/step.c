@@ -39,7 +39,7 @@ static void queue_grad_counts(lpt_session *s, int fp16, int health_due) {
 int lpt_step_train(lpt_session *s, const int32_t *labels, const lpt_step_args *a, lpt_step_out *o) {
     lpt_net *net = &s->net;
     lpt_prec *p = &s->prec;
-    const lpt_ctx c = {.be = s->be, .q = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
+    const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
                        .step = (uint64_t)a->step, .loss_scale = *a->loss_scale};
     if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c, labels); /* a new run's first step */
     const int health_due = lpt_health_grads_due(s->health, a->step);

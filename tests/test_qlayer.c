@@ -37,7 +37,7 @@ static void build(qh *h, const char *type, const char *opts, int ndim, const int
     lpt_stats_init(&h->u, 10, 0.0);
     lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_SAT};
     h->q = (lpt_qconfig){.prec = {d8, d8, d8}, .stats = &h->u};
-    h->c = (lpt_ctx){.be = h->t.be, .q = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
+    h->c = (lpt_ctx){.be = h->t.be, .quant = &h->q, .n = dims[0], .train = 1, .seed = 3, .step = 1};
     /* the entries: x, w, y, dy, dx, and their results in the backend */
     h->t.l.ops->register_q(&h->t.l, &h->q);
     assert_int_equal(lpt_q_attach(&h->q, h->t.be), 0);
@@ -159,7 +159,7 @@ static void test_long_products_exact(void **s) {
         u.e[ia].fl = 12, u.e[ib].fl = 3;
         lpt_backend *be = lpt_backend_create("cpu", 2);
         assert_int_equal(lpt_q_attach(&q, be), 0);
-        lpt_ctx c = {.be = be, .q = &q, .n = 1};
+        lpt_ctx c = {.be = be, .quant = &q, .n = 1};
         const int m = 6, n = 25, k = 20000; /* like conv1's dW: (OC, K) = t colᵀ over N*P */
         float *a = lpt_xmalloc((size_t)m * k * 4), *b = lpt_xmalloc((size_t)n * k * 4), *out = lpt_xmalloc((size_t)m * n * 4);
         const int64_t half = (int64_t)1 << (w - 1);

@@ -89,10 +89,10 @@ static void compare(const lpt_qformat *q, int fl, size_t off, size_t n, uint64_t
         if (c0[i] != c1[i] || memcmp(&y0[i], &y1[i], 4) != 0)
             fail_msg("%s fl=%d (%s): x = %a: ref code 0x%x value %a, fast code 0x%x value %a", name, fl,
                      lpt_quantize_kernel_name(q), (double)g_x[off + i], c0[i], (double)y0[i], c1[i], (double)y1[i]);
-    if (s0.saturated != s1.saturated || s0.underflow != s1.underflow || s0.nonfinite != s1.nonfinite)
+    if (s0.out_of_range != s1.out_of_range || s0.underflow != s1.underflow || s0.nonfinite != s1.nonfinite)
         fail_msg("%s fl=%d counters: ref %llu/%llu/%llu, fast %llu/%llu/%llu", name, fl,
-                 (unsigned long long)s0.saturated, (unsigned long long)s0.underflow, (unsigned long long)s0.nonfinite,
-                 (unsigned long long)s1.saturated, (unsigned long long)s1.underflow, (unsigned long long)s1.nonfinite);
+                 (unsigned long long)s0.out_of_range, (unsigned long long)s0.underflow, (unsigned long long)s0.nonfinite,
+                 (unsigned long long)s1.out_of_range, (unsigned long long)s1.underflow, (unsigned long long)s1.nonfinite);
     /* codes only and values only give the same */
     lpt_qstats s2 = {0};
     lpt_quantize(q, fl, &key, n, g_x + off, NULL, y1, &s2);

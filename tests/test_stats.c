@@ -179,7 +179,7 @@ static uint64_t overflows(int w, int fl, size_t n, const float *x) {
     float *y = lpt_xmalloc(n * 4);
     lpt_quantize_ref(&q, fl, NULL, n, x, NULL, y, &st);
     free(y);
-    return st.saturated;
+    return st.out_of_range;
 }
 
 static void test_fl_rule(void **s) {
@@ -287,7 +287,7 @@ static void test_jsonl_schema_and_history(void **s) {
     float x[6] = {0.5f, -0.25f, 3.0f, 0.0f, NAN, -0.75f};
     lpt_stats_observe(&u, id, 6, x);
     /* rates are fractions of the 4 nonzero finite values */
-    lpt_qstats q = {.saturated = 3, .underflow = 1, .nonfinite = 1};
+    lpt_qstats q = {.out_of_range = 3, .underflow = 1, .nonfinite = 1};
     lpt_stats_count(&u, id, &q);
     lpt_stats_configure(&u, 4);
     char *rec = (char *)u.log.data;
@@ -310,8 +310,8 @@ static void test_jsonl_schema_and_history(void **s) {
         lpt_stats_observe(&u, id, 6, x);
         lpt_stats_configure(&u, 9 + 5 * k);
     }
-    assert_int_equal(u.e[id].nhist, 21);
-    assert_int_equal(u.e[id].hist[20 % LPT_STATS_HISTORY].step, 9 + 5 * 19);
+    assert_int_equal(u.e[id].nsummary, 21);
+    assert_int_equal(u.e[id].summary[20 % LPT_STATS_HISTORY].step, 9 + 5 * 19);
     lpt_buf_put(&u.log, "", 1); /* NUL for counting, then off again */
     u.log.len--;
     assert_int_equal(tu_lines((char *)u.log.data), 20);
@@ -399,7 +399,7 @@ static void test_dead_tensor_events(void **s) {
     assert_null(lpt_stats_take_events(&u)); /* healthy */
     lpt_stats_observe(&u, a, 4, z);       /* fc1 x: all zero now */
     lpt_stats_observe(&u, b, 4, v);       /* conv2 dy: every nonzero value saturated */
-    lpt_qstats all_sat = {.saturated = 3};
+    lpt_qstats all_sat = {.out_of_range = 3};
     lpt_stats_count(&u, b, &all_sat);
     lpt_stats_observe(&u, c, 4, v); /* fc2 y: every nonzero value became zero */
     lpt_qstats all_under = {.underflow = 3};
@@ -454,11 +454,11 @@ static void test_state_of_earlier_builds(void **s) {
     assert_int_equal(lpt_stats_load(&u, old), 0);
     assert_int_equal(u.e[0].fl, 5);
     assert_int_equal(u.e[0].recomputes, 3);
-    assert_int_equal(u.e[0].nhist, 4);
+    assert_int_equal(u.e[0].nsummary, 4);
     assert_int_equal(u.e[0].collapses, 0);
     assert_true(u.e[0].ever_nonzero); /* unknown: taken as seen */
     assert_int_equal(u.e[0].cur.count, 3);
-    assert_int_equal(u.e[0].hist[0].step, 49);
+    assert_int_equal(u.e[0].summary[0].step, 49);
     assert_int_equal(u.e[dx2].fl, 13);
     /* but an entry this model does not have, other than such a dx, is an error */
     assert_int_equal(lpt_stats_load(&u, "stats_entry=fc9 x 8 5 1 0x0p+0 0 0 0 0 1\n"), -1);

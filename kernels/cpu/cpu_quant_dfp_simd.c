@@ -87,7 +87,7 @@ V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl
         if (y) /* + 0: a zero code gives +0, as the reference */
             _mm256_storeu_ps(y + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_add_pd(_mm512_cvtepi32_pd(ci), zero), inv_scale)));
     }
-    st->saturated += sat;
+    st->out_of_range += sat;
     st->underflow += und;
     st->nonfinite += nonfin;
     return i;
@@ -147,7 +147,7 @@ V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, 
         if (codes) _mm_storeu_si128((__m128i *)(codes + i), ci);
         if (y) _mm_storeu_ps(y + i, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_add_pd(_mm256_cvtepi32_pd(ci), zero), inv_scale)));
     }
-    st->saturated += sat;
+    st->out_of_range += sat;
     st->underflow += und;
     st->nonfinite += nonfin;
     return i;

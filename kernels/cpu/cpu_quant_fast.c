@@ -75,7 +75,7 @@ ALWAYS_INLINE void count_events(const double *sat, const double *nonfin, const d
         b += lpt_f64_bits(nonfin[i]) >> 61;
         c += lpt_f64_bits(und[i]) >> 61;
     }
-    st->saturated += a;
+    st->out_of_range += a;
     st->nonfinite += b;
     st->underflow += c;
 }
@@ -239,7 +239,7 @@ ALWAYS_INLINE void float_kernel(const fspec *fmt, lpt_rounding mode, int wc, int
         if (wc) codes[i] = (int32_t)c;
         if (wy) y[i] = fdecode(f, c);
     }
-    st->saturated += sat;
+    st->out_of_range += sat;
     st->underflow += und;
     st->nonfinite += nonfin;
 }
@@ -278,7 +278,7 @@ ALWAYS_INLINE void bf16_kernel(int sat_mode, int wc, int wy, size_t n, const flo
         }
         uint32_t a = 0, c = 0, u = 0; /* nb <= QBLOCK */
         for (size_t i = 0; i < nb; i++) a += e_sat[i], c += e_nonfin[i], u += e_und[i];
-        st->saturated += a;
+        st->out_of_range += a;
         st->nonfinite += c;
         st->underflow += u;
     }
@@ -397,14 +397,14 @@ __attribute__((target("avx2,f16c"))) static void fp16_rne_f16c(int sat_mode, siz
         }
         if ((i & ((1u << 28) - 1)) == 0 && i) { /* keep lane counts far from overflow */
             uint32_t t[8];
-            _mm256_storeu_si256((__m256i *)t, sat), st->saturated += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+            _mm256_storeu_si256((__m256i *)t, sat), st->out_of_range += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
             _mm256_storeu_si256((__m256i *)t, und), st->underflow += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
             _mm256_storeu_si256((__m256i *)t, nonfin), st->nonfinite += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
             sat = und = nonfin = zero;
         }
     }
     uint32_t t[8];
-    _mm256_storeu_si256((__m256i *)t, sat), st->saturated += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+    _mm256_storeu_si256((__m256i *)t, sat), st->out_of_range += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
     _mm256_storeu_si256((__m256i *)t, und), st->underflow += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
     _mm256_storeu_si256((__m256i *)t, nonfin), st->nonfinite += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
     if (i < n) {

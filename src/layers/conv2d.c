@@ -17,7 +17,7 @@ typedef struct {
     lpt_tensor w, b, dw, db, col, t;
     lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
     const float *w_used;        /* W as the forward pass used it: w (fp32) or wq */
-    lpt_qstate qs;
+    lpt_qpoints qs;
 } conv2d;
 
 static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
@@ -69,22 +69,22 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
 static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, lpt_tensor *y) {
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
-    const lpt_qstate *q = &c->qs;
+    const lpt_qpoints *qp = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *yv = lpt_tensor_f32(y), *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    const float *xq = lpt_q_input(cx, q->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x),
+    const float *xq = lpt_q_input(cx, qp->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x),
                                   lpt_tensor_f32(&c->xq));
-    c->w_used = lpt_q_input(cx, q->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), lpt_tensor_f32(&c->wq));
+    c->w_used = lpt_q_input(cx, qp->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), lpt_tensor_f32(&c->wq));
     be->im2col(be, &c->g, cx->n, xq, col);
-    lpt_q_gemm(cx, q->w, q->x, q->y, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
-    const float *bias = c->bias ? lpt_q_bias(cx, q->x, q->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
+    lpt_q_gemm(cx, qp->w, qp->x, qp->y, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
+    const float *bias = c->bias ? lpt_q_bias(cx, qp->x, qp->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
                                 : NULL;
     const size_t ny = (size_t)cx->n * c->out * p;
-    const int relu = lpt_q_fused_relu(cx, q->y, l);
+    const int relu = lpt_q_fused_relu(cx, qp->y, l);
     do { /* again when the statistics unit corrects FL_Y (the product in t is kept) */
         be->conv_out_fwd(be, cx->n, c->out, p, t, bias, yv);
         if (relu) be->relu_fwd(be, ny, yv, yv);
-    } while (lpt_q_output(cx, q->y, ny, yv, yv));
+    } while (lpt_q_output(cx, qp->y, ny, yv, yv));
 }
 
 /* dY at its quantization point; dW = dY colᵀ (exact, then FP32); dX = col2im(Wᵀ dY),
@@ -95,20 +95,20 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     (void)y;
     conv2d *c = l->priv;
     lpt_backend *be = cx->be;
-    const lpt_qstate *q = &c->qs;
+    const lpt_qpoints *qp = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    const float *dyq = lpt_q_input(cx, q->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), lpt_tensor_f32(&c->dyq));
+    const float *dyq = lpt_q_input(cx, qp->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), lpt_tensor_f32(&c->dyq));
     be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
     // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
-    lpt_q_gemm(cx, q->dy, q->x, -1, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
+    lpt_q_gemm(cx, qp->dy, qp->x, -1, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
     if (!dx) return;
     // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
-    lpt_q_gemm(cx, q->w, q->dy, q->dx, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
+    lpt_q_gemm(cx, qp->w, qp->dy, qp->dx, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
     do /* again when the statistics unit corrects FL_dX (col is kept) */
         be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
-    while (lpt_q_output(cx, q->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    while (lpt_q_output(cx, qp->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
 static void conv_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((conv2d *)l->priv)->qs, q, l); }

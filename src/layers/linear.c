@@ -12,7 +12,7 @@ typedef struct {
     lpt_tensor w, b, dw, db;
     lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
     const float *x_used, *w_used; /* X and W as the forward pass used them (x, w for fp32) */
-    lpt_qstate qs;
+    lpt_qpoints qs;
 } linear;
 
 static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
@@ -53,18 +53,18 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
 static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     linear *f = l->priv;
     lpt_backend *be = c->be;
-    const lpt_qstate *q = &f->qs;
+    const lpt_qpoints *qp = &f->qs;
     float *yv = lpt_tensor_f32(y);
-    f->x_used = lpt_q_input(c, q->x, (size_t)c->n * f->in, lpt_tensor_f32(x), lpt_tensor_f32(&f->xq));
-    f->w_used = lpt_q_input(c, q->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), lpt_tensor_f32(&f->wq));
-    const float *bias = f->bias ? lpt_q_bias(c, q->x, q->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
+    f->x_used = lpt_q_input(c, qp->x, (size_t)c->n * f->in, lpt_tensor_f32(x), lpt_tensor_f32(&f->xq));
+    f->w_used = lpt_q_input(c, qp->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), lpt_tensor_f32(&f->wq));
+    const float *bias = f->bias ? lpt_q_bias(c, qp->x, qp->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
                                 : NULL;
-    const int relu = lpt_q_fused_relu(c, q->y, l);
+    const int relu = lpt_q_fused_relu(c, qp->y, l);
     do { /* again when the statistics unit corrects FL_Y */
-        lpt_q_gemm(c, q->x, q->w, q->y, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
+        lpt_q_gemm(c, qp->x, qp->w, qp->y, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
         if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
         if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
-    } while (lpt_q_output(c, q->y, (size_t)c->n * f->out, yv, yv));
+    } while (lpt_q_output(c, qp->y, (size_t)c->n * f->out, yv, yv));
 }
 
 /* dY at its quantization point; dW = dYᵀ X (exact, then FP32); dX = dY W, requantized */
@@ -73,17 +73,17 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
     (void)x;
     (void)y;
     linear *f = l->priv;
-    const lpt_qstate *q = &f->qs;
-    const float *dyq = lpt_q_input(c, q->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->dyq));
+    const lpt_qpoints *qp = &f->qs;
+    const float *dyq = lpt_q_input(c, qp->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->dyq));
     // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
-    lpt_q_gemm(c, q->dy, q->x, -1, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
+    lpt_q_gemm(c, qp->dy, qp->x, -1, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
                f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
     do /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
-        lpt_q_gemm(c, q->dy, q->w, q->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
+        lpt_q_gemm(c, qp->dy, qp->w, qp->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
                    f->in);
-    while (lpt_q_output(c, q->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    while (lpt_q_output(c, qp->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
 }
 
 static void linear_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((linear *)l->priv)->qs, q, l); }

@@ -21,7 +21,11 @@ static const layer_entry g_layers[] = {
 };
 
 const char *lpt_layer_types(void) {
-    return "conv2d, linear, relu, maxpool, avgpool, flatten, batchnorm, dropout";
+    static char names[256];
+    if (!names[0])
+        for (size_t i = 0, at = 0; i < sizeof g_layers / sizeof g_layers[0]; i++)
+            at += (size_t)snprintf(names + at, sizeof names - at, "%s%s", i ? ", " : "", g_layers[i].type);
+    return names;
 }
 
 int lpt_layer_create(const char *type, lpt_layer_args *args, lpt_layer *l) {

@@ -39,6 +39,7 @@ static void relu_free(lpt_layer *l) { (void)l; }
 
 static const lpt_layer_ops relu_ops = {
     .type = "relu",
+    .relu = 1,
     .setup = relu_setup,
     .forward = relu_forward,
     .backward = relu_backward,
