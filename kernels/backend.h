@@ -123,6 +123,13 @@ struct lpt_backend {
     void (*dfp_gemm)(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
                      int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                      uint64_t *overflows);
+    /* Storage of quantized tensors as what they are: pack writes the n values of x (on
+     * the grid of format f, at FL fl for dfp) as codes of f's width (lpt_qformat_code_bytes:
+     * dfp int8/int16/int32 two's complement, fp16/bf16 16-bit patterns, fp8 8-bit
+     * patterns), little-endian; unpack reads them back to float32. Exact both ways for
+     * values on the grid. */
+    void (*pack)(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const float *x, void *codes);
+    void (*unpack)(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const void *codes, float *y);
     /* codes[i] = x[i] * 2^fl: the integer codes of grid values at FL fl (exact) */
     void (*to_codes)(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
     /* y (m, n; row stride ldy) = c (m, n; row stride ldc) * 2^-fl, rounded once to float32 */

@@ -24,10 +24,18 @@ void lpt_q_register(lpt_qpoints *s, lpt_qconfig *q, const lpt_layer *l) {
     s->dx = l->index > 0 ? lpt_stats_register(u, l->name, "dx", LPT_ROLE_G, role_fmt(q, LPT_ROLE_G)) : -1;
 }
 
-const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, float *buf) {
-    if (!c->quant) return in;
-    lpt_q_apply(c, id, n, in, buf);
-    return buf;
+void lpt_q_mark(const lpt_ctx *c, int id, lpt_tensor *t) {
+    const lpt_qformat fp32 = {.fmt = LPT_FMT_FP32, .width = 32, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_IEEE};
+    const lpt_stats_entry *e = c->quant && id >= 0 && !c->quant->calibrating ? &c->quant->stats->e[id] : NULL;
+    t->grid = e ? e->fmt : fp32;
+    t->fl = e && e->fmt.fmt == LPT_FMT_DFP ? e->fl : 0;
+}
+
+const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const lpt_tensor *in, lpt_tensor *buf) {
+    if (!c->quant) return lpt_tensor_f32(in);
+    lpt_q_apply(c, id, n, lpt_tensor_f32(in), lpt_tensor_f32(buf));
+    lpt_q_mark(c, id, buf);
+    return lpt_tensor_f32(buf);
 }
 
 /* the format a quantization point applies (NULL: the values pass unchanged) */

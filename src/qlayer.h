@@ -60,9 +60,13 @@ void lpt_q_register(lpt_qpoints *s, lpt_qconfig *q, const lpt_layer *l);
  * the quantizer's counters. Calibration and fp32 roles copy. With in != out the
  * recompute rule applies: the FL may be corrected and `in` quantized again. */
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
-/* An operand at a quantization point: `in` itself in an fp32 run (the identity),
- * otherwise lpt_q_apply into buf, which is returned. */
-const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const float *in, float *buf);
+/* An operand at a quantization point: `in`'s values in an fp32 run (the identity),
+ * otherwise lpt_q_apply into buf, whose data is returned and which then carries the
+ * format (grid, fl) it holds. n: the elements in use. */
+const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const lpt_tensor *in, lpt_tensor *buf);
+/* Record on t the format entry id's quantization point gave its values (fp32 in an fp32
+ * run or during calibration). */
+void lpt_q_mark(const lpt_ctx *c, int id, lpt_tensor *t);
 /* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
  * rule: one fused pass observes the tensor and quantizes it at the current FL; when a
  * correction is due and this tensor's own histogram gives another FL, the FL is

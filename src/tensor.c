@@ -37,6 +37,10 @@ size_t lpt_tensor_bytes(const lpt_tensor *t) {
     return lpt_tensor_count(t) * lpt_format_traits_of(t->fmt)->storage_bytes;
 }
 
+size_t lpt_tensor_code_bytes(const lpt_tensor *t) {
+    return lpt_tensor_count(t) * (size_t)lpt_qformat_code_bytes(&t->grid);
+}
+
 void lpt_arena_init(lpt_arena *a, lpt_backend *be) {
     memset(a, 0, sizeof *a);
     a->be = be;

@@ -21,8 +21,15 @@ typedef struct {
 
 typedef struct {
     lpt_shape shape;
-    lpt_format fmt;
-    void *data; /* backend memory; set when the owning arena is committed */
+    lpt_format fmt; /* how the elements are stored */
+    void *data;     /* backend memory; set when the owning arena is committed */
+    /* The number format the values are on (a quantization point's output: dfp at FL
+     * `fl`, fp16, bf16, fp8); fp32 when they are plain floats. A backend may store them
+     * as float32 (the CPU's exact float GEMMs want that) or as codes of the format's
+     * width (the table's pack and unpack convert); the stored width is what
+     * lpt_tensor_code_bytes reports. */
+    lpt_qformat grid;
+    int fl;
 } lpt_tensor;
 
 lpt_shape lpt_shape_make(int ndim, const int *dims);
@@ -35,6 +42,14 @@ void lpt_shape_format(const lpt_shape *s, int from, char *buf, size_t n);
 static inline size_t lpt_tensor_count(const lpt_tensor *t) { return lpt_shape_count(&t->shape); }
 static inline float *lpt_tensor_f32(const lpt_tensor *t) { return (float *)t->data; }
 size_t lpt_tensor_bytes(const lpt_tensor *t);
+/* Bytes of the tensor stored as codes of its grid format (dfp: 1, 2 or 4 bytes by
+ * width; fp16/bf16: 2; fp8: 1; fp32: 4 per element). */
+size_t lpt_tensor_code_bytes(const lpt_tensor *t);
+/* y holds values on x's grid (ReLU, max pooling and reshapes keep the grid). */
+static inline void lpt_tensor_keep_grid(lpt_tensor *y, const lpt_tensor *x) {
+    y->grid = x->grid;
+    y->fl = x->fl;
+}
 
 /* An arena is one allocation sliced into tensors. Tensors are reserved first (their
  * addresses are remembered), then the arena is committed once: one backend allocation,

@@ -160,11 +160,45 @@ static void test_dfp_entries(void **state) {
     free(a), free(b);
 }
 
+/* quantized tensors stored as codes of their format's width: pack and unpack of every
+ * backend equal the reference's bytes, and give the grid values back */
+static void test_pack_unpack(void **state) {
+    (void)state;
+    const char *specs[] = {"dfp8", "dfp4", "dfp12", "dfp16", "dfp24", "fp16", "bf16", "fp8-e4m3", "fp8-e5m2", NULL};
+    const size_t n = 1001;
+    for (int f = 0; specs[f]; f++) {
+        lpt_qformat q;
+        assert_int_equal(lpt_qformat_parse(specs[f], &q), 0);
+        const int fl = q.fmt == LPT_FMT_DFP ? q.width - 3 : 0, cb = lpt_qformat_code_bytes(&q);
+        assert_int_equal(cb, q.fmt == LPT_FMT_DFP ? (q.width <= 8 ? 1 : q.width <= 16 ? 2 : 4) : q.width / 8);
+        float *x = tu_rand(n, 90 + (uint64_t)f, -5, 5), *g = lpt_xmalloc(n * 4), *back = lpt_xmalloc(n * 4);
+        x[3] = 0.0f, x[4] = -1e-3f;
+        lpt_qstats st = {0};
+        lpt_quantize_ref(&q, fl, NULL, n, x, NULL, g, &st); /* the grid values */
+        unsigned char *c0 = lpt_xmalloc(n * (size_t)cb), *c1 = lpt_xmalloc(n * (size_t)cb);
+        tu_ref->pack(tu_ref, &q, fl, n, g, c0);
+        tu_ref->unpack(tu_ref, &q, fl, n, c0, back);
+        assert_memory_equal(g, back, n * 4);
+        TU_EACH_BACKEND(be, d) {
+            void *dc = tu_dnew(&d, n * (size_t)cb);
+            float *dy = tu_dnew(&d, n * 4);
+            be->pack(be, &q, fl, n, tu_din(&d, g, n * 4), dc);
+            tu_dget(&d, c1, dc, n * (size_t)cb);
+            if (memcmp(c0, c1, n * (size_t)cb)) fail_msg("%s pack %s differs from the reference", be->name, specs[f]);
+            be->unpack(be, &q, fl, n, dc, dy);
+            tu_dget(&d, back, dy, n * 4);
+            assert_memory_equal(g, back, n * 4);
+        }
+        free(x), free(g), free(back), free(c0), free(c1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_exact),
         cmocka_unit_test(test_quant_observe),
         cmocka_unit_test(test_dfp_entries),
+        cmocka_unit_test(test_pack_unpack),
     };
     return cmocka_run_group_tests(tests, tu_backends_setup, tu_backends_teardown);
 }

@@ -77,6 +77,11 @@ static void test_linear(void **s) {
     const int n = 5, in = 10, out = 7;
     build(&h, "linear", "out=7", 2, (int[]){n, in});
     h.t.l.ops->forward(&h.t.l, &h.c, &h.t.x, &h.t.y);
+    /* the output carries its format: dfp8 at FL_Y, stored as one byte per value */
+    assert_int_equal(h.t.y.grid.fmt, LPT_FMT_DFP);
+    assert_int_equal(h.t.y.grid.width, 8);
+    assert_int_equal(h.t.y.fl, h.u.e[2].fl);
+    assert_int_equal(lpt_tensor_code_bytes(&h.t.y), lpt_tensor_count(&h.t.y));
     h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
     lpt_param p[2];
     h.t.l.ops->params(&h.t.l, p);

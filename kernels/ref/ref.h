@@ -51,6 +51,8 @@ void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
+void lpt_ref_pack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const float *x, void *codes);
+void lpt_ref_unpack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const void *codes, float *y);
 void lpt_ref_to_codes(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
 void lpt_ref_from_acc(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy);
 void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out);

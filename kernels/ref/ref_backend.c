@@ -48,6 +48,8 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->igemm = lpt_ref_igemm;
     be->gemm_exact = lpt_ref_gemm_exact;
     be->dfp_gemm = lpt_dfp_gemm_generic;
+    be->pack = lpt_ref_pack;
+    be->unpack = lpt_ref_unpack;
     be->to_codes = lpt_ref_to_codes;
     be->from_acc = lpt_ref_from_acc;
     be->bias_to_acc = lpt_ref_bias_to_acc;

@@ -42,3 +42,30 @@ void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int 
         out[j] = (float)ldexp(r, -fl);
     }
 }
+
+/* ---- quantized tensors stored as codes of their format's width ---- */
+
+void lpt_ref_pack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const float *x, void *codes) {
+    (void)be;
+    const int cb = lpt_qformat_code_bytes(f);
+    lpt_qformat exact = *f; /* values on the grid: any rounding gives them back; no SR draws */
+    exact.round = LPT_ROUND_RNE;
+    int32_t c;
+    lpt_qstats st = {0};
+    for (size_t i = 0; i < n; i++) {
+        lpt_quantize_ref(&exact, fl, NULL, 1, x + i, &c, NULL, &st);
+        memcpy((unsigned char *)codes + i * (size_t)cb, &c, (size_t)cb); /* little-endian: the low bytes */
+    }
+}
+
+void lpt_ref_unpack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const void *codes, float *y) {
+    (void)be;
+    const int cb = lpt_qformat_code_bytes(f);
+    const int sign_extend = f->fmt == LPT_FMT_DFP && cb < 4;
+    for (size_t i = 0; i < n; i++) {
+        int32_t c = 0;
+        memcpy(&c, (const unsigned char *)codes + i * (size_t)cb, (size_t)cb);
+        if (sign_extend) c = (int32_t)((uint32_t)c << (32 - 8 * cb)) >> (32 - 8 * cb);
+        y[i] = lpt_dequantize_one_ref(f, fl, c);
+    }
+}

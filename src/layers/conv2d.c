@@ -72,9 +72,8 @@ static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, l
     const lpt_qpoints *qp = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *yv = lpt_tensor_f32(y), *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    const float *xq = lpt_q_input(cx, qp->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, lpt_tensor_f32(x),
-                                  lpt_tensor_f32(&c->xq));
-    c->w_used = lpt_q_input(cx, qp->w, (size_t)c->out * k, lpt_tensor_f32(&c->w), lpt_tensor_f32(&c->wq));
+    const float *xq = lpt_q_input(cx, qp->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, x, &c->xq);
+    c->w_used = lpt_q_input(cx, qp->w, (size_t)c->out * k, &c->w, &c->wq);
     be->im2col(be, &c->g, cx->n, xq, col);
     lpt_q_gemm(cx, qp->w, qp->x, qp->y, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
     const float *bias = c->bias ? lpt_q_bias(cx, qp->x, qp->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
@@ -85,6 +84,7 @@ static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, l
         be->conv_out_fwd(be, cx->n, c->out, p, t, bias, yv);
         if (relu) be->relu_fwd(be, ny, yv, yv);
     } while (lpt_q_output(cx, qp->y, ny, yv, yv));
+    lpt_q_mark(cx, qp->y, y);
 }
 
 /* dY at its quantization point; dW = dY colᵀ (exact, then FP32); dX = col2im(Wᵀ dY),
@@ -98,7 +98,7 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     const lpt_qpoints *qp = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    const float *dyq = lpt_q_input(cx, qp->dy, (size_t)cx->n * c->out * p, lpt_tensor_f32(dy), lpt_tensor_f32(&c->dyq));
+    const float *dyq = lpt_q_input(cx, qp->dy, (size_t)cx->n * c->out * p, dy, &c->dyq);
     be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
     // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
     lpt_q_gemm(cx, qp->dy, qp->x, -1, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);
@@ -109,6 +109,7 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     do /* again when the statistics unit corrects FL_dX (col is kept) */
         be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
     while (lpt_q_output(cx, qp->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    lpt_q_mark(cx, qp->dx, dx);
 }
 
 static void conv_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((conv2d *)l->priv)->qs, q, l); }

@@ -13,6 +13,7 @@ static int flatten_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_
 static void flatten_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     c->be->copy(c->be, y->data, x->data,
                 (size_t)c->n * lpt_shape_item_count(&l->in) * sizeof(float));
+    lpt_tensor_keep_grid(y, x);
 }
 
 static void flatten_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,

@@ -55,8 +55,8 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
     lpt_backend *be = c->be;
     const lpt_qpoints *qp = &f->qs;
     float *yv = lpt_tensor_f32(y);
-    f->x_used = lpt_q_input(c, qp->x, (size_t)c->n * f->in, lpt_tensor_f32(x), lpt_tensor_f32(&f->xq));
-    f->w_used = lpt_q_input(c, qp->w, (size_t)f->out * f->in, lpt_tensor_f32(&f->w), lpt_tensor_f32(&f->wq));
+    f->x_used = lpt_q_input(c, qp->x, (size_t)c->n * f->in, x, &f->xq);
+    f->w_used = lpt_q_input(c, qp->w, (size_t)f->out * f->in, &f->w, &f->wq);
     const float *bias = f->bias ? lpt_q_bias(c, qp->x, qp->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
                                 : NULL;
     const int relu = lpt_q_fused_relu(c, qp->y, l);
@@ -65,6 +65,7 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
         if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
         if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
     } while (lpt_q_output(c, qp->y, (size_t)c->n * f->out, yv, yv));
+    lpt_q_mark(c, qp->y, y);
 }
 
 /* dY at its quantization point; dW = dYᵀ X (exact, then FP32); dX = dY W, requantized */
@@ -74,7 +75,7 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
     (void)y;
     linear *f = l->priv;
     const lpt_qpoints *qp = &f->qs;
-    const float *dyq = lpt_q_input(c, qp->dy, (size_t)c->n * f->out, lpt_tensor_f32(dy), lpt_tensor_f32(&f->dyq));
+    const float *dyq = lpt_q_input(c, qp->dy, (size_t)c->n * f->out, dy, &f->dyq);
     // dW (OUT, IN) = dyᵀ (OUT, N) x (N, IN)
     lpt_q_gemm(c, qp->dy, qp->x, -1, 1, 0, f->out, f->in, c->n, dyq, f->out, f->x_used, f->in, lpt_tensor_f32(&f->dw),
                f->in);
@@ -84,6 +85,7 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
         lpt_q_gemm(c, qp->dy, qp->w, qp->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
                    f->in);
     while (lpt_q_output(c, qp->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    lpt_q_mark(c, qp->dx, dx);
 }
 
 static void linear_register_q(lpt_layer *l, lpt_qconfig *q) { lpt_q_register(&((linear *)l->priv)->qs, q, l); }

@@ -36,10 +36,12 @@ static int pool_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
 
 static void pool_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     pool *p = l->priv;
-    if (p->max)
+    if (p->max) {
         c->be->maxpool_fwd(c->be, &p->g, c->n, lpt_tensor_f32(x), lpt_tensor_f32(y), p->idx.data);
-    else
+        lpt_tensor_keep_grid(y, x);
+    } else {
         c->be->avgpool_fwd(c->be, &p->g, c->n, lpt_tensor_f32(x), lpt_tensor_f32(y));
+    }
 }
 
 static void pool_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,

@@ -14,6 +14,7 @@ static int relu_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
 static void relu_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     c->be->relu_fwd(c->be, (size_t)c->n * lpt_shape_item_count(&l->in), lpt_tensor_f32(x),
                     lpt_tensor_f32(y));
+    lpt_tensor_keep_grid(y, x);
 }
 
 static void relu_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
