@@ -54,10 +54,6 @@ typedef struct {
 /* Fill oh/ow; returns -1 if the window does not fit. */
 int lpt_window_finish(lpt_window *g);
 
-/* Key of a counter-based random draw (see src/base/rng.h). */
-typedef struct {
-    uint64_t seed, stream, step;
-} lpt_rng_key;
 
 typedef struct lpt_backend lpt_backend;
 
@@ -144,7 +140,7 @@ struct lpt_backend {
      * are added to st. When h is not NULL, the statistics unit's analysis of x (its MSB
      * histograms, zeros and largest magnitude, before quantization) is added to h in
      * the same pass over memory. */
-    void (*quant_observe)(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
+    void (*quant_observe)(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_rng_key *key,
                           size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h);
 
     /* x (N, C, H, W) -> col (C*KH*KW, N*OH*OW): row r = (c, i, j), column = n*OH*OW + p */

@@ -40,19 +40,13 @@ typedef struct {
     uint64_t out_of_range, underflow, nonfinite;
 } lpt_qstats;
 
-/* Key of the stochastic-rounding stream: element i of a call draws
- * lpt_sr_bits(key, key.index0 + i). */
-typedef struct {
-    uint64_t seed;
-    uint64_t tensor; /* tensor id */
-    uint64_t step;
-    uint64_t index0; /* index of the call's first element in the tensor */
-} lpt_sr_key;
+/* Stochastic rounding draws from an lpt_rng_key (src/base/rng.h) whose stream is the
+ * tensor's: element i of a call draws the bits of index key.index0 + i. */
 
-/* The per-(seed, tensor, step) part of the hash, computed once per call. */
-static inline uint64_t lpt_sr_prefix(const lpt_sr_key *k) {
+/* The per-(seed, tensor stream, step) part of the hash, computed once per call. */
+static inline uint64_t lpt_sr_prefix(const lpt_rng_key *k) {
     uint64_t h = lpt_mix64(k->seed ^ 0x5352u /* "SR" */);
-    h = lpt_mix64(h ^ (k->tensor * 0xd1b54a32d192ed03ULL));
+    h = lpt_mix64(h ^ (k->stream * 0xd1b54a32d192ed03ULL));
     return lpt_mix64(h ^ (k->step * 0x94d049bb133111ebULL + 0x2545f4914f6cdd1dULL));
 }
 /* 24 random bits for element `index` under a prefix */
@@ -64,7 +58,7 @@ static inline uint32_t lpt_sr_bits_at(uint64_t prefix, uint64_t index) {
 #define LPT_FL_MAX 256
 
 /* Reference: quantize n values. codes and/or y may be NULL. fl is used by dfp only. */
-void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t n,
                       const float *x, int32_t *codes, float *y, lpt_qstats *st);
 /* Reference: value of one code. */
 float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code);

@@ -135,7 +135,7 @@ float lpt_dequantize_one_ref(const lpt_qformat *q, int fl, int32_t code) {
     return (float)(s ? -a : a);
 }
 
-void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+void lpt_quantize_ref(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t n,
                       const float *x, int32_t *codes, float *y, lpt_qstats *st) {
     const uint64_t prefix = key ? lpt_sr_prefix(key) : 0, i0 = key ? key->index0 : 0;
     for (size_t i = 0; i < n; i++) {

@@ -41,7 +41,7 @@ static void run_memcpy(void *a) {
 
 static void run_quant(void *a) {
     qjob *j = a;
-    lpt_sr_key key = {.seed = 1, .tensor = 2, .step = 3};
+    lpt_rng_key key = {.seed = 1, .stream = 2, .step = 3};
     lpt_quantize(j->q, 4, &key, j->n, j->x, NULL, j->y, &j->st);
 }
 

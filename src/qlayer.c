@@ -83,7 +83,7 @@ static lpt_qresult *report_of(const lpt_ctx *c, int id) { return analysing(c) ? 
 
 /* One pass whose result the host needs now (the recompute rule): quantize and observe
  * into the cleared pass slot, then read it (a sync point). */
-static const lpt_qresult *observed_pass(const lpt_ctx *c, const lpt_qformat *f, int fl, const lpt_sr_key *key,
+static const lpt_qresult *observed_pass(const lpt_ctx *c, const lpt_qformat *f, int fl, const lpt_rng_key *key,
                                         size_t n, const float *in, float *out, int with_hist) {
     lpt_backend *be = c->be;
     lpt_qresult *host = c->quant->pass_host;
@@ -125,7 +125,7 @@ static int may_correct(const lpt_ctx *c, const lpt_stats_entry *e) {
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
-    const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    const lpt_rng_key key = {.seed = c->seed, .stream = (uint64_t)id, .step = c->step, .index0 = 0};
     if (!may_correct(c, e) || in == out) {
         lpt_qresult *r = report_of(c, id);
         c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &r->counts,
@@ -149,7 +149,7 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     if (!c->quant) return 0;
     lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
-    const lpt_sr_key key = {.seed = c->seed, .tensor = (uint64_t)id, .step = c->step, .index0 = 0};
+    const lpt_rng_key key = {.seed = c->seed, .stream = (uint64_t)id, .step = c->step, .index0 = 0};
     if (e->redo) { /* the output again, at the corrected FL: observed before, counted now */
         c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &c->quant->acc[id].counts, NULL);
         e->redo = 0;

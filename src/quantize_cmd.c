@@ -130,7 +130,7 @@ int lpt_quantize_main(int argc, char **argv) {
     int32_t *codes = lpt_xmalloc(in.count * 4 + 4);
     float *y = lpt_xmalloc(in.count * 4 + 4);
     lpt_qstats st = {0};
-    lpt_sr_key key = {.seed = seed, .tensor = tensor, .step = step, .index0 = 0};
+    lpt_rng_key key = {.seed = seed, .stream = tensor, .step = step, .index0 = 0};
     lpt_quantize(&q, fl, &key, in.count, in.data, codes, y, &st);
     report(&in, y, &st);
     rc = 0;

@@ -71,7 +71,7 @@ static void test_gemm_exact(void **state) {
 /* one format and tensor: the reference against every backend (2 threads; 1 thread in
  * place), values, counters and histograms bit for bit */
 static void quant_case(const char *spec, const lpt_qformat *q, size_t n, const float *x) {
-    const lpt_sr_key key = {.seed = 3, .tensor = 7, .step = 11, .index0 = 0};
+    const lpt_rng_key key = {.seed = 3, .stream = 7, .step = 11, .index0 = 0};
     const int fl = 5;
     float *y0 = lpt_xmalloc(n * 4), *y1 = lpt_xmalloc(n * 4);
     lpt_qresult r0, r1;

@@ -385,14 +385,14 @@ static void test_stochastic_rounding(void **s) {
     const size_t n = 4096;
     float *x = tu_rand(n, 3, -4, 4);
     int32_t *a = lpt_xmalloc(n * 4), *b = lpt_xmalloc(n * 4);
-    lpt_sr_key key = {.seed = 42, .tensor = 7, .step = 100, .index0 = 0};
+    lpt_rng_key key = {.seed = 42, .stream = 7, .step = 100, .index0 = 0};
     lpt_qstats st = {0};
     lpt_quantize_ref(&q, 4, &key, n, x, a, NULL, &st);
     lpt_quantize_ref(&q, 4, &key, n, x, b, NULL, &st);
     assert_memory_equal(a, b, n * 4); /* same key, same bits */
     /* any element alone: index0 = i, n = 1 */
     for (size_t i = 0; i < n; i += 97) {
-        lpt_sr_key k1 = key;
+        lpt_rng_key k1 = key;
         k1.index0 = i;
         int32_t one;
         lpt_quantize_ref(&q, 4, &k1, 1, &x[i], &one, NULL, &st);
@@ -410,7 +410,7 @@ static void test_stochastic_rounding(void **s) {
         float *v = lpt_xmalloc(N * 4);
         int32_t *c = lpt_xmalloc(N * 4);
         for (size_t i = 0; i < N; i++) v[i] = (float)(vals[k] / 16.0);
-        lpt_sr_key kk = {.seed = 9, .tensor = (uint64_t)k, .step = 0};
+        lpt_rng_key kk = {.seed = 9, .stream = (uint64_t)k, .step = 0};
         lpt_quantize_ref(&q, 4, &kk, N, v, c, NULL, &st);
         double mean = 0;
         for (size_t i = 0; i < N; i++) mean += c[i];
@@ -426,7 +426,7 @@ static void test_stochastic_rounding(void **s) {
     int32_t lo = 0x3555, hi = 0x3556; /* fp16 neighbours of 1/3 */
     int seen_lo = 0, seen_hi = 0;
     for (uint64_t step = 0; step < 64; step++) {
-        lpt_sr_key kk = {.seed = 1, .tensor = 1, .step = step};
+        lpt_rng_key kk = {.seed = 1, .stream = 1, .step = step};
         int32_t c;
         lpt_quantize_ref(&h, 0, &kk, 1, &one_third, &c, NULL, &st);
         assert_true(c == lo || c == hi);

@@ -76,7 +76,7 @@ static void compare(const lpt_qformat *q, int fl, size_t off, size_t n, uint64_t
     int32_t *c0 = lpt_xmalloc(n * 4), *c1 = lpt_xmalloc(n * 4);
     float *y0 = lpt_xmalloc(n * 4), *y1 = lpt_xmalloc(n * 4);
     lpt_qstats s0 = {0};
-    lpt_sr_key key = {.seed = 11, .tensor = 3, .step = 5, .index0 = index0};
+    lpt_rng_key key = {.seed = 11, .stream = 3, .step = 5, .index0 = index0};
     lpt_quantize_ref(q, fl, &key, n, g_x + off, c0, y0, &s0);
     for (int lv = 0; lv < 3; lv++) {
     if (!g_have[lv]) continue;

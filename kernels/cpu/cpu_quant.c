@@ -14,13 +14,13 @@
 #define QMAX_THREADS 64
 
 /* values lo..hi: analysis into the thread's accumulator, quantization, block by block */
-static void quant_range(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t lo, size_t hi,
+static void quant_range(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t lo, size_t hi,
                         const float *x, float *y, lpt_qstats *st, lpt_msb_acc *acc) {
     for (size_t i = lo; i < hi; i += QBLOCK) {
         const size_t nb = hi - i < QBLOCK ? hi - i : QBLOCK;
         if (acc) lpt_msb_acc_add(acc, nb, x + i);
         if (q) {
-            lpt_sr_key k = *key;
+            lpt_rng_key k = *key;
             k.index0 += i;
             lpt_quantize(q, fl, &k, nb, x + i, NULL, y + i, st);
         } else if (y != x) {
@@ -29,9 +29,9 @@ static void quant_range(const lpt_qformat *q, int fl, const lpt_sr_key *key, siz
     }
 }
 
-void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
+void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_rng_key *key,
                            size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h) {
-    const lpt_sr_key k0 = {0};
+    const lpt_rng_key k0 = {0};
     if (!key) key = &k0;
     if (q && q->fmt == LPT_FMT_FP32) q = NULL;
     const int T = be->threads < QMAX_THREADS ? be->threads : QMAX_THREADS;

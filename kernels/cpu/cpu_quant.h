@@ -11,7 +11,7 @@
 #include "quant/quant.h"
 
 /* lpt_quantize_ref and lpt_dequantize_ref, fast. */
-void lpt_quantize(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+void lpt_quantize(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t n,
                   const float *x, int32_t *codes, float *y, lpt_qstats *st);
 void lpt_dequantize(const lpt_qformat *q, int fl, size_t n, const int32_t *codes, float *y);
 /* Name of the kernel lpt_quantize picks for q on this CPU (for benchmarks and notes). */

@@ -442,7 +442,7 @@ const char *lpt_quantize_kernel_name(const lpt_qformat *q) {
     return buf;
 }
 
-void lpt_quantize(const lpt_qformat *q, int fl, const lpt_sr_key *key, size_t n,
+void lpt_quantize(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t n,
                   const float *x, int32_t *codes, float *y, lpt_qstats *st) {
     const isa_level *L = level();
     const uint64_t prefix = key ? lpt_sr_prefix(key) : 0, i0 = key ? key->index0 : 0;

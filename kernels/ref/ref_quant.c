@@ -6,12 +6,12 @@
 #include "kernels/ref/ref.h"
 #include "quant/bits.h"
 
-void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_sr_key *key,
+void lpt_ref_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_rng_key *key,
                            size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h) {
     (void)be;
     if (h) lpt_msb_hist_add_ref(h, n, x);
     if (q && q->fmt != LPT_FMT_FP32) {
-        const lpt_sr_key k0 = {0};
+        const lpt_rng_key k0 = {0};
         lpt_quantize_ref(q, fl, key ? key : &k0, n, x, NULL, y, st);
     } else if (y != x) {
         memmove(y, x, n * sizeof *y);

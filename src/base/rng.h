@@ -16,6 +16,12 @@ static inline uint64_t lpt_mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
+/* The key of a stream of draws, for every user (dropout masks, stochastic rounding):
+ * who draws (stream), at which step, and the index of a call's first element. */
+typedef struct {
+    uint64_t seed, stream, step, index0;
+} lpt_rng_key;
+
 /* 64 random bits for (seed, stream, counter). */
 static inline uint64_t lpt_rng_bits(uint64_t seed, uint64_t stream, uint64_t counter) {
     uint64_t h = lpt_mix64(seed + 0x9e3779b97f4a7c15ULL);
