@@ -48,6 +48,7 @@ int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor,
     snprintf(e->layer, sizeof e->layer, "%s", layer);
     snprintf(e->tensor, sizeof e->tensor, "%s", tensor);
     e->role = role;
+    e->stream = lpt_stats_stream(layer, tensor);
     e->fmt = *fmt;
     e->fl = fmt->fmt == LPT_FMT_DFP ? fmt->width - 1 : 0;
     return u->n++;
@@ -62,6 +63,16 @@ void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
     d->out_of_range += q->out_of_range;
     d->underflow += q->underflow;
     d->nonfinite += q->nonfinite;
+}
+
+uint64_t lpt_stats_stream(const char *layer, const char *tensor) {
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits */
+    for (const char *s = layer;; s++) {
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL; /* the terminating zero separates the names */
+        if (!*s) break;
+    }
+    for (const char *s = tensor; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return lpt_mix64(h);
 }
 
 void lpt_stats_add_result(lpt_stats_unit *u, int id, const lpt_qresult *r) {

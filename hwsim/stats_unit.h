@@ -37,6 +37,7 @@ typedef struct {
     char layer[32];
     char tensor[8]; /* which tensor of the layer: x, w, y, dy, dx */
     lpt_role role;
+    uint64_t stream; /* its stochastic-rounding stream (lpt_stats_stream) */
     lpt_qformat fmt; /* current format (auto may change the width) */
     int fl;
     int configured;     /* an FL has been chosen from statistics */
@@ -85,6 +86,9 @@ void lpt_stats_set_auto_role(lpt_stats_unit *u, lpt_role role, const int *widths
 /* Register a tensor; returns its id. The FL starts at W - 1 until statistics exist. */
 int lpt_stats_register(lpt_stats_unit *u, const char *layer, const char *tensor, lpt_role role,
                        const lpt_qformat *fmt);
+/* The stochastic-rounding stream of a quantization point: FNV-1a over the layer name, a
+ * zero byte and the tensor name, mixed (lpt_mix64). Independent of registration order. */
+uint64_t lpt_stats_stream(const char *layer, const char *tensor);
 /* Analysis: add n values of entry id to the current interval. */
 void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x);
 /* Add the quantizer's counters for entry id. */

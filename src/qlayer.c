@@ -125,7 +125,7 @@ static int may_correct(const lpt_ctx *c, const lpt_stats_entry *e) {
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) {
     lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
-    const lpt_rng_key key = {.seed = c->seed, .stream = (uint64_t)id, .step = c->step, .index0 = 0};
+    const lpt_rng_key key = {.seed = c->seed, .stream = e->stream, .step = c->step, .index0 = 0};
     if (!may_correct(c, e) || in == out) {
         lpt_qresult *r = report_of(c, id);
         c->be->quant_observe(c->be, format_of(c, e), e->fl, &key, n, in, out, &r->counts,
@@ -149,7 +149,7 @@ int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out
     if (!c->quant) return 0;
     lpt_stats_unit *u = c->quant->stats;
     lpt_stats_entry *e = &u->e[id];
-    const lpt_rng_key key = {.seed = c->seed, .stream = (uint64_t)id, .step = c->step, .index0 = 0};
+    const lpt_rng_key key = {.seed = c->seed, .stream = e->stream, .step = c->step, .index0 = 0};
     if (e->redo) { /* the output again, at the corrected FL: observed before, counted now */
         c->be->quant_observe(c->be, &e->fmt, e->fl, &key, n, in, out, &c->quant->acc[id].counts, NULL);
         e->redo = 0;

@@ -468,6 +468,27 @@ static void test_state_of_earlier_builds(void **s) {
     lpt_stats_free(&u);
 }
 
+/* a quantization point's stochastic-rounding stream comes from its layer name and
+ * tensor, not from the order of registration */
+static void test_sr_stream_by_name(void **state) {
+    (void)state;
+    const lpt_qformat d8 = {.fmt = LPT_FMT_DFP, .width = 8, .round = LPT_ROUND_SR, .ovf = LPT_OVF_SAT};
+    lpt_stats_unit a, b;
+    lpt_stats_init(&a, 10, 1e-4), lpt_stats_init(&b, 10, 1e-4);
+    const char *names[][2] = {{"conv1", "x"}, {"conv1", "dy"}, {"fc1", "x"}, {"fc1", "w"}, {"conv1x", ""}};
+    int ia[5], ib[5];
+    for (int i = 0; i < 5; i++) ia[i] = lpt_stats_register(&a, names[i][0], names[i][1], LPT_ROLE_A, &d8);
+    for (int i = 4; i >= 0; i--) ib[i] = lpt_stats_register(&b, names[i][0], names[i][1], LPT_ROLE_A, &d8);
+    for (int i = 0; i < 5; i++) {
+        assert_true(ia[i] != ib[i] || i == 2); /* other ids ... */
+        assert_true(a.e[ia[i]].stream == b.e[ib[i]].stream); /* ... the same stream */
+        for (int j = 0; j < i; j++) assert_true(a.e[ia[i]].stream != a.e[ia[j]].stream);
+    }
+    /* "conv1" + "x" and "conv1x" + "" differ: the names are separated */
+    assert_true(lpt_stats_stream("conv1", "x") != lpt_stats_stream("conv1x", ""));
+    lpt_stats_free(&a), lpt_stats_free(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_of_earlier_builds),
@@ -478,6 +499,7 @@ int main(void) {
         cmocka_unit_test(test_fl_rule),
         cmocka_unit_test(test_unit_all_zeros_and_auto_width),
         cmocka_unit_test(test_jsonl_schema_and_history),
+        cmocka_unit_test(test_sr_stream_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
