@@ -1,7 +1,8 @@
 /* fuzz_args.c - the option parser of the subcommands: the input is split at NUL bytes
- * into arguments and parsed against a table with every kind of option (integer, long,
- * unsigned 64-bit, real, string, flag) and positional arguments, then the values go
- * through the checks lpt train applies (schedule, precision). */
+ * into arguments and parsed against lpt train's own options (built from the run
+ * configuration's table: every kind of option, integer, long, unsigned 64-bit, real,
+ * string, flag) and positional arguments, then the values go through the checks lpt
+ * train applies (schedule, options --resume refuses, precision). */
 #include "fuzz/fuzz.h"
 #include "src/args.h"
 #include "src/optim.h"
@@ -18,28 +19,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     argv[argc] = NULL;
     lpt_train_cfg cfg;
     lpt_train_cfg_defaults(&cfg);
-    char sched[16] = "cosine";
-    int flag = 0;
+    lpt_cfg_cli cli; /* lpt train's own options, from the configuration table */
+    lpt_cfg_cli_init(&cli, &cfg);
     char *pos[2];
     int npos = 0;
-    lpt_opt o[] = {
-        {"epochs", LPT_OPT_INT, &cfg.epochs, 0, 1, 100000, "N", "", 0},
-        {"max-steps", LPT_OPT_LONG, &cfg.max_steps, 0, 1, 1e15, "N", "", 0},
-        {"seed", LPT_OPT_U64, &cfg.seed, 0, 0, 0, "N", "", 0},
-        {"lr", LPT_OPT_FLOAT, &cfg.sgd.lr, 0, 0, 1e30, "X", "", 0},
-        {"precision", LPT_OPT_STR, cfg.precision, sizeof cfg.precision, 0, 0, "FMT", "", 0},
-        {"rounding", LPT_OPT_STR, cfg.rounding, sizeof cfg.rounding, 0, 0, "MODE", "", 0},
-        {"schedule", LPT_OPT_STR, sched, sizeof sched, 0, 0, "S", "", 0},
-        {"quiet", LPT_OPT_FLAG, &flag, 0, 0, 0, NULL, "", 0},
-    };
     fuzz_quiet(1); /* the parser prints its messages and the usage */
-    const int rc = lpt_args_parse("train", NULL, o, (int)(sizeof o / sizeof o[0]), argc, argv, 2, pos, 2, &npos);
-    fuzz_quiet(0);
-    if (rc == 0) {
-        lpt_sched s;
-        (void)lpt_sched_parse(sched, &s);
+    const int rc = lpt_args_parse("train", NULL, cli.o, cli.n, argc, argv, 2, pos, 2, &npos);
+    if (rc == 0 && lpt_cfg_cli_finish(&cli) == 0) {
+        (void)lpt_cfg_cli_fixed_given(&cli);
         (void)lpt_prec_check(&cfg);
     }
+    fuzz_quiet(0);
     free(buf);
     return 0;
 }

@@ -2,8 +2,9 @@
  * (docs/training.md, "Statistics unit").
  *
  * Each observed tensor is an entry (layer, role) with its current format and FL, the
- * MSB histograms of the current interval (fed by the backend's quant_observe as layers
- * requantize, or by lpt_stats_observe), the quantizer's counters, and a bounded history of
+ * MSB histograms of the current interval (what the backend's quant_observe reported,
+ * added at the engine's sync points by lpt_stats_add_result, or by lpt_stats_observe),
+ * the quantizer's counters, and a bounded history of
  * past intervals. Every `interval` steps lpt_stats_configure closes the interval for
  * every entry: it picks the largest FL whose predicted overflow fraction (of the nonzero
  * values) is at most `overflow_rate`, and in auto mode the smallest allowed width that

@@ -4,8 +4,12 @@
  * data themselves; they call these. Pointers passed to compute functions are backend
  * memory (from `alloc`); hosts move data in and out with `to_device` / `to_host`.
  * A backend may queue work: results of reductions (non-finite and nonzero counts, the
- * loss and the correct predictions) land in backend memory, and the engine reads them
- * with lpt_backend_read, the one sync point, once per step (counted in `syncs`).
+ * loss and the correct predictions, quantizer counters and histograms, accumulator
+ * overflow counts) land in backend memory, and the engine reads them only with
+ * lpt_backend_read, its sync point (counted in `syncs`): once per step, once per
+ * statistics interval, and in dfp runs with the recompute rule once per dfp
+ * quantization point checked. Every entry of the table must be set (the registry
+ * refuses a table with a hole, naming the entry).
  * `supports(op, fmt)` says which (operation, number format) pairs a backend computes;
  * the float operations are fp32 and the integer GEMM is dfp; a CUDA backend adds entries.
  *
@@ -37,8 +41,8 @@ typedef enum {
     LPT_OP_XENT,
     LPT_OP_SGD,
     LPT_OP_ELEMENTWISE,
-    LPT_OP_IGEMM,
-    LPT_OP_QUANTIZE,
+    LPT_OP_IGEMM,    /* the dfp products: igemm, dfp_gemm, gemm_exact, to_codes, from_acc, bias_to_acc */
+    LPT_OP_QUANTIZE, /* a format's quantization points and storage: quant_observe, pack, unpack */
     LPT_OP_COUNT
 } lpt_op;
 
@@ -137,9 +141,9 @@ struct lpt_backend {
     /* A quantization point (docs/training.md): y = Q(x), the n values of x rounded to format q
      * at fractional length fl (q NULL or fp32: y = x), y == x allowed, element i drawing
      * its stochastic-rounding bits at index key->index0 + i; the quantizer's counters
-     * are added to st. When h is not NULL, the statistics unit's analysis of x (its MSB
-     * histograms, zeros and largest magnitude, before quantization) is added to h in
-     * the same pass over memory. */
+     * are added to st (backend memory). When h (backend memory) is not NULL, the
+     * statistics unit's analysis of x (its MSB histograms, zeros and largest magnitude,
+     * before quantization) is added to h in the same pass over memory. */
     void (*quant_observe)(lpt_backend *be, const lpt_qformat *q, int fl, const lpt_rng_key *key,
                           size_t n, const float *x, float *y, lpt_qstats *st, lpt_msb_hist *h);
 

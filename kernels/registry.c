@@ -1,5 +1,6 @@
 /* registry.c - the one place that knows which backends this build has. A CUDA backend
  * registers here (under LPT_HAVE_CUDA) when it exists; nothing else tests the switch. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,31 @@ const char *lpt_op_name(lpt_op op) {
         "gemm", "im2col", "col2im", "conv_out", "bias", "relu", "maxpool", "avgpool", "batchnorm",
         "dropout", "xent", "sgd", "elementwise", "igemm", "quantize"};
     return (unsigned)op < LPT_OP_COUNT ? names[op] : "?";
+}
+
+/* Every entry of the table, so that a backend with a hole is refused by name. */
+#define ENTRY(f) {#f, offsetof(lpt_backend, f)}
+static const struct {
+    const char *name;
+    size_t at;
+} k_entries[] = {
+    ENTRY(supports), ENTRY(sync), ENTRY(destroy), ENTRY(alloc), ENTRY(free), ENTRY(to_device), ENTRY(to_host),
+    ENTRY(copy), ENTRY(gemm), ENTRY(gemm_exact), ENTRY(igemm), ENTRY(dfp_gemm), ENTRY(pack), ENTRY(unpack),
+    ENTRY(to_codes), ENTRY(from_acc), ENTRY(bias_to_acc), ENTRY(quant_observe), ENTRY(im2col), ENTRY(col2im),
+    ENTRY(conv_out_fwd), ENTRY(conv_out_bwd), ENTRY(bias_rows_fwd), ENTRY(bias_rows_bwd), ENTRY(relu_fwd),
+    ENTRY(relu_bwd), ENTRY(maxpool_fwd), ENTRY(maxpool_bwd), ENTRY(avgpool_fwd), ENTRY(avgpool_bwd),
+    ENTRY(bn_fwd_train), ENTRY(bn_fwd_eval), ENTRY(bn_bwd), ENTRY(dropout_fwd), ENTRY(mul), ENTRY(xent_fwd),
+    ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
+};
+
+/* the first entry be lacks, or NULL */
+static const char *missing_entry(const lpt_backend *be) {
+    for (size_t i = 0; i < sizeof k_entries / sizeof k_entries[0]; i++) {
+        void (*fn)(void);
+        memcpy(&fn, (const char *)be + k_entries[i].at, sizeof fn);
+        if (!fn) return k_entries[i].name;
+    }
+    return NULL;
 }
 
 /* Every backend of this build, one row each: the only list of backend names. */
@@ -52,9 +78,17 @@ lpt_backend *lpt_backend_create(const char *name, int threads) {
     for (int i = 0; i < N_BACKENDS; i++)
         if (strcmp(name, k_backends[i].name) == 0) {
             lpt_backend *be = lpt_xcalloc(1, sizeof *be);
-            if (k_backends[i].init(be, threads) == 0) return be;
-            free(be);
-            return NULL; /* error set by init */
+            if (k_backends[i].init(be, threads) != 0) {
+                free(be);
+                return NULL; /* error set by init */
+            }
+            const char *hole = missing_entry(be);
+            if (hole) {
+                lpt_error_set("backend %s lacks the table entry %s", name, hole);
+                be->destroy(be);
+                return NULL;
+            }
+            return be;
         }
     lpt_error_set("unknown backend '%s'; available: %s", name, lpt_backend_names());
     return NULL;

@@ -159,7 +159,7 @@ int lpt_bench_main(int argc, char **argv) {
          isa[32] = "";
     lpt_opt o[] = {
         {"model", LPT_OPT_STR, model, sizeof model, 0, 0, "NAME|FILE", "model [lenet5]", 0},
-        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
+        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "a backend of this build (lpt --help lists them) [cpu]", 0},
         {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "batch size [64]", 0},
         {"precision", LPT_OPT_STR, precisions, sizeof precisions, 0, 0, "LIST", "training precisions, separated by '/' (e.g. fp32/int8-dyn/int16-dyn) [fp32]", 0},
         {"threads", LPT_OPT_STR, threads, sizeof threads, 0, 0, "LIST", "thread counts, comma-separated [1,2]", 0},

@@ -210,7 +210,9 @@ static void load_config_field(fields *f, const lpt_cfg_field *d, lpt_train_cfg *
     case LPT_CF_SCHED: {
         char name[16];
         if (!field_str(f, d->key, name, sizeof name) && lpt_sched_parse(name, dst)) {
-            lpt_error_set("%s: checkpoint configuration field %s='%s': %s", f->path, d->key, name, lpt_error_get());
+            char why[256]; /* the parser's reason, before the message that quotes it is written */
+            snprintf(why, sizeof why, "%s", lpt_error_get());
+            lpt_error_set("%s: checkpoint configuration field %s='%s': %s", f->path, d->key, name, why);
             f->bad = 1;
         }
         return;
@@ -247,23 +249,34 @@ static void load_config_field(fields *f, const lpt_cfg_field *d, lpt_train_cfg *
         *(int *)dst = (int)v;
 }
 
+/* What a backend or rounding name must mean, checked as soon as it is read. */
+static void check_name(fields *f, const lpt_cfg_field *d, const lpt_train_cfg *cfg) {
+    if (f->bad) return;
+    if (strcmp(d->key, "backend") == 0 && !lpt_backend_known(cfg->backend)) {
+        lpt_error_set("%s: checkpoint configuration field backend='%s' is not a backend of this build (%s)", f->path,
+                      cfg->backend, lpt_backend_names());
+        f->bad = 1;
+    }
+    if (strcmp(d->key, "rounding") == 0) {
+        int known = !cfg->rounding[0];
+        for (int i = 0; i < LPT_ROUND_COUNT; i++) known |= strcmp(cfg->rounding, lpt_rounding_names[i]) == 0;
+        if (!known) {
+            lpt_error_set("%s: checkpoint configuration field rounding='%s' is not a rounding mode", f->path,
+                          cfg->rounding);
+            f->bad = 1;
+        }
+    }
+}
+
 /* The configuration section: every field of the table, then what the values must mean. */
 static int load_config(const char *path, const char *text, lpt_train_cfg *cfg) {
     fields f = {.path = path, .section = "configuration", .text = text};
     for (int i = 0; i < lpt_cfg_nfields && !f.bad; i++)
-        if (lpt_cfg_fields[i].key) load_config_field(&f, &lpt_cfg_fields[i], cfg);
+        if (lpt_cfg_fields[i].key) {
+            load_config_field(&f, &lpt_cfg_fields[i], cfg);
+            check_name(&f, &lpt_cfg_fields[i], cfg);
+        }
     if (f.bad) return -1;
-    if (!lpt_backend_known(cfg->backend)) {
-        lpt_error_set("%s: checkpoint configuration field backend='%s' is not a backend of this build (%s)", path,
-                      cfg->backend, lpt_backend_names());
-        return -1;
-    }
-    int known = !cfg->rounding[0];
-    for (int i = 0; i < LPT_ROUND_COUNT; i++) known |= strcmp(cfg->rounding, lpt_rounding_names[i]) == 0;
-    if (!known) {
-        lpt_error_set("%s: checkpoint configuration field rounding='%s' is not a rounding mode", path, cfg->rounding);
-        return -1;
-    }
     if (lpt_prec_check(cfg)) { /* the precision as --precision would take it */
         lpt_error_prefix("%s: checkpoint configuration field precision='%s'", path, cfg->precision);
         return -1;

@@ -1,4 +1,5 @@
-/* config.c - the defaults of a run's configuration. */
+/* config.c - a run's configuration: its defaults, the table of its fields, the options
+ * of lpt train built from it, and its section of a checkpoint. */
 #include "src/config.h"
 
 #include <inttypes.h>
@@ -90,6 +91,8 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "stop with exit status 1 when the run is found dead (see docs/training.md)"),
 };
 const int lpt_cfg_nfields = (int)(sizeof lpt_cfg_fields / sizeof lpt_cfg_fields[0]);
+_Static_assert(sizeof lpt_cfg_fields / sizeof lpt_cfg_fields[0] <= LPT_CFG_MAX_FIELDS,
+               "lpt_cfg_cli holds LPT_CFG_MAX_FIELDS options: raise it");
 
 static const lpt_opt_kind k_opt_kind[] = {
     [LPT_CF_STR] = LPT_OPT_STR, [LPT_CF_INT] = LPT_OPT_INT,   [LPT_CF_LONG] = LPT_OPT_LONG,

@@ -135,7 +135,7 @@ static int cmd_eval(int argc, char **argv) {
     lpt_opt o[] = {
         {"checkpoint", LPT_OPT_STR, ckpath, sizeof ckpath, 0, 0, "FILE", "checkpoint to evaluate (required)", 0},
         {"data", LPT_OPT_STR, data, sizeof data, 0, 0, "DIR", "directory with the IDX files [" LPT_DEFAULT_DATA "]", 0},
-        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "cpu or ref [cpu]", 0},
+        {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "a backend of this build (lpt --help lists them) [cpu]", 0},
         {"threads", LPT_OPT_INT, &threads, 0, 1, 256, "N", "CPU threads [2]", 0},
         {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "evaluation batch [256]", 0},
         {"test-limit", LPT_OPT_INT, &limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},

@@ -162,7 +162,7 @@ void lpt_prec_print_summary(const lpt_prec *p) {
     uint64_t ovf = 0;
     for (int i = 0; i < u->n; i++) ovf += u->e[i].acc_overflows;
     if (ovf) /* only where --acc-bits is below the exact-product bound */
-        printf("  accumulator overflows: %llu outputs saturated in the accumulator (--acc-bits)\n",
+        printf("  accumulator overflows (this process): %llu outputs of Y and dX products saturated (--acc-bits)\n",
                (unsigned long long)ovf);
     /* dfp tensors never configured (no statistics yet) keep their initial width and do not count */
     if (wn) printf("  mean dfp width over the %d dfp tensors: %.2f bits\n", wn, wsum / wn);

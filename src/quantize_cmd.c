@@ -86,7 +86,7 @@ int lpt_quantize_main(int argc, char **argv) {
         {"fl", LPT_OPT_INT, &fl, 0, LPT_FL_MIN, LPT_FL_MAX, "N", "dfp fractional length (default: chosen by the statistics rule)", 0},
         {"overflow-rate", LPT_OPT_FLOAT, &rate, 0, 0, 1, "X", "dfp without --fl: largest FL whose predicted overflow fraction is <= X [0]", 0},
         {"seed", LPT_OPT_U64, &seed, 0, 0, 0, "N", "stochastic rounding: seed [1]", 0},
-        {"tensor", LPT_OPT_U64, &tensor, 0, 0, 0, "N", "stochastic rounding: tensor id [0]", 0},
+        {"tensor", LPT_OPT_U64, &tensor, 0, 0, 0, "N", "stochastic rounding: the tensor's stream [0]", 0},
         {"step", LPT_OPT_U64, &step, 0, 0, 0, "N", "stochastic rounding: step [0]", 0},
         {"codes", LPT_OPT_STR, codes_path, sizeof codes_path, 0, 0, "FILE", "also write the integer codes (dfp: int8/16/32 by width; fp8: uint8; fp16/bf16: uint16)", 0},
     };

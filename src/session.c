@@ -43,8 +43,8 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
     s->built = 1;
     if (lpt_prec_register(&s->prec, &s->net)) goto fail;
     if (training) {
+        s->training = 1; /* closed even when its arena fails */
         if (lpt_sgd_init(&s->opt, &s->net)) goto fail;
-        s->training = 1;
     }
     return 0;
 fail:

@@ -4,7 +4,11 @@
  * SGD update, and at the end of a statistics interval the configuration block.
  *
  * The step reads the backend's results once (one sync point, lpt_backend_read): the
- * loss, the correct predictions, the non-finite and nonzero counts. */
+ * loss, the correct predictions, the non-finite and nonzero counts. Besides it: one
+ * read at the end of a statistics interval (the quantization points' results), and in
+ * dfp runs with the recompute rule one per dfp quantization point checked (qlayer.h).
+ * The whole step runs before the read: a step that fails on NaN/Inf has been observed
+ * in full by the statistics unit, and nothing was updated. */
 #ifndef LPT_STEP_H
 #define LPT_STEP_H
 
@@ -36,7 +40,8 @@ typedef struct {
 enum { LPT_STEP_OK = 0, LPT_STEP_NONFINITE = 1 /* a layer's output */, LPT_STEP_NONFINITE_LOSS = 2 };
 
 /* One step on the batch in s->net.act[0] with host labels: LPT_STEP_OK; a
- * LPT_STEP_NONFINITE* code (nothing updated); or -1 when the report stopped the run. */
+ * LPT_STEP_NONFINITE* code (no parameter updated); or -1 when the report stopped the
+ * run. */
 int lpt_step_train(lpt_session *s, const int32_t *labels, const lpt_step_args *a, lpt_step_out *o);
 
 #endif

@@ -474,7 +474,7 @@ static int run_fail(run_t *r) {
     lpt_prec *p = &r->s.prec;
     if (r->opened && p->active && p->calibrated && r->cfg.stats_out[0]) {
         lpt_prec_sync(p);
-        lpt_stats_finish(&p->stats, r->st.global_step); /* the step that failed was observed in part */
+        lpt_stats_finish(&p->stats, r->st.global_step); /* the step that failed was observed too */
         char keep[1024];
         snprintf(keep, sizeof keep, "%s", lpt_error_get());
         lpt_stats_flush(&p->stats, r->cfg.stats_out);

@@ -253,7 +253,8 @@ int tu_backends_setup(void **state) {
         tu_under[tu_n_under] = be;
         tu_under1[tu_n_under++] = be1;
     }
-    return tu_ref && tu_n_under > 0 ? 0 : -1;
+    if (!tu_n_under) print_message("no backend besides ref can start here: nothing to compare\n");
+    return tu_ref ? 0 : -1;
 }
 
 int tu_backends_teardown(void **state) {
@@ -280,7 +281,7 @@ void *tu_dnew(tu_dev *d, size_t bytes) {
     return p;
 }
 
-void tu_dget(tu_dev *d, void *host, const void *p, size_t bytes) { d->be->to_host(d->be, host, p, bytes); }
+void tu_dget(tu_dev *d, void *host, const void *p, size_t bytes) { lpt_backend_read(d->be, host, p, bytes); }
 
 void tu_dfree(tu_dev *d) {
     for (int i = 0; i < d->n; i++) d->be->free(d->be, d->p[i]);

@@ -60,10 +60,12 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
     const float *bias = f->bias ? lpt_q_bias(c, qp->x, qp->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
                                 : NULL;
     const int relu = lpt_q_fused_relu(c, qp->y, l);
+    int out = qp->y; /* the product's accumulator overflows count once, not again on a redo */
     do { /* again when the statistics unit corrects FL_Y */
-        lpt_q_gemm(c, qp->x, qp->w, qp->y, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
+        lpt_q_gemm(c, qp->x, qp->w, out, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
         if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
         if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
+        out = -1;
     } while (lpt_q_output(c, qp->y, (size_t)c->n * f->out, yv, yv));
     lpt_q_mark(c, qp->y, y);
 }
@@ -81,10 +83,12 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
                f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
-    do /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
-        lpt_q_gemm(c, qp->dy, qp->w, qp->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
+    int out = qp->dx;
+    do { /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
+        lpt_q_gemm(c, qp->dy, qp->w, out, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
                    f->in);
-    while (lpt_q_output(c, qp->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+        out = -1;
+    } while (lpt_q_output(c, qp->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
     lpt_q_mark(c, qp->dx, dx);
 }
 
