@@ -40,13 +40,21 @@ static void print_profile(const lpt_session *s, int threads, int batch, const do
 }
 
 /* Full training steps (lpt_step_train, as `lpt train` runs them) on synthetic data. */
-static int bench_one(const lpt_model_spec *spec, const char *backend, const char *precision,
-                     int threads, int batch, int steps, int warmup, int profile, bench_result *res) {
+/* what every run of one `lpt bench` shares */
+typedef struct {
+    const char *backend;
+    int batch, steps, warmup, profile, no_recompute;
+} bench_setup;
+
+static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const char *precision, int threads,
+                     bench_result *res) {
+    const int batch = bs->batch, steps = bs->steps, warmup = bs->warmup, profile = bs->profile;
     lpt_train_cfg tc;
     lpt_train_cfg_defaults(&tc);
     snprintf(tc.precision, sizeof tc.precision, "%s", precision);
-    snprintf(tc.backend, sizeof tc.backend, "%s", backend);
+    snprintf(tc.backend, sizeof tc.backend, "%s", bs->backend);
     tc.threads = threads;
+    tc.recompute = !bs->no_recompute;
     lpt_session s;
     if (lpt_session_open(&s, &tc, spec, batch, 1)) return -1;
     lpt_net *net = &s.net;
@@ -154,7 +162,7 @@ static void print_result(const char *model, const char *backend, const char *p, 
 
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32";
-    int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5;
+    int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
          isa[32] = "";
     lpt_opt o[] = {
@@ -165,6 +173,7 @@ int lpt_bench_main(int argc, char **argv) {
         {"threads", LPT_OPT_STR, threads, sizeof threads, 0, 0, "LIST", "thread counts, comma-separated [1,2]", 0},
         {"steps", LPT_OPT_INT, &steps, 0, 1, 1000000, "N", "timed steps [200]", 0},
         {"warmup", LPT_OPT_INT, &warmup, 0, 0, 1000000, "N", "untimed steps first [20]", 0},
+        {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "dfp: without the recompute rule (as lpt train --no-recompute)", 0},
         {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
         {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per result", 0},
         {"quantize", LPT_OPT_FLAG, &quantize, 0, 0, 0, NULL, "benchmark the quantizers instead (one core, vs memcpy)", 0},
@@ -208,11 +217,12 @@ int lpt_bench_main(int argc, char **argv) {
     }
     rc = 0;
     snprintf(plist, sizeof plist, "%s", precisions);
+    const bench_setup bs = {backend, batch, steps, warmup, profile, no_recompute};
     double base_ms[16] = {0};
     for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
         for (int i = 0; i < nt; i++) {
             bench_result r;
-            if (bench_one(&spec, backend, p, tlist[i], batch, steps, warmup, profile, &r)) {
+            if (bench_one(&spec, &bs, p, tlist[i], &r)) {
                 fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
                 rc = 1;
                 break;
