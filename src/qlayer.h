@@ -1,15 +1,18 @@
 /* qlayer.h - low-precision semantics of the layers with weights (docs/training.md,
  * "Semantics"), shared by conv2d and linear.
  *
- * Tensors at quantization points are kept as float32 values that lie exactly on their
- * format's grid (for dfp: code * 2^-FL), so ReLU and max pooling act on the stored
- * integers unchanged, and every product of two dfp tensors is computed exactly: by the
- * backend's gemm_exact when no partial sum can overflow the accumulator of --acc-bits
- * and 2(W-1) + ceil(log2 K) <= 52 (the backend picks sgemm below 2^24 units, sgemm
- * chunks summed in double, or double GEMM), else by the reference integer GEMM with its
- * saturation or wrap in the documented order.
- * The bias joins the accumulator in its units (round to nearest even, clamped). The
- * statistics unit observes every tensor at a quantization point as it is quantized.
+ * fp32 is the identity: in an fp32 run (lpt_ctx.quant NULL) every call passes its
+ * operand through without a copy and products are plain GEMMs, so a layer has one path.
+ * Tensors at quantization points hold values that lie exactly on their format's grid
+ * (for dfp: code * 2^-FL) and carry that format (lpt_tensor.grid, .fl), so ReLU and max
+ * pooling act on the stored integers unchanged, and every product of two dfp tensors is
+ * computed as the accumulator of --acc-bits computes it, by the backend's dfp_gemm
+ * (exactly, in any order, where the bound of quant/quant.h rules out overflow; else in
+ * the reference integer order with its saturation).
+ * The bias joins the accumulator in its units (bias_to_acc). The statistics unit
+ * observes every tensor at a quantization point as it is quantized; what the backend
+ * reports accumulates in backend memory until the precision module's sync point
+ * (lpt_q_collect).
  * Recompute rule (on unless disabled): a dfp tensor whose observed overflow in this pass
  * beats the prediction by recompute_factor, or that collapsed (every nonzero value
  * saturated, or every nonzero value quantized to zero), gets the FL chosen from its own
