@@ -225,6 +225,9 @@ struct lpt_backend {
 /* Registry: the one place that knows which backends are built. */
 lpt_backend *lpt_backend_create(const char *name, int threads);
 void lpt_backend_destroy(lpt_backend *be);
+/* The first table entry be lacks (a NULL function), or NULL when the table is whole;
+ * lpt_backend_create refuses a backend with a hole, naming the entry. */
+const char *lpt_backend_missing_entry(const lpt_backend *be);
 /* The sync point: wait for the backend, then copy `bytes` of results from backend memory
  * src to the host (counted in be->syncs). */
 void lpt_backend_read(lpt_backend *be, void *dst, const void *src, size_t bytes);

@@ -36,8 +36,7 @@ static const struct {
     ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
 };
 
-/* the first entry be lacks, or NULL */
-static const char *missing_entry(const lpt_backend *be) {
+const char *lpt_backend_missing_entry(const lpt_backend *be) {
     for (size_t i = 0; i < sizeof k_entries / sizeof k_entries[0]; i++) {
         void (*fn)(void);
         memcpy(&fn, (const char *)be + k_entries[i].at, sizeof fn);
@@ -82,7 +81,7 @@ lpt_backend *lpt_backend_create(const char *name, int threads) {
                 free(be);
                 return NULL; /* error set by init */
             }
-            const char *hole = missing_entry(be);
+            const char *hole = lpt_backend_missing_entry(be);
             if (hole) {
                 lpt_error_set("backend %s lacks the table entry %s", name, hole);
                 be->destroy(be);

@@ -434,6 +434,12 @@ static void test_supports(void **state) {
         assert_true(be->supports(be, LPT_OP_GEMM, LPT_FMT_FP32));
     }
     assert_null(lpt_backend_create("tpu", 1));
+    /* a table with a hole is named by its first missing entry */
+    assert_null(lpt_backend_missing_entry(tu_ref));
+    lpt_backend holed = *tu_ref;
+    holed.dfp_gemm = NULL;
+    holed.pack = NULL;
+    assert_string_equal(lpt_backend_missing_entry(&holed), "dfp_gemm");
 }
 
 int main(void) {
