@@ -187,6 +187,18 @@ void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_f
     lpt_stats_log_event(u, step, "recalibrated", e->layer, e->tensor, msg, 0);
 }
 
+void lpt_stats_add_recomputes(lpt_stats_unit *u, int id, uint64_t recomputes, uint64_t collapses, int64_t event_step,
+                              int old_fl, int new_fl, lpt_stats_health why) {
+    lpt_stats_entry *e = &u->e[id];
+    if (event_step >= 0 && recomputes > 0 && collapses > 0) { /* the first collapse, as it was noted */
+        e->fl = new_fl;
+        lpt_stats_note_recompute(u, id, event_step, old_fl, why);
+        recomputes--, collapses--;
+    }
+    e->recomputes += recomputes;
+    e->collapses += collapses;
+}
+
 char *lpt_stats_take_events(lpt_stats_unit *u) {
     if (!u->events.len) return NULL;
     lpt_buf_put(&u->events, "", 1);

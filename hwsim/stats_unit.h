@@ -48,7 +48,6 @@ typedef struct {
     uint64_t acc_overflows; /* outputs of this tensor's products whose accumulator overflowed (this run) */
     uint64_t recomputes;
     uint64_t collapses; /* of the recomputes: the tensor had collapsed (all saturated or all zero) */
-    int redo;           /* an output is being produced again at a corrected FL */
     int ever_nonzero;   /* some interval held a nonzero value */
     int event_step_logged; /* a collapse event of this entry is in the log for the current interval */
     lpt_stats_summary summary[LPT_STATS_HISTORY]; /* ring of past intervals */
@@ -121,6 +120,12 @@ int lpt_stats_check(const char *text);
  * tensor had collapsed (v != LPT_STATS_OK) it is counted as a collapse and logged as an
  * event record (once per entry and interval). */
 void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v);
+/* What the recompute rule did to entry id since the last sync point: `recomputes`
+ * corrections, `collapses` of them after a collapse; when event_step >= 0, the first
+ * collapse (at event_step, from old_fl to new_fl, why), logged as note_recompute logs
+ * it. Leaves e->fl at new_fl when an event is given (the caller sets the live FL). */
+void lpt_stats_add_recomputes(lpt_stats_unit *u, int id, uint64_t recomputes, uint64_t collapses, int64_t event_step,
+                              int old_fl, int new_fl, lpt_stats_health why);
 /* Append an event record {"step", "event", "layer", "tensor", "message"} to the log
  * (layer and tensor may be NULL); `partial`: an end-of-run event, marked so that a
  * resumed run drops it. */

@@ -6,9 +6,10 @@
  * A backend may queue work: results of reductions (non-finite and nonzero counts, the
  * loss and the correct predictions, quantizer counters and histograms, accumulator
  * overflow counts) land in backend memory, and the engine reads them only with
- * lpt_backend_read, its sync point (counted in `syncs`): once per step, once per
- * statistics interval, and in dfp runs with the recompute rule once per dfp
- * quantization point checked. Every entry of the table must be set (the registry
+ * lpt_backend_read, its sync point (counted in `syncs`): once per step and once per
+ * statistics interval. Decisions inside a step that depend on data (the recompute
+ * rule's FL correction) stay in the backend (quant_point), and FLs are read where they
+ * live (lpt_qpoint_state). Every entry of the table must be set (the registry
  * refuses a table with a hole, naming the entry).
  * `supports(op, fmt)` says which (operation, number format) pairs a backend computes;
  * the float operations are fp32 and the integer GEMM is dfp; a CUDA backend adds entries.
@@ -61,10 +62,41 @@ int lpt_window_finish(lpt_window *g);
 
 typedef struct lpt_backend lpt_backend;
 
-/* An operand of a dynamic fixed-point product: code width and fractional length. */
+/* An operand of a dynamic fixed-point product: code width, and where its fractional
+ * length lives (backend memory: a quantization point's state, lpt_qpoint_state.fl). */
 typedef struct {
-    int width, fl;
+    int width;
+    const int *fl;
 } lpt_dfp_operand;
+
+/* The live state of one quantization point, in backend memory: its FL (set by the
+ * configuration, corrected by the recompute rule during a step), the overflow its FL
+ * was chosen to give, and what the rule did since the engine last read the state (the
+ * first collapse, with a sequence number that orders it among the other points'). */
+typedef struct {
+    int fl;
+    int event_old_fl, event_new_fl, event_why; /* the first collapse: FL before, after, lpt_stats_health */
+    double predicted_overflow;
+    uint64_t recomputes, collapses;
+    uint64_t event_seq; /* 0: no collapse since the last read */
+    int64_t event_step;
+} lpt_qpoint_state;
+
+/* One call of a quantization point (quant_point). Pointers marked backend are in the
+ * backend's memory; fmt is a host descriptor. */
+typedef struct {
+    const lpt_qformat *fmt;   /* NULL: the values pass unchanged (calibration, fp32 roles) */
+    lpt_qpoint_state *state;  /* backend */
+    lpt_qresult *acc;         /* backend: counters (and the histogram when analyse) add here */
+    lpt_qresult *pass;        /* backend: one pass's result, for the recompute rule */
+    uint64_t *seq;            /* backend: the counter that numbers collapse events */
+    lpt_rng_key key;
+    int analyse;              /* the statistics unit's analysis of `in` goes to acc */
+    int correct;              /* apply the recompute rule (dfp, training, analysis on) */
+    double factor;            /* observed overflow > factor * max(predicted, 1/nonzero) corrects */
+    double overflow_rate;     /* the FL rule's target, for the corrected FL */
+    int64_t step;
+} lpt_qpoint_call;
 
 struct lpt_backend {
     const char *name;
@@ -123,6 +155,14 @@ struct lpt_backend {
     void (*dfp_gemm)(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
                      int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                      uint64_t *overflows);
+    /* A quantization point with the recompute rule (docs/training.md), decided where
+     * the data are: out = Q(in) at the state's FL, observed into acc; when p->correct
+     * and this pass's own histogram shows the overflow beating the prediction by
+     * p->factor (or every nonzero value saturated or vanished), the FL is corrected from
+     * that histogram (state->fl), the event counted in the state, and `in` quantized
+     * again at the new FL. in != out. lpt_quant_point_generic implements it from
+     * quant_observe for backends whose memory the host can address. */
+    void (*quant_point)(lpt_backend *be, const lpt_qpoint_call *p, size_t n, const float *in, float *out);
     /* Storage of quantized tensors as what they are: pack writes the n values of x (on
      * the grid of format f, at FL fl for dfp) as codes of f's width (lpt_qformat_code_bytes:
      * dfp int8/int16/int32 two's complement, fp16/bf16 16-bit patterns, fp8 8-bit
@@ -134,9 +174,11 @@ struct lpt_backend {
     void (*to_codes)(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
     /* y (m, n; row stride ldy) = c (m, n; row stride ldc) * 2^-fl, rounded once to float32 */
     void (*from_acc)(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy);
-    /* The bias in the accumulator's units for a product at FL fl: out[j] = r * 2^-fl with r
-     * = bias[j] * 2^fl rounded to nearest even and clamped to the acc_bits accumulator. */
-    void (*bias_to_acc)(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out);
+    /* The bias in the accumulator's units for a product of operands at FLs *fla and *flb
+     * (backend memory), fl = *fla + *flb: out[j] = r * 2^-fl with r = bias[j] * 2^fl
+     * rounded to nearest even and clamped to the acc_bits accumulator. */
+    void (*bias_to_acc)(lpt_backend *be, int n, const float *bias, const int *fla, const int *flb, int acc_bits,
+                        float *out);
 
     /* A quantization point (docs/training.md): y = Q(x), the n values of x rounded to format q
      * at fractional length fl (q NULL or fp32: y = x), y == x allowed, element i drawing
@@ -246,6 +288,9 @@ int lpt_backend_known(const char *name);
 void lpt_dfp_gemm_generic(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
                           int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                           uint64_t *overflows);
+
+/* quant_point from the table's quant_observe, for backends with host-addressable memory. */
+void lpt_quant_point_generic(lpt_backend *be, const lpt_qpoint_call *p, size_t n, const float *in, float *out);
 
 /* Set up the two CPU backends' tables (used by the registry). */
 void lpt_backend_ref_init(lpt_backend *be);

@@ -1,6 +1,7 @@
 /* dfp_gemm.c - the dynamic fixed-point product through the table's own entries: the
  * exact float GEMM when the bound rules out accumulator overflow, else integer codes and
- * the reference-order integer GEMM (backend.h, dfp_gemm). */
+ * the reference-order integer GEMM (backend.h, dfp_gemm). For backends whose memory the
+ * host can address (the FLs are read where they live). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,11 +23,11 @@ void lpt_dfp_gemm_generic(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b,
         fprintf(stderr, "lpt: out of backend memory for a %dx%dx%d integer product\n", m, n, k);
         exit(1);
     }
-    be->to_codes(be, an, A, a.fl, ai);
-    be->to_codes(be, bn, B, b.fl, bi);
+    be->to_codes(be, an, A, *a.fl, ai);
+    be->to_codes(be, bn, B, *b.fl, bi);
     be->igemm(be, ta, tb, m, n, k, ai, lda, bi, ldb, NULL, a.width > b.width ? a.width : b.width, acc_bits, 0, ci, n,
               overflows);
-    be->from_acc(be, m, n, ci, n, a.fl + b.fl, C, ldc);
+    be->from_acc(be, m, n, ci, n, *a.fl + *b.fl, C, ldc);
     be->free(be, ai);
     be->free(be, bi);
     be->free(be, ci);

@@ -89,6 +89,7 @@ void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c, const int32
     lpt_net_backward(net, c);
     lpt_prec_sync(p);
     lpt_stats_calibrate(&p->stats);
+    lpt_q_push(&p->q, p->be);
     p->q.calibrating = 0;
     p->calibrated = 1;
 }
@@ -110,6 +111,7 @@ void lpt_prec_sync(lpt_prec *p) {
 
 int lpt_prec_restore(lpt_prec *p, const char *text) {
     if (lpt_stats_load(&p->stats, text)) return -1;
+    lpt_q_push(&p->q, p->be);
     p->calibrated = 1;
     return 0;
 }
@@ -122,6 +124,7 @@ int lpt_prec_step_end(lpt_prec *p, long step, int interval, float *loss_scale) {
     if (!p->active || (step + 1) % interval != 0) return 0;
     lpt_prec_sync(p);
     lpt_stats_configure(&p->stats, step);
+    lpt_q_push(&p->q, p->be);
     if (p->fp16) *loss_scale = loss_scale_update(&p->stats, *loss_scale);
     return 1;
 }

@@ -34,10 +34,12 @@ struct lpt_qconfig {
     int recompute;           /* the recompute rule (above) */
     double recompute_factor; /* observed > factor * max(predicted, 1/nonzero) triggers it */
     lpt_stats_unit *stats;
-    /* backend memory (lpt_q_attach): per entry, what its quantization points reported
-     * since the last lpt_q_collect; then one pass's result (the recompute rule) */
+    /* backend memory (lpt_q_attach): per entry, what its quantization point reported
+     * since the last lpt_q_collect, then one pass's result (the recompute rule); per
+     * entry its live state (FL, recompute events); the events' sequence counter */
     lpt_qresult *acc, *pass;
-    lpt_qresult *pass_host; /* host copy of the pass result */
+    lpt_qpoint_state *states;
+    uint64_t *seq;
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
@@ -49,12 +51,15 @@ typedef struct {
     int x, w, y, dy, dx; /* dx: -1 for the first layer, which computes none */
 } lpt_qpoints;
 
-/* Results of the quantization points in backend memory: lpt_q_attach after every entry
- * is registered, lpt_q_collect at the sync points where the statistics unit reads its
- * entries (end of calibration, of an interval, of a run; before a checkpoint), which
- * adds them to the entries and clears them; lpt_q_detach frees them. */
+/* The quantization points in backend memory: lpt_q_attach after every entry is
+ * registered; lpt_q_collect at the sync points where the statistics unit reads its
+ * entries (end of calibration, of an interval, of a run; before a checkpoint): the
+ * results, the live FLs and the recompute events go to the entries, the results are
+ * cleared; lpt_q_push after the host changed the configuration (FLs, predictions);
+ * lpt_q_detach frees them. */
 int lpt_q_attach(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_collect(lpt_qconfig *q, lpt_backend *be);
+void lpt_q_push(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_detach(lpt_qconfig *q, lpt_backend *be);
 /* Register the layer's quantization points with q's statistics unit (q NULL: fp32,
  * nothing to register). */
@@ -70,12 +75,13 @@ const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const lpt_tensor *i
 /* Record on t the format entry id's quantization point gave its values (fp32 in an fp32
  * run or during calibration). */
 void lpt_q_mark(const lpt_ctx *c, int id, lpt_tensor *t);
-/* Like lpt_q_apply for the output of a product (in == out allowed), with the recompute
- * rule: one fused pass observes the tensor and quantizes it at the current FL; when a
- * correction is due and this tensor's own histogram gives another FL, the FL is
- * corrected (counted as a recompute) and the call returns 1: the caller produces `in`
- * again and calls once more, which quantizes at the corrected FL. Otherwise returns 0. */
-int lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *in, float *out);
+/* Where a layer writes an output before its quantization point: `out` itself in an fp32
+ * run, otherwise `scratch` (a buffer of the layer the size of out, free at that time). */
+float *lpt_q_pre(const lpt_ctx *c, float *out, float *scratch);
+/* The quantization point of a product's output: out = Q(pre) with the recompute rule
+ * (the backend's quant_point: when a correction is due, the FL is corrected and `pre`,
+ * which stays, quantized again). Nothing in an fp32 run (pre is out). */
+void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *pre, float *out);
 /* 1 when layer l's output Y (entry id) is a dfp tensor that goes straight into a ReLU:
  * the layer then applies the ReLU before Y is observed and requantized (the activation
  * in the requantization stage). What the ReLU layer passes on is the same for any FL,

@@ -5,8 +5,8 @@
  *
  * The step reads the backend's results once (one sync point, lpt_backend_read): the
  * loss, the correct predictions, the non-finite and nonzero counts. Besides it: one
- * read at the end of a statistics interval (the quantization points' results), and in
- * dfp runs with the recompute rule one per dfp quantization point checked (qlayer.h).
+ * read at the end of a statistics interval (the quantization points' results, live FLs
+ * and recompute events; the recompute rule itself runs in the backend, quant_point).
  * The whole step runs before the read: a step that fails on NaN/Inf has been observed
  * in full by the statistics unit, and nothing was updated. */
 #ifndef LPT_STEP_H

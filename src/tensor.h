@@ -23,13 +23,14 @@ typedef struct {
     lpt_shape shape;
     lpt_format fmt; /* how the elements are stored */
     void *data;     /* backend memory; set when the owning arena is committed */
-    /* The number format the values are on (a quantization point's output: dfp at FL
-     * `fl`, fp16, bf16, fp8); fp32 when they are plain floats. A backend may store them
-     * as float32 (the CPU's exact float GEMMs want that) or as codes of the format's
-     * width (the table's pack and unpack convert); the stored width is what
-     * lpt_tensor_code_bytes reports. */
+    /* The number format the values are on (a quantization point's output: dfp, fp16,
+     * bf16, fp8); fp32 when they are plain floats. For dfp, fl points to the FL in
+     * backend memory (the quantization point's live state; read at a sync point). A
+     * backend may store the values as float32 (the CPU's exact float GEMMs want that) or
+     * as codes of the format's width (the table's pack and unpack convert); the stored
+     * width is what lpt_tensor_code_bytes reports. */
     lpt_qformat grid;
-    int fl;
+    const int *fl;
 } lpt_tensor;
 
 lpt_shape lpt_shape_make(int ndim, const int *dims);

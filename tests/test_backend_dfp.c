@@ -135,23 +135,26 @@ static void test_dfp_entries(void **state) {
     for (int i = 0; i < k * n; i++) b[i] = ldexpf(floorf(b[i]), -6);
     float c0[35], c1[35], bias[7], q0[7], q1[7];
     for (int j = 0; j < n; j++) bias[j] = 0.37f * (float)(j - 3);
-    const lpt_dfp_operand da = {8, 3}, db = {8, 6};
+    const int fls[2] = {3, 6};
     for (int acc = 16; acc <= 32; acc += 16) { /* 16: overflows, the reference order; 32: exact */
         uint64_t o0 = 0, o1 = 0;
+        const lpt_dfp_operand da = {8, &fls[0]}, db = {8, &fls[1]}; /* FLs in host memory: the reference's */
         tu_ref->dfp_gemm(tu_ref, da, db, acc, 0, 0, m, n, k, a, k, b, n, c0, n, &o0);
         assert_true(acc == 16 ? o0 > 0 : o0 == 0);
-        tu_ref->bias_to_acc(tu_ref, n, bias, 9, acc, q0);
+        tu_ref->bias_to_acc(tu_ref, n, bias, &fls[0], &fls[1], acc, q0);
         TU_EACH_BACKEND(be, d) {
             uint64_t *dov = tu_din(&d, &o1, sizeof o1);
             float *dc = tu_dnew(&d, sizeof c1), *dq = tu_dnew(&d, sizeof q1);
-            be->dfp_gemm(be, da, db, acc, 0, 0, m, n, k, tu_din(&d, a, (size_t)m * k * 4), k,
+            const int *dfl = tu_din(&d, fls, sizeof fls);
+            const lpt_dfp_operand dda = {8, dfl}, ddb = {8, dfl + 1};
+            be->dfp_gemm(be, dda, ddb, acc, 0, 0, m, n, k, tu_din(&d, a, (size_t)m * k * 4), k,
                          tu_din(&d, b, (size_t)k * n * 4), n, dc, n, dov);
             tu_dget(&d, c1, dc, sizeof c1);
             tu_dget(&d, &o1, dov, sizeof o1);
             assert_memory_equal(c0, c1, sizeof c0);
             assert_int_equal(o0, o1);
             o1 = 0;
-            be->bias_to_acc(be, n, tu_din(&d, bias, sizeof bias), 9, acc, dq);
+            be->bias_to_acc(be, n, tu_din(&d, bias, sizeof bias), dfl, dfl + 1, acc, dq);
             tu_dget(&d, q1, dq, sizeof q1);
             assert_memory_equal(q0, q1, sizeof q0);
         }

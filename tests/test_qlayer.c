@@ -43,6 +43,7 @@ static void build(qh *h, const char *type, const char *opts, int ndim, const int
     assert_int_equal(lpt_q_attach(&h->q, h->t.be), 0);
     const int fl[5] = {5, 7, 3, 11, 9};
     for (int i = 0; i < 5; i++) h->u.e[i].fl = fl[i];
+    lpt_q_push(&h->q, h->t.be); /* the configuration, to the points' state */
 }
 
 static void destroy(qh *h) {
@@ -80,7 +81,7 @@ static void test_linear(void **s) {
     /* the output carries its format: dfp8 at FL_Y, stored as one byte per value */
     assert_int_equal(h.t.y.grid.fmt, LPT_FMT_DFP);
     assert_int_equal(h.t.y.grid.width, 8);
-    assert_int_equal(h.t.y.fl, h.u.e[2].fl);
+    assert_int_equal(*h.t.y.fl, h.u.e[2].fl); /* where it lives: host memory on the CPU */
     assert_int_equal(lpt_tensor_code_bytes(&h.t.y), lpt_tensor_count(&h.t.y));
     h.t.l.ops->backward(&h.t.l, &h.c, &h.t.x, &h.t.y, &h.t.dy, &h.t.dx);
     lpt_param p[2];
@@ -163,7 +164,7 @@ static void test_long_products_exact(void **s) {
         int ia = lpt_stats_register(&u, "t", "dy", LPT_ROLE_G, &d), ib = lpt_stats_register(&u, "t", "x", LPT_ROLE_A, &d);
         u.e[ia].fl = 12, u.e[ib].fl = 3;
         lpt_backend *be = lpt_backend_create("cpu", 2);
-        assert_int_equal(lpt_q_attach(&q, be), 0);
+        assert_int_equal(lpt_q_attach(&q, be), 0); /* pushes the FLs set above */
         lpt_ctx c = {.be = be, .quant = &q, .n = 1};
         const int m = 6, n = 25, k = 20000; /* like conv1's dW: (OC, K) = t colᵀ over N*P */
         float *a = lpt_xmalloc((size_t)m * k * 4), *b = lpt_xmalloc((size_t)n * k * 4), *out = lpt_xmalloc((size_t)m * n * 4);

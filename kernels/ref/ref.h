@@ -55,7 +55,8 @@ void lpt_ref_pack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const
 void lpt_ref_unpack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const void *codes, float *y);
 void lpt_ref_to_codes(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
 void lpt_ref_from_acc(lpt_backend *be, int m, int n, const int64_t *c, int ldc, int fl, float *y, int ldy);
-void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out);
+void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, const int *fla, const int *flb, int acc_bits,
+                         float *out);
 void lpt_ref_scale(lpt_backend *be, size_t n, float *x, float alpha);
 void lpt_ref_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc);
 void lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc);

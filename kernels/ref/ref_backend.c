@@ -54,6 +54,7 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->from_acc = lpt_ref_from_acc;
     be->bias_to_acc = lpt_ref_bias_to_acc;
     be->quant_observe = lpt_ref_quant_observe;
+    be->quant_point = lpt_quant_point_generic;
     be->im2col = lpt_ref_im2col;
     be->col2im = lpt_ref_col2im;
     be->conv_out_fwd = lpt_ref_conv_out_fwd;

@@ -33,8 +33,10 @@ void lpt_ref_from_acc(lpt_backend *be, int m, int n, const int64_t *c, int ldc, 
         for (int j = 0; j < n; j++) y[(size_t)i * ldy + j] = (float)((double)c[(size_t)i * ldc + j] * s);
 }
 
-void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, int fl, int acc_bits, float *out) {
+void lpt_ref_bias_to_acc(lpt_backend *be, int n, const float *bias, const int *fla, const int *flb, int acc_bits,
+                         float *out) {
     (void)be;
+    const int fl = *fla + *flb;
     const double hi = ldexp(1.0, acc_bits - 1) - 1, lo = -ldexp(1.0, acc_bits - 1);
     for (int j = 0; j < n; j++) {
         double r = lpt_round_ref(ldexp((double)bias[j], fl), LPT_ROUND_RNE, 0.0);

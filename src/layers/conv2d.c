@@ -79,11 +79,11 @@ static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, l
     const float *bias = c->bias ? lpt_q_bias(cx, qp->x, qp->w, c->out, lpt_tensor_f32(&c->b), lpt_tensor_f32(&c->bq))
                                 : NULL;
     const size_t ny = (size_t)cx->n * c->out * p;
-    const int relu = lpt_q_fused_relu(cx, qp->y, l);
-    do { /* again when the statistics unit corrects FL_Y (the product in t is kept) */
-        be->conv_out_fwd(be, cx->n, c->out, p, t, bias, yv);
-        if (relu) be->relu_fwd(be, ny, yv, yv);
-    } while (lpt_q_output(cx, qp->y, ny, yv, yv));
+    /* Y before its quantization point, in dyq (free until the backward pass) */
+    float *pre = lpt_q_pre(cx, yv, lpt_tensor_f32(&c->dyq));
+    be->conv_out_fwd(be, cx->n, c->out, p, t, bias, pre);
+    if (lpt_q_fused_relu(cx, qp->y, l)) be->relu_fwd(be, ny, pre, pre);
+    lpt_q_output(cx, qp->y, ny, pre, yv);
     lpt_q_mark(cx, qp->y, y);
 }
 
@@ -106,9 +106,9 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     // col (K, NP) = Wᵀ (K, OC) t (OC, NP)
     lpt_q_gemm(cx, qp->w, qp->dy, qp->dx, 1, 0, k, np, c->out, c->w_used, k, t, np, col, np);
     const size_t nx = (size_t)cx->n * c->g.c * c->g.h * c->g.w;
-    do /* again when the statistics unit corrects FL_dX (col is kept) */
-        be->col2im(be, &c->g, cx->n, col, lpt_tensor_f32(dx));
-    while (lpt_q_output(cx, qp->dx, nx, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    float *pre = lpt_q_pre(cx, lpt_tensor_f32(dx), lpt_tensor_f32(&c->xq)); /* xq is free in the backward pass */
+    be->col2im(be, &c->g, cx->n, col, pre);
+    lpt_q_output(cx, qp->dx, nx, pre, lpt_tensor_f32(dx));
     lpt_q_mark(cx, qp->dx, dx);
 }
 

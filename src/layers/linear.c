@@ -59,14 +59,13 @@ static void linear_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, 
     f->w_used = lpt_q_input(c, qp->w, (size_t)f->out * f->in, &f->w, &f->wq);
     const float *bias = f->bias ? lpt_q_bias(c, qp->x, qp->w, f->out, lpt_tensor_f32(&f->b), lpt_tensor_f32(&f->bq))
                                 : NULL;
-    const int relu = lpt_q_fused_relu(c, qp->y, l);
-    int out = qp->y; /* the product's accumulator overflows count once, not again on a redo */
-    do { /* again when the statistics unit corrects FL_Y */
-        lpt_q_gemm(c, qp->x, qp->w, out, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, yv, f->out);
-        if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, yv);
-        if (relu) be->relu_fwd(be, (size_t)c->n * f->out, yv, yv);
-        out = -1;
-    } while (lpt_q_output(c, qp->y, (size_t)c->n * f->out, yv, yv));
+    /* Y before its quantization point, in dyq (free until the backward pass) */
+    const size_t ny = (size_t)c->n * f->out;
+    float *pre = lpt_q_pre(c, yv, lpt_tensor_f32(&f->dyq));
+    lpt_q_gemm(c, qp->x, qp->w, qp->y, 0, 1, c->n, f->out, f->in, f->x_used, f->in, f->w_used, f->in, pre, f->out);
+    if (bias) be->bias_rows_fwd(be, c->n, f->out, bias, pre);
+    if (lpt_q_fused_relu(c, qp->y, l)) be->relu_fwd(be, ny, pre, pre);
+    lpt_q_output(c, qp->y, ny, pre, yv);
     lpt_q_mark(c, qp->y, y);
 }
 
@@ -83,12 +82,11 @@ static void linear_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
                f->in);
     if (f->bias) c->be->bias_rows_bwd(c->be, c->n, f->out, dyq, lpt_tensor_f32(&f->db));
     if (!dx) return;
-    int out = qp->dx;
-    do { /* dx (N, IN) = dy (N, OUT) W (OUT, IN); again when the statistics unit corrects FL_dX */
-        lpt_q_gemm(c, qp->dy, qp->w, out, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, lpt_tensor_f32(dx),
-                   f->in);
-        out = -1;
-    } while (lpt_q_output(c, qp->dx, (size_t)c->n * f->in, lpt_tensor_f32(dx), lpt_tensor_f32(dx)));
+    /* dx (N, IN) = dy (N, OUT) W (OUT, IN), before its quantization point in xq (X was
+     * used by dW above) */
+    float *pre = lpt_q_pre(c, lpt_tensor_f32(dx), lpt_tensor_f32(&f->xq));
+    lpt_q_gemm(c, qp->dy, qp->w, qp->dx, 0, 0, c->n, f->in, f->out, dyq, f->out, f->w_used, f->in, pre, f->in);
+    lpt_q_output(c, qp->dx, (size_t)c->n * f->in, pre, lpt_tensor_f32(dx));
     lpt_q_mark(c, qp->dx, dx);
 }
 
