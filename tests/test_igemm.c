@@ -1,5 +1,6 @@
 /* test_igemm.c - integer GEMM with a bounded accumulator: the fast path equals the
- * reference bit for bit (including overflow counts), and the reference is checked by
+ * reference bit for bit on every registered backend, through its own memory (including
+ * overflow counts), and the reference is checked by
  * independent means: wrap equals the exact sum modulo 2^A (wrapping is associative),
  * saturation of monotone sums, a hand-worked order-dependent case, and reduction lengths
  * that overflow a 32-bit accumulator. */
@@ -10,29 +11,21 @@
 #include "src/base/util.h"
 #include "tests/testutil.h"
 
-/* the integer GEMM's overflow count, read back from its result slot */
+/* The integer GEMM of backend be through its own memory: C (m, n) into c, and the
+ * overflow count read back from its result slot. */
 static uint64_t igemm_count(lpt_backend *be, int ta, int tb, int m, int n, int k, const int32_t *a, int lda,
                             const int32_t *b, int ldb, const int64_t *bias, int in_bits, int acc_bits, int wrap,
                             int64_t *c, int ldc) {
-    uint64_t overflows = 0;
-    be->igemm(be, ta, tb, m, n, k, a, lda, b, ldb, bias, in_bits, acc_bits, wrap, c, ldc, &overflows);
+    tu_dev d = {.be = be};
+    const size_t an = (size_t)(ta ? k : m) * lda, bn = (size_t)(tb ? n : k) * ldb, cn = (size_t)m * ldc;
+    uint64_t overflows = 0, *dov = tu_din(&d, &overflows, sizeof overflows);
+    int64_t *dc = tu_dnew(&d, cn * sizeof *c);
+    be->igemm(be, ta, tb, m, n, k, tu_din(&d, a, an * 4), lda, tu_din(&d, b, bn * 4), ldb,
+              bias ? tu_din(&d, bias, (size_t)n * 8) : NULL, in_bits, acc_bits, wrap, dc, ldc, dov);
+    tu_dget(&d, c, dc, cn * sizeof *c);
+    tu_dget(&d, &overflows, dov, sizeof overflows);
+    tu_dfree(&d);
     return overflows;
-}
-
-static lpt_backend *ref_be, *cpu_be;
-
-static int setup(void **s) {
-    (void)s;
-    ref_be = lpt_backend_create("ref", 1);
-    cpu_be = lpt_backend_create("cpu", 2);
-    return 0;
-}
-
-static int teardown(void **s) {
-    (void)s;
-    lpt_backend_destroy(ref_be);
-    lpt_backend_destroy(cpu_be);
-    return 0;
 }
 
 static int32_t *codes(size_t n, int bits, uint64_t seed) {
@@ -51,11 +44,13 @@ static void compare(int ta, int tb, int m, int n, int k, int bits, int acc, int 
         for (int j = 0; j < n; j++) bias[j] = (int64_t)(lpt_rng_bits(seed, 4, (uint64_t)j) % 100000) - 50000;
     }
     int64_t *c0 = lpt_xmalloc((size_t)m * n * 8), *c1 = lpt_xmalloc((size_t)m * n * 8);
-    uint64_t o0 = igemm_count(ref_be, ta, tb, m, n, k, a, lda, b, ldb, bias, bits, acc, wrap, c0, n);
-    uint64_t o1 = igemm_count(cpu_be, ta, tb, m, n, k, a, lda, b, ldb, bias, bits, acc, wrap, c1, n);
-    if (o0 != o1 || memcmp(c0, c1, (size_t)m * n * 8) != 0)
-        fail_msg("igemm ta=%d tb=%d %dx%dx%d int%d acc%d %s: fast differs from reference", ta, tb, m, n, k, bits,
-                 acc, wrap ? "wrap" : "sat");
+    uint64_t o0 = igemm_count(tu_ref, ta, tb, m, n, k, a, lda, b, ldb, bias, bits, acc, wrap, c0, n);
+    for (int u = 0; u < tu_n_under; u++) {
+        uint64_t o1 = igemm_count(tu_under[u], ta, tb, m, n, k, a, lda, b, ldb, bias, bits, acc, wrap, c1, n);
+        if (o0 != o1 || memcmp(c0, c1, (size_t)m * n * 8) != 0)
+            fail_msg("%s igemm ta=%d tb=%d %dx%dx%d int%d acc%d %s: differs from the reference", tu_under[u]->name, ta,
+                     tb, m, n, k, bits, acc, wrap ? "wrap" : "sat");
+    }
     /* wrap: the exact sum modulo 2^A, whatever the order */
     if (wrap) {
         for (int i = 0; i < m; i++)
@@ -93,20 +88,22 @@ static void test_saturation_order(void **s) {
     /* A = 8 bits: 100 + 100 saturates to 127, then - 100 gives 27 (the exact sum is 100) */
     int32_t a[3] = {10, 10, -10}, b[3] = {10, 10, 10};
     int64_t c;
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 0, &c, 1), 1);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 0, &c, 1), 1);
     assert_int_equal(c, 27);
-    assert_int_equal(igemm_count(cpu_be, 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 0, &c, 1), 1);
-    assert_int_equal(c, 27);
+    for (int u = 0; u < tu_n_under; u++) {
+        assert_int_equal(igemm_count(tu_under[u], 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 0, &c, 1), 1);
+        assert_int_equal(c, 27);
+    }
     /* wrap: 200 - 256 = -56, then - 100 = -156 + 256 = 100: the exact sum */
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 1, &c, 1), 1);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, 3, a, 3, b, 1, NULL, 5, 8, 1, &c, 1), 1);
     assert_int_equal(c, 100);
     /* the bias starts the accumulator, in its domain */
     int64_t bias = 120;
     int32_t one = 1, five = 5;
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, 1, &one, 1, &five, 1, &bias, 4, 8, 0, &c, 1), 0);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, 1, &one, 1, &five, 1, &bias, 4, 8, 0, &c, 1), 0);
     assert_int_equal(c, 125);
     bias = 200; /* a bias beyond the accumulator saturates at once */
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, 1, &one, 1, &five, 1, &bias, 4, 8, 0, &c, 1), 1);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, 1, &one, 1, &five, 1, &bias, 4, 8, 0, &c, 1), 1);
     assert_int_equal(c, 127);
 }
 
@@ -118,18 +115,22 @@ static void test_long_reductions_overflow_32_bits(void **s) {
     for (int p = 0; p < k; p++) a[p] = b[p] = -128;
     int64_t c0, c1;
     /* saturation: a monotone sum sticks at the top */
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 0, &c0, 1), 1);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 0, &c0, 1), 1);
     assert_true(c0 == 2147483647);
-    assert_int_equal(igemm_count(cpu_be, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 0, &c1, 1), 1);
-    assert_true(c1 == c0);
+    for (int u = 0; u < tu_n_under; u++) {
+        assert_int_equal(igemm_count(tu_under[u], 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 0, &c1, 1), 1);
+        assert_true(c1 == c0);
+    }
     /* wrap: the exact sum modulo 2^32 */
-    igemm_count(ref_be, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 1, &c0, 1);
+    igemm_count(tu_ref, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 32, 1, &c0, 1);
     assert_true(c0 == (int64_t)(int32_t)(uint32_t)((uint64_t)k * 16384u));
-    /* 48 bits holds it: the fast path gives the exact sum */
-    assert_int_equal(igemm_count(cpu_be, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 48, 0, &c1, 1), 0);
-    assert_true(c1 == (int64_t)k * 16384);
+    /* 48 bits holds it: any order (a backend's fast path) gives the exact sum */
+    for (int u = 0; u < tu_n_under; u++) {
+        assert_int_equal(igemm_count(tu_under[u], 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 48, 0, &c1, 1), 0);
+        assert_true(c1 == (int64_t)k * 16384);
+    }
     /* 64-bit accumulators work too */
-    assert_int_equal(igemm_count(ref_be, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 64, 1, &c0, 1), 0);
+    assert_int_equal(igemm_count(tu_ref, 0, 0, 1, 1, k, a, k, b, 1, NULL, 8, 64, 1, &c0, 1), 0);
     assert_true(c0 == (int64_t)k * 16384);
     free(a);
     free(b);
@@ -141,5 +142,5 @@ int main(void) {
         cmocka_unit_test(test_saturation_order),
         cmocka_unit_test(test_long_reductions_overflow_32_bits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_backends_setup, tu_backends_teardown);
 }
