@@ -16,8 +16,9 @@
  * Recompute rule (on unless disabled): a dfp tensor whose observed overflow in this pass
  * beats the prediction by recompute_factor, or that collapsed (every nonzero value
  * saturated, or every nonzero value quantized to zero), gets the FL chosen from its own
- * histogram of the same pass and is quantized again: an input (X, W, dY) from its source
- * at once, an output (Y, dX) after the layer produces it again.
+ * histogram of the same pass and is quantized again from what it was quantized from: an
+ * input (X, W, dY) from its source, an output (Y, dX) from the layer's pre-quantization
+ * buffer (lpt_q_pre). The rule runs in the backend (quant_point).
  * fp16/bf16 roles: the operands are rounded to the format and multiplied with float32
  * accumulation (Tensor Core semantics), outputs stored in the format. */
 #ifndef LPT_QLAYER_H
