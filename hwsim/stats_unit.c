@@ -58,12 +58,7 @@ void lpt_stats_observe(lpt_stats_unit *u, int id, size_t n, const float *x) {
     lpt_msb_hist_add_ref(&u->e[id].cur, n, x);
 }
 
-void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) {
-    lpt_qstats *d = &u->e[id].q;
-    d->out_of_range += q->out_of_range;
-    d->underflow += q->underflow;
-    d->nonfinite += q->nonfinite;
-}
+void lpt_stats_count(lpt_stats_unit *u, int id, const lpt_qstats *q) { lpt_qstats_add(&u->e[id].q, q); }
 
 uint64_t lpt_stats_stream(const char *layer, const char *tensor) {
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits */
@@ -174,7 +169,9 @@ void lpt_stats_log_event(lpt_stats_unit *u, int64_t step, const char *event, con
     lpt_buf_printf(&u->log, "\"%s}\n", partial ? ", \"partial\": true" : "");
 }
 
-void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v) {
+/* One correction of entry id at `step` from old_fl to e->fl: counted, and a collapse (v
+ * not OK) logged once per interval. */
+static void note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v) {
     lpt_stats_entry *e = &u->e[id];
     e->recomputes++;
     if (v == LPT_STATS_OK) return;
@@ -192,7 +189,7 @@ void lpt_stats_add_recomputes(lpt_stats_unit *u, int id, uint64_t recomputes, ui
     lpt_stats_entry *e = &u->e[id];
     if (event_step >= 0 && recomputes > 0 && collapses > 0) { /* the first collapse, as it was noted */
         e->fl = new_fl;
-        lpt_stats_note_recompute(u, id, event_step, old_fl, why);
+        note_recompute(u, id, event_step, old_fl, why);
         recomputes--, collapses--;
     }
     e->recomputes += recomputes;

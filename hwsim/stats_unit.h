@@ -116,14 +116,11 @@ int lpt_stats_load(lpt_stats_unit *u, const char *text);
 /* Check the syntax and the ranges of a saved state without a unit (entries of any name):
  * 0, or -1 with an error quoting the line. */
 int lpt_stats_check(const char *text);
-/* A recompute of entry id at `step` from FL old_fl to the entry's current FL; when the
- * tensor had collapsed (v != LPT_STATS_OK) it is counted as a collapse and logged as an
- * event record (once per entry and interval). */
-void lpt_stats_note_recompute(lpt_stats_unit *u, int id, int64_t step, int old_fl, lpt_stats_health v);
 /* What the recompute rule did to entry id since the last sync point: `recomputes`
  * corrections, `collapses` of them after a collapse; when event_step >= 0, the first
- * collapse (at event_step, from old_fl to new_fl, why), logged as note_recompute logs
- * it. Leaves e->fl at new_fl when an event is given (the caller sets the live FL). */
+ * collapse (at event_step, from old_fl to new_fl, why), logged as a "recalibrated" event
+ * record once per entry and interval. Leaves e->fl at new_fl when an event is given (the
+ * caller sets the live FL). */
 void lpt_stats_add_recomputes(lpt_stats_unit *u, int id, uint64_t recomputes, uint64_t collapses, int64_t event_step,
                               int old_fl, int new_fl, lpt_stats_health why);
 /* Append an event record {"step", "event", "layer", "tensor", "message"} to the log

@@ -23,12 +23,6 @@ static int corrected_fl(const lpt_qpoint_call *p, const lpt_qresult *own, lpt_st
     return lpt_stats_choose_fl(&own->hist, p->fmt->width, p->overflow_rate, LPT_FL_MIN, LPT_FL_MAX);
 }
 
-static void add_counts(lpt_qstats *d, const lpt_qstats *s) {
-    d->out_of_range += s->out_of_range;
-    d->underflow += s->underflow;
-    d->nonfinite += s->nonfinite;
-}
-
 void lpt_quant_point_generic(lpt_backend *be, const lpt_qpoint_call *p, size_t n, const float *in, float *out) {
     lpt_qpoint_state *s = p->state;
     if (!p->correct) {
@@ -55,5 +49,5 @@ void lpt_quant_point_generic(lpt_backend *be, const lpt_qpoint_call *p, size_t n
         memset(&own->counts, 0, sizeof own->counts);
         be->quant_observe(be, p->fmt, fl, &p->key, n, in, out, &own->counts, NULL);
     }
-    add_counts(&p->acc->counts, &own->counts);
+    lpt_qstats_add(&p->acc->counts, &own->counts);
 }

@@ -16,8 +16,11 @@ static int ref_init(lpt_backend *be, int threads) {
 
 const char *lpt_op_name(lpt_op op) {
     static const char *const names[LPT_OP_COUNT] = {
-        "gemm", "im2col", "col2im", "conv_out", "bias", "relu", "maxpool", "avgpool", "batchnorm",
-        "dropout", "xent", "sgd", "elementwise", "igemm", "quantize"};
+        [LPT_OP_GEMM] = "gemm",       [LPT_OP_IM2COL] = "im2col",           [LPT_OP_COL2IM] = "col2im",
+        [LPT_OP_CONV_OUT] = "conv_out", [LPT_OP_BIAS] = "bias",             [LPT_OP_RELU] = "relu",
+        [LPT_OP_MAXPOOL] = "maxpool", [LPT_OP_AVGPOOL] = "avgpool",         [LPT_OP_BATCHNORM] = "batchnorm",
+        [LPT_OP_DROPOUT] = "dropout", [LPT_OP_XENT] = "xent",               [LPT_OP_SGD] = "sgd",
+        [LPT_OP_ELEMENTWISE] = "elementwise", [LPT_OP_IGEMM] = "igemm",     [LPT_OP_QUANTIZE] = "quantize"};
     return (unsigned)op < LPT_OP_COUNT ? names[op] : "?";
 }
 

@@ -40,6 +40,13 @@ typedef struct {
     uint64_t out_of_range, underflow, nonfinite;
 } lpt_qstats;
 
+/* d += s, counter by counter */
+static inline void lpt_qstats_add(lpt_qstats *d, const lpt_qstats *s) {
+    d->out_of_range += s->out_of_range;
+    d->underflow += s->underflow;
+    d->nonfinite += s->nonfinite;
+}
+
 /* Stochastic rounding draws from an lpt_rng_key (src/base/rng.h) whose stream is the
  * tensor's: element i of a call draws the bits of index key.index0 + i. */
 

@@ -1,11 +1,9 @@
 /* qlayer.c - quantization points of weighted layers (see qlayer.h). */
 #include "src/qlayer.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant/bits.h"
 #include "src/base/util.h"
 
 static const lpt_qformat *role_fmt(const lpt_qconfig *q, lpt_role r) {
@@ -52,6 +50,7 @@ int lpt_q_attach(lpt_qconfig *q, lpt_backend *be) {
     q->seq = be->alloc(be, sizeof *q->seq);
     if (!q->acc || !q->states || !q->seq) {
         lpt_error_set("out of backend memory for the results of %d quantization points", q->stats->n);
+        lpt_q_detach(q, be);
         return -1;
     }
     q->pass = q->acc + n;

@@ -52,9 +52,7 @@ void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
         if (hi > lo) quant_range(q, fl, key, lo, hi, x, y, &mine, acc);
 #pragma omp critical(lpt_quant_observe)
         { /* integer sums: the same whatever order the threads arrive in */
-            st->out_of_range += mine.out_of_range;
-            st->underflow += mine.underflow;
-            st->nonfinite += mine.nonfinite;
+            lpt_qstats_add(st, &mine);
             if (acc) lpt_msb_acc_end(acc, h);
         }
     }
