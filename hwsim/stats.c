@@ -2,6 +2,7 @@
 #include "hwsim/stats.h"
 
 #include "quant/quant.h"
+#include "quant/scalar.h"
 
 #include <math.h>
 #include <string.h>
@@ -20,9 +21,7 @@ void lpt_msb_hist_add_ref(lpt_msb_hist *h, size_t n, const float *x) {
             h->zeros++;
             continue;
         }
-        int e;
-        frexp(fabs(v), &e);
-        (v > 0 ? h->pos : h->neg)[e - 1 - LPT_MSB_MIN]++;
+        (v > 0 ? h->pos : h->neg)[lpt_msb_of(fabs(v)) - LPT_MSB_MIN]++;
         if (fabs(v) > h->max_abs) h->max_abs = fabs(v);
     }
     h->count += n;

@@ -117,6 +117,7 @@ struct lpt_backend {
     void (*to_device)(lpt_backend *be, void *dst, const void *src, size_t bytes);
     void (*to_host)(lpt_backend *be, void *dst, const void *src, size_t bytes);
     void (*copy)(lpt_backend *be, void *dst, const void *src, size_t bytes); /* within */
+    void (*zero)(lpt_backend *be, void *p, size_t bytes);                     /* all bits zero */
 
     /* C (m, n) = alpha * op(A) op(B) + beta * C; op(A) is (m, k), op(B) is (k, n);
      * ta/tb non-zero means the stored matrix is the transpose. Row-major, leading
@@ -124,6 +125,15 @@ struct lpt_backend {
     void (*gemm)(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha,
                  const float *a, int lda, const float *b, int ldb, float beta, float *c,
                  int ldc);
+
+    /* C (m, n) = op(A) op(B) where every value of A and of B lies on the grid of the
+     * 16-bit float format fmt (fp16 or bf16; the quantization points put them there):
+     * the products are exact in float32 and accumulate in float32, as on Tensor Cores.
+     * The host backends call their gemm; a GPU multiplies in the 16-bit format. The
+     * order of the float32 additions is the backend's (results agree to float32
+     * rounding, not bit for bit). */
+    void (*gemm_lp)(lpt_backend *be, lpt_format fmt, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc);
 
     /* Exact product of dynamic fixed-point grid values: every value of A is an integer of
      * at most a_bits bits (two's complement) times one power of two, likewise B with
@@ -254,6 +264,12 @@ struct lpt_backend {
     void (*sgd_step)(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                      const float *g, float *m);
 
+    /* A batch from a dataset held in backend memory: item i is image idx[i] (uint8, `item`
+     * bytes each) mapped through lut (256 floats: the normalization), x (n, item); y[i] =
+     * labels[idx[i]]. Every pointer is backend memory. */
+    void (*gather)(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
+                   const int32_t *labels, const float *lut, float *x, int32_t *y);
+
     /* elementwise helpers; scale: x *= alpha */
     void (*scale)(lpt_backend *be, size_t n, float *x, float alpha);
     void (*fill)(lpt_backend *be, size_t n, float *x, float v);
@@ -262,6 +278,15 @@ struct lpt_backend {
     /* *acc (backend memory) += number of elements that are not zero (+0 and -0 are
      * zero; NaN is not) */
     void (*count_nonzero)(lpt_backend *be, size_t n, const float *x, double *acc);
+
+    /* Optional (NULL where a backend has none; the engine then runs the work itself):
+     * graph_capture runs fn(arg) while recording the work it queues, without executing
+     * it, and returns a recording (NULL with the error set when the recording failed);
+     * graph_launch queues the recorded work again, with the same pointers and scalars;
+     * graph_free releases it. */
+    void *(*graph_capture)(lpt_backend *be, void (*fn)(void *arg), void *arg);
+    void (*graph_launch)(lpt_backend *be, void *graph);
+    void (*graph_free)(lpt_backend *be, void *graph);
 };
 
 /* Registry: the one place that knows which backends are built. */
@@ -288,6 +313,10 @@ int lpt_backend_known(const char *name);
 void lpt_dfp_gemm_generic(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b, int acc_bits, int ta, int tb,
                           int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                           uint64_t *overflows);
+
+/* gemm_lp for backends without 16-bit products: their gemm on the grid values. */
+void lpt_gemm_lp_generic(lpt_backend *be, lpt_format fmt, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                         const float *b, int ldb, float *c, int ldc);
 
 /* quant_point from the table's quant_observe, for backends with host-addressable memory. */
 void lpt_quant_point_generic(lpt_backend *be, const lpt_qpoint_call *p, size_t n, const float *in, float *out);

@@ -32,3 +32,9 @@ void lpt_dfp_gemm_generic(lpt_backend *be, lpt_dfp_operand a, lpt_dfp_operand b,
     be->free(be, bi);
     be->free(be, ci);
 }
+
+void lpt_gemm_lp_generic(lpt_backend *be, lpt_format fmt, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                         const float *b, int ldb, float *c, int ldc) {
+    (void)fmt; /* products of 16-bit float values are exact in float32 */
+    be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+}

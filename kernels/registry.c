@@ -31,12 +31,12 @@ static const struct {
     size_t at;
 } k_entries[] = {
     ENTRY(supports), ENTRY(sync), ENTRY(destroy), ENTRY(alloc), ENTRY(free), ENTRY(to_device), ENTRY(to_host),
-    ENTRY(copy), ENTRY(gemm), ENTRY(gemm_exact), ENTRY(igemm), ENTRY(dfp_gemm), ENTRY(pack), ENTRY(unpack),
+    ENTRY(copy), ENTRY(zero), ENTRY(gemm), ENTRY(gemm_lp), ENTRY(gemm_exact), ENTRY(igemm), ENTRY(dfp_gemm), ENTRY(pack), ENTRY(unpack),
     ENTRY(to_codes), ENTRY(from_acc), ENTRY(bias_to_acc), ENTRY(quant_observe), ENTRY(quant_point), ENTRY(im2col), ENTRY(col2im),
     ENTRY(conv_out_fwd), ENTRY(conv_out_bwd), ENTRY(bias_rows_fwd), ENTRY(bias_rows_bwd), ENTRY(relu_fwd),
     ENTRY(relu_bwd), ENTRY(maxpool_fwd), ENTRY(maxpool_bwd), ENTRY(avgpool_fwd), ENTRY(avgpool_bwd),
     ENTRY(bn_fwd_train), ENTRY(bn_fwd_eval), ENTRY(bn_bwd), ENTRY(dropout_fwd), ENTRY(mul), ENTRY(xent_fwd),
-    ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
+    ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(gather), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
 };
 
 const char *lpt_backend_missing_entry(const lpt_backend *be) {

@@ -5,27 +5,29 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t lpt_f32_bits(float x) {
+#include "src/base/hd.h"
+
+static inline LPT_HD uint32_t lpt_f32_bits(float x) {
     uint32_t b;
     memcpy(&b, &x, 4);
     return b;
 }
-static inline float lpt_f32_from(uint32_t b) {
+static inline LPT_HD float lpt_f32_from(uint32_t b) {
     float x;
     memcpy(&x, &b, 4);
     return x;
 }
-static inline uint64_t lpt_f64_bits(double x) {
+static inline LPT_HD uint64_t lpt_f64_bits(double x) {
     uint64_t b;
     memcpy(&b, &x, 8);
     return b;
 }
-static inline double lpt_f64_from(uint64_t b) {
+static inline LPT_HD double lpt_f64_from(uint64_t b) {
     double x;
     memcpy(&x, &b, 8);
     return x;
 }
 /* 2^e for |e| <= 1022, built from its bits (no libm call, so loops stay vectorizable) */
-static inline double lpt_pow2(int e) { return lpt_f64_from((uint64_t)(1023 + e) << 52); }
+static inline LPT_HD double lpt_pow2(int e) { return lpt_f64_from((uint64_t)(1023 + e) << 52); }
 
 #endif

@@ -41,7 +41,7 @@ typedef struct {
 } lpt_qstats;
 
 /* d += s, counter by counter */
-static inline void lpt_qstats_add(lpt_qstats *d, const lpt_qstats *s) {
+static inline LPT_HD void lpt_qstats_add(lpt_qstats *d, const lpt_qstats *s) {
     d->out_of_range += s->out_of_range;
     d->underflow += s->underflow;
     d->nonfinite += s->nonfinite;
@@ -51,13 +51,13 @@ static inline void lpt_qstats_add(lpt_qstats *d, const lpt_qstats *s) {
  * tensor's: element i of a call draws the bits of index key.index0 + i. */
 
 /* The per-(seed, tensor stream, step) part of the hash, computed once per call. */
-static inline uint64_t lpt_sr_prefix(const lpt_rng_key *k) {
+static inline LPT_HD uint64_t lpt_sr_prefix(const lpt_rng_key *k) {
     uint64_t h = lpt_mix64(k->seed ^ 0x5352u /* "SR" */);
     h = lpt_mix64(h ^ (k->stream * 0xd1b54a32d192ed03ULL));
     return lpt_mix64(h ^ (k->step * 0x94d049bb133111ebULL + 0x2545f4914f6cdd1dULL));
 }
 /* 24 random bits for element `index` under a prefix */
-static inline uint32_t lpt_sr_bits_at(uint64_t prefix, uint64_t index) {
+static inline LPT_HD uint32_t lpt_sr_bits_at(uint64_t prefix, uint64_t index) {
     return (uint32_t)(lpt_mix64(prefix ^ (index * 0x9e3779b97f4a7c15ULL)) >> 40);
 }
 

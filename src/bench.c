@@ -86,12 +86,12 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
         net->t_bwd = profile && counted ? tb : NULL;
         const uint64_t syncs_before = be->syncs;
         double a = lpt_time_now();
-        be->to_device(be, net->act[0].data, x, (size_t)batch * item * sizeof *x);
+        lpt_net_set_batch(net, batch, x, y);
         double b = lpt_time_now();
         const lpt_step_args sa = {.step = i, .n = batch, .lr = 0.01f, .sgd = &sc, .seed = 1,
                                   .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped};
         lpt_step_out o;
-        rc = lpt_step_train(&s, y, &sa, &o) == LPT_STEP_OK ? 0 : -1;
+        rc = lpt_step_train(&s, &sa, &o) == LPT_STEP_OK ? 0 : -1;
         if (o.interval_end) s.prec.stats.log.len = 0; /* records are not kept in a benchmark */
         double f = lpt_time_now();
         if (off) {

@@ -311,11 +311,15 @@ void lpt_dataset_stats(const lpt_dataset *d, double *mean, double *std) {
     *std = var > 1e-12 ? sqrt(var) : 1.0;
 }
 
+void lpt_dataset_lut(float mean, float std, float lut[256]) {
+    for (int v = 0; v < 256; v++) lut[v] = ((float)v / 255.0f - mean) / std;
+}
+
 void lpt_dataset_gather(const lpt_dataset *d, const int *idx, int n, float mean, float std,
                         float *out, int32_t *labels) {
     const size_t item = (size_t)d->c * d->h * d->w;
     float lut[256];
-    for (int v = 0; v < 256; v++) lut[v] = ((float)v / 255.0f - mean) / std;
+    lpt_dataset_lut(mean, std, lut);
     for (int i = 0; i < n; i++) {
         const uint8_t *src = d->images + (size_t)idx[i] * item;
         float *dst = out + (size_t)i * item;

@@ -30,6 +30,8 @@ void lpt_dataset_truncate(lpt_dataset *d, int n);
 
 /* Pixel mean and standard deviation of x/255 over the whole set. */
 void lpt_dataset_stats(const lpt_dataset *d, double *mean, double *std);
+/* The normalization of a pixel value v: lut[v] = (v / 255 - mean) / std. */
+void lpt_dataset_lut(float mean, float std, float lut[256]);
 /* out (n, c, h, w) = (images[idx[i]] / 255 - mean) / std; labels[i] = labels[idx[i]] */
 void lpt_dataset_gather(const lpt_dataset *d, const int *idx, int n, float mean, float std,
                         float *out, int32_t *labels);

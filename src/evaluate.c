@@ -6,8 +6,8 @@
 #include "src/base/util.h"
 #include "src/train.h"
 
-int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
-                 double *loss, double *acc, const volatile sig_atomic_t *stop, const char *label) {
+int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_feed *f, double *loss, double *acc,
+                 const volatile sig_atomic_t *stop, const char *label) {
     lpt_qconfig frozen;
     if (q) {
         frozen = *q;
@@ -16,26 +16,20 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
         q = &frozen;
     }
     lpt_backend *be = net->be;
-    const size_t item = lpt_shape_item_count(&net->act[0].shape);
-    float *x = lpt_xmalloc((size_t)net->batch * item * sizeof *x);
-    int32_t *y = lpt_xmalloc((size_t)net->batch * sizeof *y);
-    int *idx = lpt_xmalloc((size_t)net->batch * sizeof *idx);
     double sum = 0.0, shown = lpt_time_now();
     long correct = 0;
     int rc = 0;
-    for (int at = 0; at < d->n; at += net->batch) {
+    for (int at = 0; at < f->n; at += net->batch) {
         if (stop && *stop) {
             rc = 1;
             break;
         }
-        int n = d->n - at < net->batch ? d->n - at : net->batch;
-        for (int i = 0; i < n; i++) idx[i] = at + i;
-        lpt_dataset_gather(d, idx, n, mean, std, x, y);
-        be->to_device(be, net->act[0].data, x, (size_t)n * item * sizeof *x);
+        const int n = f->n - at < net->batch ? f->n - at : net->batch;
+        lpt_feed_batch(f, net, at, n);
         lpt_ctx c = {.be = be, .quant = q, .n = n, .train = 0};
         lpt_net_res_clear(net);
         lpt_net_forward(net, &c, 1);
-        lpt_net_loss(net, &c, y);
+        lpt_net_loss(net, &c);
         lpt_net_res_read(net); /* the batch's one sync point */
         if (lpt_net_first_nonfinite(net) >= 0) {
             rc = -1;
@@ -45,7 +39,7 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
         correct += (long)net->res_host[LPT_RES_CORRECT];
         const double now = lpt_time_now();
         if (label && now - shown > 0.2) {
-            printf("\r\033[K%s  evaluating %d/%d", label, at + n, d->n);
+            printf("\r\033[K%s  evaluating %d/%d", label, at + n, f->n);
             fflush(stdout);
             shown = now;
         }
@@ -54,11 +48,8 @@ int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float
         printf("\r\033[K");
         fflush(stdout);
     }
-    free(x);
-    free(y);
-    free(idx);
-    *loss = d->n ? sum / d->n : 0.0;
-    *acc = d->n ? (double)correct / d->n : 0.0;
+    *loss = f->n ? sum / f->n : 0.0;
+    *acc = f->n ? (double)correct / f->n : 0.0;
     return rc;
 }
 

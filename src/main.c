@@ -160,6 +160,7 @@ static int cmd_eval(int argc, char **argv) {
     lpt_dataset train = {0}, test = {0};
     lpt_session s;
     int opened = 0;
+    lpt_feed feed = {0};
     rc = 1;
     if (lpt_dataset_load_dir(data, &train, &test)) goto out;
     lpt_dataset_truncate(&test, limit);
@@ -178,8 +179,8 @@ static int cmd_eval(int argc, char **argv) {
         goto out;
     }
     double loss, acc;
-    if (lpt_evaluate(&s.net, quantized ? &s.prec.q : NULL, &test, (float)st.mean, (float)st.std, &loss, &acc, NULL,
-                     NULL)) {
+    if (lpt_feed_open(&feed, s.be, &test, (float)st.mean, (float)st.std)) goto out;
+    if (lpt_evaluate(&s.net, quantized ? &s.prec.q : NULL, &feed, &loss, &acc, NULL, NULL)) {
         lpt_error_set("non-finite values in the evaluation");
         goto out;
     }
@@ -189,6 +190,7 @@ static int cmd_eval(int argc, char **argv) {
     rc = 0;
 out:
     if (rc) fprintf(stderr, "lpt eval: %s\n", lpt_error_get());
+    lpt_feed_close(&feed);
     if (opened) lpt_session_close(&s);
     lpt_dataset_free(&train);
     lpt_dataset_free(&test);

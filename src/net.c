@@ -132,7 +132,7 @@ void lpt_net_init(lpt_net *net, uint64_t seed) {
 
 void lpt_net_res_clear(lpt_net *net) {
     memset(net->res_host, 0, (size_t)net->nres * sizeof *net->res_host);
-    net->be->to_device(net->be, net->res, net->res_host, (size_t)net->nres * sizeof *net->res);
+    net->be->zero(net->be, net->res, (size_t)net->nres * sizeof *net->res);
 }
 
 void lpt_net_res_read(lpt_net *net) {
@@ -157,9 +157,14 @@ int lpt_net_first_nonfinite(const lpt_net *net) {
     return -1;
 }
 
-void lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels) {
+void lpt_net_set_batch(lpt_net *net, int n, const float *x, const int32_t *labels) {
+    lpt_backend *be = net->be;
+    be->to_device(be, net->act[0].data, x, (size_t)n * lpt_shape_item_count(&net->act[0].shape) * sizeof *x);
+    be->to_device(be, net->labels.data, labels, (size_t)n * sizeof *labels);
+}
+
+void lpt_net_loss(lpt_net *net, const lpt_ctx *c) {
     lpt_backend *be = c->be;
-    be->to_device(be, net->labels.data, host_labels, (size_t)c->n * sizeof(int32_t));
     be->xent_fwd(be, c->n, net->classes, lpt_tensor_f32(&net->act[net->nlayers]), net->labels.data,
                  lpt_tensor_f32(&net->prob), net->res + LPT_RES_LOSS);
 }

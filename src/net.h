@@ -59,9 +59,12 @@ void lpt_net_res_read(lpt_net *net);
 void lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check);
 /* After lpt_net_res_read: the first layer whose output held NaN or Inf, or -1. */
 int lpt_net_first_nonfinite(const lpt_net *net);
-/* Softmax cross-entropy against `labels` (device copy made here): the summed loss and
- * the correct predictions go to their result slots. */
-void lpt_net_loss(lpt_net *net, const lpt_ctx *c, const int32_t *host_labels);
+/* A batch of n items from host memory into the input (act[0]) and the labels (tests and
+ * benchmarks; training gathers its batches in backend memory, src/feed.h). */
+void lpt_net_set_batch(lpt_net *net, int n, const float *x, const int32_t *labels);
+/* Softmax cross-entropy against the labels (net->labels, backend memory): the summed
+ * loss and the correct predictions go to their result slots. */
+void lpt_net_loss(lpt_net *net, const lpt_ctx *c);
 /* Backward from the loss (mean over the batch) to every parameter gradient. */
 void lpt_net_backward(lpt_net *net, const lpt_ctx *c);
 

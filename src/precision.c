@@ -82,10 +82,10 @@ static float loss_scale_update(const lpt_stats_unit *u, float scale) {
     return (float)fmin(fmax(s, 1.0), 16777216.0);
 }
 
-void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c, const int32_t *labels) {
+void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c) {
     p->q.calibrating = 1;
     lpt_net_forward(net, c, 0);
-    lpt_net_loss(net, c, labels);
+    lpt_net_loss(net, c);
     lpt_net_backward(net, c);
     lpt_prec_sync(p);
     lpt_stats_calibrate(&p->stats);

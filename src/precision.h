@@ -40,7 +40,7 @@ int lpt_prec_register(lpt_prec *p, lpt_net *net);
 void lpt_prec_sync(lpt_prec *p);
 /* Calibration: one FP32 step over the batch in net (labels on the host) that only
  * observes every quantization point, then the first configuration. */
-void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c, const int32_t *labels);
+void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c);
 /* Restore the statistics unit from a checkpoint's state text: 0, or -1 with an error. */
 int lpt_prec_restore(lpt_prec *p, const char *text);
 /* 1 when a checkpoint's state text holds a statistics unit's state. */

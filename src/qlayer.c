@@ -181,8 +181,14 @@ void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int
     lpt_backend *be = c->be;
     const lpt_stats_entry *ea = c->quant ? &c->quant->stats->e[ida] : NULL, *eb = c->quant ? &c->quant->stats->e[idb] : NULL;
     if (!c->quant || c->quant->calibrating || ea->fmt.fmt != LPT_FMT_DFP || eb->fmt.fmt != LPT_FMT_DFP) {
-        /* float operands (fp32, or fp16/bf16 values): float32 accumulation */
-        be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
+        /* float operands: float32 accumulation; two operands of one 16-bit float format
+         * multiply in it (Tensor Cores on a GPU) */
+        const int lp = c->quant && !c->quant->calibrating && ea->fmt.fmt == eb->fmt.fmt &&
+                       (ea->fmt.fmt == LPT_FMT_FP16 || ea->fmt.fmt == LPT_FMT_BF16);
+        if (lp)
+            be->gemm_lp(be, ea->fmt.fmt, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
+        else
+            be->gemm(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, out, ldc);
         return;
     }
     const lpt_dfp_operand da = {ea->fmt.width, &c->quant->states[ida].fl}, db = {eb->fmt.width, &c->quant->states[idb].fl};

@@ -36,16 +36,16 @@ static void queue_grad_counts(lpt_session *s, int fp16, int health_due) {
     }
 }
 
-int lpt_step_train(lpt_session *s, const int32_t *labels, const lpt_step_args *a, lpt_step_out *o) {
+int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     lpt_net *net = &s->net;
     lpt_prec *p = &s->prec;
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
                        .step = (uint64_t)a->step, .loss_scale = *a->loss_scale};
-    if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c, labels); /* a new run's first step */
+    if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c); /* a new run's first step */
     const int health_due = lpt_health_grads_due(s->health, a->step);
     lpt_net_res_clear(net);
     lpt_net_forward(net, &c, 1);
-    lpt_net_loss(net, &c, labels);
+    lpt_net_loss(net, &c);
     lpt_net_backward(net, &c);
     queue_grad_counts(s, p->fp16, health_due);
     lpt_net_res_read(net); /* the step's one sync point */

@@ -39,9 +39,9 @@ typedef struct {
 
 enum { LPT_STEP_OK = 0, LPT_STEP_NONFINITE = 1 /* a layer's output */, LPT_STEP_NONFINITE_LOSS = 2 };
 
-/* One step on the batch in s->net.act[0] with host labels: LPT_STEP_OK; a
+/* One step on the batch in s->net.act[0] and s->net.labels: LPT_STEP_OK; a
  * LPT_STEP_NONFINITE* code (no parameter updated); or -1 when the report stopped the
  * run. */
-int lpt_step_train(lpt_session *s, const int32_t *labels, const lpt_step_args *a, lpt_step_out *o);
+int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o);
 
 #endif

@@ -150,8 +150,7 @@ typedef struct {
     dead_log dead;
     int opened, health_on, lock_fd, usage, threads_from_ckpt;
     long steps; /* per epoch */
-    float *x;
-    int32_t *y;
+    lpt_feed ftrain, ftest; /* the datasets in backend memory */
     int *perm;
     double t_epoch;
     long img_epoch;
@@ -252,9 +251,9 @@ static int run_setup(run_t *r) {
         lpt_dataset_stats(&r->train, &r->st.mean, &r->st.std);
     }
     r->dead = (dead_log){.cfg = cfg, .stats = r->s.prec.active && cfg->stats_out[0] ? &r->s.prec.stats : NULL};
-    const size_t item = lpt_shape_item_count(&net->act[0].shape);
-    r->x = lpt_xmalloc((size_t)cfg->batch * item * sizeof *r->x);
-    r->y = lpt_xmalloc((size_t)cfg->batch * sizeof *r->y);
+    if (lpt_feed_open(&r->ftrain, r->s.be, &r->train, (float)r->st.mean, (float)r->st.std) ||
+        lpt_feed_open(&r->ftest, r->s.be, &r->test, (float)r->st.mean, (float)r->st.std))
+        return -1;
     r->perm = lpt_xmalloc((size_t)r->train.n * sizeof *r->perm);
     return 0;
 }
@@ -290,15 +289,13 @@ static int run_step(run_t *r, double *t_shown) {
     if (g_interrupted || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) return 1;
     const int at = (int)(st->step_in_epoch * cfg->batch);
     const int n = r->train.n - at < cfg->batch ? r->train.n - at : cfg->batch;
-    lpt_dataset_gather(&r->train, r->perm + at, n, (float)st->mean, (float)st->std, r->x, r->y);
-    lpt_backend *be = r->s.be;
-    be->to_device(be, r->s.net.act[0].data, r->x, (size_t)n * lpt_shape_item_count(&r->s.net.act[0].shape) * sizeof *r->x);
+    lpt_feed_batch(&r->ftrain, &r->s.net, at, n);
     const lpt_step_args a = {.step = st->global_step, .n = n, .lr = lpt_lr_at(&cfg->sgd, st->global_step, r->steps, cfg->epochs),
                              .sgd = &cfg->sgd, .seed = cfg->seed, .stats_interval = cfg->stats_interval,
                              .loss_scale = &st->loss_scale, .skipped = &st->skipped, .report = report_grads,
                              .report_arg = &r->dead};
     lpt_step_out o;
-    const int rc = lpt_step_train(&r->s, r->y, &a, &o);
+    const int rc = lpt_step_train(&r->s, &a, &o);
     if (rc == LPT_STEP_NONFINITE)
         lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at epoch %d, step %ld "
                       "(global step %ld); stopping", r->s.net.layers[o.bad_layer].name,
@@ -354,8 +351,7 @@ static int run_epoch_end(run_t *r) {
         printf("%s  evaluating %d test images\n", label, r->test.n);
         fflush(stdout);
     }
-    const int ev = lpt_evaluate(&r->s.net, lpt_prec_q(&r->s.prec), &r->test, (float)st->mean, (float)st->std,
-                                &rec.test_loss, &rec.test_acc, &g_interrupted, cfg->progress && !cfg->quiet ? label : NULL);
+    const int ev = lpt_evaluate(&r->s.net, lpt_prec_q(&r->s.prec), &r->ftest, &rec.test_loss, &rec.test_acc, &g_interrupted, cfg->progress && !cfg->quiet ? label : NULL);
     if (ev > 0) return 1; /* interrupted: the checkpoint holds the finished steps */
     if (ev < 0) {
         lpt_error_set("non-finite values in the evaluation at the end of epoch %d; stopping", st->epoch + 1);
@@ -391,6 +387,7 @@ static int run_epochs(run_t *r) {
     double t_shown = 0.0;
     for (; st->epoch < r->cfg.epochs; st->epoch++) {
         lpt_rng_permutation(r->cfg.seed, LPT_STREAM_SHUFFLE, (uint64_t)st->epoch, r->perm, r->train.n);
+        lpt_feed_order(&r->ftrain, r->perm);
         r->t_epoch = lpt_time_now();
         r->img_epoch = 0;
         for (; st->step_in_epoch < r->steps; st->step_in_epoch++) {
@@ -488,13 +485,13 @@ static void run_close(run_t *r) {
     if (r->lock_fd >= 0) lpt_file_unlock(r->cfg.checkpoint, r->lock_fd);
     if (r->health_on) lpt_health_free(&r->health);
     lpt_checkpoint_close(&r->ck);
+    lpt_feed_close(&r->ftrain);
+    lpt_feed_close(&r->ftest);
     if (r->opened) lpt_session_close(&r->s);
     lpt_dataset_free(&r->train);
     lpt_dataset_free(&r->test);
     lpt_model_spec_free(&r->spec);
     lpt_train_state_free(&r->st);
-    free(r->x);
-    free(r->y);
     free(r->perm);
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "src/data.h"
+#include "src/feed.h"
 #include "src/health.h"
 #include "src/net.h"
 #include "src/optim.h"
@@ -43,11 +44,12 @@ typedef struct {
  * written). */
 int lpt_train_run(const lpt_train_cfg *cfg);
 
-/* Evaluate net on d (eval mode; q: low-precision configuration or NULL): mean loss and
- * accuracy. -1 on non-finite output; 1 when *stop became non-zero between two batches
- * (stop may be NULL). With `label` (a progress line on a terminal), shows how far it is. */
-int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_dataset *d, float mean, float std,
-                 double *loss, double *acc, const volatile sig_atomic_t *stop, const char *label);
+/* Evaluate net on the dataset of feed f, in its order (eval mode; q: low-precision
+ * configuration or NULL): mean loss and accuracy. -1 on non-finite output; 1 when *stop
+ * became non-zero between two batches (stop may be NULL). With `label` (a progress line
+ * on a terminal), shows how far it is. */
+int lpt_evaluate(lpt_net *net, const lpt_qconfig *q, const lpt_feed *f, double *loss, double *acc,
+                 const volatile sig_atomic_t *stop, const char *label);
 /* 0 when the data fit the model (image size, and every label below its outputs), else -1
  * with an error naming the model, the data and the mismatch. */
 int lpt_train_check_data(const lpt_model_spec *spec, int classes, const char *model, const char *data,

@@ -92,13 +92,13 @@ static void run_backend(const char *backend) {
         learnable += net.p[i].grad != NULL;
     }
     assert_int_equal(learnable, 10); /* 5 layers x (weight, bias) */
-    memcpy(net.act[0].data, fx("input")->data, fx("input")->n * 4);
     int32_t labels[8];
     for (int i = 0; i < n; i++) labels[i] = (int32_t)fx("labels")->data[i];
+    lpt_net_set_batch(&net, n, fx("input")->data, labels);
     lpt_ctx c = {.be = be, .n = n, .train = 1, .seed = 1};
     lpt_net_res_clear(&net);
     lpt_net_forward(&net, &c, 1);
-    lpt_net_loss(&net, &c, labels);
+    lpt_net_loss(&net, &c);
     lpt_net_res_read(&net);
     assert_int_equal(lpt_net_first_nonfinite(&net), -1);
     compare("logits", lpt_tensor_f32(&net.act[net.nlayers]), fx("logits"), 1e-5);
@@ -116,7 +116,7 @@ static void run_backend(const char *backend) {
     for (int s = 0; s < 4; s++) {
         c.step = (uint64_t)s;
         lpt_net_forward(&net, &c, 0);
-        lpt_net_loss(&net, &c, labels);
+        lpt_net_loss(&net, &c);
         lpt_net_res_read(&net);
         double l = net.res_host[LPT_RES_LOSS] / n;
         if (!(fabs(l - want->data[s]) <= 1e-4 * fabs(want->data[s])))

@@ -48,6 +48,8 @@ void lpt_cpu_mul(lpt_backend *be, size_t n, const float *a, const float *b, floa
 void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v);
+void lpt_cpu_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
+                    const int32_t *labels, const float *lut, float *x, int32_t *y);
 void lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc);
 /* The CPU backend's scratch, at least `bytes` long (contents not kept when it grows;
  * exits with a message when memory runs out), for one operation at a time. */

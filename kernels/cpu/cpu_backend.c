@@ -63,6 +63,7 @@ int lpt_backend_cpu_init(lpt_backend *be, int threads) {
     be->mul = lpt_cpu_mul;
     be->sgd_step = lpt_cpu_sgd_step;
     be->fill = lpt_cpu_fill;
+    be->gather = lpt_cpu_gather;
     be->count_nonfinite = lpt_cpu_count_nonfinite;
     be->count_nonzero = lpt_cpu_count_nonzero;
     return 0;

@@ -67,3 +67,15 @@ void lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x, double *ac
     for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
     *acc += (double)nz;
 }
+
+/* the batch's items in parallel (the data path of a training step) */
+void lpt_cpu_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
+                    const int32_t *labels, const float *lut, float *x, int32_t *y) {
+#pragma omp parallel for num_threads(be->threads) schedule(static) if ((size_t)n * item >= LPT_CPU_PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = images + (size_t)idx[i] * item;
+        float *dst = x + (size_t)i * item;
+        for (size_t j = 0; j < item; j++) dst[j] = lut[src[j]];
+        y[i] = labels[idx[i]];
+    }
+}

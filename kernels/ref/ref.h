@@ -51,6 +51,8 @@ void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
                       const float *g, float *m);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
+void lpt_ref_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
+                    const int32_t *labels, const float *lut, float *x, int32_t *y);
 void lpt_ref_pack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const float *x, void *codes);
 void lpt_ref_unpack(lpt_backend *be, const lpt_qformat *f, int fl, size_t n, const void *codes, float *y);
 void lpt_ref_to_codes(lpt_backend *be, size_t n, const float *x, int fl, int32_t *codes);
@@ -66,5 +68,6 @@ void *lpt_host_alloc(lpt_backend *be, size_t bytes);
 void lpt_host_free(lpt_backend *be, void *p);
 void lpt_host_sync(lpt_backend *be);
 void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes);
+void lpt_host_zero(lpt_backend *be, void *p, size_t bytes);
 
 #endif

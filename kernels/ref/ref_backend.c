@@ -22,6 +22,11 @@ void lpt_host_copy(lpt_backend *be, void *dst, const void *src, size_t bytes) {
     if (bytes) memmove(dst, src, bytes);
 }
 
+void lpt_host_zero(lpt_backend *be, void *p, size_t bytes) {
+    (void)be;
+    memset(p, 0, bytes);
+}
+
 void lpt_host_sync(lpt_backend *be) { (void)be; }
 
 static void ref_destroy(lpt_backend *be) { free(be); }
@@ -44,7 +49,9 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->to_device = lpt_host_copy;
     be->to_host = lpt_host_copy;
     be->copy = lpt_host_copy;
+    be->zero = lpt_host_zero;
     be->gemm = lpt_ref_gemm;
+    be->gemm_lp = lpt_gemm_lp_generic;
     be->igemm = lpt_ref_igemm;
     be->gemm_exact = lpt_ref_gemm_exact;
     be->dfp_gemm = lpt_dfp_gemm_generic;
@@ -76,6 +83,7 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->xent_bwd = lpt_ref_xent_bwd;
     be->sgd_step = lpt_ref_sgd_step;
     be->fill = lpt_ref_fill;
+    be->gather = lpt_ref_gather;
     be->scale = lpt_ref_scale;
     be->count_nonfinite = lpt_ref_count_nonfinite;
     be->count_nonzero = lpt_ref_count_nonzero;

@@ -63,3 +63,13 @@ void lpt_ref_count_nonzero(lpt_backend *be, size_t n, const float *x, double *ac
     for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
     *acc += (double)nz;
 }
+
+void lpt_ref_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
+                    const int32_t *labels, const float *lut, float *x, int32_t *y) {
+    (void)be;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = images + (size_t)idx[i] * item;
+        for (size_t j = 0; j < item; j++) x[(size_t)i * item + j] = lut[src[j]];
+        y[i] = labels[idx[i]];
+    }
+}

@@ -10,7 +10,9 @@
 
 #include <stdint.h>
 
-static inline uint64_t lpt_mix64(uint64_t z) {
+#include "src/base/hd.h"
+
+static inline LPT_HD uint64_t lpt_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
@@ -23,14 +25,14 @@ typedef struct {
 } lpt_rng_key;
 
 /* 64 random bits for (seed, stream, counter). */
-static inline uint64_t lpt_rng_bits(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline LPT_HD uint64_t lpt_rng_bits(uint64_t seed, uint64_t stream, uint64_t counter) {
     uint64_t h = lpt_mix64(seed + 0x9e3779b97f4a7c15ULL);
     h = lpt_mix64(h ^ (stream * 0xd1b54a32d192ed03ULL));
     return lpt_mix64(h ^ (counter * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL));
 }
 
 /* Uniform float in [0, 1) with 24 random bits. */
-static inline float lpt_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline LPT_HD float lpt_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
     return (float)(lpt_rng_bits(seed, stream, counter) >> 40) * (1.0f / 16777216.0f);
 }
 
