@@ -289,8 +289,21 @@ struct lpt_backend {
     void (*graph_free)(lpt_backend *be, void *graph);
 };
 
+/* How a backend is opened: host threads; for a GPU its index and whether fp32 GEMMs may
+ * use TF32 Tensor Cores (off by default: TF32 keeps 10 mantissa bits). */
+typedef struct {
+    int threads;
+    int device;
+    int tf32;
+} lpt_backend_opts;
+
 /* Registry: the one place that knows which backends are built. */
+lpt_backend *lpt_backend_open(const char *name, const lpt_backend_opts *o);
+/* lpt_backend_open with `threads` and the defaults */
 lpt_backend *lpt_backend_create(const char *name, int threads);
+/* What this build has: its backends, and for a GPU backend the devices it sees (or why
+ * it sees none), as lines of text. */
+void lpt_backend_describe(char *buf, size_t n);
 void lpt_backend_destroy(lpt_backend *be);
 /* The first table entry be lacks (a NULL function), or NULL when the table is whole;
  * lpt_backend_create refuses a backend with a hole, naming the entry. */

@@ -1,5 +1,5 @@
-/* registry.c - the one place that knows which backends this build has. A CUDA backend
- * registers here (under LPT_HAVE_CUDA) when it exists; nothing else tests the switch. */
+/* registry.c - the one place that knows which backends this build has. The CUDA backend
+ * registers here when CMake built it (LPT_HAVE_CUDA); nothing else tests the switch. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,12 +7,17 @@
 
 #include "src/base/util.h"
 #include "kernels/backend.h"
+#ifdef LPT_HAVE_CUDA
+#include "kernels/cuda/cuda.h"
+#endif
 
-static int ref_init(lpt_backend *be, int threads) {
-    (void)threads; /* the reference is single-threaded */
+static int ref_init(lpt_backend *be, const lpt_backend_opts *o) {
+    (void)o; /* the reference is single-threaded */
     lpt_backend_ref_init(be);
     return 0;
 }
+
+static int cpu_init(lpt_backend *be, const lpt_backend_opts *o) { return lpt_backend_cpu_init(be, o->threads); }
 
 const char *lpt_op_name(lpt_op op) {
     static const char *const names[LPT_OP_COUNT] = {
@@ -51,10 +56,13 @@ const char *lpt_backend_missing_entry(const lpt_backend *be) {
 /* Every backend of this build, one row each: the only list of backend names. */
 static const struct {
     const char *name;
-    int (*init)(lpt_backend *be, int threads);
+    int (*init)(lpt_backend *be, const lpt_backend_opts *o);
 } k_backends[] = {
-    {"cpu", lpt_backend_cpu_init},
+    {"cpu", cpu_init},
     {"ref", ref_init},
+#ifdef LPT_HAVE_CUDA
+    {"cuda", lpt_backend_cuda_init},
+#endif
 };
 #define N_BACKENDS ((int)(sizeof k_backends / sizeof k_backends[0]))
 
@@ -76,11 +84,25 @@ int lpt_backend_known(const char *name) {
     return 0;
 }
 
+void lpt_backend_describe(char *buf, size_t n) {
+    int at = snprintf(buf, n, "backends: %s\n", lpt_backend_names());
+#ifdef LPT_HAVE_CUDA
+    if (at >= 0 && (size_t)at < n) lpt_cuda_describe(buf + at, n - (size_t)at);
+#else
+    if (at >= 0 && (size_t)at < n) snprintf(buf + at, n - (size_t)at, "cuda: not built (no nvcc when lpt was configured)\n");
+#endif
+}
+
 lpt_backend *lpt_backend_create(const char *name, int threads) {
+    const lpt_backend_opts o = {.threads = threads};
+    return lpt_backend_open(name, &o);
+}
+
+lpt_backend *lpt_backend_open(const char *name, const lpt_backend_opts *o) {
     for (int i = 0; i < N_BACKENDS; i++)
         if (strcmp(name, k_backends[i].name) == 0) {
             lpt_backend *be = lpt_xcalloc(1, sizeof *be);
-            if (k_backends[i].init(be, threads) != 0) {
+            if (k_backends[i].init(be, o) != 0) {
                 free(be);
                 return NULL; /* error set by init */
             }
