@@ -320,6 +320,8 @@ int lpt_backend_count(void);
 const char *lpt_backend_name(int i);
 /* 1 when `name` is a backend of this build. */
 int lpt_backend_known(const char *name);
+/* Why `name` is not a backend of this build, with the ones it has (a static string). */
+const char *lpt_backend_why_unknown(const char *name);
 
 /* The dfp product for any backend from its gemm_exact, to_codes, igemm and from_acc
  * (the ref and cpu tables use it; integer codes live in backend memory from alloc). */

@@ -93,6 +93,17 @@ void lpt_backend_describe(char *buf, size_t n) {
 #endif
 }
 
+const char *lpt_backend_why_unknown(const char *name) {
+    static char msg[512];
+    if (strcmp(name, "cuda") == 0) /* only reached in a build without it */
+        snprintf(msg, sizeof msg,
+                 "backend 'cuda' is not in this build: no CUDA compiler (nvcc) was found when lpt was configured "
+                 "(install the CUDA toolkit and build again); available: %s", lpt_backend_names());
+    else
+        snprintf(msg, sizeof msg, "unknown backend '%s'; available: %s", name, lpt_backend_names());
+    return msg;
+}
+
 lpt_backend *lpt_backend_create(const char *name, int threads) {
     const lpt_backend_opts o = {.threads = threads};
     return lpt_backend_open(name, &o);
@@ -114,7 +125,7 @@ lpt_backend *lpt_backend_open(const char *name, const lpt_backend_opts *o) {
             }
             return be;
         }
-    lpt_error_set("unknown backend '%s'; available: %s", name, lpt_backend_names());
+    lpt_error_set("%s", lpt_backend_why_unknown(name));
     return NULL;
 }
 

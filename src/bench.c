@@ -42,9 +42,24 @@ static void print_profile(const lpt_session *s, int threads, int batch, const do
 /* Full training steps (lpt_step_train, as `lpt train` runs them) on synthetic data. */
 /* what every run of one `lpt bench` shares */
 typedef struct {
-    const char *backend;
-    int batch, steps, warmup, profile, no_recompute;
+    const char *backend, *cuda_graph;
+    int batch, steps, warmup, profile, no_recompute, device, tf32;
 } bench_setup;
+
+enum { BENCH_BATCHES = 8 }; /* distinct batches of the synthetic dataset, cycled */
+
+/* A synthetic dataset of BENCH_BATCHES batches in the model's input shape, for a feed
+ * in backend memory: the benchmark's data path is the training's (gather per step). */
+static void synthetic_data(const lpt_net *net, int batch, lpt_dataset *d) {
+    const lpt_shape *in = &net->act[0].shape;
+    *d = (lpt_dataset){.n = batch * BENCH_BATCHES, .c = in->dim[1], .h = in->ndim > 2 ? in->dim[2] : 1,
+                       .w = in->ndim > 3 ? in->dim[3] : 1, .classes = net->classes};
+    const size_t item = lpt_shape_item_count(in);
+    d->images = lpt_xmalloc((size_t)d->n * item);
+    d->labels = lpt_xmalloc((size_t)d->n * sizeof *d->labels);
+    for (size_t i = 0; i < (size_t)d->n * item; i++) d->images[i] = (uint8_t)(lpt_rng_bits(7, 0, i) >> 56);
+    for (int i = 0; i < d->n; i++) d->labels[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net->classes);
+}
 
 static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const char *precision, int threads,
                      bench_result *res) {
@@ -55,16 +70,22 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
     snprintf(tc.backend, sizeof tc.backend, "%s", bs->backend);
     tc.threads = threads;
     tc.recompute = !bs->no_recompute;
+    tc.device = bs->device;
+    tc.tf32 = bs->tf32;
+    snprintf(tc.cuda_graph, sizeof tc.cuda_graph, "%s", bs->cuda_graph);
     lpt_session s;
     if (lpt_session_open(&s, &tc, spec, batch, 1)) return -1;
     lpt_net *net = &s.net;
     lpt_backend *be = s.be;
     lpt_net_init(net, 1);
-    const size_t item = lpt_shape_item_count(&net->act[0].shape);
-    float *x = lpt_xmalloc((size_t)batch * item * sizeof *x);
-    int32_t *y = lpt_xmalloc((size_t)batch * sizeof *y);
-    for (size_t i = 0; i < (size_t)batch * item; i++) x[i] = 2.0f * lpt_rng_uniform(7, 0, i) - 1.0f;
-    for (int i = 0; i < batch; i++) y[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net->classes);
+    lpt_dataset data;
+    synthetic_data(net, batch, &data);
+    lpt_feed feed;
+    if (lpt_feed_open(&feed, be, &data, 0.5f, 0.5f)) {
+        lpt_dataset_free(&data);
+        lpt_session_close(&s);
+        return -1;
+    }
     lpt_sgd_cfg sc = {.lr = 0.01f, .momentum = 0.9f, .wd = 5e-4f};
     float loss_scale = lpt_prec_initial_loss_scale(&s.prec);
     unsigned long long skipped = 0;
@@ -86,7 +107,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
         net->t_bwd = profile && counted ? tb : NULL;
         const uint64_t syncs_before = be->syncs;
         double a = lpt_time_now();
-        lpt_net_set_batch(net, batch, x, y);
+        lpt_feed_batch(&feed, net, (i % BENCH_BATCHES) * batch, batch);
         double b = lpt_time_now();
         const lpt_step_args sa = {.step = i, .n = batch, .lr = 0.01f, .sgd = &sc, .seed = 1,
                                   .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped};
@@ -111,8 +132,8 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
     if (profile && !rc) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
     free(tf);
     free(tb);
-    free(x);
-    free(y);
+    lpt_feed_close(&feed);
+    lpt_dataset_free(&data);
     lpt_session_close(&s);
     return rc;
 }
@@ -161,8 +182,9 @@ static void print_result(const char *model, const char *backend, const char *p, 
 }
 
 int lpt_bench_main(int argc, char **argv) {
-    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32";
+    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
+    int device = 0, tf32 = 0;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
          isa[32] = "";
     lpt_opt o[] = {
@@ -173,6 +195,9 @@ int lpt_bench_main(int argc, char **argv) {
         {"threads", LPT_OPT_STR, threads, sizeof threads, 0, 0, "LIST", "thread counts, comma-separated [1,2]", 0},
         {"steps", LPT_OPT_INT, &steps, 0, 1, 1000000, "N", "timed steps [200]", 0},
         {"warmup", LPT_OPT_INT, &warmup, 0, 0, 1000000, "N", "untimed steps first [20]", 0},
+        {"device", LPT_OPT_INT, &device, 0, 0, 1024, "N", "GPU backends: the device to run on [0]", 0},
+        {"tf32", LPT_OPT_FLAG, &tf32, 0, 0, 0, NULL, "GPU backends: fp32 GEMMs may use TF32 Tensor Cores", 0},
+        {"cuda-graph", LPT_OPT_STR, graph, sizeof graph, 0, 0, "on|off", "GPU backends: replay the recorded step [on]", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "dfp: without the recompute rule (as lpt train --no-recompute)", 0},
         {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
         {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per result", 0},
@@ -190,8 +215,7 @@ int lpt_bench_main(int argc, char **argv) {
     const int nt = parse_threads(threads, tlist);
     if (nt < 0) return 2;
     if (!lpt_backend_known(backend)) {
-        fprintf(stderr, "lpt bench: --backend: unknown backend '%s'; available: %s\n", backend,
-                lpt_backend_names());
+        fprintf(stderr, "lpt bench: --backend: %s\n", lpt_backend_why_unknown(backend));
         return 2;
     }
     char plist[256];
@@ -217,7 +241,7 @@ int lpt_bench_main(int argc, char **argv) {
     }
     rc = 0;
     snprintf(plist, sizeof plist, "%s", precisions);
-    const bench_setup bs = {backend, batch, steps, warmup, profile, no_recompute};
+    const bench_setup bs = {backend, graph, batch, steps, warmup, profile, no_recompute, device, tf32};
     double base_ms[16] = {0};
     for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
         for (int i = 0; i < nt; i++) {

@@ -19,6 +19,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->epochs = 10;
     c->batch = 64;
     c->threads = 2;
+    snprintf(c->cuda_graph, sizeof c->cuda_graph, "on");
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
                            .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
     c->seed = 1;
@@ -46,6 +47,11 @@ const lpt_cfg_field lpt_cfg_fields[] = {
     NUM("batch", "batch", LPT_CF_INT, batch, 1, 65536, LPT_CK_REQUIRED, 0, 1, "N", "batch size [64]"),
     NUM("threads", "threads", LPT_CF_INT, threads, 1, 256, LPT_CK_REQUIRED, 0, 0, "N",
         "CPU threads [2; on --resume, the checkpoint's]"),
+    NUM("device", NULL, LPT_CF_INT, device, 0, 1024, LPT_CK_NONE, 0, 0, "N", "GPU backends: the device to run on [0]"),
+    NUM("tf32", "tf32", LPT_CF_FLAG, tf32, 0, 1, LPT_CK_ABSENT_ZERO, 0, 1, NULL,
+        "GPU backends: let fp32 GEMMs use TF32 Tensor Cores (10-bit mantissas; off by default)"),
+    STR("cuda-graph", NULL, cuda_graph, LPT_CK_NONE, 0, "on|off",
+        "GPU backends: record the training step as a CUDA graph and replay it (same results) [on]"),
     NUM("lr", "lr", LPT_CF_FLOAT, sgd.lr, 0, 1e30, LPT_CK_REQUIRED, 0, 1, "X", "learning rate [0.05]"),
     NUM("momentum", "momentum", LPT_CF_FLOAT, sgd.momentum, 0, 0.999999, LPT_CK_REQUIRED, 0, 1, "X", "SGD momentum [0.9]"),
     NUM("weight-decay", "weight_decay", LPT_CF_FLOAT, sgd.wd, 0, 1, LPT_CK_REQUIRED, 0, 1, "X",

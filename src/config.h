@@ -15,6 +15,9 @@ typedef struct lpt_train_cfg {
     char precision[32];
     char backend[16];
     int epochs, batch, threads;
+    int device;           /* GPU backends: the device's index */
+    int tf32;             /* GPU backends: fp32 GEMMs may use TF32 Tensor Cores */
+    char cuda_graph[4];   /* GPU backends: "on" records the training step once and replays it */
     lpt_sgd_cfg sgd;
     uint64_t seed;
     char metrics_out[512];

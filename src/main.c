@@ -26,8 +26,7 @@ static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
         return 2;
     }
     if (!lpt_backend_known(cfg->backend)) {
-        fprintf(stderr, "lpt %s: --backend: unknown backend '%s'; available: %s\n", cmd,
-                cfg->backend, lpt_backend_names());
+        fprintf(stderr, "lpt %s: --backend: %s\n", cmd, lpt_backend_why_unknown(cfg->backend));
         return 2;
     }
     return 0;
@@ -208,7 +207,8 @@ static void usage(FILE *f) {
             "  train   train a model (lpt train --help)\n"
             "  eval    evaluate a checkpoint on the test set\n"
             "  bench   measure training throughput\n"
-            "  quantize  apply a number format to a tensor in an .npy file\n\n"
+            "  quantize  apply a number format to a tensor in an .npy file\n"
+            "  info    the backends of this build and the GPUs they see (also --version)\n\n"
             "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
             "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
             LPT_VERSION, lpt_backend_names());
@@ -224,8 +224,10 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("lpt %s\n", LPT_VERSION);
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "info") == 0) {
+        char buf[4096];
+        lpt_backend_describe(buf, sizeof buf);
+        printf("lpt %s\n%s", LPT_VERSION, buf);
         return 0;
     }
     if (strcmp(cmd, "train") == 0) return cmd_train(argc, argv);

@@ -32,12 +32,28 @@ static int check_supports(const lpt_backend *be, const lpt_prec *p) {
     return 0;
 }
 
+/* whether a step may be recorded once and replayed: nothing in it may depend on the step
+ * number (dropout masks and stochastic rounding draw by step) */
+static int graphs_possible(const lpt_session *s, const lpt_train_cfg *cfg) {
+    if (strcmp(cfg->cuda_graph, "on") != 0 || !s->be->graph_capture) return 0;
+    for (int i = 0; i < s->net.nlayers; i++)
+        if (strcmp(s->net.layers[i].ops->type, "dropout") == 0) return 0;
+    const lpt_prec *p = &s->prec;
+    return !p->active || (p->q.prec.w.round != LPT_ROUND_SR && p->q.prec.a.round != LPT_ROUND_SR &&
+                          p->q.prec.g.round != LPT_ROUND_SR);
+}
+
 int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_spec *spec, int batch,
                      int training) {
     memset(s, 0, sizeof *s);
+    if (strcmp(cfg->cuda_graph, "on") != 0 && strcmp(cfg->cuda_graph, "off") != 0) {
+        lpt_error_set("--cuda-graph: expected on or off, got '%s'", cfg->cuda_graph);
+        return -1;
+    }
     if (lpt_prec_init(&s->prec, cfg) != 0) return -1;
     s->prec_on = 1;
-    if (!(s->be = lpt_backend_create(cfg->backend, cfg->threads))) goto fail;
+    const lpt_backend_opts bo = {.threads = cfg->threads, .device = cfg->device, .tf32 = cfg->tf32};
+    if (!(s->be = lpt_backend_open(cfg->backend, &bo))) goto fail;
     if (check_supports(s->be, &s->prec)) goto fail;
     if (lpt_net_build(&s->net, s->be, spec, batch)) goto fail;
     s->built = 1;
@@ -46,13 +62,20 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
         s->training = 1; /* closed even when its arena fails */
         if (lpt_sgd_init(&s->opt, &s->net)) goto fail;
     }
+    s->graphs_ok = graphs_possible(s, cfg);
     return 0;
 fail:
     lpt_session_close(s);
     return -1;
 }
 
+void lpt_session_graphs_drop(lpt_session *s) {
+    for (int i = 0; i < s->ngraphs; i++) s->be->graph_free(s->be, s->graphs[i].graph);
+    s->ngraphs = 0;
+}
+
 void lpt_session_close(lpt_session *s) {
+    if (s->be) lpt_session_graphs_drop(s);
     if (s->prec_on) lpt_prec_free(&s->prec); /* its result buffers are backend memory */
     if (s->training) lpt_sgd_free(&s->opt);
     if (s->built) lpt_net_free(&s->net);

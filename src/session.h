@@ -12,6 +12,16 @@
 #include "src/optim.h"
 #include "src/precision.h"
 
+/* A recorded training step (forward, loss, backward, the step's counts) for a backend
+ * with graphs, valid for the scalars it was recorded with. */
+typedef struct {
+    void *graph;
+    int n, health_due, no_analysis;
+    float loss_scale;
+} lpt_step_graph;
+
+#define LPT_STEP_GRAPHS 4
+
 typedef struct {
     lpt_backend *be;
     lpt_net net;
@@ -19,6 +29,11 @@ typedef struct {
     lpt_prec prec;
     lpt_health *health; /* dead-run checks of training, or NULL */
     int built, training, prec_on;
+    /* --cuda-graph on, a backend with graphs, and a step that draws no random bits
+     * (no dropout, no stochastic rounding): the step is recorded once per set of scalars */
+    int graphs_ok;
+    lpt_step_graph graphs[LPT_STEP_GRAPHS];
+    int ngraphs;
 } lpt_session;
 
 /* Set up cfg's backend (cfg->backend, cfg->threads) and precision, build spec for
@@ -29,5 +44,7 @@ typedef struct {
 int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_spec *spec, int batch,
                      int training);
 void lpt_session_close(lpt_session *s);
+/* Forget the recorded steps (the configuration changed: FLs, formats, widths). */
+void lpt_session_graphs_drop(lpt_session *s);
 
 #endif

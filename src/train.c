@@ -181,6 +181,8 @@ static int run_config(run_t *r) {
     cfg->progress = saved.progress;
     cfg->quiet = saved.quiet;
     cfg->dead_steps = saved.dead_steps;
+    cfg->device = saved.device;
+    memcpy(cfg->cuda_graph, saved.cuda_graph, sizeof cfg->cuda_graph);
     cfg->fail_on_dead = saved.fail_on_dead;
     return 0;
 }

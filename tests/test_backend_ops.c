@@ -18,7 +18,9 @@
 #include "kernels/ref/ref.h"
 #include "quant/quant.h"
 #include "src/base/isa.h"
+#include "src/base/rng.h"
 #include "src/base/util.h"
+#include "src/data.h"
 #include "tests/testutil.h"
 
 #define SUM_TOL 1e-5
@@ -36,6 +38,7 @@ static void gemm_case(int ta, int tb, int m, int n, int k, float alpha, float be
                  beta, dc, n);
         tu_dget(&d, out, dc, cs);
         double e = tu_norm_err(out, c0, (size_t)m * n);
+        tu_note(be->name, "gemm", e);
         if (e > SUM_TOL) fail_msg("%s gemm ta=%d tb=%d m=%d n=%d k=%d: error %g", be->name, ta, tb, m, n, k, e);
         free(out);
     }
@@ -86,10 +89,10 @@ static void test_im2col_col2im(void **state) {
             float *dc = tu_dnew(&d, cs * 4), *dd = tu_dnew(&d, xs * 4);
             be->im2col(be, &g, n, tu_din(&d, x, xs * 4), dc);
             tu_dget(&d, c1, dc, cs * 4);
-            assert_memory_equal(c0, c1, cs * 4);
+            TU_SAME(be, "im2col", c0, c1, cs * 4);
             be->col2im(be, &g, n, tu_din(&d, col, cs * 4), dd);
             tu_dget(&d, d1, dd, xs * 4);
-            assert_memory_equal(d0, d1, xs * 4); /* same summation order per element: exact */
+            TU_SAME(be, "col2im", d0, d1, xs * 4); /* same summation order per element: exact */
         }
         free(x), free(c0), free(c1), free(col), free(d0), free(d1);
     }
@@ -116,20 +119,22 @@ static void conv_out_case(lpt_backend *be, tu_dev *d, int n, int oc, int p, cons
     float *dy = tu_dnew(d, sz * 4), *dt = tu_dnew(d, sz * 4), *ddb = tu_dnew(d, (size_t)oc * 4);
     be->conv_out_fwd(be, n, oc, p, tu_din(d, t, sz * 4), tu_din(d, b, (size_t)oc * 4), dy);
     tu_dget(d, y1, dy, sz * 4);
-    assert_memory_equal(y0, y1, sz * 4);
+    TU_SAME(be, "conv_out_fwd", y0, y1, sz * 4);
     be->conv_out_bwd(be, n, oc, p, tu_din(d, y0, sz * 4), dt, ddb);
     tu_dget(d, t1, dt, sz * 4);
     tu_dget(d, db1, ddb, (size_t)oc * 4);
-    assert_memory_equal(t0, t1, sz * 4);
+    TU_SAME(be, "conv_out_bwd", t0, t1, sz * 4);
+    tu_note(be->name, "conv_out_bwd (bias sums)", tu_norm_err(db1, db0, (size_t)oc));
     assert_true(tu_norm_err(db1, db0, (size_t)oc) < SUM_TOL);
     const int m = n * oc, cols = p;
     float *dr = tu_din(d, r_in, sz * 4), *ds = tu_dnew(d, (size_t)cols * 4);
     be->bias_rows_fwd(be, m, cols, tu_din(d, bb, (size_t)cols * 4), dr);
     tu_dget(d, y1, dr, sz * 4);
-    assert_memory_equal(r0, y1, sz * 4);
+    TU_SAME(be, "bias_rows_fwd", r0, y1, sz * 4);
     be->bias_rows_bwd(be, m, cols, dr, ds);
     float *s1 = lpt_xmalloc((size_t)cols * 4);
     tu_dget(d, s1, ds, (size_t)cols * 4);
+    tu_note(be->name, "bias_rows_bwd", tu_norm_err(s1, s0, (size_t)cols));
     assert_true(tu_norm_err(s1, s0, (size_t)cols) < SUM_TOL);
     free(y1), free(t1), free(db1), free(s1);
 }
@@ -210,17 +215,17 @@ static void pool_case(const lpt_window *g, int n, int with_nan, int ties, uint64
         be->maxpool_fwd(be, g, n, dx, out, di);
         tu_dget(&d, i1, di, ys * 4);
         tu_dget(&d, y1, out, ys * 4);
-        assert_memory_equal(i0, i1, ys * 4);
+        TU_SAME(be, "maxpool_fwd (argmax)", i0, i1, ys * 4);
         for (size_t i = 0; i < ys; i++) assert_true(y0[i] == y1[i] || (isnan(y0[i]) && isnan(y1[i])));
         be->maxpool_bwd(be, g, n, dyv, tu_din(&d, i0, ys * 4), dd);
         tu_dget(&d, d1, dd, xs * 4);
-        assert_memory_equal(d0, d1, xs * 4);
+        TU_SAME(be, "maxpool_bwd", d0, d1, xs * 4);
         be->avgpool_fwd(be, g, n, dx, out);
         tu_dget(&d, y1, out, ys * 4);
-        if (!with_nan) assert_memory_equal(a0, y1, ys * 4);
+        if (!with_nan) TU_SAME(be, "avgpool_fwd", a0, y1, ys * 4);
         be->avgpool_bwd(be, g, n, dyv, dd);
         tu_dget(&d, d1, dd, xs * 4);
-        assert_memory_equal(ad0, d1, xs * 4);
+        TU_SAME(be, "avgpool_bwd", ad0, d1, xs * 4);
     }
     free(x), free(y0), free(y1), free(a0), free(i0), free(i1), free(dy), free(d0), free(d1), free(ad0);
 }
@@ -275,6 +280,9 @@ static void bn_case(int n, int c, int s, uint64_t seed) {
             const size_t cnt = i == 0 || i == 5 || i == 8 ? sz : (size_t)c;
             /* dx is a difference of sums that nearly cancel: compared against its own scale */
             const double e = tu_norm_err(got.v[i], want.v[i], cnt), tol = i == 5 ? 1e-4 : SUM_TOL;
+            char op[48];
+            snprintf(op, sizeof op, "batchnorm %s", what[i]);
+            tu_note(be->name, op, e);
             if (!(e < tol)) fail_msg("%s bn %s n=%d c=%d s=%d: error %g", be->name, what[i], n, c, s, e);
             free(got.v[i]);
         }
@@ -307,8 +315,8 @@ static void test_dropout_mul(void **state) {
         be->dropout_fwd(be, n, 0.3f, key, dx, dm, dy);
         tu_dget(&d, m1, dm, n * 4);
         tu_dget(&d, y1, dy, n * 4);
-        assert_memory_equal(m0, m1, n * 4);
-        assert_memory_equal(y0, y1, n * 4);
+        TU_SAME(be, "dropout_fwd (mask)", m0, m1, n * 4);
+        TU_SAME(be, "dropout_fwd", y0, y1, n * 4);
         lpt_rng_key other = key;
         other.step = 13; /* another step draws another mask */
         be->dropout_fwd(be, n, 0.3f, other, dx, dm, dy);
@@ -363,10 +371,13 @@ static void test_xent(void **state) {
         be->xent_fwd(be, n, k, tu_din(&d, z, sizeof p1), dl, dp, dr);
         tu_dget(&d, r1, dr, sizeof r1);
         tu_dget(&d, p1, dp, sizeof p1);
+        tu_note(be->name, "xent_fwd (loss)", fabs(r0[0] - r1[0]) / fabs(r0[0]));
+        tu_note(be->name, "xent_fwd (softmax)", tu_norm_err(p1, p0, sizeof p1 / 4));
         assert_true(fabs(r0[0] - r1[0]) <= 1e-6 * fabs(r0[0]));
         assert_int_equal((int)r0[1], (int)r1[1]);
         be->xent_bwd(be, n, k, dp, dl, 0.5f, dd);
         tu_dget(&d, d1, dd, sizeof d1);
+        tu_note(be->name, "xent_bwd", tu_norm_err(d1, d0, (size_t)n * k));
         assert_true(tu_norm_err(d1, d0, (size_t)n * k) < SUM_TOL);
     }
     free(z);
@@ -395,6 +406,7 @@ static void test_sgd_fill_nonfinite(void **state) {
         for (int s = 0; s < 3; s++) be->sgd_step(be, n, 0.1f, 0.9f, 5e-4f, dw, dg, dm);
         tu_dget(&d, w1, dw, n * 4);
         tu_dget(&d, m1, dm, n * 4);
+        tu_note(be->name, "sgd_step", fmax(tu_norm_err(w1, w0, n), tu_norm_err(m1, m0, n)));
         assert_true(tu_norm_err(w1, w0, n) < 1e-6);
         assert_true(tu_norm_err(m1, m0, n) < 1e-6);
         be->fill(be, n, dw, 2.5f);
@@ -422,6 +434,73 @@ static void test_sgd_fill_nonfinite(void **state) {
  * with their column, row and split-K splits) equals the reference bit for bit. The
  * shapes reach every register-tile class of the kernels (rows up to 6, 12, 24 and more,
  * with ragged ends), reductions in several chunks and with tails, and ragged columns. */
+/* gemm_lp: operands on the fp16 or bf16 grid, float32 accumulation; against the
+ * reference's double sums of the same grid values (SUM_TOL, as gemm) */
+static void test_gemm_lp(void **state) {
+    (void)state;
+    const int shapes[][3] = {{6, 3000, 25}, {64, 120, 400}, {16, 150, 6400}, {7, 13, 5}, {1, 1, 1}};
+    const lpt_format fmts[2] = {LPT_FMT_FP16, LPT_FMT_BF16};
+    for (int f = 0; f < 2; f++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++) {
+                const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ta = t & 1, tb = t >> 1;
+                const lpt_qformat q = {.fmt = fmts[f], .width = 16, .round = LPT_ROUND_RNE, .ovf = LPT_OVF_IEEE};
+                float *a = tu_rand((size_t)m * k, 30 + s, -2, 2), *b = tu_rand((size_t)k * n, 31 + s, -2, 2);
+                lpt_qstats st = {0};
+                lpt_quantize_ref(&q, 0, NULL, (size_t)m * k, a, NULL, a, &st); /* onto the grid */
+                lpt_quantize_ref(&q, 0, NULL, (size_t)k * n, b, NULL, b, &st);
+                const size_t cs = (size_t)m * n * 4;
+                float *c0 = lpt_xmalloc(cs), *c1 = lpt_xmalloc(cs);
+                tu_ref->gemm_lp(tu_ref, fmts[f], ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, c0, n);
+                TU_EACH_BACKEND(be, d) {
+                    float *dc = tu_dnew(&d, cs);
+                    be->gemm_lp(be, fmts[f], ta, tb, m, n, k, tu_din(&d, a, (size_t)m * k * 4), ta ? m : k,
+                                tu_din(&d, b, (size_t)k * n * 4), tb ? k : n, dc, n);
+                    tu_dget(&d, c1, dc, cs);
+                    const double e = tu_norm_err(c1, c0, (size_t)m * n);
+                    tu_note(be->name, fmts[f] == LPT_FMT_FP16 ? "gemm_lp fp16" : "gemm_lp bf16", e);
+                    if (!(e <= SUM_TOL))
+                        fail_msg("%s gemm_lp %s m=%d n=%d k=%d ta=%d tb=%d: error %g", be->name,
+                                 lpt_format_traits_of(fmts[f])->name, m, n, k, ta, tb, e);
+                }
+                free(a), free(b), free(c0), free(c1);
+            }
+}
+
+/* gather (the training's data path) and zero move data: equal bit for bit */
+static void test_gather_zero(void **state) {
+    (void)state;
+    const int items = 37, n = 19;
+    const size_t item = 3 * 7 * 5;
+    uint8_t *img = lpt_xmalloc(items * item);
+    int32_t lab[37], idx[19], y0[19], y1[19];
+    for (size_t i = 0; i < items * item; i++) img[i] = (uint8_t)(lpt_rng_bits(3, 1, i) >> 56);
+    for (int i = 0; i < items; i++) lab[i] = i % 10;
+    for (int i = 0; i < n; i++) idx[i] = (i * 7 + 3) % items;
+    float lut[256], *x0 = lpt_xmalloc(n * item * 4), *x1 = lpt_xmalloc(n * item * 4);
+    lpt_dataset_lut(0.3f, 0.7f, lut);
+    tu_ref->gather(tu_ref, n, item, idx, img, lab, lut, x0, y0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(y0[i], lab[idx[i]]);
+        assert_true(x0[(size_t)i * item + 4] == lut[img[(size_t)idx[i] * item + 4]]);
+    }
+    TU_EACH_BACKEND(be, d) {
+        float *dx = tu_dnew(&d, n * item * 4);
+        int32_t *dy = tu_dnew(&d, sizeof y1);
+        be->gather(be, n, item, tu_din(&d, idx, sizeof idx), tu_din(&d, img, items * item), tu_din(&d, lab, sizeof lab),
+                   tu_din(&d, lut, sizeof lut), dx, dy);
+        tu_dget(&d, x1, dx, n * item * 4);
+        tu_dget(&d, y1, dy, sizeof y1);
+        TU_SAME(be, "gather", x0, x1, n * item * 4);
+        TU_SAME(be, "gather (labels)", y0, y1, sizeof y0);
+        be->zero(be, dx, 40 * 4);
+        tu_dget(&d, x1, dx, n * item * 4);
+        for (int i = 0; i < 40; i++) assert_true(x1[i] == 0.0f && !signbit(x1[i]));
+        assert_memory_equal(x0 + 40, x1 + 40, (n * item - 40) * 4);
+    }
+    free(img), free(x0), free(x1);
+}
+
 static void test_supports(void **state) {
     (void)state;
     for (int op = 0; op < LPT_OP_COUNT; op++) {
@@ -430,8 +509,9 @@ static void test_supports(void **state) {
     }
     TU_EACH_BACKEND(be, d) {
         print_message("backend %s: every operation of the table checked against ref\n", be->name);
-        assert_true(be->supports(be, LPT_OP_IGEMM, LPT_FMT_DFP));
+        /* every backend computes the float operations; the host backends the dfp products too */
         assert_true(be->supports(be, LPT_OP_GEMM, LPT_FMT_FP32));
+        if (strcmp(be->name, "cpu") == 0) assert_true(be->supports(be, LPT_OP_IGEMM, LPT_FMT_DFP));
     }
     assert_null(lpt_backend_create("tpu", 1));
     /* a table with a hole is named by its first missing entry */
@@ -449,6 +529,7 @@ int main(void) {
         cmocka_unit_test(test_relu),          cmocka_unit_test(test_pool),
         cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_dropout_mul),
         cmocka_unit_test(test_xent),          cmocka_unit_test(test_sgd_fill_nonfinite),
+        cmocka_unit_test(test_gemm_lp),       cmocka_unit_test(test_gather_zero),
         cmocka_unit_test(test_supports),
     };
     return cmocka_run_group_tests(tests, tu_backends_setup, tu_backends_teardown);

@@ -257,8 +257,51 @@ int tu_backends_setup(void **state) {
     return tu_ref ? 0 : -1;
 }
 
+static struct {
+    char backend[16], op[48];
+    double err;
+    long checks;
+} g_notes[128];
+static int g_nnotes;
+
+void tu_note(const char *backend, const char *op, double err) {
+    int i = 0;
+    while (i < g_nnotes && (strcmp(g_notes[i].backend, backend) || strcmp(g_notes[i].op, op))) i++;
+    if (i == g_nnotes) {
+        if (g_nnotes == 128) return;
+        snprintf(g_notes[i].backend, sizeof g_notes[i].backend, "%s", backend);
+        snprintf(g_notes[i].op, sizeof g_notes[i].op, "%s", op);
+        g_nnotes++;
+    }
+    if (err > g_notes[i].err || isnan(err)) g_notes[i].err = err;
+    g_notes[i].checks++;
+}
+
+static void print_notes(void) {
+    if (!g_nnotes) return;
+    print_message("largest error against ref (normalized ||be - ref|| / ||ref||; 0: bit for bit):\n");
+    for (int i = 0; i < g_nnotes; i++)
+        print_message("  %-6s %-28s %-12.3g (%ld checks)\n", g_notes[i].backend, g_notes[i].op, g_notes[i].err,
+                      g_notes[i].checks);
+    g_nnotes = 0;
+}
+
+int tu_lacks(const lpt_backend *be, lpt_op op, lpt_format fmt) {
+    static char said[TU_MAX_BACKENDS][LPT_OP_COUNT];
+    if (be->supports(be, op, fmt)) return 0;
+    int u = 0;
+    while (u < tu_n_under && tu_under[u] != be && tu_under1[u] != be) u++;
+    if (u < TU_MAX_BACKENDS && (unsigned)op < LPT_OP_COUNT && !said[u][op]) {
+        print_message("backend %s does not compute %s for %s: skipped there\n", be->name, lpt_op_name(op),
+                      lpt_format_traits_of(fmt)->name);
+        said[u][op] = 1;
+    }
+    return 1;
+}
+
 int tu_backends_teardown(void **state) {
     (void)state;
+    print_notes();
     lpt_backend_destroy(tu_ref);
     for (int i = 0; i < tu_n_under; i++) lpt_backend_destroy(tu_under[i]), lpt_backend_destroy(tu_under1[i]);
     tu_n_under = 0;

@@ -68,6 +68,18 @@ void *tu_din(tu_dev *d, const void *host, size_t bytes);
 void *tu_dnew(tu_dev *d, size_t bytes);
 void tu_dget(tu_dev *d, void *host, const void *p, size_t bytes);
 void tu_dfree(tu_dev *d);
+/* The table of every backend's largest error per operation against ref: tu_note records
+ * an error (0: equal bit for bit), TU_SAME asserts bytes equal and notes 0; the table is
+ * printed at tu_backends_teardown. */
+void tu_note(const char *backend, const char *op, double err);
+#define TU_SAME(be, op, a, b, bytes)          \
+    do {                                      \
+        assert_memory_equal(a, b, bytes);     \
+        tu_note((be)->name, op, 0.0);         \
+    } while (0)
+/* 1 (saying so once per backend and operation) when be does not compute op for fmt:
+ * the caller skips it there */
+int tu_lacks(const lpt_backend *be, lpt_op op, lpt_format fmt);
 /* for every backend under test (2 threads): be, and its memory d */
 #define TU_EACH_BACKEND(be, d) \
     for (int u_ = 0; u_ < tu_n_under; u_++) \

@@ -23,10 +23,11 @@ void lpt_cuda_fail(const char *what, const char *why, const char *file, int line
 
 static int cuda_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
     (void)be;
-    /* the dynamic fixed-point products and fp8 run on the host backends for now */
+    /* quantization of every format runs here (quant/scalar.h); the dynamic fixed-point
+     * products and the recompute rule run on the host backends for now */
     if (op == LPT_OP_IGEMM) return 0;
-    if (op == LPT_OP_QUANTIZE) return fmt == LPT_FMT_FP32 || fmt == LPT_FMT_FP16 || fmt == LPT_FMT_BF16;
-    return fmt == LPT_FMT_FP32 || fmt == LPT_FMT_FP16 || fmt == LPT_FMT_BF16;
+    if (op == LPT_OP_QUANTIZE) return 1;
+    return fmt == LPT_FMT_FP32;
 }
 
 static void cuda_sync(lpt_backend *be) { CUDA_CHECK(cudaStreamSynchronize(cuda_of(be)->stream)); }
