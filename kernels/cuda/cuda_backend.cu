@@ -70,33 +70,43 @@ static void cuda_zero(lpt_backend *be, void *p, size_t bytes) {
 
 /* ---- GEMMs: row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
 
-static void gemm_ex(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                    const float *b, int ldb, float beta, float *c, int ldc, cublasComputeType_t compute) {
-    if (m <= 0 || n <= 0) return;
+static cublasStatus_t gemm_ex(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                              int lda, const float *b, int ldb, float beta, float *c, int ldc,
+                              cublasComputeType_t compute) {
+    if (m <= 0 || n <= 0) return CUBLAS_STATUS_SUCCESS;
     if (k <= 0) { /* C = beta C; with beta 0, overwritten */
         if (beta == 0.0f)
             for (int i = 0; i < m; i++) cuda_zero(be, c + (size_t)i * ldc, (size_t)n * sizeof *c);
         else
             for (int i = 0; i < m; i++) be->scale(be, (size_t)n, c + (size_t)i * ldc, beta);
-        return;
+        return CUBLAS_STATUS_SUCCESS;
     }
-    CUBLAS_CHECK(cublasGemmEx(cuda_of(be)->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
-                              k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc, compute,
-                              CUBLAS_GEMM_DEFAULT));
+    return cublasGemmEx(cuda_of(be)->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                        &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc, compute,
+                        CUBLAS_GEMM_DEFAULT);
 }
 
 static void cuda_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c, int ldc) {
-    gemm_ex(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-            cuda_of(be)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F);
+    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                         cuda_of(be)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F));
 }
 
 /* Operands on the fp16 (bf16) grid: cuBLAS converts them to the 16-bit format, which is
- * exact for grid values, and multiplies on Tensor Cores with float32 accumulation. */
+ * exact for grid values, and multiplies on Tensor Cores with float32 accumulation. A
+ * cuBLAS without that mode gets the float32 product of the same values (the same
+ * products, exact; the additions in float32 as well), said once. */
 static void cuda_gemm_lp(lpt_backend *be, lpt_format fmt, int ta, int tb, int m, int n, int k, const float *a,
                          int lda, const float *b, int ldb, float *c, int ldc) {
-    gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc,
-            fmt == LPT_FMT_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F);
+    static int said;
+    const cublasStatus_t st = gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc,
+                                      fmt == LPT_FMT_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F);
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
+        CUBLAS_CHECK(st);
+        return;
+    }
+    if (!said++) fprintf(stderr, "lpt: CUDA backend: cuBLAS has no 16-bit Tensor Core mode here; products in float32\n");
+    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, CUBLAS_COMPUTE_32F));
 }
 
 /* ---- the batch ---- */

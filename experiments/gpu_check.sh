@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# gpu_check.sh [OUTDIR] - every GPU check of the CUDA backend in one call (about 6
+# minutes on a fresh machine with one H200): build, the GPU tests and the per-op error
+# table, LeNet-5 trained for 10 epochs in fp32 and fp16, throughput of lpt and of PyTorch
+# (eager and graphed) in the same run, ncu kernel profiles of a LeNet-5 and a VGG step,
+# and compute-sanitizer on a short training run. Results: OUTDIR/summary.txt (the short
+# table, also printed last) and OUTDIR/gpu-check.tgz (every log and JSON line).
+#
+# On the lent machine (no cmocka, no network): ../shared/device/prepare-carry.sh here
+# first, then one call with carry [".device-carry"]:  bash experiments/gpu_check.sh $OUT
+# Elsewhere it builds with the system's cmocka into build-gpu/ and expects Fashion-MNIST
+# at /usr/share/datasets/fashion-mnist.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=${1:-${OUT:-$root/gpu-check}}
+mkdir -p "$out"
+work=$(mktemp -d)
+S=$out/summary.txt
+: >"$S"
+say() { echo "$*" | tee -a "$S"; }
+t_start=$(date +%s)
+elapsed() { echo "$(($(date +%s) - t_start)) s"; }
+finish() {
+    tar czf "$out/gpu-check.tgz" -C "$work" . 2>/dev/null
+    say "== done in $(elapsed)"
+    echo "---- summary ----"
+    cat "$S"
+}
+trap finish EXIT
+
+# ---- the machine ----
+nvidia-smi >"$work/nvidia-smi.txt" 2>&1
+say "== $(nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv,noheader 2>&1 | head -1)"
+say "== $(nproc) cores, $(gcc --version | head -1), $(nvcc --version | tail -1)"
+
+# ---- build ----
+if [ -d .device-carry/debs ]; then
+    bash .device-carry/build-there.sh -DLPT_WERROR=ON >"$work/build.txt" 2>&1 || { cat "$work/build.txt"; exit 1; }
+    cp build-device.log "$work/build-device.log" 2>/dev/null
+    B=build-device
+    data=$root/.device-carry/data
+    if [ ! -e /usr/share/datasets/fashion-mnist ]; then
+        mkdir -p /usr/share/datasets && ln -s "$data" /usr/share/datasets/fashion-mnist
+    fi
+else
+    B=build-gpu
+    { cmake -S . -B $B -DLPT_WERROR=ON && cmake --build $B -j"$(nproc)"; } >"$work/build.txt" 2>&1 || { tail -30 "$work/build.txt"; exit 1; }
+fi
+warn=$(grep -ci "warning" "$work/build.txt" "$work/build-device.log" 2>/dev/null | awk -F: '{s += $2} END {print s + 0}')
+say "== built $B in $(elapsed) (warnings: $warn); $($B/lpt info | tail -n +2 | tr '\n' ' ')"
+
+# ---- 1. the GPU tests, and the per-op table of cuda against ref ----
+for t in backend_ops backend_dfp gradcheck igemm cuda; do
+    timeout 300 $B/test_$t >"$work/test_$t.txt" 2>&1
+    rc=$?
+    say "test_$t: exit $rc ($(grep -c '\[       OK \]' "$work/test_$t.txt") ok, $(grep -c '\[  FAILED  \]' "$work/test_$t.txt") failed lines)"
+done
+grep -h "^  cuda " "$work/test_backend_ops.txt" "$work/test_backend_dfp.txt" | sort -u >"$work/ops_table.txt"
+say "-- cuda vs ref, largest normalized error per op (0 = bit for bit):"
+awk '{printf "   %s\n", $0}' "$work/ops_table.txt" | tee -a "$S" >/dev/null
+grep -h "test accuracy" "$work/test_cuda.txt" | sed 's/^/   /' | tee -a "$S" >/dev/null
+
+# ---- 2. LeNet-5, 10 epochs, fp32 and fp16 on the GPU ----
+for p in fp32 fp16; do
+    t0=$(date +%s.%N)
+    $B/lpt train --backend cuda --precision $p --epochs 10 --no-progress \
+        --metrics-out "$work/lenet_$p.jsonl" >"$work/train_$p.txt" 2>&1
+    rc=$?
+    say "LeNet-5 $p cuda 10 epochs: exit $rc, $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $t0}") s | $(grep '^epoch 10/10' "$work/train_$p.txt" | tail -1)"
+done
+
+# ---- 3. speed: lpt and PyTorch in the same run ----
+bench() { $B/lpt bench --backend cuda --json --threads 1 --steps "${STEPS:-300}" --warmup 50 "$@"; }
+{
+    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32; done
+    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32 --cuda-graph off; done
+    bench --model lenet5 --batch 256 --precision fp16/bf16
+    bench --model vgg --batch 256 --precision fp16/bf16/fp32 --steps 100 --warmup 20
+} >"$work/bench_lpt.jsonl" 2>"$work/bench_lpt.err"
+say "-- lpt bench (cuda):"
+sed 's/^/   /' "$work/bench_lpt.jsonl" | tee -a "$S" >/dev/null
+export PYTHONUNBUFFERED=1
+{
+    timeout 240 python3 experiments/bench_torch_gpu.py --model lenet5 --batch 64,256,1024 --precision fp32 --gemm-rate
+    timeout 150 python3 experiments/bench_torch_gpu.py --model vgg --batch 256 --precision fp16,bf16,fp32 --steps 100 --warmup 20
+} >"$work/bench_torch.jsonl" 2>"$work/bench_torch.err"
+say "-- PyTorch (same GPU, same run):"
+sed 's/^/   /' "$work/bench_torch.jsonl" | tee -a "$S" >/dev/null
+
+# ---- 4. kernel profiles of one step (ncu, clocks left alone) ----
+prof() { # NAME ARGS...: 5 steps after 3 warm-up ones, kernel durations per name
+    local name=$1
+    shift
+    timeout 120 ncu --clock-control none --metrics gpu__time_duration.sum --print-summary per-kernel \
+        $B/lpt bench --backend cuda --threads 1 --steps 5 --warmup 3 "$@" >"$work/ncu_$name.txt" 2>&1
+    say "ncu $name: exit $?"
+}
+prof lenet5_b256_fp32 --model lenet5 --batch 256 --precision fp32
+prof vgg_b256_fp16 --model vgg --batch 256 --precision fp16
+
+# ---- 5. compute-sanitizer on a short run, graphs on and off ----
+for g in on off; do
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 $B/lpt train --backend cuda --epochs 1 \
+        --train-limit 640 --test-limit 256 --no-progress --cuda-graph $g >"$work/memcheck_$g.txt" 2>&1
+    say "compute-sanitizer memcheck (graphs $g): exit $? | $(grep -m1 'ERROR SUMMARY' "$work/memcheck_$g.txt")"
+done
+
+# ---- 6. the whole suite (CPU and GPU) under this machine's compilers ----
+(cd $B && timeout 400 ctest -j8 -E fuzz --output-on-failure) >"$work/ctest.txt" 2>&1
+say "ctest (all but fuzz): $(grep -E 'tests passed|tests failed' "$work/ctest.txt" | tail -1)"
