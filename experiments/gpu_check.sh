@@ -71,11 +71,11 @@ for p in fp32 fp16; do
 done
 
 # ---- 3. speed: lpt and PyTorch in the same run ----
-bench() { $B/lpt bench --backend cuda --json --threads 1 --steps "${STEPS:-300}" --warmup 50 "$@"; }
+bench() { $B/lpt bench --backend cuda --json --threads 1 "$@"; }
 {
-    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32; done
-    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32 --cuda-graph off; done
-    bench --model lenet5 --batch 256 --precision fp16/bf16
+    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32 --steps 300 --warmup 50; done
+    for b in 64 256 1024; do bench --model lenet5 --batch $b --precision fp32 --cuda-graph off --steps 300 --warmup 50; done
+    bench --model lenet5 --batch 256 --precision fp16/bf16 --steps 300 --warmup 50
     bench --model vgg --batch 256 --precision fp16/bf16/fp32 --steps 100 --warmup 20
 } >"$work/bench_lpt.jsonl" 2>"$work/bench_lpt.err"
 say "-- lpt bench (cuda):"
