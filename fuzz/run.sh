@@ -30,7 +30,7 @@ rm -rf "$probe"
 names="idx npy spec checkpoint format args"
 [ -n "$only" ] && names=$only
 mkdir -p "$build"
-if ! cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLPT_FUZZ=ON \
+if ! cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLPT_FUZZ=ON -DLPT_CUDA=OFF \
   -DBUILD_TESTING=OFF > "$build/fuzz-configure.log" 2>&1; then
   grep -m1 -iE "error|not found" "$build/fuzz-configure.log" || true
   echo "SKIPPED: the clang build cannot be configured here (OpenMP for clang: apt-get install libomp-dev); see $build/fuzz-configure.log"
