@@ -78,7 +78,10 @@ bench() { $B/lpt bench --backend cuda --json --threads 1 "$@"; }
     bench --model lenet5 --batch 256 --precision fp16/bf16 --steps 300 --warmup 50
     bench --model vgg --batch 256 --precision fp16/bf16/fp32 --steps 100 --warmup 20
 } >"$work/bench_lpt.jsonl" 2>"$work/bench_lpt.err"
+$B/lpt bench --backend cuda --json --gemm 8192,8192,8192/128,65536,1152/128,1152,65536/256,16384,2304 \
+    >"$work/bench_gemm.jsonl" 2>>"$work/bench_lpt.err"
 say "-- lpt bench (cuda):"
+sed 's/^/   /' "$work/bench_gemm.jsonl" | tee -a "$S" >/dev/null
 sed 's/^/   /' "$work/bench_lpt.jsonl" | tee -a "$S" >/dev/null
 export PYTHONUNBUFFERED=1
 {

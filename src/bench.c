@@ -186,7 +186,7 @@ int lpt_bench_main(int argc, char **argv) {
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
     int device = 0, tf32 = 0;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
-         isa[32] = "";
+         isa[32] = "", gemm[512] = "";
     lpt_opt o[] = {
         {"model", LPT_OPT_STR, model, sizeof model, 0, 0, "NAME|FILE", "model [lenet5]", 0},
         {"backend", LPT_OPT_STR, backend, sizeof backend, 0, 0, "NAME", "a backend of this build (lpt --help lists them) [cpu]", 0},
@@ -206,6 +206,7 @@ int lpt_bench_main(int argc, char **argv) {
         {"size-mib", LPT_OPT_INT, &mib, 0, 1, 16384, "N", "--quantize: tensor size [64]", 0},
         {"reps", LPT_OPT_INT, &reps, 0, 1, 1000, "N", "--quantize: repetitions, best kept [5]", 0},
         {"isa", LPT_OPT_STR, isa, sizeof isa, 0, 0, "LEVEL", "--quantize: force base, x86-64-v3 or x86-64-v4 kernels", 0},
+        {"gemm", LPT_OPT_STR, gemm, sizeof gemm, 0, 0, "M,N,K[/...]", "benchmark the backend's matrix products instead (fp32, fp16, bf16)", 0},
     };
     int rc = lpt_args_parse("bench", "[options]", o, (int)(sizeof o / sizeof o[0]), argc, argv, 2, NULL, 0, NULL);
     if (rc == 1) return 0;
@@ -217,6 +218,10 @@ int lpt_bench_main(int argc, char **argv) {
     if (!lpt_backend_known(backend)) {
         fprintf(stderr, "lpt bench: --backend: %s\n", lpt_backend_why_unknown(backend));
         return 2;
+    }
+    if (gemm[0]) {
+        const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
+        return lpt_bench_gemm(backend, &bo, gemm, json);
     }
     char plist[256];
     snprintf(plist, sizeof plist, "%s", precisions);

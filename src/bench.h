@@ -2,8 +2,13 @@
 #ifndef LPT_BENCH_H
 #define LPT_BENCH_H
 
+#include "kernels/backend.h"
+
 int lpt_bench_main(int argc, char **argv);
 /* quantize throughput per format next to memcpy (bench_quant.c) */
 int lpt_bench_quantize(int size_mib, const char *formats, int reps, const char *isa, int json);
+
+/* gemm and gemm_lp throughput on one backend, shapes "M,N,K/M,N,K..." (bench_gemm.c) */
+int lpt_bench_gemm(const char *backend, const lpt_backend_opts *o, const char *shapes, int json);
 
 #endif

@@ -14,7 +14,8 @@ extern "C" {
 #include "src/base/util.h"
 }
 
-enum { BLAS_WORKSPACE = 32 << 20, SCRATCH_SLOTS = 64 };
+/* cuBLAS's workspace; the 16-bit copies of gemm_lp's operands (elements) */
+enum { BLAS_WORKSPACE = 32 << 20, HALF_WORKSPACE = 64 << 20 };
 
 void lpt_cuda_fail(const char *what, const char *why, const char *file, int line) {
     fprintf(stderr, "lpt: CUDA backend: %s failed: %s (%s:%d)\n", what, why, file, line);
@@ -70,8 +71,8 @@ static void cuda_zero(lpt_backend *be, void *p, size_t bytes) {
 
 /* ---- GEMMs: row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T ---- */
 
-static cublasStatus_t gemm_ex(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a,
-                              int lda, const float *b, int ldb, float beta, float *c, int ldc,
+static cublasStatus_t gemm_ex(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const void *a,
+                              int lda, const void *b, int ldb, cudaDataType_t ab, float beta, float *c, int ldc,
                               cublasComputeType_t compute) {
     if (m <= 0 || n <= 0) return CUBLAS_STATUS_SUCCESS;
     if (k <= 0) { /* C = beta C; with beta 0, overwritten */
@@ -82,31 +83,72 @@ static cublasStatus_t gemm_ex(lpt_backend *be, int ta, int tb, int m, int n, int
         return CUBLAS_STATUS_SUCCESS;
     }
     return cublasGemmEx(cuda_of(be)->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
-                        &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc, compute,
+                        &alpha, b, ab, ldb, a, ab, lda, &beta, c, CUDA_R_32F, ldc, compute,
                         CUBLAS_GEMM_DEFAULT);
 }
 
 static void cuda_gemm(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                       const float *b, int ldb, float beta, float *c, int ldc) {
-    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, CUDA_R_32F, beta, c, ldc,
                          cuda_of(be)->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F));
 }
 
-/* Operands on the fp16 (bf16) grid: cuBLAS converts them to the 16-bit format, which is
- * exact for grid values, and multiplies on Tensor Cores with float32 accumulation. A
- * cuBLAS without that mode gets the float32 product of the same values (the same
- * products, exact; the additions in float32 as well), said once. */
+/* rows x cols of a row-major float matrix (leading dimension ld) into a dense one of
+ * the 16-bit type T: exact for values on T's grid */
+template <class T>
+__global__ static void k_to16(int rows, int cols, const float *src, int ld, T *dst) {
+    GRID_STRIDE(e, (size_t)rows * cols) {
+        const size_t r = e / cols, q = e - r * cols;
+        dst[e] = T(src[r * ld + q]);
+    }
+}
+
+template <class T>
+static void to16(lpt_backend *be, int rows, int cols, const float *src, int ld, T *dst) {
+    k_to16<T><<<cuda_blocks(be, (size_t)rows * cols), LPT_CUDA_THREADS, 0, cuda_of(be)->stream>>>(rows, cols, src,
+                                                                                                 ld, dst);
+    CUDA_CHECK(cudaGetLastError());
+}
+
+/* Operands on the fp16 (bf16) grid are copied to dense 16-bit matrices (exact) and
+ * multiplied on the 16-bit Tensor Cores with float32 accumulation. op(A) is copied
+ * whole, B in blocks of columns of C that fit the rest of the workspace; an A too large
+ * for that (or a cuBLAS without the 16-bit mode) gets the float32 product of the same
+ * values: the same exact products, added in float32 as well. */
+template <class T>
+static int gemm16(lpt_backend *be, cudaDataType_t type, int ta, int tb, int m, int n, int k, const float *a, int lda,
+                  const float *b, int ldb, float *c, int ldc) {
+    cuda_ctx *x = cuda_of(be);
+    const size_t na = (size_t)m * k;
+    if (na >= HALF_WORKSPACE || (HALF_WORKSPACE - na) / k < 16) return 0;
+    size_t nt = (HALF_WORKSPACE - na) / k;
+    if (nt >= (size_t)n)
+        nt = (size_t)n;
+    else
+        nt -= nt % 16;
+    T *a16 = (T *)x->half_ws, *b16 = a16 + na;
+    to16(be, ta ? k : m, ta ? m : k, a, lda, a16);
+    for (int j0 = 0; j0 < n; j0 += (int)nt) {
+        const int w = n - j0 < (int)nt ? n - j0 : (int)nt;
+        if (tb)
+            to16(be, w, k, b + (size_t)j0 * ldb, ldb, b16);
+        else
+            to16(be, k, w, b + j0, ldb, b16);
+        const cublasStatus_t st = gemm_ex(be, ta, tb, m, w, k, 1.0f, a16, ta ? m : k, b16, tb ? k : w, type, 0.0f,
+                                          c + j0, ldc, CUBLAS_COMPUTE_32F);
+        if (st == CUBLAS_STATUS_NOT_SUPPORTED && j0 == 0) return 0;
+        CUBLAS_CHECK(st);
+    }
+    return 1;
+}
+
 static void cuda_gemm_lp(lpt_backend *be, lpt_format fmt, int ta, int tb, int m, int n, int k, const float *a,
                          int lda, const float *b, int ldb, float *c, int ldc) {
-    static int said;
-    const cublasStatus_t st = gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc,
-                                      fmt == LPT_FMT_BF16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_16F);
-    if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
-        CUBLAS_CHECK(st);
+    if (m > 0 && n > 0 && k > 0 &&
+        (fmt == LPT_FMT_BF16 ? gemm16<__nv_bfloat16>(be, CUDA_R_16BF, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
+                             : gemm16<__half>(be, CUDA_R_16F, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)))
         return;
-    }
-    if (!said++) fprintf(stderr, "lpt: CUDA backend: cuBLAS has no 16-bit Tensor Core mode here; products in float32\n");
-    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, CUBLAS_COMPUTE_32F));
+    CUBLAS_CHECK(gemm_ex(be, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, CUDA_R_32F, 0.0f, c, ldc, CUBLAS_COMPUTE_32F));
 }
 
 /* ---- the batch ---- */
@@ -186,6 +228,7 @@ static void cuda_release(cuda_ctx *c) {
     if (c->blas) cublasDestroy(c->blas);
     if (c->blas_ws) cudaFree(c->blas_ws);
     if (c->scratch) cudaFree(c->scratch);
+    if (c->half_ws) cudaFree(c->half_ws);
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -242,8 +285,9 @@ static int cuda_open(lpt_backend *be, cuda_ctx *c, const lpt_backend_opts *o) {
         return -1;
     }
     c->blas_ws = cuda_alloc(be, BLAS_WORKSPACE);
-    c->scratch = (double *)cuda_alloc(be, SCRATCH_SLOTS * sizeof(double));
-    if (!c->blas_ws || !c->scratch) {
+    c->scratch = (double *)cuda_alloc(be, LPT_CUDA_SCRATCH * sizeof(double));
+    c->half_ws = cuda_alloc(be, (size_t)HALF_WORKSPACE * 2);
+    if (!c->blas_ws || !c->scratch || !c->half_ws) {
         lpt_error_set("backend cuda: out of device memory at start");
         return -1;
     }

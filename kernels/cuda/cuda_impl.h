@@ -4,6 +4,8 @@
 #define LPT_CUDA_IMPL_H
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 extern "C" {
@@ -18,7 +20,8 @@ typedef struct {
     cudaStream_t stream;   /* every operation is queued here, in order */
     cublasHandle_t blas;
     void *blas_ws;         /* cuBLAS workspace (fixed, so that graphs may record GEMMs) */
-    double *scratch;       /* a few reduction slots */
+    void *half_ws;         /* gemm_lp's operands in 16 bits */
+    double *scratch;       /* LPT_CUDA_SCRATCH doubles: the partial sums of reductions */
     char name[256];
 } cuda_ctx;
 
@@ -41,7 +44,7 @@ void lpt_cuda_fail(const char *what, const char *why, const char *file, int line
 /* after every launch */
 #define CUDA_LAUNCHED(name) CUDA_CHECK(cudaGetLastError())
 
-enum { LPT_CUDA_THREADS = 256 };
+enum { LPT_CUDA_THREADS = 256, LPT_CUDA_SCRATCH = 1 << 18 };
 
 /* blocks for a grid-stride loop over n elements */
 static inline int cuda_blocks(const lpt_backend *be, size_t n) {

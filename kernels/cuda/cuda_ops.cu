@@ -89,8 +89,7 @@ __global__ static void k_conv_out_bwd_t(int n, int oc, int p, const float *dy, f
     }
 }
 
-/* one block per output: the sum of `count` values at base + (i / inner) * outer_stride +
- * i % inner, in double */
+/* the sum of v over the block, in double (warp shuffles, then the warps in order) */
 __device__ static double block_sum(double v) {
     __shared__ double part[LPT_CUDA_THREADS / 32];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
@@ -103,15 +102,61 @@ __device__ static double block_sum(double v) {
     return s; /* valid in thread 0 */
 }
 
-__global__ static void k_conv_dbias(int n, int oc, int p, const float *dy, float *dbias) {
-    const int o = blockIdx.x;
-    double acc = 0.0;
-    for (size_t i = threadIdx.x; i < (size_t)n * p; i += blockDim.x) {
-        const size_t b = i / p, q = i - b * p;
-        acc += dy[(b * oc + o) * p + q];
+/* ---- sums per channel over several blocks ----
+ * Channel ch of an (n, c, s) tensor has n * s values. Their sum is split into `parts`
+ * equal ranges of i = b * s + q, one block each, summed in double into the scratch
+ * buffer; a second kernel adds each channel's parts in order. The split depends on the
+ * shapes alone, so a run repeats bit for bit on any GPU. The scratch buffer holds two
+ * doubles per channel for what the later kernels of an op need (CHAN_STATS), then the
+ * parts. */
+enum { CHAN_PART_VALUES = 4096, CHAN_MAX_PARTS = 256 };
+
+static int chan_parts(int c, size_t cnt, int k, const char *op) {
+    const size_t room = LPT_CUDA_SCRATCH - 2 * (size_t)c;
+    if (2 * (size_t)c > LPT_CUDA_SCRATCH || room / ((size_t)c * k) < 1)
+        lpt_cuda_fail(op, "more channels than the reduction scratch buffer holds", __FILE__, __LINE__);
+    size_t parts = (cnt + CHAN_PART_VALUES - 1) / CHAN_PART_VALUES;
+    if (parts > CHAN_MAX_PARTS) parts = CHAN_MAX_PARTS;
+    if (parts > room / ((size_t)c * k)) parts = room / ((size_t)c * k);
+    return parts < 1 ? 1 : (int)parts;
+}
+#define CHAN_STATS(be) (cuda_of(be)->scratch)
+#define CHAN_PARTS(be, c) (cuda_of(be)->scratch + 2 * (size_t)(c))
+
+template <int K, class F>
+__global__ static void k_chan_partial(int c, int s, size_t cnt, int parts, F f, double *part) {
+    const int ch = (int)(blockIdx.x / parts), pt = (int)(blockIdx.x % parts);
+    const size_t len = (cnt + parts - 1) / parts, lo = (size_t)pt * len, hi = lo + len < cnt ? lo + len : cnt;
+    double acc[K];
+    for (int j = 0; j < K; j++) acc[j] = 0.0;
+    for (size_t i = lo + threadIdx.x; i < hi; i += blockDim.x) f(acc, (i / s * c + ch) * s + i % s, ch);
+    for (int j = 0; j < K; j++) {
+        const double t = block_sum(acc[j]);
+        if (threadIdx.x == 0) part[((size_t)ch * parts + pt) * K + j] = t;
     }
-    acc = block_sum(acc);
-    if (threadIdx.x == 0) dbias[o] = (float)acc;
+}
+
+template <int K, class F>
+static void chan_partial(lpt_backend *be, int n, int c, int s, int parts, F f) {
+    k_chan_partial<K><<<c * parts, LPT_CUDA_THREADS, 0, STREAM(be)>>>(c, s, (size_t)n * s, parts, f,
+                                                                       CHAN_PARTS(be, c));
+    CUDA_LAUNCHED("sums per channel");
+}
+
+/* the sum of channel ch's parts, in order */
+__device__ static double chan_total(const double *part, int parts, int k, int ch, int j) {
+    double t = 0.0;
+    for (int p = 0; p < parts; p++) t += part[((size_t)ch * parts + p) * k + j];
+    return t;
+}
+
+struct SumF {
+    const float *x;
+    __device__ void operator()(double *a, size_t k, int) const { a[0] += x[k]; }
+};
+
+__global__ static void k_conv_dbias_final(int oc, int parts, const double *part, float *dbias) {
+    GRID_STRIDE(o, (size_t)oc) dbias[o] = (float)chan_total(part, parts, 1, (int)o, 0);
 }
 
 static void cuda_conv_out_bwd(lpt_backend *be, int n, int oc, int p, const float *dy, float *t, float *dbias) {
@@ -120,7 +165,9 @@ static void cuda_conv_out_bwd(lpt_backend *be, int n, int oc, int p, const float
     k_conv_out_bwd_t LAUNCH(be, total)(n, oc, p, dy, t);
     CUDA_LAUNCHED("conv_out_bwd");
     if (dbias) {
-        k_conv_dbias<<<oc, LPT_CUDA_THREADS, 0, STREAM(be)>>>(n, oc, p, dy, dbias);
+        const int parts = chan_parts(oc, (size_t)n * p, 1, "conv_out_bwd (bias)");
+        chan_partial<1>(be, n, oc, p, parts, SumF{dy});
+        k_conv_dbias_final LAUNCH(be, oc)(oc, parts, CHAN_PARTS(be, oc), dbias);
         CUDA_LAUNCHED("conv_out_bwd (bias)");
     }
 }
@@ -280,50 +327,56 @@ static void cuda_avgpool_bwd(lpt_backend *be, const lpt_window *g, int n, const 
     CUDA_LAUNCHED("avgpool_bwd");
 }
 
-/* ---- batch norm: one block per channel ---- */
+/* ---- batch norm: sums per channel over several blocks, then element-wise kernels ---- */
 
-__global__ static void k_bn_fwd_train(int n, int c, int s, const float *x, const float *gamma, const float *beta,
-                                      float eps, float momentum, float *mean, float *invstd, float *rmean,
-                                      float *rvar, float *y) {
-    __shared__ double stat[2];
-    const int ch = blockIdx.x;
-    const size_t cnt = (size_t)n * s;
-    const double m = (double)cnt;
-    double acc = 0.0;
-    for (size_t i = threadIdx.x; i < cnt; i += blockDim.x) acc += x[(i / s * c + ch) * s + i % s];
-    acc = block_sum(acc);
-    if (threadIdx.x == 0) stat[0] = acc / m;
-    __syncthreads();
-    const double mu = stat[0];
-    double ss = 0.0;
-    for (size_t i = threadIdx.x; i < cnt; i += blockDim.x) {
-        const double d = x[(i / s * c + ch) * s + i % s] - mu;
-        ss += d * d;
+struct SqDevF { /* squared deviations from the channel mean (CHAN_STATS, even slots) */
+    const float *x;
+    const double *mu;
+    __device__ void operator()(double *a, size_t k, int ch) const {
+        const double d = x[k] - mu[2 * ch];
+        a[0] += d * d;
     }
-    ss = block_sum(ss);
-    if (threadIdx.x == 0) {
-        const double var = ss / m, unbiased = m > 1 ? var * m / (m - 1) : var;
-        const float is = (float)(1.0 / sqrt(var + eps));
+};
+
+__global__ static void k_bn_mean(int c, int parts, double m, const double *part, double *stat) {
+    GRID_STRIDE(ch, (size_t)c) stat[2 * ch] = chan_total(part, parts, 1, (int)ch, 0) / m;
+}
+
+__global__ static void k_bn_var(int c, int parts, double m, const double *part, const double *stat, float eps,
+                                float momentum, float *mean, float *invstd, float *rmean, float *rvar) {
+    GRID_STRIDE(ch, (size_t)c) {
+        const double mu = stat[2 * ch], var = chan_total(part, parts, 1, (int)ch, 0) / m;
+        const double unbiased = m > 1 ? var * m / (m - 1) : var;
         mean[ch] = (float)mu;
-        invstd[ch] = is;
+        invstd[ch] = (float)(1.0 / sqrt(var + eps));
         rmean[ch] = (1.0f - momentum) * rmean[ch] + momentum * (float)mu;
         rvar[ch] = (1.0f - momentum) * rvar[ch] + momentum * (float)unbiased;
-        stat[1] = is;
     }
-    __syncthreads();
-    const float is = (float)stat[1], mf = (float)mu;
-    for (size_t i = threadIdx.x; i < cnt; i += blockDim.x) {
-        const size_t k = (i / s * c + ch) * s + i % s;
-        y[k] = gamma[ch] * ((x[k] - mf) * is) + beta[ch];
+}
+
+__global__ static void k_bn_norm(int c, int s, size_t total, const float *x, const float *gamma, const float *beta,
+                                 const float *mean, const float *invstd, float *y) {
+    GRID_STRIDE(k, total) {
+        const int ch = (int)(k / s % c);
+        y[k] = gamma[ch] * ((x[k] - mean[ch]) * invstd[ch]) + beta[ch];
     }
 }
 
 static void cuda_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x, const float *gamma,
                               const float *beta, float eps, float momentum, float *mean, float *invstd,
                               float *running_mean, float *running_var, float *y) {
-    if (c <= 0) return;
-    k_bn_fwd_train<<<c, LPT_CUDA_THREADS, 0, STREAM(be)>>>(n, c, s, x, gamma, beta, eps, momentum, mean, invstd,
-                                                           running_mean, running_var, y);
+    const size_t cnt = (size_t)n * s;
+    if (c <= 0 || !cnt) return;
+    const int parts = chan_parts(c, cnt, 1, "bn_fwd_train");
+    const double m = (double)cnt;
+    double *stat = CHAN_STATS(be), *part = CHAN_PARTS(be, c);
+    chan_partial<1>(be, n, c, s, parts, SumF{x});
+    k_bn_mean LAUNCH(be, c)(c, parts, m, part, stat);
+    CUDA_LAUNCHED("bn_fwd_train (mean)");
+    chan_partial<1>(be, n, c, s, parts, SqDevF{x, stat});
+    k_bn_var LAUNCH(be, c)(c, parts, m, part, stat, eps, momentum, mean, invstd, running_mean, running_var);
+    CUDA_LAUNCHED("bn_fwd_train (variance)");
+    k_bn_norm LAUNCH(be, cnt * c)(c, s, cnt * c, x, gamma, beta, mean, invstd, y);
     CUDA_LAUNCHED("bn_fwd_train");
 }
 
@@ -344,30 +397,31 @@ static void cuda_bn_fwd_eval(lpt_backend *be, int n, int c, int s, const float *
     CUDA_LAUNCHED("bn_fwd_eval");
 }
 
-__global__ static void k_bn_bwd(int n, int c, int s, const float *x, const float *dy, const float *gamma,
-                                const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta) {
-    __shared__ double stat[2];
-    const int ch = blockIdx.x;
-    const size_t cnt = (size_t)n * s;
-    const double m = (double)cnt;
-    double sdy = 0.0, sdyx = 0.0;
-    for (size_t i = threadIdx.x; i < cnt; i += blockDim.x) {
-        const size_t k = (i / s * c + ch) * s + i % s;
+struct BnBwdF { /* the sums of dy and of dy * x-hat */
+    const float *x, *dy, *mean, *invstd;
+    __device__ void operator()(double *a, size_t k, int ch) const {
         const double xh = (double)(x[k] - mean[ch]) * invstd[ch];
-        sdy += dy[k];
-        sdyx += dy[k] * xh;
+        a[0] += dy[k];
+        a[1] += dy[k] * xh;
     }
-    sdy = block_sum(sdy);
-    sdyx = block_sum(sdyx);
-    if (threadIdx.x == 0) {
+};
+
+__global__ static void k_bn_bwd_sums(int c, int parts, const double *part, double *stat, float *dgamma,
+                                     float *dbeta) {
+    GRID_STRIDE(ch, (size_t)c) {
+        const double sdy = chan_total(part, parts, 2, (int)ch, 0), sdyx = chan_total(part, parts, 2, (int)ch, 1);
         dbeta[ch] = (float)sdy;
         dgamma[ch] = (float)sdyx;
-        stat[0] = sdy, stat[1] = sdyx;
+        stat[2 * ch] = sdy, stat[2 * ch + 1] = sdyx;
     }
-    __syncthreads();
-    const double kk = (double)gamma[ch] * invstd[ch], a = stat[0] / m, b = stat[1] / m;
-    for (size_t i = threadIdx.x; i < cnt; i += blockDim.x) {
-        const size_t k = (i / s * c + ch) * s + i % s;
+}
+
+__global__ static void k_bn_bwd_dx(int c, int s, size_t total, double m, const float *x, const float *dy,
+                                   const float *gamma, const float *mean, const float *invstd, const double *stat,
+                                   float *dx) {
+    GRID_STRIDE(k, total) {
+        const int ch = (int)(k / s % c);
+        const double kk = (double)gamma[ch] * invstd[ch], a = stat[2 * ch] / m, b = stat[2 * ch + 1] / m;
         const double xh = (double)(x[k] - mean[ch]) * invstd[ch];
         dx[k] = (float)(kk * (dy[k] - a - xh * b));
     }
@@ -375,8 +429,14 @@ __global__ static void k_bn_bwd(int n, int c, int s, const float *x, const float
 
 static void cuda_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const float *dy, const float *gamma,
                         const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta) {
-    if (c <= 0) return;
-    k_bn_bwd<<<c, LPT_CUDA_THREADS, 0, STREAM(be)>>>(n, c, s, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
+    const size_t cnt = (size_t)n * s;
+    if (c <= 0 || !cnt) return;
+    const int parts = chan_parts(c, cnt, 2, "bn_bwd");
+    double *stat = CHAN_STATS(be), *part = CHAN_PARTS(be, c);
+    chan_partial<2>(be, n, c, s, parts, BnBwdF{x, dy, mean, invstd});
+    k_bn_bwd_sums LAUNCH(be, c)(c, parts, part, stat, dgamma, dbeta);
+    CUDA_LAUNCHED("bn_bwd (sums)");
+    k_bn_bwd_dx LAUNCH(be, cnt * c)(c, s, cnt * c, (double)cnt, x, dy, gamma, mean, invstd, stat, dx);
     CUDA_LAUNCHED("bn_bwd");
 }
 
@@ -405,9 +465,10 @@ static void cuda_mul(lpt_backend *be, size_t n, const float *a, const float *b, 
 }
 
 /* one warp per row (classes is small): softmax in double as the reference computes it;
- * the loss and the correct count are summed per block, then added to res */
+ * the loss and the correct count are summed per block into the scratch buffer, then the
+ * blocks' sums in order into res (no atomics: the loss repeats bit for bit) */
 __global__ static void k_xent_fwd(int n, int classes, const float *logits, const int32_t *labels, float *prob,
-                                  double *res) {
+                                  double *part) {
     const int lane = threadIdx.x & 31, row = (int)((blockIdx.x * (size_t)blockDim.x + threadIdx.x) >> 5);
     double loss = 0.0, ok = 0.0;
     if (row < n) {
@@ -428,22 +489,26 @@ __global__ static void k_xent_fwd(int n, int classes, const float *logits, const
     }
     loss = block_sum(loss);
     ok = block_sum(ok);
-    if (threadIdx.x == 0) {
-        atomicAdd(&res[0], loss);
-        atomicAdd(&res[1], ok);
-    }
+    if (threadIdx.x == 0) part[2 * blockIdx.x] = loss, part[2 * blockIdx.x + 1] = ok;
 }
 
-__global__ static void k_zero2(double *res) { res[0] = res[1] = 0.0; }
+__global__ static void k_xent_total(int blocks, const double *part, double *res) {
+    double loss = 0.0, ok = 0.0;
+    for (int b = 0; b < blocks; b++) loss += part[2 * b], ok += part[2 * b + 1];
+    res[0] = loss, res[1] = ok;
+}
 
 static void cuda_xent_fwd(lpt_backend *be, int n, int classes, const float *logits, const int32_t *labels,
                           float *prob, double *res) {
-    k_zero2<<<1, 1, 0, STREAM(be)>>>(res);
-    CUDA_LAUNCHED("xent_fwd (clear)");
-    if (n <= 0) return;
-    const int blocks = (int)(((size_t)n * 32 + LPT_CUDA_THREADS - 1) / LPT_CUDA_THREADS);
-    k_xent_fwd<<<blocks, LPT_CUDA_THREADS, 0, STREAM(be)>>>(n, classes, logits, labels, prob, res);
-    CUDA_LAUNCHED("xent_fwd");
+    const int blocks = n > 0 ? (int)(((size_t)n * 32 + LPT_CUDA_THREADS - 1) / LPT_CUDA_THREADS) : 0;
+    if (2 * (size_t)blocks > LPT_CUDA_SCRATCH)
+        lpt_cuda_fail("xent_fwd", "a batch larger than the reduction scratch buffer holds", __FILE__, __LINE__);
+    if (blocks) {
+        k_xent_fwd<<<blocks, LPT_CUDA_THREADS, 0, STREAM(be)>>>(n, classes, logits, labels, prob, cuda_of(be)->scratch);
+        CUDA_LAUNCHED("xent_fwd");
+    }
+    k_xent_total<<<1, 1, 0, STREAM(be)>>>(blocks, cuda_of(be)->scratch, res);
+    CUDA_LAUNCHED("xent_fwd (total)");
 }
 
 __global__ static void k_xent_bwd(int n, int classes, const float *prob, const int32_t *labels, float scale,

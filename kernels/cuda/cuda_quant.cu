@@ -49,19 +49,32 @@ __global__ static void k_quant_observe(qargs a, size_t n, const float *x, float 
     lpt_qstats c = {0, 0, 0};
     unsigned long long z = 0, nf = 0;
     double mx = 0.0;
-    GRID_STRIDE(i, n) {
-        const float v = x[i];
+    /* whole warps walk the tensor together (lanes past the end take no value), so that
+     * the lanes that fall into the same bin add to it once, with their count: the values
+     * of a tensor crowd into a few bins, and one shared-memory atomic per value would
+     * queue on them */
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t w0 = (blockIdx.x * (size_t)blockDim.x + threadIdx.x) & ~(size_t)31; w0 < n; w0 += stride) {
+        const size_t i = w0 + (threadIdx.x & 31);
+        const int in = i < n;
+        const float v = in ? x[i] : 0.0f;
         if (h) {
-            if (lpt_is_nan(v) || lpt_is_inf(v))
+            int bin = -1;
+            if (!in)
+                ;
+            else if (lpt_is_nan(v) || lpt_is_inf(v))
                 nf++;
             else if (v == 0.0f)
                 z++;
             else {
                 const double m = fabs((double)v);
-                atomicAdd(&bins[(v < 0 ? LPT_MSB_BINS : 0) + lpt_msb_of(m) - LPT_MSB_MIN], 1u);
+                bin = (v < 0 ? LPT_MSB_BINS : 0) + lpt_msb_of(m) - LPT_MSB_MIN;
                 mx = m > mx ? m : mx;
             }
+            const unsigned peers = __match_any_sync(0xffffffffu, bin);
+            if (bin >= 0 && (int)(threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&bins[bin], (unsigned)__popc(peers));
         }
+        if (!in) continue;
         if (a.quantize) {
             const int32_t code = lpt_quantize_one(&a.q, &a.t, fl, v, lpt_sr_u(&a.q, a.prefix, a.index0 + i), &c);
             y[i] = lpt_code_value(&a.q, &a.t, fl, code);
@@ -124,8 +137,10 @@ static qargs args_of(const lpt_qformat *q, int fl, const int *flp, const lpt_rng
 static void observe(lpt_backend *be, const qargs *a, size_t n, const float *x, float *y, lpt_qstats *st,
                     lpt_msb_hist *h) {
     if (!n || (!a->quantize && !h && y == x)) return;
-    /* fewer blocks with a histogram: each flushes its bins with atomics */
-    const int blocks = h ? (cuda_blocks(be, n) + 7) / 8 : cuda_blocks(be, n);
+    /* with a histogram, about four blocks per multiprocessor: each flushes its bins to
+     * global memory with atomics at the end */
+    const int all = cuda_blocks(be, n), few = cuda_of(be)->sms * 4;
+    const int blocks = h && all > few ? few : all;
     k_quant_observe<<<blocks, LPT_CUDA_THREADS, 0, cuda_of(be)->stream>>>(*a, n, x, y, st, h);
     CUDA_LAUNCHED("quant_observe");
 }
