@@ -181,6 +181,22 @@ static void print_result(const char *model, const char *backend, const char *p, 
     }
 }
 
+/* every precision of a '/'-separated list parses; -1 (said) when one does not */
+static int check_precisions(const char *precisions) {
+    char plist[256];
+    snprintf(plist, sizeof plist, "%s", precisions);
+    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p; p = strtok_r(NULL, "/", &ps)) {
+        lpt_train_cfg tc;
+        lpt_train_cfg_defaults(&tc);
+        snprintf(tc.precision, sizeof tc.precision, "%s", p);
+        if (lpt_prec_check(&tc) != 0) {
+            fprintf(stderr, "lpt bench: --precision: %s\n", lpt_error_get());
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
@@ -223,17 +239,8 @@ int lpt_bench_main(int argc, char **argv) {
         const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
         return lpt_bench_gemm(backend, &bo, gemm, json);
     }
+    if (check_precisions(precisions)) return 2;
     char plist[256];
-    snprintf(plist, sizeof plist, "%s", precisions);
-    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p; p = strtok_r(NULL, "/", &ps)) {
-        lpt_train_cfg tc;
-        lpt_train_cfg_defaults(&tc);
-        snprintf(tc.precision, sizeof tc.precision, "%s", p);
-        if (lpt_prec_check(&tc) != 0) {
-            fprintf(stderr, "lpt bench: --precision: %s\n", lpt_error_get());
-            return 2;
-        }
-    }
     lpt_model_spec spec;
     if (lpt_model_spec_load(model, &spec)) {
         fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
