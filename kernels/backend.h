@@ -103,6 +103,9 @@ struct lpt_backend {
     void *ctx;
     int threads;
     uint64_t syncs; /* host reads of backend results so far (lpt_backend_read) */
+    /* training steps whose results (loss, counts) one read covers at most (src/step.h):
+     * 0 or 1 on host backends, where a read costs nothing; more where it stalls a queue */
+    int read_every;
 
     int (*supports)(const lpt_backend *be, lpt_op op, lpt_format fmt);
 
@@ -252,17 +255,27 @@ struct lpt_backend {
     void (*mul)(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
 
     /* Softmax cross-entropy over logits (n, classes) with int32 labels: prob holds the
-     * softmax; res (backend memory, 2 doubles) gets the summed loss (not the mean) and
-     * the count of argmax == label (first maximum wins).
-     * bwd: dlogits = (prob - onehot) * scale. */
+     * softmax; res[0] (backend memory) += the summed loss (not the mean), res[1] += the
+     * count of argmax == label (first maximum wins): a training loop sums several steps
+     * there and reads them once.
+     * bwd: dlogits = (prob - onehot) * s, where s = scale * dscale[0] when dscale (backend
+     * memory: the fp16 loss scale, read when the work runs) is given, else scale. */
     void (*xent_fwd)(lpt_backend *be, int n, int classes, const float *logits,
                      const int32_t *labels, float *prob, double *res);
     void (*xent_bwd)(lpt_backend *be, int n, int classes, const float *prob,
-                     const int32_t *labels, float scale, float *dlogits);
+                     const int32_t *labels, float scale, const float *dscale, float *dlogits);
 
-    /* SGD with momentum (PyTorch semantics): g' = g + wd * w; m = mu * m + g'; w -= lr * m */
+    /* SGD with momentum (PyTorch semantics): g' = g + wd * w; m = mu * m + g'; w -= lr * m.
+     * With gscale (backend memory) the gradient is g * gscale[0]; with skip (backend
+     * memory) nothing changes when skip[0] is not zero (fp16: the step overflowed). */
     void (*sgd_step)(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
-                     const float *g, float *m);
+                     const float *g, float *m, const float *gscale, const int32_t *skip);
+    /* fp16 dynamic loss scaling, decided where the data is: state = {S, 1/S} (backend
+     * memory). When counts[0..n) (non-finite gradient values) sum to more than zero:
+     * skip[0] = 1, S = max(S / 2, 1), skipped[0] += 1; else skip[0] = 0. In both cases
+     * state[1] = 1 / (the S this step's gradients were scaled by), and counts are zeroed. */
+    void (*loss_scale_check)(lpt_backend *be, int n, double *counts, float *state, int32_t *skip,
+                             double *skipped);
 
     /* A batch from a dataset held in backend memory: item i is image idx[i] (uint8, `item`
      * bytes each) mapped through lut (256 floats: the normalization), x (n, item); y[i] =

@@ -41,7 +41,7 @@ static const struct {
     ENTRY(conv_out_fwd), ENTRY(conv_out_bwd), ENTRY(bias_rows_fwd), ENTRY(bias_rows_bwd), ENTRY(relu_fwd),
     ENTRY(relu_bwd), ENTRY(maxpool_fwd), ENTRY(maxpool_bwd), ENTRY(avgpool_fwd), ENTRY(avgpool_bwd),
     ENTRY(bn_fwd_train), ENTRY(bn_fwd_eval), ENTRY(bn_bwd), ENTRY(dropout_fwd), ENTRY(mul), ENTRY(xent_fwd),
-    ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(gather), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
+    ENTRY(xent_bwd), ENTRY(sgd_step), ENTRY(loss_scale_check), ENTRY(gather), ENTRY(scale), ENTRY(fill), ENTRY(count_nonfinite), ENTRY(count_nonzero),
 };
 
 const char *lpt_backend_missing_entry(const lpt_backend *be) {

@@ -61,18 +61,23 @@ static void synthetic_data(const lpt_net *net, int batch, lpt_dataset *d) {
     for (int i = 0; i < d->n; i++) d->labels[i] = (int32_t)(lpt_rng_bits(7, 1, (uint64_t)i) % (uint64_t)net->classes);
 }
 
+/* the run configuration of one benchmark */
+static void bench_cfg(const bench_setup *bs, const char *precision, int threads, lpt_train_cfg *tc) {
+    lpt_train_cfg_defaults(tc);
+    snprintf(tc->precision, sizeof tc->precision, "%s", precision);
+    snprintf(tc->backend, sizeof tc->backend, "%s", bs->backend);
+    tc->threads = threads;
+    tc->recompute = !bs->no_recompute;
+    tc->device = bs->device;
+    tc->tf32 = bs->tf32;
+    snprintf(tc->cuda_graph, sizeof tc->cuda_graph, "%s", bs->cuda_graph);
+}
+
 static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const char *precision, int threads,
                      bench_result *res) {
     const int batch = bs->batch, steps = bs->steps, warmup = bs->warmup, profile = bs->profile;
     lpt_train_cfg tc;
-    lpt_train_cfg_defaults(&tc);
-    snprintf(tc.precision, sizeof tc.precision, "%s", precision);
-    snprintf(tc.backend, sizeof tc.backend, "%s", bs->backend);
-    tc.threads = threads;
-    tc.recompute = !bs->no_recompute;
-    tc.device = bs->device;
-    tc.tf32 = bs->tf32;
-    snprintf(tc.cuda_graph, sizeof tc.cuda_graph, "%s", bs->cuda_graph);
+    bench_cfg(bs, precision, threads, &tc);
     lpt_session s;
     if (lpt_session_open(&s, &tc, spec, batch, 1)) return -1;
     lpt_net *net = &s.net;
@@ -98,6 +103,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
      * over a run falls on both alike. */
     const int blk = 5, all = qon ? 2 * steps : steps;
     int n_on = 0, n_off = 0, rc = 0;
+    const int every = s.read_every;
     uint64_t syncs = 0; /* host reads of backend results in the counted steps */
     for (int i = 0; i < warmup + all && !rc; i++) {
         const int timed = i >= warmup, off = qon && timed && ((i - warmup) / blk) % 2 == 1;
@@ -109,8 +115,13 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
         double a = lpt_time_now();
         lpt_feed_batch(&feed, net, (i % BENCH_BATCHES) * batch, batch);
         double b = lpt_time_now();
+        /* results read as training reads them, and at the ends of the warm-up, of each
+         * block and of the run, so that each timed span holds its own work */
+        const int read = (i + 1) % every == 0 || i == warmup - 1 || i == warmup + all - 1 ||
+                         (qon && timed && (i - warmup + 1) % blk == 0);
         const lpt_step_args sa = {.step = i, .n = batch, .lr = 0.01f, .sgd = &sc, .seed = 1,
-                                  .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped};
+                                  .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped,
+                                  .read = read};
         lpt_step_out o;
         rc = lpt_step_train(&s, &sa, &o) == LPT_STEP_OK ? 0 : -1;
         if (o.interval_end) s.prec.stats.log.len = 0; /* records are not kept in a benchmark */

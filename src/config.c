@@ -48,6 +48,8 @@ const lpt_cfg_field lpt_cfg_fields[] = {
     NUM("threads", "threads", LPT_CF_INT, threads, 1, 256, LPT_CK_REQUIRED, 0, 0, "N",
         "CPU threads [2; on --resume, the checkpoint's]"),
     NUM("device", NULL, LPT_CF_INT, device, 0, 1024, LPT_CK_NONE, 0, 0, "N", "GPU backends: the device to run on [0]"),
+    NUM("read-every", NULL, LPT_CF_INT, read_every, 0, 100000, LPT_CK_NONE, 0, 0, "N",
+        "read the loss and counts from the backend every N steps (0: the backend's choice, 1 on the CPU, 16 on a GPU) [0]"),
     NUM("tf32", "tf32", LPT_CF_FLAG, tf32, 0, 1, LPT_CK_ABSENT_ZERO, 0, 1, NULL,
         "GPU backends: let fp32 GEMMs use TF32 Tensor Cores (10-bit mantissas; off by default)"),
     STR("cuda-graph", NULL, cuda_graph, LPT_CK_NONE, 0, "on|off",

@@ -34,6 +34,13 @@ typedef struct {
     long checked;      /* the step of the last check (-1: none) */
 } lpt_health;
 
+/* whether the chance window ends with global step `step`: lpt_health_step must then
+ * have every step's numbers (a training loop that reads results every few steps reads
+ * at this step) */
+static inline int lpt_health_window_end(const lpt_health *h, long step) {
+    return h->window && (step + 1) % h->window == 0;
+}
+
 /* window 0 turns the checks off. */
 void lpt_health_init(lpt_health *h, int window, double chance, const lpt_net *net);
 void lpt_health_free(lpt_health *h);

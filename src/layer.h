@@ -37,7 +37,7 @@ typedef struct {
     int train;     /* training mode: batch statistics, dropout */
     uint64_t seed; /* run seed, for counter-based randomness */
     uint64_t step; /* global step */
-    float loss_scale; /* fp16 training: the loss gradient is multiplied by this (0: 1) */
+    const float *loss_scale; /* fp16 training: the loss gradient is multiplied by loss_scale[0] (backend memory; NULL: 1) */
 } lpt_ctx;
 
 /* Where setup reserves its tensors. */

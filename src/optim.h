@@ -30,8 +30,11 @@ typedef struct {
 } lpt_sgd;
 
 int lpt_sgd_init(lpt_sgd *o, lpt_net *net);
-/* w -= lr * m after m = mu m + g + wd w; weight decay only where the parameter asks. */
-void lpt_sgd_step(lpt_sgd *o, lpt_net *net, const lpt_sgd_cfg *c, float lr);
+/* w -= lr * m after m = mu m + g + wd w; weight decay only where the parameter asks.
+ * gscale and skip (backend memory, or NULL): the fp16 loss scaling's unscale factor
+ * and skip flag (the sgd_step entry). */
+void lpt_sgd_step(lpt_sgd *o, lpt_net *net, const lpt_sgd_cfg *c, float lr, const float *gscale,
+                  const int32_t *skip);
 void lpt_sgd_free(lpt_sgd *o);
 
 #endif

@@ -61,8 +61,13 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
     if (training) {
         s->training = 1; /* closed even when its arena fails */
         if (lpt_sgd_init(&s->opt, &s->net)) goto fail;
+        if (!(s->ls = s->be->alloc(s->be, LPT_SESSION_LS_BYTES))) {
+            lpt_error_set("out of backend memory for the loss-scale state");
+            goto fail;
+        }
     }
     s->graphs_ok = graphs_possible(s, cfg);
+    s->read_every = cfg->read_every > 0 ? cfg->read_every : s->be->read_every > 1 ? s->be->read_every : 1;
     return 0;
 fail:
     lpt_session_close(s);
@@ -78,6 +83,7 @@ void lpt_session_close(lpt_session *s) {
     if (s->be) lpt_session_graphs_drop(s);
     if (s->prec_on) lpt_prec_free(&s->prec); /* its result buffers are backend memory */
     if (s->training) lpt_sgd_free(&s->opt);
+    if (s->ls) s->be->free(s->be, s->ls);
     if (s->built) lpt_net_free(&s->net);
     if (s->be) lpt_backend_destroy(s->be);
     memset(s, 0, sizeof *s);

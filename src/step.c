@@ -2,23 +2,31 @@
 #include "src/step.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "src/base/util.h"
 
-/* fp16: the gradients' non-finite counts were read with the step's results; unscale,
- * or skip the update and halve the scale. Returns 1 when the update may go ahead. */
-static int loss_scale_apply(lpt_session *s, const lpt_step_args *a) {
-    lpt_net *net = &s->net;
-    for (int i = 0; i < net->np; i++)
-        if (net->p[i].grad && net->res_host[lpt_res_grad_nonfinite(net, i)] > 0) {
-            *a->loss_scale = fmaxf(*a->loss_scale / 2, 1.0f);
-            (*a->skipped)++;
-            return 0;
-        }
-    for (int i = 0; i < net->np; i++) /* S is a power of two: 1/S exact */
-        if (net->p[i].grad)
-            s->be->scale(s->be, lpt_tensor_count(net->p[i].grad), lpt_tensor_f32(net->p[i].grad), 1.0f / *a->loss_scale);
-    return 1;
+/* fp16: S and the skipped count into backend memory, when the host's S is not the one
+ * the device holds (a run's first step, and after the configuration block moved it) */
+static void loss_scale_push(lpt_session *s, const lpt_step_args *a) {
+    if (s->ls_host == *a->loss_scale) return;
+    struct {
+        double skipped;
+        float state[2];
+        int32_t skip, pad;
+    } v = {(double)*a->skipped, {*a->loss_scale, 1.0f / *a->loss_scale}, 0, 0};
+    s->be->to_device(s->be, s->ls, &v, LPT_SESSION_LS_BYTES);
+    s->ls_host = *a->loss_scale;
+}
+
+/* fp16: what the device decided, at a read */
+static void loss_scale_pull(lpt_session *s, const lpt_step_args *a) {
+    double v[2];
+    lpt_backend_read(s->be, v, s->ls, sizeof v);
+    float st;
+    memcpy(&st, (const char *)v + 8, sizeof st);
+    *a->skipped = (unsigned long long)v[0];
+    *a->loss_scale = s->ls_host = st;
 }
 
 /* the reductions of the step, queued after the backward pass: gradient checks */
@@ -34,6 +42,9 @@ static void queue_grad_counts(lpt_session *s, int fp16, int health_due) {
             s->be->count_nonzero(s->be, lpt_tensor_count(p->grad), lpt_tensor_f32(p->grad),
                                  net->res + lpt_res_grad_nonzero(net, i));
     }
+    if (fp16) /* skip or unscale, decided on the device */
+        s->be->loss_scale_check(s->be, net->np, net->res + lpt_res_grad_nonfinite(net, 0), lpt_session_ls_state(s),
+                                lpt_session_ls_skip(s), lpt_session_ls_skipped(s));
 }
 
 /* the queued part of a step: from clearing the results to the gradients' counts */
@@ -46,7 +57,6 @@ typedef struct {
 static void queue_step(void *arg) {
     const queued_arg *q = arg;
     lpt_net *net = &q->s->net;
-    lpt_net_res_clear(net);
     lpt_net_forward(net, q->c, 1);
     lpt_net_loss(net, q->c);
     lpt_net_backward(net, q->c);
@@ -64,42 +74,72 @@ static void run_queued(lpt_session *s, const lpt_ctx *c, int health_due) {
     }
     for (int i = 0; i < s->ngraphs; i++) {
         const lpt_step_graph *g = &s->graphs[i];
-        if (g->n == c->n && g->health_due == health_due && g->no_analysis == no_analysis &&
-            g->loss_scale == c->loss_scale) {
+        if (g->n == c->n && g->health_due == health_due && g->no_analysis == no_analysis) {
             s->be->graph_launch(s->be, g->graph);
             return;
         }
     }
-    if (s->ngraphs == LPT_STEP_GRAPHS) lpt_session_graphs_drop(s); /* the loss scale moved on: start over */
+    if (s->ngraphs == LPT_STEP_GRAPHS) lpt_session_graphs_drop(s); /* a batch size more: start over */
     void *graph = s->be->graph_capture(s->be, queue_step, (void *)&q);
     if (!graph) { /* recording failed: this run goes on without graphs */
         s->graphs_ok = 0;
         queue_step((void *)&q);
         return;
     }
-    s->graphs[s->ngraphs++] = (lpt_step_graph){graph, c->n, health_due, no_analysis, c->loss_scale};
+    s->graphs[s->ngraphs++] = (lpt_step_graph){graph, c->n, health_due, no_analysis};
     s->be->graph_launch(s->be, graph);
+}
+
+int lpt_step_read(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
+    lpt_net *net = &s->net;
+    memset(o, 0, sizeof *o);
+    o->bad_layer = -1;
+    if (!s->window_steps) return LPT_STEP_OK;
+    lpt_net_res_read(net); /* the window's one sync point */
+    if (s->prec.fp16) loss_scale_pull(s, a);
+    o->read = 1;
+    o->loss = net->res_host[LPT_RES_LOSS];
+    o->correct = (long)net->res_host[LPT_RES_CORRECT];
+    o->seen = s->window_seen;
+    o->first_step = s->window_first;
+    s->window_steps = 0;
+    s->window_seen = 0;
+    if ((o->bad_layer = lpt_net_first_nonfinite(net)) >= 0) return LPT_STEP_NONFINITE;
+    if (!isfinite(o->loss)) return LPT_STEP_NONFINITE_LOSS;
+    return LPT_STEP_OK;
 }
 
 int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     lpt_net *net = &s->net;
     lpt_prec *p = &s->prec;
+    if (p->fp16) loss_scale_push(s, a);
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
-                       .step = (uint64_t)a->step, .loss_scale = *a->loss_scale};
+                       .step = (uint64_t)a->step, .loss_scale = p->fp16 ? lpt_session_ls_state(s) : NULL};
     if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c); /* a new run's first step */
+    if (!s->window_steps) { /* a new window of results */
+        lpt_net_res_clear(net);
+        s->window_first = a->step;
+    }
     const int health_due = lpt_health_grads_due(s->health, a->step);
     run_queued(s, &c, health_due);
-    lpt_net_res_read(net); /* the step's one sync point */
-    o->loss = net->res_host[LPT_RES_LOSS];
-    o->correct = (long)net->res_host[LPT_RES_CORRECT];
-    o->interval_end = 0;
-    if ((o->bad_layer = lpt_net_first_nonfinite(net)) >= 0) return LPT_STEP_NONFINITE;
-    if (!isfinite(o->loss)) return LPT_STEP_NONFINITE_LOSS;
-    char msg[512];
-    while (health_due && lpt_health_grads(s->health, net, a->step, net->res_host + lpt_res_grad_nonzero(net, 0), msg,
-                                          sizeof msg)) /* one per layer */
-        if (a->report && a->report(a->report_arg, a->step, msg)) return -1;
-    if (!p->fp16 || loss_scale_apply(s, a)) lpt_sgd_step(&s->opt, net, a->sgd, a->lr);
+    s->window_steps++;
+    s->window_seen += a->n;
+    const int fp16 = p->fp16;
+    const float *gscale = fp16 ? lpt_session_ls_state(s) + 1 : NULL;
+    const int32_t *skip = fp16 ? lpt_session_ls_skip(s) : NULL;
+    memset(o, 0, sizeof *o);
+    o->bad_layer = -1;
+    /* the configuration block needs the window's numbers (and for fp16 the scale in use) */
+    const int interval_end = p->active && (a->step + 1) % a->stats_interval == 0;
+    if (a->read || health_due || interval_end) {
+        const int rc = lpt_step_read(s, a, o);
+        if (rc) return rc;
+        char msg[512];
+        while (health_due && lpt_health_grads(s->health, net, a->step, net->res_host + lpt_res_grad_nonzero(net, 0),
+                                              msg, sizeof msg)) /* one per layer */
+            if (a->report && a->report(a->report_arg, a->step, msg)) return -1;
+    }
+    lpt_sgd_step(&s->opt, net, a->sgd, a->lr, gscale, skip);
     o->interval_end = lpt_prec_step_end(p, a->step, a->stats_interval, a->loss_scale);
     if (o->interval_end) lpt_session_graphs_drop(s); /* the configuration may have changed */
     return LPT_STEP_OK;

@@ -1,14 +1,18 @@
 /* step.h - one training step, the same for `lpt train` and `lpt bench`: forward (each
  * layer's output checked for NaN/Inf), loss, backward, the dead-gradient check, fp16
- * loss-scale handling (unscale, or skip the step on Inf/NaN and halve the scale), the
+ * loss-scale handling (unscale, or skip the update on Inf/NaN and halve the scale), the
  * SGD update, and at the end of a statistics interval the configuration block.
  *
- * The step reads the backend's results once (one sync point, lpt_backend_read): the
- * loss, the correct predictions, the non-finite and nonzero counts. Besides it: one
- * read at the end of a statistics interval (the quantization points' results, live FLs
- * and recompute events; the recompute rule itself runs in the backend, quant_point).
- * The whole step runs before the read: a step that fails on NaN/Inf has been observed
- * in full by the statistics unit, and nothing was updated. */
+ * fp16 loss scaling runs where the data is (loss_scale_check in the backend table): the
+ * step's scale, the skip decision and the unscaling never make a round trip to the host.
+ * The loss, the correct predictions and the non-finite counts of the layers' outputs
+ * sum in backend memory over a window of steps and are read at its end (one sync point,
+ * lpt_backend_read): every step on a host backend (the sync is free there), every
+ * be->read_every steps on a GPU, and at any step the caller asks for (the end of an
+ * epoch, a progress line, a statistics interval, a health check, a stop). A step that
+ * fails on NaN/Inf in the window's last step has been observed in full by the statistics
+ * unit and updated nothing; when the window had several steps, the steps before its last
+ * have updated the weights (the failure is reported with the window's steps). */
 #ifndef LPT_STEP_H
 #define LPT_STEP_H
 
@@ -23,16 +27,19 @@ typedef struct {
     const lpt_sgd_cfg *sgd;
     uint64_t seed;
     int stats_interval;
-    float *loss_scale;           /* in/out (fp16: the dynamic scale; else 1) */
-    unsigned long long *skipped; /* fp16: steps skipped on Inf/NaN gradients */
+    float *loss_scale;           /* in/out (fp16: the dynamic scale; else 1); current after a read */
+    unsigned long long *skipped; /* fp16: steps skipped on Inf/NaN gradients; current after a read */
+    int read;                    /* end the window of results with this step (see above) */
     /* a dead-gradient finding (message): returns -1 to stop the run (error set), else 0 */
     int (*report)(void *arg, long step, const char *msg);
     void *report_arg;
 } lpt_step_args;
 
 typedef struct {
-    double loss;      /* summed over the batch */
-    long correct;
+    int read;         /* the results below were read (the window ended with this step) */
+    double loss;      /* summed over the window's batches */
+    long correct, seen; /* over the window's batches: right predictions, items */
+    long first_step;  /* the window's first global step */
     int interval_end; /* the configuration block ran */
     int bad_layer;    /* LPT_STEP_NONFINITE: the first layer whose output held NaN or Inf */
 } lpt_step_out;
@@ -40,8 +47,11 @@ typedef struct {
 enum { LPT_STEP_OK = 0, LPT_STEP_NONFINITE = 1 /* a layer's output */, LPT_STEP_NONFINITE_LOSS = 2 };
 
 /* One step on the batch in s->net.act[0] and s->net.labels: LPT_STEP_OK; a
- * LPT_STEP_NONFINITE* code (no parameter updated); or -1 when the report stopped the
- * run. */
+ * LPT_STEP_NONFINITE* code (this step updated nothing); or -1 when the report stopped
+ * the run. */
 int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o);
+/* End the window now (o->read 0 when no step was pending): before a stop or a checkpoint
+ * between two read points. The same return codes. */
+int lpt_step_read(lpt_session *s, const lpt_step_args *a, lpt_step_out *o);
 
 #endif

@@ -284,28 +284,76 @@ static void print_banner(const run_t *r) {
 
 static int report_grads(void *arg, long step, const char *msg) { return dead_report(arg, step, msg, 0, 0); }
 
+static lpt_step_args step_args(run_t *r, int n) {
+    lpt_train_cfg *cfg = &r->cfg;
+    lpt_train_state *st = &r->st;
+    return (lpt_step_args){.step = st->global_step, .n = n,
+                           .lr = lpt_lr_at(&cfg->sgd, st->global_step, r->steps, cfg->epochs), .sgd = &cfg->sgd,
+                           .seed = cfg->seed, .stats_interval = cfg->stats_interval, .loss_scale = &st->loss_scale,
+                           .skipped = &st->skipped, .report = report_grads, .report_arg = &r->dead};
+}
+
+/* a step's failure code as the error to report; -1 */
+static int step_failed(run_t *r, int rc, const lpt_step_out *o) {
+    const lpt_train_state *st = &r->st;
+    char where[160];
+    if (o->first_step == st->global_step)
+        snprintf(where, sizeof where, "at epoch %d, step %ld (global step %ld)", st->epoch + 1,
+                 st->step_in_epoch + 1, st->global_step + 1);
+    else /* a window of several steps was read at once (step.h) */
+        snprintf(where, sizeof where, "in epoch %d, within global steps %ld-%ld", st->epoch + 1, o->first_step + 1,
+                 st->global_step + 1);
+    if (rc == LPT_STEP_NONFINITE)
+        lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) %s; stopping",
+                      r->s.net.layers[o->bad_layer].name, r->s.net.layers[o->bad_layer].ops->type, where);
+    if (rc == LPT_STEP_NONFINITE_LOSS) lpt_error_set("non-finite loss %s; stopping", where);
+    return -1;
+}
+
+/* the numbers of a window of steps that was read, into the epoch's sums and the health
+ * check; -1 when the check stops the run */
+static int account(run_t *r, const lpt_step_out *o) {
+    lpt_train_state *st = &r->st;
+    if (o->read) {
+        st->loss_sum += o->loss;
+        st->correct += o->correct;
+        st->seen += o->seen;
+    }
+    char msg[512];
+    if (lpt_health_step(&r->health, st->global_step, o->read ? o->correct : 0, o->read ? o->seen : 0, msg,
+                        sizeof msg) &&
+        dead_report(&r->dead, st->global_step, msg, 0, 0))
+        return -1;
+    return 0;
+}
+
 /* One step of the epoch in progress: 0, 1 to stop (interrupt or --max-steps), -1 on failure. */
 static int run_step(run_t *r, double *t_shown) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
-    if (g_interrupted || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) return 1;
+    lpt_step_out o;
+    if (g_interrupted || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) {
+        if (r->s.window_steps) { /* the steps since the last read, before the checkpoint */
+            const lpt_step_args a = step_args(r, 0);
+            st->global_step--, st->step_in_epoch--; /* the window's last step, for the messages */
+            const int rc = lpt_step_read(&r->s, &a, &o);
+            const int bad = rc ? step_failed(r, rc, &o) : account(r, &o);
+            st->global_step++, st->step_in_epoch++;
+            if (bad) return -1;
+        }
+        return 1;
+    }
     const int at = (int)(st->step_in_epoch * cfg->batch);
     const int n = r->train.n - at < cfg->batch ? r->train.n - at : cfg->batch;
     lpt_feed_batch(&r->ftrain, &r->s.net, at, n);
-    const lpt_step_args a = {.step = st->global_step, .n = n, .lr = lpt_lr_at(&cfg->sgd, st->global_step, r->steps, cfg->epochs),
-                             .sgd = &cfg->sgd, .seed = cfg->seed, .stats_interval = cfg->stats_interval,
-                             .loss_scale = &st->loss_scale, .skipped = &st->skipped, .report = report_grads,
-                             .report_arg = &r->dead};
-    lpt_step_out o;
+    lpt_step_args a = step_args(r, n);
+    const long g = st->global_step;
+    const int every = r->s.read_every;
+    const int plain_due = !cfg->progress && (st->step_in_epoch + 1) % (r->steps / 5 > 0 ? r->steps / 5 : 1) == 0;
+    a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
+             lpt_health_window_end(&r->health, g) || g_interrupted || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
     const int rc = lpt_step_train(&r->s, &a, &o);
-    if (rc == LPT_STEP_NONFINITE)
-        lpt_error_set("non-finite values (NaN or Inf) in the output of layer %s (%s) at epoch %d, step %ld "
-                      "(global step %ld); stopping", r->s.net.layers[o.bad_layer].name,
-                      r->s.net.layers[o.bad_layer].ops->type, st->epoch + 1, st->step_in_epoch + 1, st->global_step + 1);
-    if (rc == LPT_STEP_NONFINITE_LOSS)
-        lpt_error_set("non-finite loss at epoch %d, step %ld (global step %ld); stopping", st->epoch + 1,
-                      st->step_in_epoch + 1, st->global_step + 1);
-    if (rc) return -1;
+    if (rc) return rc > 0 ? step_failed(r, rc, &o) : -1;
     lpt_stats_unit *su = &r->s.prec.stats;
     if (r->s.prec.active) st->stats = su; /* calibrated now: checkpoints carry the unit */
     if (o.interval_end) {
@@ -313,18 +361,11 @@ static int run_step(run_t *r, double *t_shown) {
         if (cfg->stats_out[0] && lpt_stats_flush(su, cfg->stats_out)) return -1;
         if (!cfg->stats_out[0]) su->log.len = 0; /* no log: the records are not kept */
     }
-    st->loss_sum += o.loss;
-    st->correct += o.correct;
-    st->seen += n;
-    char msg[512];
-    if (lpt_health_step(&r->health, st->global_step, o.correct, n, msg, sizeof msg) &&
-        dead_report(&r->dead, st->global_step, msg, 0, 0))
-        return -1;
+    if (account(r, &o)) return -1;
     st->global_step++;
     r->img_epoch += n;
     const double now = lpt_time_now();
-    const int plain_due = !cfg->progress && (st->step_in_epoch + 1) % (r->steps / 5 > 0 ? r->steps / 5 : 1) == 0;
-    if ((cfg->progress && now - *t_shown > 0.2) || plain_due) {
+    if (o.read && st->seen && ((cfg->progress && now - *t_shown > 0.2) || plain_due)) {
         progress_line(cfg, st->epoch, st->step_in_epoch + 1, r->steps, st->loss_sum / st->seen,
                       (double)st->correct / st->seen, r->img_epoch / (now - r->t_epoch), 0);
         *t_shown = now;

@@ -347,7 +347,7 @@ static void test_xent(void **state) {
     int32_t lab[13];
     for (int i = 0; i < n; i++) lab[i] = (i * 7) % k;
     float p0[130], p1[130], d0[130], d1[130];
-    double r0[2], r1[2];
+    double r0[2] = {0, 0}, r1[2];
     tu_ref->xent_fwd(tu_ref, n, k, z, lab, p0, r0);
     /* the loss against a direct double-precision computation */
     double want = 0;
@@ -363,22 +363,34 @@ static void test_xent(void **state) {
     }
     assert_true(fabs(r0[0] - want) < 1e-9 * fabs(want) + 1e-9);
     assert_int_equal((int)r0[1], ok);
-    tu_ref->xent_bwd(tu_ref, n, k, p0, lab, 0.5f, d0);
+    tu_ref->xent_bwd(tu_ref, n, k, p0, lab, 0.5f, NULL, d0);
+    const double zero2[2] = {0, 0};
+    const float s8 = 8.0f;
     TU_EACH_BACKEND(be, d) {
         float *dp = tu_dnew(&d, sizeof p1), *dd = tu_dnew(&d, sizeof d1);
         int32_t *dl = tu_din(&d, lab, sizeof lab);
-        double *dr = tu_dnew(&d, sizeof r1);
-        be->xent_fwd(be, n, k, tu_din(&d, z, sizeof p1), dl, dp, dr);
+        double *dr = tu_din(&d, zero2, sizeof r1);
+        float *dz = tu_din(&d, z, sizeof p1);
+        be->xent_fwd(be, n, k, dz, dl, dp, dr);
         tu_dget(&d, r1, dr, sizeof r1);
         tu_dget(&d, p1, dp, sizeof p1);
         tu_note(be->name, "xent_fwd (loss)", fabs(r0[0] - r1[0]) / fabs(r0[0]));
         tu_note(be->name, "xent_fwd (softmax)", tu_norm_err(p1, p0, sizeof p1 / 4));
         assert_true(fabs(r0[0] - r1[0]) <= 1e-6 * fabs(r0[0]));
         assert_int_equal((int)r0[1], (int)r1[1]);
-        be->xent_bwd(be, n, k, dp, dl, 0.5f, dd);
+        be->xent_bwd(be, n, k, dp, dl, 0.5f, NULL, dd);
         tu_dget(&d, d1, dd, sizeof d1);
         tu_note(be->name, "xent_bwd", tu_norm_err(d1, d0, (size_t)n * k));
         assert_true(tu_norm_err(d1, d0, (size_t)n * k) < SUM_TOL);
+        /* a second batch adds to the sums; a scale in backend memory multiplies */
+        be->xent_fwd(be, n, k, dz, dl, dp, dr);
+        double r2[2];
+        tu_dget(&d, r2, dr, sizeof r2);
+        assert_true(fabs(r2[0] - 2 * r1[0]) <= 1e-12 * fabs(r1[0]) && r2[1] == 2 * r1[1]);
+        be->xent_bwd(be, n, k, dp, dl, 0.5f / 8, tu_din(&d, &s8, sizeof s8), dd);
+        float d2[130];
+        tu_dget(&d, d2, dd, sizeof d2);
+        assert_memory_equal(d2, d1, sizeof d1); /* (1/16) * 8 = 1/2 exactly */
     }
     free(z);
 }
@@ -390,10 +402,10 @@ static void test_sgd_fill_nonfinite(void **state) {
     float *w1 = lpt_xmalloc(n * 4), *m1 = lpt_xmalloc(n * 4), *wi = lpt_xmalloc(n * 4), *mi = lpt_xmalloc(n * 4);
     memcpy(wi, w0, n * 4);
     memcpy(mi, m0, n * 4);
-    for (int s = 0; s < 3; s++) tu_ref->sgd_step(tu_ref, n, 0.1f, 0.9f, 5e-4f, w0, g, m0);
+    for (int s = 0; s < 3; s++) tu_ref->sgd_step(tu_ref, n, 0.1f, 0.9f, 5e-4f, w0, g, m0, NULL, NULL);
     /* one step by hand: m = 0.9 m + g + wd w; w -= lr m */
     float w = 0.5f, m = 0.25f, gg = -1.0f;
-    tu_ref->sgd_step(tu_ref, 1, 0.1f, 0.9f, 0.01f, &w, &gg, &m);
+    tu_ref->sgd_step(tu_ref, 1, 0.1f, 0.9f, 0.01f, &w, &gg, &m, NULL, NULL);
     assert_true(fabsf(m - (0.9f * 0.25f - 1.0f + 0.005f)) < 1e-6f);
     assert_true(fabsf(w - (0.5f - 0.1f * m)) < 1e-6f);
     tu_dev rd = {.be = tu_ref};
@@ -403,7 +415,7 @@ static void test_sgd_fill_nonfinite(void **state) {
     assert_int_equal(count(tu_ref, &rd, tu_ref->count_nonfinite, n, h), 3);
     TU_EACH_BACKEND(be, d) {
         float *dw = tu_din(&d, wi, n * 4), *dm = tu_din(&d, mi, n * 4), *dg = tu_din(&d, g, n * 4);
-        for (int s = 0; s < 3; s++) be->sgd_step(be, n, 0.1f, 0.9f, 5e-4f, dw, dg, dm);
+        for (int s = 0; s < 3; s++) be->sgd_step(be, n, 0.1f, 0.9f, 5e-4f, dw, dg, dm, NULL, NULL);
         tu_dget(&d, w1, dw, n * 4);
         tu_dget(&d, m1, dm, n * 4);
         tu_note(be->name, "sgd_step", fmax(tu_norm_err(w1, w0, n), tu_norm_err(m1, m0, n)));
@@ -426,6 +438,57 @@ static void test_sgd_fill_nonfinite(void **state) {
     }
     tu_dfree(&rd);
     free(w0), free(g), free(m0), free(w1), free(m1), free(wi), free(mi), free(h);
+}
+
+/* fp16 loss scaling on the backend: loss_scale_check decides, sgd_step unscales or
+ * skips, as the host did before (every backend against the rule written out here) */
+static void test_loss_scale(void **state) {
+    (void)state;
+    const size_t n = 1000;
+    float *w0 = tu_rand(n, 21, -1, 1), *g = tu_rand(n, 22, -1, 1), *m0 = tu_rand(n, 23, -1, 1);
+    float *want = lpt_xmalloc(n * 4), *mw = lpt_xmalloc(n * 4), *gs = lpt_xmalloc(n * 4), *got = lpt_xmalloc(n * 4);
+    /* the update with g * (1/S), S = 1024, written as the host did it: scale, then step */
+    memcpy(want, w0, n * 4), memcpy(mw, m0, n * 4);
+    for (size_t i = 0; i < n; i++) gs[i] = g[i] * (1.0f / 1024);
+    tu_ref->sgd_step(tu_ref, n, 0.1f, 0.9f, 5e-4f, want, gs, mw, NULL, NULL);
+    TU_EACH_BACKEND(be, d) {
+        double counts[3] = {0, 0, 0}, skipped = 7, got_counts[3];
+        float st[2] = {1024.0f, 0.0f}, got_st[2];
+        int32_t skip = -1, got_skip;
+        double *dc = tu_din(&d, counts, sizeof counts), *dsk = tu_din(&d, &skipped, sizeof skipped);
+        float *dst = tu_din(&d, st, sizeof st);
+        int32_t *dskip = tu_din(&d, &skip, sizeof skip);
+        float *dw = tu_din(&d, w0, n * 4), *dm = tu_din(&d, m0, n * 4), *dg = tu_din(&d, g, n * 4);
+        /* a finite step: no skip, 1/S for the update, S kept */
+        be->loss_scale_check(be, 3, dc, dst, dskip, dsk);
+        tu_dget(&d, got_st, dst, sizeof got_st);
+        tu_dget(&d, &got_skip, dskip, sizeof got_skip);
+        assert_true(got_st[0] == 1024.0f && got_st[1] == 1.0f / 1024 && got_skip == 0);
+        be->sgd_step(be, n, 0.1f, 0.9f, 5e-4f, dw, dg, dm, dst + 1, dskip);
+        tu_dget(&d, got, dw, n * 4);
+        assert_memory_equal(got, want, n * 4);
+        /* an overflowing step: skipped (nothing moves), S halved, counts cleared */
+        counts[1] = 3;
+        be->to_device(be, dc, counts, sizeof counts);
+        be->loss_scale_check(be, 3, dc, dst, dskip, dsk);
+        be->sgd_step(be, n, 0.1f, 0.9f, 5e-4f, dw, dg, dm, dst + 1, dskip);
+        tu_dget(&d, got, dw, n * 4);
+        assert_memory_equal(got, want, n * 4);
+        tu_dget(&d, got_st, dst, sizeof got_st);
+        tu_dget(&d, &got_skip, dskip, sizeof got_skip);
+        tu_dget(&d, got_counts, dc, sizeof got_counts);
+        tu_dget(&d, &skipped, dsk, sizeof skipped);
+        assert_true(got_st[0] == 512.0f && got_skip == 1 && skipped == 8);
+        assert_true(got_counts[0] == 0 && got_counts[1] == 0 && got_counts[2] == 0);
+        /* S never goes below 1 */
+        const float one[2] = {1.0f, 1.0f};
+        be->to_device(be, dst, one, sizeof one);
+        be->to_device(be, dc, counts, sizeof counts);
+        be->loss_scale_check(be, 3, dc, dst, dskip, dsk);
+        tu_dget(&d, got_st, dst, sizeof got_st);
+        assert_true(got_st[0] == 1.0f);
+    }
+    free(w0), free(g), free(m0), free(want), free(mw), free(gs), free(got);
 }
 
 /* gemm_exact on dfp grid values (codes times 2^-FL): every partial sum is exact, so each
@@ -529,7 +592,7 @@ int main(void) {
         cmocka_unit_test(test_relu),          cmocka_unit_test(test_pool),
         cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_dropout_mul),
         cmocka_unit_test(test_xent),          cmocka_unit_test(test_sgd_fill_nonfinite),
-        cmocka_unit_test(test_gemm_lp),       cmocka_unit_test(test_gather_zero),
+        cmocka_unit_test(test_gemm_lp),       cmocka_unit_test(test_loss_scale),       cmocka_unit_test(test_gather_zero),
         cmocka_unit_test(test_supports),
     };
     return cmocka_run_group_tests(tests, tu_backends_setup, tu_backends_teardown);

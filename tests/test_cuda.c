@@ -1,6 +1,6 @@
 /* test_cuda.c - end to end on the GPU: LeNet-5 trains on Fashion-MNIST with --backend
  * cuda in fp32, fp16 and bf16; a run replayed from CUDA graphs gives what the same run
- * queued op by op gives; the checkpoint it writes evaluates the same with lpt eval on the
+ * queued op by op gives, and reading the loss every 16 steps what reading it every step gives; the checkpoint it writes evaluates the same with lpt eval on the
  * GPU and on the CPU; 16-bit products too large for one pass through the backend's 16-bit
  * workspace, split into blocks of columns, agree with the float32 product. The operations themselves are checked against the reference in
  * test_backend_ops and test_backend_dfp, the gradients in test_gradcheck (every backend
@@ -31,12 +31,13 @@ static double metric(const char *metrics, const char *key) {
 }
 
 /* 2 epochs on 6000 images: chance is 10%, the CPU reaches about 78% */
-static void run(const char *dir, const char *precision, const char *graph, const char *tag) {
+static void run(const char *dir, const char *precision, const char *graph, int read_every, const char *tag) {
     lpt_train_cfg c;
     lpt_train_cfg_defaults(&c);
     snprintf(c.backend, sizeof c.backend, "cuda");
     snprintf(c.precision, sizeof c.precision, "%s", precision);
     snprintf(c.cuda_graph, sizeof c.cuda_graph, "%s", graph);
+    c.read_every = read_every;
     c.epochs = 2;
     c.train_limit = 6000;
     c.test_limit = 2000;
@@ -66,12 +67,16 @@ static double eval_acc(const char *ckpt, const char *backend) {
 static void test_fp32_graphs_and_eval(void **s) {
     (void)s;
     char *dir = tu_tmpdir(), path[600];
-    run(dir, "fp32", "on", "g");
-    run(dir, "fp32", "off", "e");
+    run(dir, "fp32", "on", 0, "g");
+    run(dir, "fp32", "off", 0, "e");
+    run(dir, "fp32", "on", 1, "r"); /* the loss read after every step, not every 16 */
     snprintf(path, sizeof path, "%s/g.jsonl", dir);
     const double acc_g = metric(path, "test_acc"), loss_g = metric(path, "test_loss");
     snprintf(path, sizeof path, "%s/e.jsonl", dir);
     /* the same kernels in the same order, reductions in a fixed order: the same numbers */
+    assert_true(acc_g == metric(path, "test_acc"));
+    assert_true(loss_g == metric(path, "test_loss"));
+    snprintf(path, sizeof path, "%s/r.jsonl", dir);
     assert_true(acc_g == metric(path, "test_acc"));
     assert_true(loss_g == metric(path, "test_loss"));
     snprintf(path, sizeof path, "%s/g.ckpt", dir);
@@ -84,8 +89,8 @@ static void test_fp32_graphs_and_eval(void **s) {
 static void test_fp16_bf16(void **s) {
     (void)s;
     char *dir = tu_tmpdir();
-    run(dir, "fp16", "on", "h");
-    run(dir, "bf16", "on", "b");
+    run(dir, "fp16", "on", 0, "h");
+    run(dir, "bf16", "on", 0, "b");
     tu_rmtree(dir);
 }
 

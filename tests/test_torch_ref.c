@@ -115,6 +115,7 @@ static void run_backend(const char *backend) {
     const fix_tensor *want = fx("sgd_losses");
     for (int s = 0; s < 4; s++) {
         c.step = (uint64_t)s;
+        lpt_net_res_clear(&net);
         lpt_net_forward(&net, &c, 0);
         lpt_net_loss(&net, &c);
         lpt_net_res_read(&net);
@@ -123,7 +124,7 @@ static void run_backend(const char *backend) {
             fail_msg("%s: loss after %d SGD steps %.8f, PyTorch %.8f", backend, s, l, (double)want->data[s]);
         if (s == 3) break;
         lpt_net_backward(&net, &c);
-        lpt_sgd_step(&opt, &net, &sc, sc.lr);
+        lpt_sgd_step(&opt, &net, &sc, sc.lr, NULL, NULL);
     }
     compare("logits after 3 SGD steps", lpt_tensor_f32(&net.act[net.nlayers]), fx("final_logits"), 1e-4);
     lpt_sgd_free(&opt);

@@ -46,7 +46,7 @@ void lpt_cpu_dropout_fwd(lpt_backend *be, size_t n, float p, lpt_rng_key key, co
                          float *mask, float *y);
 void lpt_cpu_mul(lpt_backend *be, size_t n, const float *a, const float *b, float *y);
 void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
-                      const float *g, float *m);
+                      const float *g, float *m, const float *gscale, const int32_t *skip);
 void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v);
 void lpt_cpu_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
                     const int32_t *labels, const float *lut, float *x, int32_t *y);

@@ -36,10 +36,12 @@ void lpt_cpu_mul(lpt_backend *be, size_t n, const float *a, const float *b, floa
 }
 
 void lpt_cpu_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
-                      const float *g, float *m) {
+                      const float *g, float *m, const float *gscale, const int32_t *skip) {
+    if (skip && skip[0]) return;
+    const float gs = gscale ? gscale[0] : 1.0f;
     PAR_FOR(n)
     for (size_t i = 0; i < n; i++) {
-        float gi = g[i] + wd * w[i];
+        float gi = g[i] * gs + wd * w[i];
         m[i] = momentum * m[i] + gi;
         w[i] -= lr * m[i];
     }

@@ -301,6 +301,7 @@ static int cuda_open(lpt_backend *be, cuda_ctx *c, const lpt_backend_opts *o) {
 int lpt_backend_cuda_init(lpt_backend *be, const lpt_backend_opts *o) {
     cuda_ctx *c = (cuda_ctx *)lpt_xcalloc(1, sizeof *c);
     be->name = "cuda";
+    be->read_every = 16; /* a read drains the stream: the GPU idles until the next launch */
     be->ctx = c;
     be->threads = 1;
     be->destroy = cuda_destroy;

@@ -495,7 +495,7 @@ __global__ static void k_xent_fwd(int n, int classes, const float *logits, const
 __global__ static void k_xent_total(int blocks, const double *part, double *res) {
     double loss = 0.0, ok = 0.0;
     for (int b = 0; b < blocks; b++) loss += part[2 * b], ok += part[2 * b + 1];
-    res[0] = loss, res[1] = ok;
+    res[0] += loss, res[1] += ok;
 }
 
 static void cuda_xent_fwd(lpt_backend *be, int n, int classes, const float *logits, const int32_t *labels,
@@ -512,31 +512,52 @@ static void cuda_xent_fwd(lpt_backend *be, int n, int classes, const float *logi
 }
 
 __global__ static void k_xent_bwd(int n, int classes, const float *prob, const int32_t *labels, float scale,
-                                  float *d) {
+                                  const float *dscale, float *d) {
+    const float s = dscale ? scale * dscale[0] : scale;
     GRID_STRIDE(k, (size_t)n * classes) {
         const size_t i = k / classes;
         const int j = (int)(k - i * classes);
-        d[k] = (prob[k] - (j == labels[i] ? 1.0f : 0.0f)) * scale;
+        d[k] = (prob[k] - (j == labels[i] ? 1.0f : 0.0f)) * s;
     }
 }
 static void cuda_xent_bwd(lpt_backend *be, int n, int classes, const float *prob, const int32_t *labels, float scale,
-                          float *dlogits) {
+                          const float *dscale, float *dlogits) {
     if ((size_t)n * classes == 0) return;
-    k_xent_bwd LAUNCH(be, (size_t)n * classes)(n, classes, prob, labels, scale, dlogits);
+    k_xent_bwd LAUNCH(be, (size_t)n * classes)(n, classes, prob, labels, scale, dscale, dlogits);
     CUDA_LAUNCHED("xent_bwd");
 }
 
-__global__ static void k_sgd(size_t n, float lr, float momentum, float wd, float *w, const float *g, float *m) {
+/* one thread: the gradients' non-finite counts are a few dozen slots */
+__global__ static void k_loss_scale_check(int n, double *counts, float *state, int32_t *skip, double *skipped) {
+    double bad = 0;
+    for (int i = 0; i < n; i++) bad += counts[i], counts[i] = 0;
+    state[1] = 1.0f / state[0];
+    skip[0] = bad > 0;
+    if (bad > 0) {
+        state[0] = fmaxf(state[0] / 2, 1.0f);
+        skipped[0] += 1;
+    }
+}
+static void cuda_loss_scale_check(lpt_backend *be, int n, double *counts, float *state, int32_t *skip,
+                                  double *skipped) {
+    k_loss_scale_check<<<1, 1, 0, STREAM(be)>>>(n, counts, state, skip, skipped);
+    CUDA_LAUNCHED("loss_scale_check");
+}
+
+__global__ static void k_sgd(size_t n, float lr, float momentum, float wd, float *w, const float *g, float *m,
+                             const float *gscale, const int32_t *skip) {
+    if (skip && skip[0]) return;
+    const float gs = gscale ? gscale[0] : 1.0f;
     GRID_STRIDE(i, n) {
-        const float gi = g[i] + wd * w[i];
+        const float gi = g[i] * gs + wd * w[i];
         m[i] = momentum * m[i] + gi;
         w[i] -= lr * m[i];
     }
 }
 static void cuda_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w, const float *g,
-                          float *m) {
+                          float *m, const float *gscale, const int32_t *skip) {
     if (!n) return;
-    k_sgd LAUNCH(be, n)(n, lr, momentum, wd, w, g, m);
+    k_sgd LAUNCH(be, n)(n, lr, momentum, wd, w, g, m, gscale, skip);
     CUDA_LAUNCHED("sgd_step");
 }
 
@@ -598,6 +619,7 @@ void lpt_cuda_ops_init(lpt_backend *be) {
     be->xent_fwd = cuda_xent_fwd;
     be->xent_bwd = cuda_xent_bwd;
     be->sgd_step = cuda_sgd_step;
+    be->loss_scale_check = cuda_loss_scale_check;
     be->scale = cuda_scale;
     be->fill = cuda_fill;
     be->count_nonfinite = cuda_count_nonfinite;

@@ -47,9 +47,11 @@ void lpt_ref_mul(lpt_backend *be, size_t n, const float *a, const float *b, floa
 void lpt_ref_xent_fwd(lpt_backend *be, int n, int classes, const float *logits,
                         const int32_t *labels, float *prob, double *res);
 void lpt_ref_xent_bwd(lpt_backend *be, int n, int classes, const float *prob,
-                      const int32_t *labels, float scale, float *dlogits);
+                      const int32_t *labels, float scale, const float *dscale, float *dlogits);
+void lpt_ref_loss_scale_check(lpt_backend *be, int n, double *counts, float *state, int32_t *skip,
+                              double *skipped);
 void lpt_ref_sgd_step(lpt_backend *be, size_t n, float lr, float momentum, float wd, float *w,
-                      const float *g, float *m);
+                      const float *g, float *m, const float *gscale, const int32_t *skip);
 void lpt_ref_fill(lpt_backend *be, size_t n, float *x, float v);
 void lpt_ref_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
                     const int32_t *labels, const float *lut, float *x, int32_t *y);

@@ -82,6 +82,7 @@ void lpt_backend_ref_init(lpt_backend *be) {
     be->xent_fwd = lpt_ref_xent_fwd;
     be->xent_bwd = lpt_ref_xent_bwd;
     be->sgd_step = lpt_ref_sgd_step;
+    be->loss_scale_check = lpt_ref_loss_scale_check;
     be->fill = lpt_ref_fill;
     be->gather = lpt_ref_gather;
     be->scale = lpt_ref_scale;
