@@ -2,7 +2,7 @@
  * and AVX2 (x86-64-v3) intrinsics. Same arithmetic as lpt_round_ref and dfp_one in
  * quant_ref.c: x is widened to double, scaled by 2^FL (exact), rounded, clamped or
  * wrapped (exact remainder), and converted; the counters come from lane masks. The
- * portable loop in cpu_quant_fast.c handles what these do not (tails, SR without AVX-512).
+ * portable loop in cpu_quant_fast.c handles what these do not (the tails).
  * tests/test_quant_fast.c checks every level against the reference bit for bit. */
 #include "kernels/cpu/cpu_quant_simd.h"
 
@@ -93,9 +93,31 @@ V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl
     return i;
 }
 
-V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, size_t n,
-                                const float *x, int32_t *codes, float *y, lpt_qstats *st) {
-    if (mode == LPT_ROUND_SR) return 0; /* no 64-bit multiply for the generator */
+/* the low 64 bits of a * b per lane (AVX2 multiplies 32 x 32 -> 64 bits only):
+ * al bl + ((ah bl + al bh) << 32) mod 2^64 */
+V3 static inline __m256i mullo64_avx2(__m256i a, __m256i b) {
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b),
+                                           _mm256_mul_epu32(a, _mm256_srli_epi64(b, 32)));
+    return _mm256_add_epi64(_mm256_mul_epu32(a, b), _mm256_slli_epi64(cross, 32));
+}
+
+/* 24 random bits per lane as a double in [0, 1): lpt_sr_bits_at(prefix, index) * 2^-24 */
+V3 static inline __m256d sr_uniform4(uint64_t prefix, uint64_t index) {
+    const __m256i idx = _mm256_add_epi64(_mm256_set1_epi64x((long long)index), _mm256_set_epi64x(3, 2, 1, 0));
+    __m256i z = _mm256_xor_si256(_mm256_set1_epi64x((long long)prefix),
+                                 mullo64_avx2(idx, _mm256_set1_epi64x((long long)0x9e3779b97f4a7c15ULL)));
+    z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), _mm256_set1_epi64x((long long)0xbf58476d1ce4e5b9ULL));
+    z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), _mm256_set1_epi64x((long long)0x94d049bb133111ebULL));
+    z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+    /* b < 2^24 to double: the bits of 2^52 + b, less 2^52 (exact) */
+    const __m256i two52 = _mm256_set1_epi64x(0x4330000000000000LL);
+    const __m256d b = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(z, 40), two52)),
+                                    _mm256_set1_pd(0x1p52));
+    return _mm256_mul_pd(b, _mm256_set1_pd(0x1p-24));
+}
+
+V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix, uint64_t i0,
+                                size_t n, const float *x, int32_t *codes, float *y, lpt_qstats *st) {
     const __m256d qmax = _mm256_set1_pd(lpt_pow2(width - 1) - 1.0), qmin = _mm256_set1_pd(-lpt_pow2(width - 1));
     const __m256d m = _mm256_set1_pd(lpt_pow2(width)), inv_m = _mm256_set1_pd(lpt_pow2(-width));
     const __m256d scale = _mm256_set1_pd(lpt_pow2(fl)), inv_scale = _mm256_set1_pd(lpt_pow2(-fl));
@@ -118,6 +140,13 @@ V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, 
         case LPT_ROUND_RDN:
             r = _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
             break;
+        case LPT_ROUND_SR: { /* floor(v) + (frac >= 1 - u) */
+            const __m256d f = _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m256d u = sr_uniform4(prefix, i0 + i);
+            const __m256d up = _mm256_cmp_pd(_mm256_sub_pd(v, f), _mm256_sub_pd(one, u), _CMP_GE_OQ);
+            r = _mm256_add_pd(f, _mm256_and_pd(up, one));
+            break;
+        }
         default: { /* rna */
             const __m256d f = _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
             const __m256d rn = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

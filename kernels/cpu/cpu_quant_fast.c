@@ -432,7 +432,7 @@ const char *lpt_quantize_kernel_name(const lpt_qformat *q) {
     static _Thread_local char buf[96];
     const char *what = q->fmt == LPT_FMT_DFP
                            ? (level()->simd == 4 ? "dfp, AVX-512 double"
-                              : level()->simd == 3 && q->round != LPT_ROUND_SR ? "dfp, AVX2 double"
+                              : level()->simd == 3 ? "dfp, AVX2 double"
                                                                                : "dfp, branch-free double")
                        : q->fmt == LPT_FMT_FP32 ? "fp32 copy"
                        : (q->fmt == LPT_FMT_FP16 && q->round == LPT_ROUND_RNE && level()->f16c) ? "fp16 rne, F16C"
@@ -454,7 +454,7 @@ void lpt_quantize(const lpt_qformat *q, int fl, const lpt_rng_key *key, size_t n
         if (L->simd == 4)
             done = lpt_dfp_quantize_avx512(q->round, wrap, q->width, fl, prefix, i0, n, x, codes, y, st);
         else if (L->simd == 3)
-            done = lpt_dfp_quantize_avx2(q->round, wrap, q->width, fl, n, x, codes, y, st);
+            done = lpt_dfp_quantize_avx2(q->round, wrap, q->width, fl, prefix, i0, n, x, codes, y, st);
 #endif
         if (done < n) /* the tail, and modes without an intrinsics kernel */
             L->dfp_q(q->round, wrap, q->width, fl, prefix, i0 + done, n - done, x + done,

@@ -9,7 +9,7 @@
 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
                                uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
                                lpt_qstats *st);
-size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, size_t n,
-                             const float *x, int32_t *codes, float *y, lpt_qstats *st);
+size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix, uint64_t i0,
+                             size_t n, const float *x, int32_t *codes, float *y, lpt_qstats *st);
 
 #endif
