@@ -45,12 +45,11 @@ int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg
     return 1;
 }
 
-int lpt_health_grads_due(const lpt_health *h, long step) {
-    return h && h->window && step % LPT_HEALTH_CHECK_EVERY == 0;
+int lpt_health_grads_due(const lpt_health *h, long first, long last) {
+    return h && h->window && last >= first && last / LPT_HEALTH_CHECK_EVERY * LPT_HEALTH_CHECK_EVERY >= first;
 }
 
 int lpt_health_grads(lpt_health *h, const lpt_net *net, long step, const double *nonzero, char *msg, size_t cap) {
-    if (!lpt_health_grads_due(h, step)) return 0;
     if (h->checked != step) { /* count once per check step, report over several calls */
         h->checked = step;
         for (int i = 0; i < net->np && i < h->np; i++) {

@@ -47,8 +47,10 @@ void lpt_health_free(lpt_health *h);
 /* After global step `step` (0-based) with `correct` of `seen` right: 1 when the train
  * accuracy has just been found at chance (msg filled), else 0. */
 int lpt_health_step(lpt_health *h, long step, long correct, long seen, char *msg, size_t cap);
-/* 1 when global step `step` is a check step of the gradient test (h may be NULL). */
-int lpt_health_grads_due(const lpt_health *h, long step);
+/* 1 when a check step of the gradient test (every LPT_HEALTH_CHECK_EVERY-th) falls in
+ * global steps first..last (h may be NULL). A loop that reads results once per window
+ * of steps checks at the window's end, on that step's gradients. */
+int lpt_health_grads_due(const lpt_health *h, long first, long last);
 /* After the backward pass of a check step: nonzero[i] is the number of nonzero values of
  * parameter i's gradient (read at the step's sync point); 1 when a layer's weight
  * gradient has just been found identically zero over the window (msg names the layer

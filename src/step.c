@@ -120,7 +120,10 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
         lpt_net_res_clear(net);
         s->window_first = a->step;
     }
-    const int health_due = lpt_health_grads_due(s->health, a->step);
+    /* the window ends here when asked, and where the configuration block needs its
+     * numbers (and for fp16 the scale in use); a gradient check due within it runs then */
+    const int read = a->read || (p->active && (a->step + 1) % a->stats_interval == 0);
+    const int health_due = read && lpt_health_grads_due(s->health, s->window_first, a->step);
     run_queued(s, &c, health_due);
     s->window_steps++;
     s->window_seen += a->n;
@@ -129,9 +132,7 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     const int32_t *skip = fp16 ? lpt_session_ls_skip(s) : NULL;
     memset(o, 0, sizeof *o);
     o->bad_layer = -1;
-    /* the configuration block needs the window's numbers (and for fp16 the scale in use) */
-    const int interval_end = p->active && (a->step + 1) % a->stats_interval == 0;
-    if (a->read || health_due || interval_end) {
+    if (read) {
         const int rc = lpt_step_read(s, a, o);
         if (rc) return rc;
         char msg[512];

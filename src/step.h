@@ -8,8 +8,10 @@
  * The loss, the correct predictions and the non-finite counts of the layers' outputs
  * sum in backend memory over a window of steps and are read at its end (one sync point,
  * lpt_backend_read): every step on a host backend (the sync is free there), every
- * be->read_every steps on a GPU, and at any step the caller asks for (the end of an
- * epoch, a progress line, a statistics interval, a health check, a stop). A step that
+ * be->read_every steps on a GPU (--read-every), at the end of a statistics interval,
+ * and at any step the caller asks for (the end of an epoch, a progress line, the end of
+ * the chance-accuracy window, a stop). The dead-gradient check runs at a read when a
+ * check step fell in its window, on the last step's gradients. A step that
  * fails on NaN/Inf in the window's last step has been observed in full by the statistics
  * unit and updated nothing; when the window had several steps, the steps before its last
  * have updated the weights (the failure is reported with the window's steps). */

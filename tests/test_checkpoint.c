@@ -106,7 +106,8 @@ static void set_precision(lpt_train_cfg *c, const char *precision, const char *r
  * (step 11) and resumed: same metrics, same tensors bit for bit, and for low precision
  * the same statistics log (the statistics unit and the fp16 loss scale are carried).
  * The stopped runs read their results every `read_every` steps (as a GPU does): the
- * windows straddle the stops, and nothing may change. */
+ * weights and logs may not change, nor the metrics to their 9 printed digits (the loss
+ * sums are grouped by window). */
 static void resume_case(const char *precision, const char *rounding, int read_every) {
     lpt_train_cfg a;
     base_cfg(&a);

@@ -94,13 +94,10 @@ static void test_fp16_bf16(void **s) {
     tu_rmtree(dir);
 }
 
-/* gemm_lp of operands larger than the 16-bit workspace (64 Mi values): op(A) whole, B in
- * blocks of columns; the same exact products as the float32 GEMM, added in another order */
-static void test_gemm_lp_blocks(void **s) {
-    (void)s;
-    lpt_backend *be = lpt_backend_create("cuda", 1);
-    assert_non_null(be);
-    const int m = 64, n = 1000, k = 131072;
+/* gemm_lp of operands larger than the 16-bit workspace (64 Mi values): op(A) whole and B
+ * in blocks of columns, then both in blocks; the same exact products as the float32 GEMM,
+ * added in another order */
+static void gemm_lp_blocks(lpt_backend *be, int m, int n, int k) {
     const size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
     float *host = lpt_xmalloc((na + nb) * sizeof *host), *c0 = lpt_xmalloc(nc * 4), *c1 = lpt_xmalloc(nc * 4);
     for (size_t i = 0; i < na + nb; i++) host[i] = (float)((int)(lpt_rng_bits(5, 0, i) >> 56) - 128) / 128.0f;
@@ -123,8 +120,17 @@ static void test_gemm_lp_blocks(void **s) {
         }
     }
     be->free(be, a), be->free(be, b), be->free(be, c);
-    lpt_backend_destroy(be);
     free(host), free(c0), free(c1);
+}
+
+static void test_gemm_lp_blocks(void **s) {
+    (void)s;
+    lpt_backend *be = lpt_backend_create("cuda", 1);
+    assert_non_null(be);
+    gemm_lp_blocks(be, 64, 1000, 131072); /* A whole, B in 3 blocks */
+    gemm_lp_blocks(be, 600, 300, 131072); /* A in 3 blocks of rows, B in 2 */
+    gemm_lp_blocks(be, 5, 7, 3);          /* one block each, narrow */
+    lpt_backend_destroy(be);
 }
 
 int main(void) {

@@ -61,10 +61,10 @@ static void test_zero_gradients(void **s) {
         g2[3] = step >= 100 && step < 120 ? 1e-30f : 0.0f;
         double nonzero[16] = {0}; /* as the training step counts them, at its sync point */
         assert_true(net.np <= 16);
-        for (int i = 0; lpt_health_grads_due(&h, step) && i < net.np; i++)
+        for (int i = 0; lpt_health_grads_due(&h, step, step) && i < net.np; i++)
             if (net.p[i].grad)
                 be->count_nonzero(be, lpt_tensor_count(net.p[i].grad), lpt_tensor_f32(net.p[i].grad), &nonzero[i]);
-        while (lpt_health_grads(&h, &net, step, nonzero, msg, sizeof msg)) {
+        while (lpt_health_grads_due(&h, step, step) && lpt_health_grads(&h, &net, step, nonzero, msg, sizeof msg)) {
             assert_true(reports < 4);
             when[reports] = step;
             snprintf(seen[reports++], 64, "%.40s", msg);

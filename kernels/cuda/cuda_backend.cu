@@ -111,33 +111,51 @@ static void to16(lpt_backend *be, int rows, int cols, const float *src, int ld, 
 }
 
 /* Operands on the fp16 (bf16) grid are copied to dense 16-bit matrices (exact) and
- * multiplied on the 16-bit Tensor Cores with float32 accumulation. op(A) is copied
- * whole, B in blocks of columns of C that fit the rest of the workspace; an A too large
- * for that (or a cuBLAS without the 16-bit mode) gets the float32 product of the same
+ * multiplied on the 16-bit Tensor Cores with float32 accumulation. op(A) is copied in
+ * blocks of rows of C (one block when it fits beside 16 columns of B), B in blocks of
+ * columns that fit the rest of the workspace (once, when it fits whole); each block
+ * starts 128-byte aligned. A product too deep for even 16 rows and 16 columns (k over
+ * about 2M) or a cuBLAS without the 16-bit mode gets the float32 product of the same
  * values: the same exact products, added in float32 as well. */
+enum { GEMM16_ALIGN = 64 }; /* elements */
+static size_t align16(size_t e) { return (e + GEMM16_ALIGN - 1) / GEMM16_ALIGN * GEMM16_ALIGN; }
+
 template <class T>
 static int gemm16(lpt_backend *be, cudaDataType_t type, int ta, int tb, int m, int n, int k, const float *a, int lda,
                   const float *b, int ldb, float *c, int ldc) {
-    cuda_ctx *x = cuda_of(be);
-    const size_t na = (size_t)m * k;
-    if (na >= HALF_WORKSPACE || (HALF_WORKSPACE - na) / k < 16) return 0;
-    size_t nt = (HALF_WORKSPACE - na) / k;
+    const size_t ws = HALF_WORKSPACE, kk = (size_t)k, n16 = n < 16 ? (size_t)n : 16;
+    size_t mt = (size_t)m;
+    if (align16(mt * kk) + n16 * kk > ws) { /* A in blocks of rows, half the workspace each */
+        mt = ws / 2 / kk;
+        mt -= mt % 16;
+        if (mt < 16) return 0;
+    }
+    size_t nt = (ws - align16(mt * kk)) / kk;
     if (nt >= (size_t)n)
         nt = (size_t)n;
-    else
-        nt -= nt % 16;
-    T *a16 = (T *)x->half_ws, *b16 = a16 + na;
-    to16(be, ta ? k : m, ta ? m : k, a, lda, a16);
-    for (int j0 = 0; j0 < n; j0 += (int)nt) {
-        const int w = n - j0 < (int)nt ? n - j0 : (int)nt;
-        if (tb)
-            to16(be, w, k, b + (size_t)j0 * ldb, ldb, b16);
+    else if ((nt -= nt % 16) < 16)
+        return 0;
+    T *a16 = (T *)cuda_of(be)->half_ws, *b16 = a16 + align16(mt * kk);
+    const int b_once = nt == (size_t)n;
+    for (int i0 = 0; i0 < m; i0 += (int)mt) {
+        const int h = m - i0 < (int)mt ? m - i0 : (int)mt;
+        if (ta) /* stored (k, m): the block is columns i0.. */
+            to16(be, k, h, a + i0, lda, a16);
         else
-            to16(be, k, w, b + j0, ldb, b16);
-        const cublasStatus_t st = gemm_ex(be, ta, tb, m, w, k, 1.0f, a16, ta ? m : k, b16, tb ? k : w, type, 0.0f,
-                                          c + j0, ldc, CUBLAS_COMPUTE_32F);
-        if (st == CUBLAS_STATUS_NOT_SUPPORTED && j0 == 0) return 0;
-        CUBLAS_CHECK(st);
+            to16(be, h, k, a + (size_t)i0 * lda, lda, a16);
+        for (int j0 = 0; j0 < n; j0 += (int)nt) {
+            const int w = n - j0 < (int)nt ? n - j0 : (int)nt;
+            if (!b_once || i0 == 0) {
+                if (tb)
+                    to16(be, w, k, b + (size_t)j0 * ldb, ldb, b16);
+                else
+                    to16(be, k, w, b + j0, ldb, b16);
+            }
+            const cublasStatus_t st = gemm_ex(be, ta, tb, h, w, k, 1.0f, a16, ta ? h : k, b16, tb ? k : w, type, 0.0f,
+                                              c + (size_t)i0 * ldc + j0, ldc, CUBLAS_COMPUTE_32F);
+            if (st == CUBLAS_STATUS_NOT_SUPPORTED && i0 == 0 && j0 == 0) return 0;
+            CUBLAS_CHECK(st);
+        }
     }
     return 1;
 }
