@@ -214,7 +214,26 @@ static void usage(FILE *f) {
             LPT_VERSION, lpt_backend_names());
 }
 
+/* How long an idle OpenMP worker spins before it sleeps (GNU libgomp; iterations).
+ * libgomp's own default, 300000, keeps workers spinning through the gaps between a
+ * step's many parallel regions; on a machine whose cores are shared with other busy
+ * processes a spinning worker then holds the core that the thread it waits for needs,
+ * and a 2-thread run of LeNet-5 beside two `yes` fell to 3-8% of its idle rate in 5 of
+ * 17 runs (experiments/RESULTS.md). 3000 kept every run at 34-41% for about 6% of the
+ * idle rate. */
+#define LPT_GOMP_SPINCOUNT "3000"
+
+/* libgomp reads its wait policy when it loads, before main: set the spin count and run
+ * this program again, unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT). */
+static void set_spin_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", LPT_GOMP_SPINCOUNT, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT"); /* no /proc: go on with libgomp's default */
+}
+
 int main(int argc, char **argv) {
+    set_spin_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
