@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# gpu_check.sh [OUTDIR] - every GPU check of the CUDA backend in one call (about 6
+# gpu_check.sh [OUTDIR] - every GPU check of the CUDA backend in one call (about 4-5
 # minutes on a fresh machine with one H200): build, the GPU tests and the per-op error
-# table, LeNet-5 trained for 10 epochs in fp32 and fp16, throughput of lpt and of PyTorch
-# (eager and graphed) in the same run, ncu kernel profiles of a LeNet-5 and a VGG step,
-# and compute-sanitizer on a short training run. Results: OUTDIR/summary.txt (the short
+# table, LeNet-5 trained for 10 epochs in fp32, fp16 and bf16 (seeds 1-3), the backend's
+# GEMM rates (lpt bench --gemm), throughput of lpt and of PyTorch (eager and graphed) in
+# the same run, ncu kernel profiles of a LeNet-5 and a VGG step, and compute-sanitizer on
+# a short training run. Results: OUTDIR/summary.txt (the short
 # table, also printed last) and OUTDIR/gpu-check.tgz (every log and JSON line).
 #
 # On the lent machine (no cmocka, no network): ../shared/device/prepare-carry.sh here
@@ -61,13 +62,15 @@ say "-- cuda vs ref, largest normalized error per op (0 = bit for bit):"
 awk '{printf "   %s\n", $0}' "$work/ops_table.txt" | tee -a "$S" >/dev/null
 grep -h "test accuracy" "$work/test_cuda.txt" | sed 's/^/   /' | tee -a "$S" >/dev/null
 
-# ---- 2. LeNet-5, 10 epochs, fp32 and fp16 on the GPU ----
-for p in fp32 fp16; do
-    t0=$(date +%s.%N)
-    $B/lpt train --backend cuda --precision $p --epochs 10 --no-progress \
-        --metrics-out "$work/lenet_$p.jsonl" >"$work/train_$p.txt" 2>&1
-    rc=$?
-    say "LeNet-5 $p cuda 10 epochs: exit $rc, $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $t0}") s | $(grep '^epoch 10/10' "$work/train_$p.txt" | tail -1)"
+# ---- 2. LeNet-5, 10 epochs, seeds 1-3, fp32, fp16 and bf16 on the GPU ----
+for seed in 1 2 3; do
+    for p in fp32 fp16 bf16; do
+        t0=$(date +%s.%N)
+        $B/lpt train --backend cuda --precision $p --epochs 10 --seed $seed --no-progress \
+            --metrics-out "$work/lenet_${p}_s$seed.jsonl" >"$work/train_${p}_s$seed.txt" 2>&1
+        rc=$?
+        say "LeNet-5 $p seed $seed cuda 10 epochs: exit $rc, $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $t0}") s | $(grep '^epoch 10/10' "$work/train_${p}_s$seed.txt" | tail -1)"
+    done
 done
 
 # ---- 3. speed: lpt and PyTorch in the same run ----
