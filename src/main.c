@@ -224,12 +224,19 @@ static void usage(FILE *f) {
 #define LPT_GOMP_SPINCOUNT "3000"
 
 /* libgomp reads its wait policy when it loads, before main: set the spin count and run
- * this program again, unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT). */
+ * this program again, unless the user chose a policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT)
+ * or a tool that runs lpt itself would lose it (valgrind preloads its vgpreload
+ * libraries). Where that cannot be done, lpt runs on with libgomp's default. */
 static void set_spin_policy(char **argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    const char *pre = getenv("LD_PRELOAD");
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || (pre && strstr(pre, "vgpreload"))) return;
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0 || (size_t)len >= sizeof self - 1) return;
+    self[len] = 0;
     if (setenv("GOMP_SPINCOUNT", LPT_GOMP_SPINCOUNT, 1) != 0) return;
-    execv("/proc/self/exe", argv);
-    unsetenv("GOMP_SPINCOUNT"); /* no /proc: go on with libgomp's default */
+    execv(self, argv);
+    unsetenv("GOMP_SPINCOUNT");
 }
 
 int main(int argc, char **argv) {
