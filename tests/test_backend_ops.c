@@ -240,6 +240,8 @@ static void test_pool(void **state) {
     }
     lpt_window g = win(6, 28, 28, 2, 2, 0); /* the fast 2x2 path */
     for (int v = 0; v < 3; v++) pool_case(&g, 4, v == 1, v == 2, 500 + v);
+    g = win(2, 7, 271, 2, 2, 0); /* its chunks of 64 output columns with a tail; odd sizes */
+    for (int v = 0; v < 3; v++) pool_case(&g, 2, v == 1, v == 2, 600 + v);
 }
 
 /* batch-norm outputs of one backend: y, mean, invstd, running mean/var, dx, dgamma, dbeta, eval y */

@@ -3,6 +3,8 @@
 #include "kernels/ref/ref.h"
 #include "kernels/cpu/cpu.h"
 
+enum { POOL_CHUNK = 64 }; /* output columns per pass of maxpool_2x2 */
+
 static int is_2x2s2(const lpt_window *g) {
     return g->kh == 2 && g->kw == 2 && g->sh == 2 && g->sw == 2 && g->ph == 0 && g->pw == 0;
 }
@@ -29,17 +31,26 @@ static void maxpool_2x2(const lpt_window *g, const float *x, float *y, int32_t *
             float *yo = yp + (size_t)oy * g->ow;
             int32_t *io = ip + (size_t)oy * g->ow;
             const int32_t base = 2 * oy * w;
-            for (int ox = 0; ox < g->ow; ox++) {
-                const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-                const int32_t i0 = base + 2 * ox;
-                float m = b > a ? b : a;
-                int32_t k = b > a ? i0 + 1 : i0;
-                k = c > m ? i0 + w : k;
-                m = c > m ? c : m;
-                k = d > m ? i0 + w + 1 : k;
-                m = d > m ? d : m;
-                yo[ox] = m;
-                io[ox] = k;
+            for (int ox0 = 0; ox0 < g->ow; ox0 += POOL_CHUNK) {
+                /* the four corners into contiguous arrays first: the selects below then
+                 * run on whole vectors */
+                const int cn = g->ow - ox0 < POOL_CHUNK ? g->ow - ox0 : POOL_CHUNK;
+                float a[POOL_CHUNK], b[POOL_CHUNK], c[POOL_CHUNK], d[POOL_CHUNK];
+                for (int j = 0; j < cn; j++) {
+                    const int x0 = 2 * (ox0 + j);
+                    a[j] = r0[x0], b[j] = r0[x0 + 1], c[j] = r1[x0], d[j] = r1[x0 + 1];
+                }
+                for (int j = 0; j < cn; j++) {
+                    const int32_t i0 = base + 2 * (ox0 + j);
+                    float m = b[j] > a[j] ? b[j] : a[j];
+                    int32_t k = b[j] > a[j] ? i0 + 1 : i0;
+                    k = c[j] > m ? i0 + w : k;
+                    m = c[j] > m ? c[j] : m;
+                    k = d[j] > m ? i0 + w + 1 : k;
+                    m = d[j] > m ? d[j] : m;
+                    yo[ox0 + j] = m;
+                    io[ox0 + j] = k;
+                }
             }
         }
     }
