@@ -52,7 +52,7 @@ warn=$(grep -ci "warning" "$work/build.txt" "$work/build-device.log" 2>/dev/null
 say "== built $B in $(elapsed) (warnings: $warn); $($B/lpt info | tail -n +2 | tr '\n' ' ')"
 
 # ---- 1. the GPU tests, and the per-op table of cuda against ref ----
-for t in backend_ops backend_dfp gradcheck igemm cuda; do
+for t in backend_ops backend_dfp backend_step gradcheck igemm cuda; do
     timeout 300 $B/test_$t >"$work/test_$t.txt" 2>&1
     rc=$?
     say "test_$t: exit $rc ($(grep -c '\[       OK \]' "$work/test_$t.txt") ok, $(grep -c '\[  FAILED  \]' "$work/test_$t.txt") failed lines)"
