@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <math.h>
 
 #include "quant/bits.h"
 
@@ -101,23 +102,26 @@ V3 static inline __m256i mullo64_avx2(__m256i a, __m256i b) {
     return _mm256_add_epi64(_mm256_mul_epu32(a, b), _mm256_slli_epi64(cross, 32));
 }
 
-/* 24 random bits per lane as a double in [0, 1): lpt_sr_bits_at(prefix, index) * 2^-24,
- * given idx_mul = index * 0x9e3779b97f4a7c15 mod 2^64 per lane (kept by the caller, which
- * adds 4 * the constant per step: the same products, one multiply fewer) */
-V3 static inline __m256d sr_uniform4(uint64_t prefix, __m256i idx_mul) {
+/* 24 random bits per 64-bit lane: lpt_sr_bits_at(prefix, index), given idx_mul = index *
+ * 0x9e3779b97f4a7c15 mod 2^64 per lane (kept by the caller, which adds the constant times
+ * the lanes per step: the same products, one multiply fewer) */
+V3 static inline __m256i sr_bits4(uint64_t prefix, __m256i idx_mul) {
     __m256i z = _mm256_xor_si256(_mm256_set1_epi64x((long long)prefix), idx_mul);
     z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), _mm256_set1_epi64x((long long)0xbf58476d1ce4e5b9ULL));
     z = mullo64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), _mm256_set1_epi64x((long long)0x94d049bb133111ebULL));
-    z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
-    /* b < 2^24 to double: the bits of 2^52 + b, less 2^52 (exact) */
+    return _mm256_srli_epi64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 31)), 40);
+}
+
+/* the same as doubles in [0, 1): b * 2^-24, b < 2^24 converted through the bits of 2^52 + b */
+V3 static inline __m256d sr_uniform4(uint64_t prefix, __m256i idx_mul) {
     const __m256i two52 = _mm256_set1_epi64x(0x4330000000000000LL);
-    const __m256d b = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(z, 40), two52)),
+    const __m256d b = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(sr_bits4(prefix, idx_mul), two52)),
                                     _mm256_set1_pd(0x1p52));
     return _mm256_mul_pd(b, _mm256_set1_pd(0x1p-24));
 }
 
-V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix, uint64_t i0,
-                                size_t n, const float *x, int32_t *codes, float *y, lpt_qstats *st) {
+V3 static size_t dfp_avx2_double(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix, uint64_t i0,
+                                 size_t n, const float *x, int32_t *codes, float *y, lpt_qstats *st) {
     const __m256d qmax = _mm256_set1_pd(lpt_pow2(width - 1) - 1.0), qmin = _mm256_set1_pd(-lpt_pow2(width - 1));
     const __m256d m = _mm256_set1_pd(lpt_pow2(width)), inv_m = _mm256_set1_pd(lpt_pow2(-width));
     const __m256d scale = _mm256_set1_pd(lpt_pow2(fl)), inv_scale = _mm256_set1_pd(lpt_pow2(-fl));
@@ -184,5 +188,92 @@ V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, 
     st->underflow += und;
     st->nonfinite += nonfin;
     return i;
+}
+
+/* 8 uniforms in [0, 1) as floats, lanes 0-3 from lo and 4-7 from hi (exact: b < 2^24) */
+V3 static inline __m256 sr_uniform8f(uint64_t prefix, __m256i lo, __m256i hi) {
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i a = _mm256_permutevar8x32_epi32(sr_bits4(prefix, lo), pick);
+    const __m256i b = _mm256_permutevar8x32_epi32(sr_bits4(prefix, hi), pick);
+    const __m256i ab = _mm256_inserti128_si256(a, _mm256_castsi256_si128(b), 1);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(ab), _mm256_set1_ps(0x1p-24f));
+}
+
+/* Eight lanes in float where that is exact: x 2^FL is a normal float (a product by a
+ * power of two is then exact), codes of at most 24 bits, FL within +-100 (2^FL and
+ * 2^-FL normal), clamping; y = code * 2^-FL rounds once in float as the reference's
+ * double product rounds once to float. A vector with a lane outside (its scaled value
+ * overflowing or subnormal) goes through the double kernel. */
+V3 size_t lpt_dfp_quantize_avx2(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix, uint64_t i0,
+                                size_t n, const float *x, int32_t *codes, float *y, lpt_qstats *st) {
+    if (wrap || width > 24 || fl < -100 || fl > 100) return dfp_avx2_double(mode, wrap, width, fl, prefix, i0, n, x, codes, y, st);
+    const __m256 qmax = _mm256_set1_ps((float)(lpt_pow2(width - 1) - 1.0)), qmin = _mm256_set1_ps((float)-lpt_pow2(width - 1));
+    const __m256 scale = _mm256_set1_ps((float)lpt_pow2(fl)), inv_scale = _mm256_set1_ps((float)lpt_pow2(-fl));
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(INFINITY);
+    const __m256 tiny = _mm256_set1_ps(0x1p-126f);
+    const uint64_t golden = 0x9e3779b97f4a7c15ULL;
+    __m256i lo = _mm256_set_epi64x((long long)((i0 + 3) * golden), (long long)((i0 + 2) * golden),
+                                   (long long)((i0 + 1) * golden), (long long)(i0 * golden));
+    __m256i hi = _mm256_add_epi64(lo, _mm256_set1_epi64x((long long)(4 * golden)));
+    const __m256i step = _mm256_set1_epi64x((long long)(8 * golden));
+    uint64_t sat = 0, und = 0, nonfin = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, lo = _mm256_add_epi64(lo, step), hi = _mm256_add_epi64(hi, step)) {
+        const __m256 xf = _mm256_loadu_ps(x + i);
+        const __m256 fin = _mm256_cmp_ps(_mm256_and_ps(xf, absmask), inf, _CMP_LT_OQ); /* finite, not NaN */
+        const __m256 v = _mm256_mul_ps(xf, scale), av = _mm256_and_ps(v, absmask);
+        const __m256 xnz = _mm256_cmp_ps(xf, zero, _CMP_NEQ_OQ);
+        const __m256 inexact = _mm256_and_ps(fin, _mm256_or_ps(_mm256_cmp_ps(av, inf, _CMP_EQ_OQ),
+                                                               _mm256_and_ps(xnz, _mm256_cmp_ps(av, tiny, _CMP_LT_OQ))));
+        if (_mm256_movemask_ps(inexact)) {
+            dfp_avx2_double(mode, wrap, width, fl, prefix, i0 + i, 8, x + i, codes ? codes + i : NULL,
+                            y ? y + i : NULL, st);
+            continue;
+        }
+        __m256 r;
+        switch (mode) {
+        case LPT_ROUND_RNE:
+            r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RTZ:
+            r = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RDN:
+            r = _mm256_round_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_SR: { /* floor(v) + (frac >= 1 - u): frac and 1 - u are exact in float */
+            const __m256 f = _mm256_round_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m256 up = _mm256_cmp_ps(_mm256_sub_ps(v, f), _mm256_sub_ps(one, sr_uniform8f(prefix, lo, hi)), _CMP_GE_OQ);
+            r = _mm256_add_ps(f, _mm256_and_ps(up, one));
+            break;
+        }
+        default: { /* rna */
+            const __m256 f = _mm256_round_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m256 rn = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(v, f), half, _CMP_EQ_OQ);
+            const __m256 tv = _mm256_add_ps(f, _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one));
+            r = _mm256_blendv_ps(rn, tv, tie);
+            break;
+        }
+        }
+        const __m256 over = _mm256_and_ps(fin, _mm256_or_ps(_mm256_cmp_ps(r, qmax, _CMP_GT_OQ), _mm256_cmp_ps(r, qmin, _CMP_LT_OQ)));
+        const __m256 rw = _mm256_min_ps(_mm256_max_ps(r, qmin), qmax);
+        const __m256 nan = _mm256_cmp_ps(xf, xf, _CMP_UNORD_Q);
+        const __m256 infc = _mm256_blendv_ps(qmin, qmax, _mm256_cmp_ps(xf, zero, _CMP_GT_OQ));
+        const __m256 c = _mm256_blendv_ps(_mm256_blendv_ps(infc, zero, nan), rw, fin);
+        const __m256 zc = _mm256_cmp_ps(c, zero, _CMP_EQ_OQ);
+        sat += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(over));
+        nonfin += (uint64_t)__builtin_popcount(~(unsigned)_mm256_movemask_ps(fin) & 255u);
+        und += (uint64_t)__builtin_popcount((unsigned)_mm256_movemask_ps(_mm256_and_ps(_mm256_and_ps(fin, zc), xnz)));
+        const __m256i ci = _mm256_cvttps_epi32(c);
+        if (codes) _mm256_storeu_si256((__m256i *)(codes + i), ci);
+        if (y) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(ci), inv_scale));
+    }
+    st->out_of_range += sat;
+    st->underflow += und;
+    st->nonfinite += nonfin;
+    return i + dfp_avx2_double(mode, wrap, width, fl, prefix, i0 + i, n - i, x + i, codes ? codes + i : NULL,
+                               y ? y + i : NULL, st);
 }
 #endif
