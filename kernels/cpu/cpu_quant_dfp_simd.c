@@ -15,20 +15,32 @@
 #define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 #define V3 __attribute__((target("avx2,fma")))
 
-/* 24 random bits per lane: lpt_sr_bits_at(prefix, index) */
-V4 static inline __m512d sr_uniform8(uint64_t prefix, uint64_t index) {
+/* 24 random bits per lane: lpt_sr_bits_at(prefix, index + lane) */
+V4 static inline __m512i sr_bits8(uint64_t prefix, uint64_t index) {
     __m512i idx = _mm512_add_epi64(_mm512_set1_epi64((long long)index), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
     __m512i z = _mm512_xor_si512(_mm512_set1_epi64((long long)prefix),
                                  _mm512_mullo_epi64(idx, _mm512_set1_epi64((long long)0x9e3779b97f4a7c15ULL)));
     z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64((long long)0xbf58476d1ce4e5b9ULL));
     z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64((long long)0x94d049bb133111ebULL));
     z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
-    return _mm512_mul_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(z, 40)), _mm512_set1_pd(0x1p-24));
+    return _mm512_srli_epi64(z, 40);
 }
 
-V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
-                                  uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
-                                  lpt_qstats *st) {
+/* the same as doubles in [0, 1) */
+V4 static inline __m512d sr_uniform8(uint64_t prefix, uint64_t index) {
+    return _mm512_mul_pd(_mm512_cvtepu64_pd(sr_bits8(prefix, index)), _mm512_set1_pd(0x1p-24));
+}
+
+/* sixteen as floats (exact: b < 2^24) */
+V4 static inline __m512 sr_uniform16f(uint64_t prefix, uint64_t index) {
+    const __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(sr_bits8(prefix, index))),
+                                         _mm512_cvtepi64_epi32(sr_bits8(prefix, index + 8)), 1);
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(b), _mm512_set1_ps(0x1p-24f));
+}
+
+V4 static size_t dfp_avx512_double(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
+                                   uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
+                                   lpt_qstats *st) {
     const __m512d qmax = _mm512_set1_pd(lpt_pow2(width - 1) - 1.0), qmin = _mm512_set1_pd(-lpt_pow2(width - 1));
     const __m512d m = _mm512_set1_pd(lpt_pow2(width)), inv_m = _mm512_set1_pd(lpt_pow2(-width));
     const __m512d scale = _mm512_set1_pd(lpt_pow2(fl)), inv_scale = _mm512_set1_pd(lpt_pow2(-fl));
@@ -92,6 +104,78 @@ V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl
     st->underflow += und;
     st->nonfinite += nonfin;
     return i;
+}
+
+/* Sixteen float lanes where that is exact (the conditions of the AVX2 float path below:
+ * x 2^FL normal, codes of at most 24 bits, |FL| <= 100, saturation); other vectors
+ * through the double kernel. */
+V4 size_t lpt_dfp_quantize_avx512(lpt_rounding mode, int wrap, int width, int fl, uint64_t prefix,
+                                  uint64_t i0, size_t n, const float *x, int32_t *codes, float *y,
+                                  lpt_qstats *st) {
+    if (wrap || width > 24 || fl < -100 || fl > 100)
+        return dfp_avx512_double(mode, wrap, width, fl, prefix, i0, n, x, codes, y, st);
+    const __m512 qmax = _mm512_set1_ps((float)(lpt_pow2(width - 1) - 1.0)), qmin = _mm512_set1_ps((float)-lpt_pow2(width - 1));
+    const __m512 scale = _mm512_set1_ps((float)lpt_pow2(fl)), inv_scale = _mm512_set1_ps((float)lpt_pow2(-fl));
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 inf = _mm512_set1_ps(INFINITY), tiny = _mm512_set1_ps(0x1p-126f);
+    uint64_t sat = 0, und = 0, nonfin = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 xf = _mm512_loadu_ps(x + i);
+        const __mmask16 fin = _mm512_cmp_ps_mask(_mm512_abs_ps(xf), inf, _CMP_LT_OQ); /* finite, not NaN */
+        const __m512 v = _mm512_mul_ps(xf, scale), av = _mm512_abs_ps(v);
+        const __mmask16 xnz = _mm512_cmp_ps_mask(xf, zero, _CMP_NEQ_OQ);
+        const __mmask16 inexact = fin & (_mm512_cmp_ps_mask(av, inf, _CMP_EQ_OQ) | (xnz & _mm512_cmp_ps_mask(av, tiny, _CMP_LT_OQ)));
+        if (inexact) {
+            dfp_avx512_double(mode, wrap, width, fl, prefix, i0 + i, 16, x + i, codes ? codes + i : NULL,
+                              y ? y + i : NULL, st);
+            continue;
+        }
+        __m512 r;
+        switch (mode) {
+        case LPT_ROUND_RNE:
+            r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RTZ:
+            r = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RDN:
+            r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            break;
+        case LPT_ROUND_RNA: {
+            const __m512 f = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __m512 rn = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __mmask16 tie = _mm512_cmp_ps_mask(_mm512_sub_ps(v, f), half, _CMP_EQ_OQ);
+            const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+            r = _mm512_mask_blend_ps(tie, rn, _mm512_mask_add_ps(f, pos, f, one));
+            break;
+        }
+        default: { /* sr */
+            const __m512 f = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(v, f), _mm512_sub_ps(one, sr_uniform16f(prefix, i0 + i)),
+                                                    _CMP_GE_OQ);
+            r = _mm512_mask_add_ps(f, up, f, one);
+            break;
+        }
+        }
+        const __mmask16 over = fin & (_mm512_cmp_ps_mask(r, qmax, _CMP_GT_OQ) | _mm512_cmp_ps_mask(r, qmin, _CMP_LT_OQ));
+        const __m512 rw = _mm512_min_ps(_mm512_max_ps(r, qmin), qmax);
+        const __mmask16 nan = _mm512_cmp_ps_mask(xf, xf, _CMP_UNORD_Q);
+        const __m512 infc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(xf, zero, _CMP_GT_OQ), qmin, qmax);
+        const __m512 c = _mm512_mask_blend_ps(fin, _mm512_mask_blend_ps(nan, infc, zero), rw);
+        const __mmask16 zc = _mm512_cmp_ps_mask(c, zero, _CMP_EQ_OQ);
+        sat += (uint64_t)__builtin_popcount(over);
+        nonfin += (uint64_t)__builtin_popcount((uint16_t)~fin);
+        und += (uint64_t)__builtin_popcount(fin & zc & xnz);
+        const __m512i ci = _mm512_cvttps_epi32(c);
+        if (codes) _mm512_storeu_si512((void *)(codes + i), ci);
+        if (y) _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_cvtepi32_ps(ci), inv_scale));
+    }
+    st->out_of_range += sat;
+    st->underflow += und;
+    st->nonfinite += nonfin;
+    return i + dfp_avx512_double(mode, wrap, width, fl, prefix, i0 + i, n - i, x + i, codes ? codes + i : NULL,
+                                 y ? y + i : NULL, st);
 }
 
 /* the low 64 bits of a * b per lane (AVX2 multiplies 32 x 32 -> 64 bits only):
