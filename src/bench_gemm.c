@@ -98,6 +98,6 @@ int lpt_bench_gemm(const char *backend, const lpt_backend_opts *o, const char *s
         if (c) be->free(be, c);
         free(host);
     }
-    be->destroy(be);
+    lpt_backend_destroy(be);
     return rc;
 }

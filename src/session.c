@@ -61,7 +61,7 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
     if (training) {
         s->training = 1; /* closed even when its arena fails */
         if (lpt_sgd_init(&s->opt, &s->net)) goto fail;
-        if (!(s->ls = s->be->alloc(s->be, LPT_SESSION_LS_BYTES))) {
+        if (!(s->ls = s->be->alloc(s->be, sizeof *s->ls))) {
             lpt_error_set("out of backend memory for the loss-scale state");
             goto fail;
         }

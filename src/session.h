@@ -20,7 +20,13 @@ typedef struct {
 } lpt_step_graph;
 
 #define LPT_STEP_GRAPHS 4
-#define LPT_SESSION_LS_BYTES 24
+/* fp16 loss scaling's state in backend memory (the loss_scale_check entry's arguments) */
+typedef struct {
+    double skipped; /* steps skipped on Inf/NaN gradients */
+    float state[2]; /* S, 1/S */
+    int32_t skip;   /* the last step's update is skipped */
+    int32_t pad;
+} lpt_loss_scale_dev;
 
 typedef struct {
     lpt_backend *be;
@@ -34,10 +40,10 @@ typedef struct {
     int graphs_ok;
     lpt_step_graph graphs[LPT_STEP_GRAPHS];
     int ngraphs;
-    /* fp16 loss scaling in backend memory (training): {S, 1/S}, the skip flag, the
-     * skipped-step count; ls_host is the S the device holds as last known here (0: not
-     * written yet) */
-    void *ls;
+    /* fp16 loss scaling in backend memory (training: the host takes its members'
+     * addresses, never reads through it); ls_host is the S the device holds as last
+     * known here (0: not written yet) */
+    lpt_loss_scale_dev *ls;
     float ls_host;
     /* the window of results (step.h): steps and items since the last read */
     int read_every; /* steps per read: --read-every, else the backend's choice */
@@ -45,9 +51,6 @@ typedef struct {
     long window_seen, window_first;
 } lpt_session;
 
-static inline float *lpt_session_ls_state(const lpt_session *s) { return (float *)((char *)s->ls + 8); }
-static inline int32_t *lpt_session_ls_skip(const lpt_session *s) { return (int32_t *)((char *)s->ls + 16); }
-static inline double *lpt_session_ls_skipped(const lpt_session *s) { return (double *)s->ls; }
 
 /* Set up cfg's backend (cfg->backend, cfg->threads) and precision, build spec for
  * batches of `batch`, register every quantization point; with `training`, the

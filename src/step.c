@@ -10,23 +10,17 @@
  * the device holds (a run's first step, and after the configuration block moved it) */
 static void loss_scale_push(lpt_session *s, const lpt_step_args *a) {
     if (s->ls_host == *a->loss_scale) return;
-    struct {
-        double skipped;
-        float state[2];
-        int32_t skip, pad;
-    } v = {(double)*a->skipped, {*a->loss_scale, 1.0f / *a->loss_scale}, 0, 0};
-    s->be->to_device(s->be, s->ls, &v, LPT_SESSION_LS_BYTES);
+    const lpt_loss_scale_dev v = {(double)*a->skipped, {*a->loss_scale, 1.0f / *a->loss_scale}, 0, 0};
+    s->be->to_device(s->be, s->ls, &v, sizeof v);
     s->ls_host = *a->loss_scale;
 }
 
 /* fp16: what the device decided, at a read */
 static void loss_scale_pull(lpt_session *s, const lpt_step_args *a) {
-    double v[2];
-    lpt_backend_read(s->be, v, s->ls, sizeof v);
-    float st;
-    memcpy(&st, (const char *)v + 8, sizeof st);
-    *a->skipped = (unsigned long long)v[0];
-    *a->loss_scale = s->ls_host = st;
+    lpt_loss_scale_dev v;
+    lpt_backend_read(s->be, &v, s->ls, sizeof v);
+    *a->skipped = (unsigned long long)v.skipped;
+    *a->loss_scale = s->ls_host = v.state[0];
 }
 
 /* the reductions of the step, queued after the backward pass: gradient checks */
@@ -43,8 +37,8 @@ static void queue_grad_counts(lpt_session *s, int fp16, int health_due) {
                                  net->res + lpt_res_grad_nonzero(net, i));
     }
     if (fp16) /* skip or unscale, decided on the device */
-        s->be->loss_scale_check(s->be, net->np, net->res + lpt_res_grad_nonfinite(net, 0), lpt_session_ls_state(s),
-                                lpt_session_ls_skip(s), lpt_session_ls_skipped(s));
+        s->be->loss_scale_check(s->be, net->np, net->res + lpt_res_grad_nonfinite(net, 0), s->ls->state,
+                                &s->ls->skip, &s->ls->skipped);
 }
 
 /* the queued part of a step: from clearing the results to the gradients' counts */
@@ -114,7 +108,7 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     lpt_prec *p = &s->prec;
     if (p->fp16) loss_scale_push(s, a);
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
-                       .step = (uint64_t)a->step, .loss_scale = p->fp16 ? lpt_session_ls_state(s) : NULL};
+                       .step = (uint64_t)a->step, .loss_scale = p->fp16 ? s->ls->state : NULL};
     if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c); /* a new run's first step */
     if (!s->window_steps) { /* a new window of results */
         lpt_net_res_clear(net);
@@ -128,8 +122,8 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     s->window_steps++;
     s->window_seen += a->n;
     const int fp16 = p->fp16;
-    const float *gscale = fp16 ? lpt_session_ls_state(s) + 1 : NULL;
-    const int32_t *skip = fp16 ? lpt_session_ls_skip(s) : NULL;
+    const float *gscale = fp16 ? s->ls->state + 1 : NULL;
+    const int32_t *skip = fp16 ? &s->ls->skip : NULL;
     memset(o, 0, sizeof *o);
     o->bad_layer = -1;
     if (read) {
