@@ -40,7 +40,7 @@ static void gemm_exact_case(int m, int n, int k, int ta, int tb, int wa, int wb,
 
 /* gemm_exact on dfp grid values (codes times 2^-FL): every partial sum is exact, so each
  * way a backend takes (on the CPU: float GEMM, float chunks summed in double, the
- * AVX-512 kernels that widen in registers, the portable tiled double GEMM; one and two
+ * AVX-512 and AVX2 kernels that widen in registers, the portable tiled double GEMM; one and two
  * threads, with their column, row and split-K splits) equals the reference bit for bit.
  * The shapes reach every register-tile class of the kernels (rows up to 6, 12, 24 and
  * more, with ragged ends), reductions in several chunks and with tails, and ragged
@@ -52,8 +52,8 @@ static void test_gemm_exact(void **state) {
                              {24, 100, 1100}, {9, 33, 77},     {30, 3, 4099}};
     const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
     const int widths[][2] = {{16, 16}, {8, 8}, {8, 6}, {4, 4}, {12, 8}};
-    const char *levels[] = {"x86-64-v4", "base"};
-    for (int lv = 0; lv < 2; lv++) {
+    const char *levels[] = {"x86-64-v4", "x86-64-v3", "base"};
+    for (int lv = 0; lv < 3; lv++) {
         if (lpt_isa_set(levels[lv]) != 0) {
             print_message("gemm_exact: this CPU lacks %s, its kernels are not tested here\n", levels[lv]);
             continue;

@@ -221,267 +221,133 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
-#define V4 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 
-/* Exact products with the conversion inside the kernel (AVX-512): float operands are
- * widened in registers and multiplied into double accumulators, so no widened copy of
- * op(B) is written and read back (that pass was the largest cost of dfp16 products:
- * perf, LeNet-5 int16-dyn). Every partial sum is exact, so the order is free.
- *
- * nn: C(m, n) = op(A) B. Per strip of output columns and reduction chunk, op(A) is
- * widened into doubles packed by row blocks (a tile's broadcasts one step apart; A is
- * the small operand in every layer), B is read as floats: register tiles of mr rows x
- * nv vectors of 8 columns (mr * nv <= 24 accumulators), per reduction step nv vectors of
- * B converted and one broadcast of A per row. Up to 24 rows one tile covers all rows and
- * reads B where it lies, fetching the next panel's row ahead (B's rows are far apart and
- * the hardware prefetcher does not follow); with more rows each panel is packed first,
- * reading B's rows as runs, and the row blocks read the packed panel from L1.
- * Measured (LeNet-5 int16-dyn, 1 thread): the exact products of a step 6.9 -> 4.2 ms. */
+/* the in-register exact kernels (kernels/cpu/cpu_gemm_f2d.h), once per level */
 #define NN_KC 1024
+#define NT_KC 512
+#define NT_AHEAD 256 /* floats of B fetched ahead in the nt kernel */
 enum { F2D_ONLY, F2D_FIRST, F2D_MID, F2D_LAST }; /* which chunk of the reduction */
 
-V4 static inline __attribute__((always_inline)) void nn_tile(const int mr, const int nv, int kb, const double *ad,
-                                                            const float *b, int ldb, int cols, int stage,
-                                                            double *cd, int ldcd, float *c, int ldc) {
-    __m512d acc[24][4];
-    __mmask8 cm[4];
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) {
-        const int left = cols - 8 * v;
-        cm[v] = left >= 8 ? 0xff : left <= 0 ? 0 : (__mmask8)((1u << left) - 1);
-    }
-#pragma GCC unroll 24
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_pd();
-    for (int p = 0; p < kb; p++) {
-        __m512d bv[4];
-        if (ldb != 8 * nv) /* not a packed panel (row stride 8 nv): fetch the next panel's row */
-#pragma GCC unroll 2
-            for (int x = 0; x < nv; x += 2)
-                _mm_prefetch((const char *)(b + (size_t)p * ldb + 8 * (nv + x)), _MM_HINT_T0);
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) bv[v] = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(cm[v], b + (size_t)p * ldb + 8 * v));
-#pragma GCC unroll 24
-        for (int r = 0; r < mr; r++) {
-            const __m512d av = _mm512_set1_pd(ad[(size_t)p * mr + r]);
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_pd(av, bv[v], acc[r][v]);
-        }
-    }
-#pragma GCC unroll 24
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int v = 0; v < nv; v++) {
-            __m512d x = acc[r][v];
-            double *cdr = cd + (size_t)r * ldcd + 8 * v;
-            if (stage == F2D_MID || stage == F2D_LAST) x = _mm512_add_pd(x, _mm512_maskz_loadu_pd(cm[v], cdr));
-            if (stage == F2D_FIRST || stage == F2D_MID)
-                _mm512_mask_storeu_pd(cdr, cm[v], x);
-            else
-                _mm256_mask_storeu_ps(c + (size_t)r * ldc + 8 * v, cm[v], _mm512_cvtpd_ps(x));
-        }
-}
+/* AVX-512: 8 doubles per vector, 32 registers (tiles of up to 24 accumulators) */
+#define F2D(name) name##_v4
+#define F2D_TARGET __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+#define F2D_VL 8
+typedef __m512d f2d_vd_v4;
+typedef __mmask8 f2d_mask_v4;
+#define f2d_vd f2d_vd_v4
+#define f2d_mask f2d_mask_v4
+#define f2d_packed float
+#define F2D_MASK(left) ((left) >= 8 ? (__mmask8)0xff : (left) <= 0 ? (__mmask8)0 : (__mmask8)((1u << (left)) - 1))
+#define F2D_LOADF(m, p) _mm512_cvtps_pd(_mm256_maskz_loadu_ps((m), (p)))
+#define F2D_LOADD(m, p) _mm512_maskz_loadu_pd((m), (p))
+#define F2D_STORED(p, m, x) _mm512_mask_storeu_pd((p), (m), (x))
+#define F2D_STOREF(p, m, x) _mm256_mask_storeu_ps((p), (m), _mm512_cvtpd_ps(x))
+#define F2D_SET1 _mm512_set1_pd
+#define F2D_ZERO _mm512_setzero_pd
+#define F2D_FMA _mm512_fmadd_pd
+#define F2D_ADD _mm512_add_pd
+#define F2D_REDUCE _mm512_reduce_add_pd
+#define F2D_NN_SHAPE(m, nv, mr) \
+    ((nv) = (m) <= 6 ? 4 : (m) <= 12 ? 2 : (m) <= 24 ? 1 : 2, (mr) = (m) <= 24 ? (m) : 12)
+#define F2D_NN_CASES(X) \
+    X(4, 1) X(4, 2) X(4, 3) X(4, 4) X(4, 5) X(4, 6) X(2, 1) X(2, 2) X(2, 3) X(2, 4) X(2, 5) X(2, 6) X(2, 7) \
+    X(2, 8) X(2, 9) X(2, 10) X(2, 11) X(2, 12) X(1, 13) X(1, 14) X(1, 15) X(1, 16) X(1, 17) X(1, 18) X(1, 19) \
+    X(1, 20) X(1, 21) X(1, 22) X(1, 23) X(1, 24)
+#define F2D_LOADF_FULL(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define F2D_LOADD_FULL(p) _mm512_loadu_pd(p)
+#define F2D_STORED_FULL(p, x) _mm512_storeu_pd((p), (x))
+#define F2D_NT_R 6
+#define F2D_NT_Q 4
+/* (rows, cols) of the nt tiles: rows 1..6, each with the columns F2D_NT_ROW lists */
+#define F2D_NT_CASES(X) \
+    F2D_NT_ROW(X, 1) F2D_NT_ROW(X, 2) F2D_NT_ROW(X, 3) F2D_NT_ROW(X, 4) F2D_NT_ROW(X, 5) F2D_NT_ROW(X, 6)
+#define F2D_NT_ROW(X, R) X(R, 1) X(R, 2) X(R, 3) X(R, 4)
+#include "kernels/cpu/cpu_gemm_f2d.h"
+#undef F2D
+#undef F2D_TARGET
+#undef F2D_VL
+#undef f2d_vd
+#undef f2d_mask
+#undef f2d_packed
+#undef F2D_MASK
+#undef F2D_LOADF
+#undef F2D_LOADD
+#undef F2D_STORED
+#undef F2D_STOREF
+#undef F2D_SET1
+#undef F2D_ZERO
+#undef F2D_FMA
+#undef F2D_ADD
+#undef F2D_REDUCE
+#undef F2D_NN_SHAPE
+#undef F2D_NN_CASES
+#undef F2D_LOADF_FULL
+#undef F2D_LOADD_FULL
+#undef F2D_STORED_FULL
+#undef F2D_NT_R
+#undef F2D_NT_Q
+#undef F2D_NT_ROW
 
-/* the tile shape for m rows: vectors per tile, and rows per tile */
-static void nn_shape(int m, int *nv, int *mr) {
-    *nv = m <= 6 ? 4 : m <= 12 ? 2 : m <= 24 ? 1 : 2;
-    *mr = m <= 24 ? m : 12;
+/* AVX2: 4 doubles per vector, 16 registers (tiles of up to 12 accumulators); masks as
+ * vectors, both the float (32-bit lanes) and the double (64-bit lanes) form */
+#define F2D(name) name##_v3
+#define F2D_TARGET __attribute__((target("avx2,fma")))
+#define F2D_VL 4
+typedef struct {
+    __m128i f;
+    __m256i d;
+} f2d_mask_v3;
+#define f2d_vd __m256d
+#define f2d_mask f2d_mask_v3
+#define f2d_packed double
+F2D_TARGET static inline f2d_mask_v3 f2d_mask3(int left) {
+    const __m128i f = _mm_cmpgt_epi32(_mm_set1_epi32(left), _mm_setr_epi32(0, 1, 2, 3));
+    return (f2d_mask_v3){f, _mm256_cvtepi32_epi64(f)};
 }
-
-/* all rows of one panel of 8 * nv columns (cols of them inside C); B's panel packed
- * (ldbp = 8 nv) or where it lies */
-V4 static void nn_panel(int m, int kb, const double *ad, const float *bp, int ldbp, int cols, int stage, double *cd,
-                        int ldcd, float *c, int ldc) {
-    int nv, mr;
-    nn_shape(m, &nv, &mr);
-    for (int i = 0; i < m; i += mr) {
-        const int r = m - i < mr ? m - i : mr;
-        const double *a = ad + (size_t)i * kb; /* the block's rows, packed by step */
-        double *cdi = cd + (size_t)i * ldcd;
-        float *ci = c + (size_t)i * ldc;
-        switch (nv * 32 + r) {
-#define NN_CASE(V, R) \
-    case V * 32 + R: nn_tile(R, V, kb, a, bp, ldbp, cols, stage, cdi, ldcd, ci, ldc); break;
-            NN_CASE(4, 1) NN_CASE(4, 2) NN_CASE(4, 3) NN_CASE(4, 4) NN_CASE(4, 5) NN_CASE(4, 6)
-            NN_CASE(2, 1) NN_CASE(2, 2) NN_CASE(2, 3) NN_CASE(2, 4) NN_CASE(2, 5) NN_CASE(2, 6)
-            NN_CASE(2, 7) NN_CASE(2, 8) NN_CASE(2, 9) NN_CASE(2, 10) NN_CASE(2, 11) NN_CASE(2, 12)
-            NN_CASE(1, 13) NN_CASE(1, 14) NN_CASE(1, 15) NN_CASE(1, 16) NN_CASE(1, 17) NN_CASE(1, 18)
-            NN_CASE(1, 19) NN_CASE(1, 20) NN_CASE(1, 21) NN_CASE(1, 22) NN_CASE(1, 23) NN_CASE(1, 24)
-#undef NN_CASE
-        }
-    }
+F2D_TARGET static inline double f2d_reduce3(__m256d x) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
+#define F2D_MASK(left) f2d_mask3(left)
+#define F2D_LOADF(m, p) _mm256_cvtps_pd(_mm_maskload_ps((p), (m).f))
+#define F2D_LOADD(m, p) _mm256_maskload_pd((p), (m).d)
+#define F2D_STORED(p, m, x) _mm256_maskstore_pd((p), (m).d, (x))
+#define F2D_STOREF(p, m, x) _mm_maskstore_ps((p), (m).f, _mm256_cvtpd_ps(x))
+#define F2D_SET1 _mm256_set1_pd
+#define F2D_ZERO _mm256_setzero_pd
+#define F2D_FMA _mm256_fmadd_pd
+#define F2D_ADD _mm256_add_pd
+#define F2D_REDUCE f2d_reduce3
+#define F2D_NN_SHAPE(m, nv, mr) \
+    ((nv) = (m) <= 4 ? 3 : (m) <= 6 ? 2 : (m) <= 12 ? 1 : 2, (mr) = (m) <= 12 ? (m) : 6)
+#define F2D_NN_CASES(X) \
+    X(3, 1) X(3, 2) X(3, 3) X(3, 4) X(2, 5) X(2, 6) X(1, 7) X(1, 8) X(1, 9) X(1, 10) X(1, 11) X(1, 12) \
+    X(2, 1) X(2, 2) X(2, 3) X(2, 4)
+#define F2D_LOADF_FULL(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define F2D_LOADD_FULL(p) _mm256_loadu_pd(p)
+#define F2D_STORED_FULL(p, x) _mm256_storeu_pd((p), (x))
+#define F2D_NT_R 6
+#define F2D_NT_Q 2
+#define F2D_NT_ROW(X, R) X(R, 1) X(R, 2)
+#include "kernels/cpu/cpu_gemm_f2d.h"
 
-/* B(p0.., j0..j1) packed panel after panel (kb rows of pw floats each, the last panel
- * padded with zeros), reading each row of B as one run: B's rows are far apart, and
- * runs keep the loads streaming (a panel read row by row left them waiting on memory) */
-V4 static void nn_pack(int kb, int pw, const float *b, int ldb, int cols, float *bp) {
-    const int panels = (cols + pw - 1) / pw;
-    for (int p = 0; p < kb; p++) {
-        const float *br = b + (size_t)p * ldb;
-        for (int q = 0; q < panels; q++) {
-            float *d = bp + ((size_t)q * kb + p) * pw;
-            for (int x = 0; x < pw; x += 8) {
-                const int left = cols - q * pw - x;
-                const __mmask8 mk = left >= 8 ? 0xff : left <= 0 ? 0 : (__mmask8)((1u << left) - 1);
-                _mm256_storeu_ps(d + x, _mm256_maskz_loadu_ps(mk, br + q * pw + x));
-            }
-        }
-    }
-}
-
-/* op(A)(0..m, p0..p0+kb) widened and packed by row blocks of mr: within a block of r
- * rows, element (i, p) at p * r + i, so that a tile's broadcasts are one step apart */
-V4 static void nn_pack_a(int ta, const float *a, int lda, int m, int mr, int p0, int kb, double *ad) {
-    for (int i0 = 0; i0 < m; i0 += mr) {
-        const int r = m - i0 < mr ? m - i0 : mr;
-        double *d = ad + (size_t)i0 * kb;
-        for (int p = 0; p < kb; p++)
-            for (int i = 0; i < r; i++)
-                d[(size_t)p * r + i] = ta ? a[(size_t)(p0 + p) * lda + i0 + i] : a[(size_t)(i0 + i) * lda + p0 + p];
-    }
-}
-
-/* threads take strips of output columns; per strip and reduction chunk of NN_KC, A's
- * chunk is widened and packed, and, with several row blocks, B's (strips sized so that
- * the packed block stays in L2); partial sums in a double strip between chunks */
-V4 static void f2d_nn(lpt_backend *be, int ta, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
-                      float *c, int ldc) {
-    const int kc0 = k < NN_KC ? k : NN_KC, nchunks = (k + NN_KC - 1) / NN_KC;
-    int nv, mr;
-    nn_shape(m, &nv, &mr);
-    const int pw = 8 * nv, pack = m > mr; /* panel width; B packed for several row blocks */
-    int sw = 65536 / kc0; /* B block of at most 256 KiB */
-    if (nchunks > 1 && sw > 32768 / m) sw = 32768 / m; /* C strip of at most 256 KiB */
-    sw = sw / pw * pw;
-    if (sw < pw) sw = pw;
-    if (sw > n) sw = (n + pw - 1) / pw * pw;
-    const int strips = (n + sw - 1) / sw, T = be->threads < strips ? be->threads : strips;
-    const size_t bpn = pack ? (size_t)kc0 * sw / 2 : 0; /* doubles holding the packed floats */
-    const size_t per = (size_t)m * kc0 + bpn + (nchunks > 1 ? (size_t)m * sw : 0);
-    double *scratch = lpt_cpu_scratch(be, (size_t)T * per * sizeof(double));
-#pragma omp parallel num_threads(T)
-    {
-        double *ad = scratch + (size_t)omp_get_thread_num() * per, *cd = ad + (size_t)m * kc0 + bpn;
-        float *bp = (float *)(void *)(ad + (size_t)m * kc0);
-#pragma omp for schedule(static)
-        for (int si = 0; si < strips; si++) {
-            const int j0 = si * sw, cols = n - j0 < sw ? n - j0 : sw;
-            for (int ci = 0; ci < nchunks; ci++) {
-                const int p0 = ci * NN_KC, kb = k - p0 < NN_KC ? k - p0 : NN_KC;
-                const int stage = nchunks == 1 ? F2D_ONLY
-                                  : ci == 0     ? F2D_FIRST
-                                  : ci == nchunks - 1 ? F2D_LAST
-                                                      : F2D_MID;
-                nn_pack_a(ta, a, lda, m, mr, p0, kb, ad);
-                const float *bj = b + (size_t)p0 * ldb + j0;
-                if (pack) nn_pack(kb, pw, bj, ldb, cols, bp);
-                for (int j = 0; j < cols; j += pw)
-                    nn_panel(m, kb, ad, pack ? bp + (size_t)j * kb : bj + j, pack ? pw : ldb,
-                             cols - j < pw ? cols - j : pw, stage, cd + j, sw, c + j0 + j, ldc);
-            }
-        }
-    }
-}
-
-/* nt: C(m, n) = A Bᵀ with A (m, k) and B (n, k) stored by rows: dot products along k,
- * register tiles of 4 x 4 accumulators of 8 lanes, both operands converted on load,
- * reduced across lanes at the end of each chunk of NT_KC */
-#define NT_KC 2048
-V4 static inline __attribute__((always_inline)) void nt_tile(const int mr, const int nr, int kb, const float *a,
-                                                            int lda, const float *b, int ldb, double *cd, int ldcd,
-                                                            int add) {
-    __m512d acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int q = 0; q < nr; q++) acc[r][q] = _mm512_setzero_pd();
-    int p = 0;
-    for (; p < kb; p += 8) {
-        const __mmask8 km = kb - p >= 8 ? 0xff : (__mmask8)((1u << (kb - p)) - 1);
-        __m512d av[4], bv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < mr; r++) av[r] = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, a + (size_t)r * lda + p));
-#pragma GCC unroll 4
-        for (int q = 0; q < nr; q++) bv[q] = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(km, b + (size_t)q * ldb + p));
-#pragma GCC unroll 4
-        for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-            for (int q = 0; q < nr; q++) acc[r][q] = _mm512_fmadd_pd(av[r], bv[q], acc[r][q]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int q = 0; q < nr; q++) {
-            const double v = _mm512_reduce_add_pd(acc[r][q]);
-            cd[(size_t)r * ldcd + q] = add ? cd[(size_t)r * ldcd + q] + v : v;
-        }
-}
-
-V4 static void nt_block(int mr, int nr, int kb, const float *a, int lda, const float *b, int ldb, double *cd,
-                        int ldcd, int add) {
-    switch (mr * 4 + nr) {
-#define NT_CASE(R, Q) \
-    case R * 4 + Q: nt_tile(R, Q, kb, a, lda, b, ldb, cd, ldcd, add); break;
-        NT_CASE(1, 1) NT_CASE(1, 2) NT_CASE(1, 3) NT_CASE(1, 4) NT_CASE(2, 1) NT_CASE(2, 2) NT_CASE(2, 3)
-        NT_CASE(2, 4) NT_CASE(3, 1) NT_CASE(3, 2) NT_CASE(3, 3) NT_CASE(3, 4) NT_CASE(4, 1) NT_CASE(4, 2)
-        NT_CASE(4, 3) NT_CASE(4, 4)
-#undef NT_CASE
-    }
-}
-
-/* columns j0..j1 of C over reduction chunks c0, c0 + cstep, ...: for each chunk, blocks
- * of 4 rows of B outside (they stay in L1), blocks of 4 rows of A inside */
-V4 static void nt_range(int m, int k, int j0, int j1, int c0, int cstep, const float *a, int lda, const float *b,
-                        int ldb, double *cd, int ldcd) {
-    for (int p0 = c0 * NT_KC; p0 < k; p0 += cstep * NT_KC) {
-        const int kb = k - p0 < NT_KC ? k - p0 : NT_KC, add = p0 != c0 * NT_KC;
-        for (int j = j0; j < j1; j += 4)
-            for (int i = 0; i < m; i += 4)
-                nt_block(m - i < 4 ? m - i : 4, j1 - j < 4 ? j1 - j : 4, kb, a + (size_t)i * lda + p0, lda,
-                         b + (size_t)j * ldb + p0, ldb, cd + (size_t)i * ldcd + j, ldcd, add);
-    }
-}
-
-/* threads split the reduction when the output is small and the reduction long (weight
- * gradients), else the columns; partial sums in double, narrowed at the end */
-static void f2d_nt(lpt_backend *be, int m, int n, int k, const float *a, int lda, const float *b, int ldb, float *c,
-                   int ldc) {
-    const int nchunks = (k + NT_KC - 1) / NT_KC, Tmax = be->threads;
-    const int splitk = Tmax > 1 && nchunks >= Tmax && (size_t)m * n < (size_t)64 * 1024;
-    const int T = splitk ? Tmax : (Tmax < (n + 3) / 4 ? Tmax : (n + 3) / 4);
-    const size_t mn = (size_t)m * n;
-    double *cd = lpt_cpu_scratch(be, (splitk ? (size_t)T : 1) * mn * sizeof(double));
-#pragma omp parallel num_threads(T)
-    {
-        const int t = omp_get_thread_num();
-        if (splitk) {
-            double *ct = cd + (size_t)t * mn;
-            if (t >= nchunks) memset(ct, 0, mn * sizeof *ct);
-            nt_range(m, k, 0, n, t, T, a, lda, b, ldb, ct, n);
-#pragma omp barrier
-            sum_narrow(T, cd, mn, m, n, c, ldc);
-        } else {
-            int lo, hi;
-            block(n, T, t, 4, &lo, &hi);
-            if (hi > lo) {
-                nt_range(m, k, lo, hi, 0, 1, a, lda, b, ldb, cd, n);
-                narrow_block(m, hi - lo, cd + lo, n, c + lo, ldc);
-            }
-        }
-    }
-}
-
-/* the in-register kernels, where they apply (AVX-512 at the quantizers' level, not
- * both operands transposed); 1 when they took the product */
+/* the in-register kernels, where they apply (AVX-512 or AVX2 at the quantizers' level,
+ * not both operands transposed); 1 when they took the product */
 static int f2d(lpt_backend *be, int ta, int tb, int m, int n, int k, const float *a, int lda, const float *b, int ldb,
                float *c, int ldc) {
-    if (!lpt_isa_v4() || (ta && tb)) return 0;
-    if (!tb)
-        f2d_nn(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
-    else
-        f2d_nt(be, m, n, k, a, lda, b, ldb, c, ldc);
+    const int level = lpt_isa_level();
+    if (level < LPT_ISA_V3 || (ta && tb)) return 0;
+    if (level == LPT_ISA_V4) {
+        if (!tb)
+            f2d_nn_v4(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
+        else
+            f2d_nt_v4(be, m, n, k, a, lda, b, ldb, c, ldc);
+    } else {
+        if (!tb)
+            f2d_nn_v3(be, ta, m, n, k, a, lda, b, ldb, c, ldc);
+        else
+            f2d_nt_v3(be, m, n, k, a, lda, b, ldb, c, ldc);
+    }
     return 1;
 }
 #else
