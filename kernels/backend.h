@@ -101,7 +101,11 @@ typedef struct {
 struct lpt_backend {
     const char *name;
     void *ctx;
+    /* threads the work is split for: results are a function of the inputs and this count */
     int threads;
+    /* threads that run the split work now (1..threads): the CPU backend lowers it while
+     * other processes keep cores busy (--share-cores), without changing any result */
+    int workers;
     uint64_t syncs; /* host reads of backend results so far (lpt_backend_read) */
     /* training steps whose results (loss, counts) one read covers at most (src/step.h):
      * 0 or 1 on host backends, where a read costs nothing; more where it stalls a queue */
@@ -308,11 +312,12 @@ typedef struct {
     int threads;
     int device;
     int tf32;
+    int share_cores; /* CPU: fewer workers while other processes keep cores busy (workers) */
 } lpt_backend_opts;
 
 /* Registry: the one place that knows which backends are built. */
 lpt_backend *lpt_backend_open(const char *name, const lpt_backend_opts *o);
-/* lpt_backend_open with `threads` and the defaults */
+/* lpt_backend_open with `threads` and the defaults (workers fixed at `threads`) */
 lpt_backend *lpt_backend_create(const char *name, int threads);
 /* What this build has: its backends, and for a GPU backend the devices it sees (or why
  * it sees none), as lines of text. */
@@ -349,8 +354,9 @@ void lpt_gemm_lp_generic(lpt_backend *be, lpt_format fmt, int ta, int tb, int m,
 /* quant_point from the table's quant_observe, for backends with host-addressable memory. */
 void lpt_quant_point_generic(lpt_backend *be, const lpt_qpoint_call *p, size_t n, const float *in, float *out);
 
-/* Set up the two CPU backends' tables (used by the registry). */
+/* Set up the two CPU backends' tables (used by the registry); share_cores: see
+ * lpt_backend.workers. */
 void lpt_backend_ref_init(lpt_backend *be);
-int lpt_backend_cpu_init(lpt_backend *be, int threads);
+int lpt_backend_cpu_init(lpt_backend *be, int threads, int share_cores);
 
 #endif

@@ -17,7 +17,9 @@ static int ref_init(lpt_backend *be, const lpt_backend_opts *o) {
     return 0;
 }
 
-static int cpu_init(lpt_backend *be, const lpt_backend_opts *o) { return lpt_backend_cpu_init(be, o->threads); }
+static int cpu_init(lpt_backend *be, const lpt_backend_opts *o) {
+    return lpt_backend_cpu_init(be, o->threads, o->share_cores);
+}
 
 const char *lpt_op_name(lpt_op op) {
     static const char *const names[LPT_OP_COUNT] = {

@@ -42,7 +42,7 @@ static void print_profile(const lpt_session *s, int threads, int batch, const do
 /* Full training steps (lpt_step_train, as `lpt train` runs them) on synthetic data. */
 /* what every run of one `lpt bench` shares */
 typedef struct {
-    const char *backend, *cuda_graph;
+    const char *backend, *cuda_graph, *share_cores;
     int batch, steps, warmup, profile, no_recompute, device, tf32;
 } bench_setup;
 
@@ -71,6 +71,7 @@ static void bench_cfg(const bench_setup *bs, const char *precision, int threads,
     tc->device = bs->device;
     tc->tf32 = bs->tf32;
     snprintf(tc->cuda_graph, sizeof tc->cuda_graph, "%s", bs->cuda_graph);
+    snprintf(tc->share_cores, sizeof tc->share_cores, "%s", bs->share_cores);
 }
 
 static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const char *precision, int threads,
@@ -192,8 +193,15 @@ static void print_result(const char *model, const char *backend, const char *p, 
     }
 }
 
-/* every precision of a '/'-separated list parses; -1 (said) when one does not */
-static int check_precisions(const char *precisions) {
+/* every precision of a '/'-separated list parses, and the switches are on or off; -1
+ * (said) when not */
+static int check_choices(const char *precisions, const bench_setup *bs) {
+    lpt_train_cfg sw;
+    bench_cfg(bs, "fp32", 1, &sw);
+    if (lpt_session_check_switches(&sw) != 0) {
+        fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
+        return -1;
+    }
     char plist[256];
     snprintf(plist, sizeof plist, "%s", precisions);
     for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p; p = strtok_r(NULL, "/", &ps)) {
@@ -209,7 +217,8 @@ static int check_precisions(const char *precisions) {
 }
 
 int lpt_bench_main(int argc, char **argv) {
-    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on";
+    char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on",
+         share[4] = "on";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
     int device = 0, tf32 = 0;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
@@ -225,6 +234,7 @@ int lpt_bench_main(int argc, char **argv) {
         {"device", LPT_OPT_INT, &device, 0, 0, 1024, "N", "GPU backends: the device to run on [0]", 0},
         {"tf32", LPT_OPT_FLAG, &tf32, 0, 0, 0, NULL, "GPU backends: fp32 GEMMs may use TF32 Tensor Cores", 0},
         {"cuda-graph", LPT_OPT_STR, graph, sizeof graph, 0, 0, "on|off", "GPU backends: replay the recorded step [on]", 0},
+        {"share-cores", LPT_OPT_STR, share, sizeof share, 0, 0, "on|off", "CPU: fewer workers while other processes keep cores busy [on]", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "dfp: without the recompute rule (as lpt train --no-recompute)", 0},
         {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
         {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per result", 0},
@@ -250,7 +260,8 @@ int lpt_bench_main(int argc, char **argv) {
         const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
         return lpt_bench_gemm(backend, &bo, gemm, json);
     }
-    if (check_precisions(precisions)) return 2;
+    const bench_setup bs = {backend, graph, share, batch, steps, warmup, profile, no_recompute, device, tf32};
+    if (check_choices(precisions, &bs)) return 2;
     char plist[256];
     lpt_model_spec spec;
     if (lpt_model_spec_load(model, &spec)) {
@@ -264,7 +275,6 @@ int lpt_bench_main(int argc, char **argv) {
     }
     rc = 0;
     snprintf(plist, sizeof plist, "%s", precisions);
-    const bench_setup bs = {backend, graph, batch, steps, warmup, profile, no_recompute, device, tf32};
     double base_ms[16] = {0};
     for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
         for (int i = 0; i < nt; i++) {

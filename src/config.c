@@ -20,6 +20,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->batch = 64;
     c->threads = 2;
     snprintf(c->cuda_graph, sizeof c->cuda_graph, "on");
+    snprintf(c->share_cores, sizeof c->share_cores, "on");
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
                            .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
     c->seed = 1;
@@ -52,6 +53,9 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "read the loss and counts from the backend every N steps (0: the backend's choice, 1 on the CPU, 16 on a GPU) [0]"),
     NUM("tf32", "tf32", LPT_CF_FLAG, tf32, 0, 1, LPT_CK_ABSENT_ZERO, 0, 1, NULL,
         "GPU backends: let fp32 GEMMs use TF32 Tensor Cores (10-bit mantissas; off by default)"),
+    STR("share-cores", NULL, share_cores, LPT_CK_NONE, 0, "on|off",
+        "CPU: while other processes keep cores busy, fewer threads run the work (split as for --threads: same "
+        "results) [on]"),
     STR("cuda-graph", NULL, cuda_graph, LPT_CK_NONE, 0, "on|off",
         "GPU backends: record the training step as a CUDA graph and replay it (same results) [on]"),
     NUM("lr", "lr", LPT_CF_FLOAT, sgd.lr, 0, 1e30, LPT_CK_REQUIRED, 0, 1, "X", "learning rate [0.05]"),

@@ -21,6 +21,10 @@
 #define LPT_VERSION "0.1.0"
 
 static int check_choices(const char *cmd, lpt_train_cfg *cfg) {
+    if (lpt_session_check_switches(cfg) != 0) {
+        fprintf(stderr, "lpt %s: %s\n", cmd, lpt_error_get());
+        return 2;
+    }
     if (lpt_prec_check(cfg) != 0) {
         fprintf(stderr, "lpt %s: --precision: %s\n", cmd, lpt_error_get());
         return 2;

@@ -43,16 +43,24 @@ static int graphs_possible(const lpt_session *s, const lpt_train_cfg *cfg) {
                           p->q.prec.g.round != LPT_ROUND_SR);
 }
 
+int lpt_session_check_switches(const lpt_train_cfg *cfg) {
+    const char *const sw[][2] = {{"--cuda-graph", cfg->cuda_graph}, {"--share-cores", cfg->share_cores}};
+    for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
+        if (strcmp(sw[i][1], "on") != 0 && strcmp(sw[i][1], "off") != 0) {
+            lpt_error_set("%s: expected on or off, got '%s'", sw[i][0], sw[i][1]);
+            return -1;
+        }
+    return 0;
+}
+
 int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_spec *spec, int batch,
                      int training) {
     memset(s, 0, sizeof *s);
-    if (strcmp(cfg->cuda_graph, "on") != 0 && strcmp(cfg->cuda_graph, "off") != 0) {
-        lpt_error_set("--cuda-graph: expected on or off, got '%s'", cfg->cuda_graph);
-        return -1;
-    }
+    if (lpt_session_check_switches(cfg)) return -1;
     if (lpt_prec_init(&s->prec, cfg) != 0) return -1;
     s->prec_on = 1;
-    const lpt_backend_opts bo = {.threads = cfg->threads, .device = cfg->device, .tf32 = cfg->tf32};
+    const lpt_backend_opts bo = {.threads = cfg->threads, .device = cfg->device, .tf32 = cfg->tf32,
+                                 .share_cores = strcmp(cfg->share_cores, "on") == 0};
     if (!(s->be = lpt_backend_open(cfg->backend, &bo))) goto fail;
     if (check_supports(s->be, &s->prec)) goto fail;
     if (lpt_net_build(&s->net, s->be, spec, batch)) goto fail;

@@ -52,6 +52,9 @@ typedef struct {
 } lpt_session;
 
 
+/* The on|off options (--cuda-graph, --share-cores): 0, or -1 with an error naming the
+ * option and the value. */
+int lpt_session_check_switches(const lpt_train_cfg *cfg);
 /* Set up cfg's backend (cfg->backend, cfg->threads) and precision, build spec for
  * batches of `batch`, register every quantization point; with `training`, the
  * optimizer too. 0, or -1 with an error (the session is then closed). The backend must

@@ -183,6 +183,7 @@ static int run_config(run_t *r) {
     cfg->dead_steps = saved.dead_steps;
     cfg->device = saved.device;
     memcpy(cfg->cuda_graph, saved.cuda_graph, sizeof cfg->cuda_graph);
+    memcpy(cfg->share_cores, saved.share_cores, sizeof cfg->share_cores);
     cfg->fail_on_dead = saved.fail_on_dead;
     return 0;
 }

@@ -442,12 +442,31 @@ static void test_sgd_fill_nonfinite(void **state) {
     free(w0), free(g), free(m0), free(w1), free(m1), free(wi), free(mi), free(h);
 }
 
-/* gemm_exact on dfp grid values (codes times 2^-FL): every partial sum is exact, so each
- * way the cpu backend takes (float GEMM, float chunks summed in double, the AVX-512
- * kernels that widen in registers, the portable tiled double GEMM; one and two threads,
- * with their column, row and split-K splits) equals the reference bit for bit. The
- * shapes reach every register-tile class of the kernels (rows up to 6, 12, 24 and more,
- * with ragged ends), reductions in several chunks and with tails, and ragged columns. */
+/* The cpu backend's workers (fewer while other processes keep the cores busy) take the
+ * parts that the thread count fixes: gemm, the one kernel whose float arithmetic
+ * depends on its split (column, row and split-K parts), gives the same bits with 1, 2
+ * or 3 workers of 3 threads. */
+static void test_workers_same_results(void **state) {
+    (void)state;
+    lpt_backend *be = lpt_backend_create("cpu", 3);
+    assert_non_null(be);
+    const int shapes[][3] = {{16, 6400, 150}, {400, 20, 300}, {16, 20, 6400}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ta = t & 1, tb = t >> 1;
+            float *a = tu_rand((size_t)m * k, 40 + s, -1, 1), *b = tu_rand((size_t)k * n, 41 + s, -1, 1);
+            float *c[3];
+            for (int w = 0; w < 3; w++) {
+                be->workers = w + 1;
+                c[w] = lpt_xmalloc((size_t)m * n * sizeof(float));
+                be->gemm(be, ta, tb, m, n, k, 1.0f, a, ta ? m : k, b, tb ? k : n, 0.0f, c[w], n);
+            }
+            for (int w = 0; w < 2; w++) assert_memory_equal(c[w], c[2], (size_t)m * n * sizeof(float));
+            free(a), free(b), free(c[0]), free(c[1]), free(c[2]);
+        }
+    lpt_backend_destroy(be);
+}
+
 /* gemm_lp: operands on the fp16 or bf16 grid, float32 accumulation; against the
  * reference's double sums of the same grid values (SUM_TOL, as gemm) */
 static void test_gemm_lp(void **state) {
@@ -544,7 +563,7 @@ int main(void) {
         cmocka_unit_test(test_batchnorm),     cmocka_unit_test(test_dropout_mul),
         cmocka_unit_test(test_xent),          cmocka_unit_test(test_sgd_fill_nonfinite),
         cmocka_unit_test(test_gemm_lp),       cmocka_unit_test(test_gather_zero),
-        cmocka_unit_test(test_supports),
+        cmocka_unit_test(test_supports),      cmocka_unit_test(test_workers_same_results),
     };
     return cmocka_run_group_tests(tests, tu_backends_setup, tu_backends_teardown);
 }

@@ -64,6 +64,8 @@ static void test_bad_arguments(void **s) {
     expect_usage_error("train", "--quiet=1", NULL, NULL, "takes no value");
     expect_usage_error("eval", NULL, NULL, NULL, "--checkpoint FILE is required");
     expect_usage_error("bench", "--threads", "1,x", NULL, "--threads");
+    expect_usage_error("train", "--share-cores", "of", NULL, "--share-cores: expected on or off, got 'of'");
+    expect_usage_error("bench", "--cuda-graph", "no", NULL, "--cuda-graph: expected on or off");
     expect_usage_error("bench", "--backend", "gpu", NULL, "available");
     /* a precision that is not one names every kind a precision may be */
     expect_usage_error("bench", "--precision", "int8", NULL, "also auto, or one format per role: w=FMT,a=FMT,g=FMT");

@@ -1,18 +1,100 @@
 /* cpu_backend.c - the "cpu" backend table: the reference table with the fast kernels
  * of this folder in place of the hot operations. */
 #include <cblas.h>
+#include <dirent.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
 #include "src/base/util.h"
 
+/* --share-cores: the cores other processes keep busy are sampled at the sync points,
+ * at most every SHARE_PERIOD seconds; the workers are the cores they leave free (at
+ * least 1, at most the threads), the largest count of the last SHARE_SAMPLES samples
+ * (a process that runs for a moment takes no core away, one that keeps running does
+ * within a second, and the workers come back as soon as a sample finds the cores
+ * free). Bulk-synchronous threads that share their cores with busy processes wait for
+ * each other at every parallel region: fewer threads that have a core each go faster. */
+#define SHARE_PERIOD 0.25
+#define SHARE_SAMPLES 3
+
 /* what the cpu backend owns besides the table */
 typedef struct {
     void *scratch; /* the kernels' workspace, grown on demand */
     size_t scratch_bytes;
+    int share;                  /* --share-cores on, and /proc readable */
+    double next_sample;         /* monotonic seconds */
+    int free_cores[SHARE_SAMPLES]; /* the last samples, newest at [0] */
 } cpu_ctx;
+
+/* the kernel's count of runnable tasks (/proc/stat procs_running); -1 if unknown */
+static int procs_running(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "procs_running %d", &n) == 1) break;
+    fclose(f);
+    return n;
+}
+
+/* this process's threads that are running or runnable now (state R); -1 if unknown */
+static int own_running(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        const size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *close = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+        if (close && close[1] == ' ' && close[2] == 'R') n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* cores no other process keeps busy now; -1 if unknown */
+static int free_cores_now(void) {
+    const int all = procs_running(), own = own_running();
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (all < 0 || own < 0 || cores < 1) return -1;
+    const int others = all > own ? all - own : 0;
+    return (int)cores - others;
+}
+
+static void cpu_sync(lpt_backend *be) {
+    cpu_ctx *c = be->ctx;
+    if (!c->share) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    if (now < c->next_sample) return;
+    c->next_sample = now + SHARE_PERIOD;
+    const int f = free_cores_now();
+    if (f < 0) { /* no /proc: every thread works, as without --share-cores */
+        c->share = 0;
+        be->workers = be->threads;
+        return;
+    }
+    memmove(c->free_cores + 1, c->free_cores, (SHARE_SAMPLES - 1) * sizeof c->free_cores[0]);
+    c->free_cores[0] = f;
+    int w = 1;
+    for (int i = 0; i < SHARE_SAMPLES; i++)
+        if (c->free_cores[i] > w) w = c->free_cores[i];
+    be->workers = w < be->threads ? w : be->threads;
+}
 
 void *lpt_cpu_scratch(lpt_backend *be, size_t bytes) {
     cpu_ctx *c = be->ctx;
@@ -31,13 +113,17 @@ static void cpu_destroy(lpt_backend *be) {
     free(be);
 }
 
-int lpt_backend_cpu_init(lpt_backend *be, int threads) {
+int lpt_backend_cpu_init(lpt_backend *be, int threads, int share_cores) {
     lpt_backend_ref_init(be);
     if (threads < 1) threads = 1;
     be->name = "cpu";
-    be->ctx = lpt_xcalloc(1, sizeof(cpu_ctx));
+    cpu_ctx *c = lpt_xcalloc(1, sizeof(cpu_ctx));
+    be->ctx = c;
     be->destroy = cpu_destroy;
-    be->threads = threads;
+    be->threads = be->workers = threads;
+    c->share = share_cores && threads > 1;
+    for (int i = 0; i < SHARE_SAMPLES; i++) c->free_cores[i] = threads;
+    be->sync = cpu_sync;
     /* OpenBLAS stays single-threaded: lpt threads GEMM itself (cpu_gemm.c) */
     openblas_set_num_threads(1);
     omp_set_dynamic(0);

@@ -7,7 +7,7 @@ void lpt_cpu_im2col(lpt_backend *be, const lpt_window *g, int n, const float *x,
     // x (N, C, H, W) -> col (C*KH*KW, N*OH*OW); one thread per block of rows
     const int rows = g->c * g->kh * g->kw, oh = g->oh, ow = g->ow;
     const size_t np = (size_t)n * oh * ow;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int row = 0; row < rows; row++) {
         const int c = row / (g->kh * g->kw), i = (row / g->kw) % g->kh, j = row % g->kw;
         float *dst = col + (size_t)row * np;
@@ -40,7 +40,7 @@ void lpt_cpu_col2im(lpt_backend *be, const lpt_window *g, int n, const float *co
     // each plane summed in the reference order (i, j, oy, ox)
     const int planes = n * g->c, oh = g->oh, ow = g->ow;
     const size_t np = (size_t)n * oh * ow;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int pl = 0; pl < planes; pl++) {
         const int b = pl / g->c, c = pl % g->c;
         float *d = dx + (size_t)pl * g->h * g->w;
@@ -66,7 +66,7 @@ void lpt_cpu_col2im(lpt_backend *be, const lpt_window *g, int n, const float *co
 void lpt_cpu_conv_out_fwd(lpt_backend *be, int n, int oc, int p, const float *t,
                           const float *bias, float *y) {
     // t (OC, N*P) -> y (N, OC, P)
-#pragma omp parallel for num_threads(be->threads) schedule(static) if ((size_t)n * oc * p >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for num_threads(be->workers) schedule(static) if ((size_t)n * oc * p >= LPT_CPU_PAR_MIN)
     for (int k = 0; k < n * oc; k++) {
         const int b = k / oc, o = k % oc;
         const float *src = t + (size_t)o * n * p + (size_t)b * p;
@@ -79,7 +79,7 @@ void lpt_cpu_conv_out_fwd(lpt_backend *be, int n, int oc, int p, const float *t,
 void lpt_cpu_conv_out_bwd(lpt_backend *be, int n, int oc, int p, const float *dy, float *t,
                           float *dbias) {
     // dy (N, OC, P) -> t (OC, N*P); dbias (OC), summed per channel in (n, p) order
-#pragma omp parallel for num_threads(be->threads) schedule(static) if ((size_t)n * oc * p >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for num_threads(be->workers) schedule(static) if ((size_t)n * oc * p >= LPT_CPU_PAR_MIN)
     for (int o = 0; o < oc; o++) {
         double acc = 0.0;
         for (int b = 0; b < n; b++) {

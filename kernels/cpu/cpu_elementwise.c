@@ -4,7 +4,7 @@
 #include "src/base/rng.h"
 #include "kernels/cpu/cpu.h"
 
-#define PAR_FOR(n) _Pragma("omp parallel for simd num_threads(be->threads) schedule(static) if ((n) >= LPT_CPU_PAR_MIN)")
+#define PAR_FOR(n) _Pragma("omp parallel for simd num_threads(be->workers) schedule(static) if ((n) >= LPT_CPU_PAR_MIN)")
 
 void lpt_cpu_relu_fwd(lpt_backend *be, size_t n, const float *x, float *y) {
     PAR_FOR(n)
@@ -22,7 +22,7 @@ void lpt_cpu_relu_bwd(lpt_backend *be, size_t n, const float *y, const float *dy
 void lpt_cpu_dropout_fwd(lpt_backend *be, size_t n, float p, lpt_rng_key key, const float *x,
                          float *mask, float *y) {
     const float keep = 1.0f / (1.0f - p);
-#pragma omp parallel for num_threads(be->threads) schedule(static) if (n >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for num_threads(be->workers) schedule(static) if (n >= LPT_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float u = lpt_rng_uniform(key.seed, key.stream, (key.step << 32) + i);
         mask[i] = u >= p ? keep : 0.0f;
@@ -54,7 +54,7 @@ void lpt_cpu_fill(lpt_backend *be, size_t n, float *x, float v) {
 
 void lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *acc) {
     size_t bad = 0;
-#pragma omp parallel for simd num_threads(be->threads) schedule(static) reduction(+ : bad) if (n >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for simd num_threads(be->workers) schedule(static) reduction(+ : bad) if (n >= LPT_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         /* x - x is 0 for finite x and NaN for NaN/Inf: branch-free and vectorizable */
         float z = x[i] - x[i];
@@ -65,7 +65,7 @@ void lpt_cpu_count_nonfinite(lpt_backend *be, size_t n, const float *x, double *
 
 void lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x, double *acc) {
     size_t nz = 0;
-#pragma omp parallel for simd num_threads(be->threads) schedule(static) reduction(+ : nz) if (n >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for simd num_threads(be->workers) schedule(static) reduction(+ : nz) if (n >= LPT_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) nz += x[i] != 0.0f;
     *acc += (double)nz;
 }
@@ -73,7 +73,7 @@ void lpt_cpu_count_nonzero(lpt_backend *be, size_t n, const float *x, double *ac
 /* the batch's items in parallel (the data path of a training step) */
 void lpt_cpu_gather(lpt_backend *be, int n, size_t item, const int32_t *idx, const uint8_t *images,
                     const int32_t *labels, const float *lut, float *x, int32_t *y) {
-#pragma omp parallel for num_threads(be->threads) schedule(static) if ((size_t)n * item >= LPT_CPU_PAR_MIN)
+#pragma omp parallel for num_threads(be->workers) schedule(static) if ((size_t)n * item >= LPT_CPU_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const uint8_t *src = images + (size_t)idx[i] * item;
         float *dst = x + (size_t)i * item;

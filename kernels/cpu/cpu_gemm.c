@@ -3,10 +3,11 @@
  * OpenBLAS runs single-threaded; this file splits one product over the backend's
  * OpenMP threads so that one thread pool serves every kernel (two pools on the same
  * cores spin against each other). The split depends only on the shape and the thread
- * count, so results are a pure function of both:
+ * count (be->threads), so results are a pure function of both, however many workers
+ * (be->workers) take the parts:
  *   wide C (n large):  column blocks, each an independent sgemm;
  *   tall C (m large):  row blocks;
- *   long reductions:   split-K partial products into scratch, summed in thread order.
+ *   long reductions:   split-K partial products into scratch, summed in part order.
  * Exact dfp products (gemm_exact) reuse it, or take a tiled double-precision path. */
 #include <cblas.h>
 #include <omp.h>
@@ -46,49 +47,52 @@ static void block(int total, int parts, int t, int align, int *lo, int *hi) {
     *hi = (t + 1) * chunk < total ? (t + 1) * chunk : total;
 }
 
-/* the threaded float product */
+/* the threaded float product: split into be->threads parts (the split fixes the
+ * arithmetic), which be->workers threads take in turn */
 static void gemm_split(lpt_backend *be, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                        const float *b, int ldb, float beta, float *c, int ldc) {
-    const int T = be->threads;
+    const int T = be->threads, W = be->workers;
     if (T == 1 || (long)m * n * k < GEMM_PAR_MIN_MACS) {
         gemm1(0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     if (n >= 64 * T || (n >= 16 * T && n >= m)) {
-#pragma omp parallel num_threads(T)
-        {
+#pragma omp parallel for num_threads(W) schedule(dynamic, 1) if (W > 1)
+        for (int t = 0; t < T; t++) {
             int lo, hi;
-            block(n, T, omp_get_thread_num(), 16, &lo, &hi);
+            block(n, T, t, 16, &lo, &hi);
             if (hi > lo)
                 gemm1(0, ta, tb, m, hi - lo, k, alpha, a, lda, b + at_b(tb, ldb, 0, lo), ldb, beta, c + lo, ldc);
         }
         return;
     }
     if (m >= 8 * T) {
-#pragma omp parallel num_threads(T)
-        {
+#pragma omp parallel for num_threads(W) schedule(dynamic, 1) if (W > 1)
+        for (int t = 0; t < T; t++) {
             int lo, hi;
-            block(m, T, omp_get_thread_num(), 4, &lo, &hi);
+            block(m, T, t, 4, &lo, &hi);
             if (hi > lo)
                 gemm1(0, ta, tb, hi - lo, n, k, alpha, a + at_a(ta, lda, lo, 0), lda, b, ldb, beta,
                       c + (size_t)lo * ldc, ldc);
         }
         return;
     }
-    /* split-K: thread t computes its partial product into scratch t; the partials are
-     * then added in thread order, element by element */
+    /* split-K: part t is the partial product over the t-th block of k, into scratch t;
+     * the partials are then added in part order, element by element */
     const size_t mn = (size_t)m * n;
     float *part = lpt_xmalloc((size_t)T * mn * sizeof *part);
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(W) if (W > 1)
     {
-        int t = omp_get_thread_num(), lo, hi;
-        block(k, T, t, 16, &lo, &hi);
-        if (hi > lo)
-            gemm1(0, ta, tb, m, n, hi - lo, 1.0f, a + at_a(ta, lda, 0, lo), lda, b + at_b(tb, ldb, lo, 0), ldb, 0.0f,
-                  part + (size_t)t * mn, n);
-        else
-            memset(part + (size_t)t * mn, 0, mn * sizeof *part);
-#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < T; t++) {
+            int lo, hi;
+            block(k, T, t, 16, &lo, &hi);
+            if (hi > lo)
+                gemm1(0, ta, tb, m, n, hi - lo, 1.0f, a + at_a(ta, lda, 0, lo), lda, b + at_b(tb, ldb, lo, 0), ldb,
+                      0.0f, part + (size_t)t * mn, n);
+            else
+                memset(part + (size_t)t * mn, 0, mn * sizeof *part);
+        }
 #pragma omp for schedule(static)
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) {
@@ -181,7 +185,7 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
     int sw = XTILE / (kb0 + m) / XSUB * XSUB;
     if (sw < XSUB) sw = XSUB;
     if (sw > n) sw = n;
-    const int strips = (n + sw - 1) / sw, Tmax = be->threads;
+    const int strips = (n + sw - 1) / sw, Tmax = be->workers;
     const int splitk = Tmax > 1 && strips < 2 * Tmax && nchunks >= 2 * Tmax;
     const int T = splitk ? Tmax : (Tmax < strips ? Tmax : strips);
     const size_t mn = (size_t)m * n;
@@ -384,7 +388,7 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
      * enough chunks the threads take chunks in turn, each into its own accumulator (every
      * sum is exact, so the order does not matter) */
     const int chunk = 1 << chunk_bits, nchunks = (k + chunk - 1) / chunk;
-    const int T = nchunks >= 2 * be->threads ? be->threads : 1;
+    const int T = nchunks >= 2 * be->workers ? be->workers : 1;
     const size_t mn = (size_t)m * n;
     double *acc = lpt_cpu_scratch(be, (size_t)T * mn * (sizeof(double) + sizeof(float)));
     float *parts = (float *)(void *)(acc + (size_t)T * mn);

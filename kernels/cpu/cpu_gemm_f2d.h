@@ -157,7 +157,7 @@ F2D_TARGET static void F2D(f2d_nn)(lpt_backend *be, int ta, int m, int n, int k,
     sw = sw / pw * pw;
     if (sw < pw) sw = pw;
     if (sw > n) sw = (n + pw - 1) / pw * pw;
-    const int Tmax = (long)m * n * k < GEMM_PAR_MIN_MACS ? 1 : be->threads;
+    const int Tmax = (long)m * n * k < GEMM_PAR_MIN_MACS ? 1 : be->workers;
     const int share = (n + Tmax - 1) / Tmax; /* a strip for every thread */
     if (sw > share) sw = (share + pw - 1) / pw * pw;
     const int strips = (n + sw - 1) / sw, T = Tmax < strips ? Tmax : strips;
@@ -275,7 +275,7 @@ static void F2D(f2d_nt)(lpt_backend *be, int m, int n, int k, const float *a, in
     int kc = 32768 / m / 16 * 16; /* A's widened chunk: at most 256 KiB, a block of rows 24 KiB */
     kc = kc < 64 ? 64 : kc > NT_KC ? NT_KC : kc;
     const int nb = (n + F2D_NT_Q - 1) / F2D_NT_Q, nchunks = (k + kc - 1) / kc;
-    const int Tmax = (long)m * n * k < GEMM_PAR_MIN_MACS ? 1 : be->threads;
+    const int Tmax = (long)m * n * k < GEMM_PAR_MIN_MACS ? 1 : be->workers;
     const int splitk = Tmax > 1 && nchunks >= Tmax && (size_t)m * n < (size_t)64 * 1024;
     const int T = splitk ? Tmax : (Tmax < nb ? Tmax : nb);
     const size_t mn = (size_t)m * n, per = (size_t)m * kc + (splitk ? mn : 0);

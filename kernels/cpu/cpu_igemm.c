@@ -34,7 +34,7 @@ void lpt_cpu_igemm(lpt_backend *be, int ta, int tb, int m, int n, int k, const i
     /* op(A) (m, k) and op(B) (k, n) as doubles, stored as given, in the backend's scratch */
     const size_t an = ta ? (size_t)k * lda : (size_t)m * lda, bn = tb ? (size_t)n * ldb : (size_t)k * ldb;
     double *ad = lpt_cpu_scratch(be, (an + bn + (size_t)m * n) * sizeof *ad), *bd = ad + an, *cd = bd + bn;
-#pragma omp parallel num_threads(be->threads)
+#pragma omp parallel num_threads(be->workers)
     {
 #pragma omp for schedule(static) nowait
         for (size_t i = 0; i < an; i++) ad[i] = a[i];

@@ -9,7 +9,7 @@ void lpt_cpu_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x,
                           float *mean, float *invstd, float *running_mean, float *running_var,
                           float *y) {
     const double m = (double)n * s;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int ch = 0; ch < c; ch++) {
         double sum = 0.0;
         for (int b = 0; b < n; b++) {
@@ -45,7 +45,7 @@ void lpt_cpu_bn_fwd_train(lpt_backend *be, int n, int c, int s, const float *x,
 void lpt_cpu_bn_fwd_eval(lpt_backend *be, int n, int c, int s, const float *x,
                          const float *gamma, const float *beta, const float *running_mean,
                          const float *running_var, float eps, float *y) {
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int ch = 0; ch < c; ch++) {
         const float is = (float)(1.0 / sqrt((double)running_var[ch] + eps));
         const float sc = gamma[ch] * is, sh = beta[ch] - running_mean[ch] * sc;
@@ -61,7 +61,7 @@ void lpt_cpu_bn_bwd(lpt_backend *be, int n, int c, int s, const float *x, const 
                     const float *gamma, const float *mean, const float *invstd, float *dx,
                     float *dgamma, float *dbeta) {
     const double m = (double)n * s;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int ch = 0; ch < c; ch++) {
         const float mu = mean[ch], is = invstd[ch];
         double sdy = 0.0, sdyx = 0.0;

@@ -60,7 +60,7 @@ void lpt_cpu_maxpool_fwd(lpt_backend *be, const lpt_window *g, int n, const floa
                          int32_t *idx) {
     const size_t in = (size_t)g->c * g->h * g->w, out = (size_t)g->c * g->oh * g->ow;
     const int fast = is_2x2s2(g);
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int b = 0; b < n; b++) {
         if (fast)
             maxpool_2x2(g, x + b * in, y + b * out, idx + b * out);
@@ -72,19 +72,19 @@ void lpt_cpu_maxpool_fwd(lpt_backend *be, const lpt_window *g, int n, const floa
 void lpt_cpu_maxpool_bwd(lpt_backend *be, const lpt_window *g, int n, const float *dy,
                          const int32_t *idx, float *dx) {
     const size_t in = (size_t)g->c * g->h * g->w, out = (size_t)g->c * g->oh * g->ow;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int b = 0; b < n; b++) lpt_ref_maxpool_bwd(be, g, 1, dy + b * out, idx + b * out, dx + b * in);
 }
 
 void lpt_cpu_avgpool_fwd(lpt_backend *be, const lpt_window *g, int n, const float *x, float *y) {
     const size_t in = (size_t)g->c * g->h * g->w, out = (size_t)g->c * g->oh * g->ow;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int b = 0; b < n; b++) lpt_ref_avgpool_fwd(be, g, 1, x + b * in, y + b * out);
 }
 
 void lpt_cpu_avgpool_bwd(lpt_backend *be, const lpt_window *g, int n, const float *dy,
                          float *dx) {
     const size_t in = (size_t)g->c * g->h * g->w, out = (size_t)g->c * g->oh * g->ow;
-#pragma omp parallel for num_threads(be->threads) schedule(static)
+#pragma omp parallel for num_threads(be->workers) schedule(static)
     for (int b = 0; b < n; b++) lpt_ref_avgpool_bwd(be, g, 1, dy + b * out, dx + b * in);
 }

@@ -34,7 +34,7 @@ void lpt_cpu_quant_observe(lpt_backend *be, const lpt_qformat *q, int fl, const 
     const lpt_rng_key k0 = {0};
     if (!key) key = &k0;
     if (q && q->fmt == LPT_FMT_FP32) q = NULL;
-    const int T = be->threads < QMAX_THREADS ? be->threads : QMAX_THREADS;
+    const int T = be->workers < QMAX_THREADS ? be->workers : QMAX_THREADS;
     if (T <= 1 || n < QPAR_MIN) {
         lpt_msb_acc *acc = h ? lpt_msb_acc_thread() : NULL;
         quant_range(q, fl, key, 0, n, x, y, st, acc);

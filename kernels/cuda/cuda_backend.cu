@@ -322,6 +322,7 @@ int lpt_backend_cuda_init(lpt_backend *be, const lpt_backend_opts *o) {
     be->read_every = 16; /* a read drains the stream: the GPU idles until the next launch */
     be->ctx = c;
     be->threads = 1;
+    be->workers = 1;
     be->destroy = cuda_destroy;
     if (cuda_open(be, c, o)) {
         cuda_release(c); /* the registry frees the table */

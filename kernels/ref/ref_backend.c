@@ -41,6 +41,7 @@ static int ref_supports(const lpt_backend *be, lpt_op op, lpt_format fmt) {
 void lpt_backend_ref_init(lpt_backend *be) {
     be->name = "ref";
     be->threads = 1;
+    be->workers = 1;
     be->supports = ref_supports;
     be->sync = lpt_host_sync;
     be->destroy = ref_destroy;
