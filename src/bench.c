@@ -19,7 +19,8 @@
 typedef struct {
     double images_per_s, ms_per_step, stats_share;
     double syncs_per_step; /* host reads of backend results per step */
-    int has_stats; /* a statistics unit ran (low precision) */
+    int has_stats;   /* a statistics unit ran (low precision) */
+    int min_workers; /* fewest threads that ran a timed step (--share-cores) */
 } bench_result;
 
 /* the per-layer time table of a profiled run */
@@ -106,6 +107,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
     int n_on = 0, n_off = 0, rc = 0;
     const int every = s.read_every;
     uint64_t syncs = 0; /* host reads of backend results in the counted steps */
+    res->min_workers = be->threads;
     for (int i = 0; i < warmup + all && !rc; i++) {
         const int timed = i >= warmup, off = qon && timed && ((i - warmup) / blk) % 2 == 1;
         const int counted = timed && !off && n_on < steps;
@@ -131,6 +133,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
             total_off += f - a, n_off++;
         } else if (counted) {
             syncs += be->syncs - syncs_before;
+            if (be->workers < res->min_workers) res->min_workers = be->workers;
             total += f - a, n_on++;
             t_in += b - a;
         }
@@ -175,9 +178,9 @@ static void print_result(const char *model, const char *backend, const char *p, 
         printf("{\"engine\": \"lpt\", \"model\": \"%s\", \"backend\": \"%s\", \"precision\": "
                "\"%s\", \"threads\": %d, \"batch\": %d, \"images_per_s\": %.1f, "
                "\"ms_per_step\": %.3f, \"step_time_ratio\": %.3f, \"stats_share\": %s, "
-               "\"syncs_per_step\": %.2f}\n",
+               "\"syncs_per_step\": %.2f, \"min_workers\": %d}\n",
                model, backend, p, threads, batch, r.images_per_s, r.ms_per_step,
-               r.ms_per_step / base_ms, share_json, r.syncs_per_step);
+               r.ms_per_step / base_ms, share_json, r.syncs_per_step, r.min_workers);
     else {
         char share[160] = "";
         if (r.has_stats && r.stats_share >= 0)
@@ -186,10 +189,14 @@ static void print_result(const char *model, const char *backend, const char *p, 
         else if (r.has_stats) /* the on/off difference is a noisy measure */
             snprintf(share, sizeof share, "; statistics unit below the noise of the measure (%.1f%%)",
                      100 * r.stats_share);
+        char workers[96] = "";
+        if (r.min_workers < threads)
+            snprintf(workers, sizeof workers, "; down to %d worker%s while other processes kept cores busy",
+                     r.min_workers, r.min_workers == 1 ? "" : "s");
         printf("lpt bench: %s %s %s, %d thread%s, batch %d: %.0f images/s (%.3f ms/step, %.2fx the "
-               "first precision%s; %.2f host syncs per step)\n",
+               "first precision%s; %.2f host syncs per step%s)\n",
                model, p, backend, threads, threads == 1 ? "" : "s", batch, r.images_per_s,
-               r.ms_per_step, r.ms_per_step / base_ms, share, r.syncs_per_step);
+               r.ms_per_step, r.ms_per_step / base_ms, share, r.syncs_per_step, workers);
     }
 }
 
@@ -256,12 +263,12 @@ int lpt_bench_main(int argc, char **argv) {
         fprintf(stderr, "lpt bench: --backend: %s\n", lpt_backend_why_unknown(backend));
         return 2;
     }
+    const bench_setup bs = {backend, graph, share, batch, steps, warmup, profile, no_recompute, device, tf32};
+    if (check_choices(precisions, &bs)) return 2;
     if (gemm[0]) {
         const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
         return lpt_bench_gemm(backend, &bo, gemm, json);
     }
-    const bench_setup bs = {backend, graph, share, batch, steps, warmup, profile, no_recompute, device, tf32};
-    if (check_choices(precisions, &bs)) return 2;
     char plist[256];
     lpt_model_spec spec;
     if (lpt_model_spec_load(model, &spec)) {

@@ -133,7 +133,7 @@ static int cmd_train(int argc, char **argv) {
 static int cmd_eval(int argc, char **argv) {
     lpt_train_cfg cfg;
     lpt_train_cfg_defaults(&cfg);
-    char ckpath[512] = "", data[512] = LPT_DEFAULT_DATA, backend[16] = "cpu";
+    char ckpath[512] = "", data[512] = LPT_DEFAULT_DATA, backend[16] = "cpu", share[4] = "on";
     int threads = 2, batch = 256, limit = 0;
     lpt_opt o[] = {
         {"checkpoint", LPT_OPT_STR, ckpath, sizeof ckpath, 0, 0, "FILE", "checkpoint to evaluate (required)", 0},
@@ -142,8 +142,9 @@ static int cmd_eval(int argc, char **argv) {
         {"threads", LPT_OPT_INT, &threads, 0, 1, 256, "N", "CPU threads [2]", 0},
         {"batch", LPT_OPT_INT, &batch, 0, 1, 65536, "N", "evaluation batch [256]", 0},
         {"test-limit", LPT_OPT_INT, &limit, 0, 1, 1 << 30, "N", "use the first N test images", 0},
+        {"share-cores", LPT_OPT_STR, share, sizeof share, 0, 0, "on|off", "CPU: fewer workers while other processes keep cores busy [on]", 0},
     };
-    int rc = lpt_args_parse("eval", "--checkpoint FILE [options]", o, 6, argc, argv, 2, NULL, 0, NULL);
+    int rc = lpt_args_parse("eval", "--checkpoint FILE [options]", o, 7, argc, argv, 2, NULL, 0, NULL);
     if (rc == 1) return 0;
     if (rc) return rc;
     if (!ckpath[0]) {
@@ -152,6 +153,7 @@ static int cmd_eval(int argc, char **argv) {
     }
     if ((rc = check_input_file("eval", "--checkpoint", ckpath))) return rc;
     snprintf(cfg.backend, sizeof cfg.backend, "%s", backend);
+    snprintf(cfg.share_cores, sizeof cfg.share_cores, "%s", share);
     if ((rc = check_choices("eval", &cfg))) return rc;
     lpt_checkpoint ck;
     lpt_model_spec spec;
@@ -169,6 +171,7 @@ static int cmd_eval(int argc, char **argv) {
     lpt_dataset_truncate(&test, limit);
     snprintf(cfg.backend, sizeof cfg.backend, "%s", backend);
     cfg.threads = threads;
+    snprintf(cfg.share_cores, sizeof cfg.share_cores, "%s", share);
     if (lpt_session_open(&s, &cfg, &spec, batch, 0)) goto out;
     opened = 1;
     /* the test images must have the model's input size and labels below its outputs */

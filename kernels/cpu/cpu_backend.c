@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <dirent.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +66,19 @@ static int own_running(void) {
     return n;
 }
 
-/* cores no other process keeps busy now; -1 if unknown */
+/* cores no other process keeps busy now, at most the cores this process may run on;
+ * -1 if unknown. The count of runnable tasks is the whole machine's (in a container,
+ * the host's), and is not split by affinity: busy cores outside this process's set
+ * count as busy. */
 static int free_cores_now(void) {
     const int all = procs_running(), own = own_running();
     const long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (all < 0 || own < 0 || cores < 1) return -1;
     const int others = all > own ? all - own : 0;
-    return (int)cores - others;
+    int f = (int)cores - others;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < f) f = CPU_COUNT(&set);
+    return f;
 }
 
 static void cpu_sync(lpt_backend *be) {

@@ -194,9 +194,9 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
     double *scratch = lpt_cpu_scratch(be, (size_t)T * per * sizeof(double));
 #pragma omp parallel num_threads(T)
     {
-        const int t = omp_get_thread_num();
-        double *cd = scratch + (size_t)t * per, *ad = cd + cn, *bd = ad + (size_t)m * kb0;
         if (!splitk) {
+            const int t = omp_get_thread_num(); /* a thread's scratch */
+            double *cd = scratch + (size_t)t * per, *ad = cd + cn, *bd = ad + (size_t)m * kb0;
 #pragma omp for schedule(static)
             for (int si = 0; si < strips; si++) {
                 const int j0 = si * sw, nb = n - j0 < sw ? n - j0 : sw;
@@ -207,17 +207,20 @@ static void gemm_via_double(lpt_backend *be, int ta, int tb, int m, int n, int k
                 }
                 narrow_block(m, nb, cd, sw, c + j0, ldc);
             }
-        } else {
-            int first = 1;
-            for (int ci = t; ci < nchunks; ci += T, first = 0) {
-                const int p0 = ci * XKB, kb = k - p0 < XKB ? k - p0 : XKB;
-                widen_block(ta, a, lda, 0, p0, m, kb, ad);
-                for (int j0 = 0; j0 < n; j0 += sw)
-                    via_double_tile(tb, b, ldb, m, j0, n - j0 < sw ? n - j0 : sw, p0, kb, ad, bd, first ? 0.0f : 1.0f,
-                                    cd + j0, n);
+        } else { /* T parts, each with its own scratch, whatever the number of threads */
+#pragma omp for schedule(static)
+            for (int t = 0; t < T; t++) {
+                double *cd = scratch + (size_t)t * per, *ad = cd + cn, *bd = ad + (size_t)m * kb0;
+                int first = 1;
+                for (int ci = t; ci < nchunks; ci += T, first = 0) {
+                    const int p0 = ci * XKB, kb = k - p0 < XKB ? k - p0 : XKB;
+                    widen_block(ta, a, lda, 0, p0, m, kb, ad);
+                    for (int j0 = 0; j0 < n; j0 += sw)
+                        via_double_tile(tb, b, ldb, m, j0, n - j0 < sw ? n - j0 : sw, p0, kb, ad, bd,
+                                        first ? 0.0f : 1.0f, cd + j0, n);
+                }
+                if (first) memset(cd, 0, mn * sizeof *cd);
             }
-            if (first) memset(cd, 0, mn * sizeof *cd);
-#pragma omp barrier
             sum_narrow(T, scratch, per, m, n, c, ldc);
         }
     }
@@ -392,9 +395,8 @@ void lpt_cpu_gemm_exact(lpt_backend *be, int a_bits, int b_bits, int ta, int tb,
     const size_t mn = (size_t)m * n;
     double *acc = lpt_cpu_scratch(be, (size_t)T * mn * (sizeof(double) + sizeof(float)));
     float *parts = (float *)(void *)(acc + (size_t)T * mn);
-#pragma omp parallel num_threads(T)
-    {
-        const int t = omp_get_thread_num();
+#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
+    for (int t = 0; t < T; t++) { /* part t, with its own accumulator, whatever the number of threads */
         double *at = acc + (size_t)t * mn;
         float *pt = parts + (size_t)t * mn;
         memset(at, 0, mn * sizeof *at);

@@ -280,26 +280,28 @@ static void F2D(f2d_nt)(lpt_backend *be, int m, int n, int k, const float *a, in
     const int T = splitk ? Tmax : (Tmax < nb ? Tmax : nb);
     const size_t mn = (size_t)m * n, per = (size_t)m * kc + (splitk ? mn : 0);
     double *scratch = lpt_cpu_scratch(be, ((size_t)T * per + (splitk ? 0 : mn)) * sizeof(double));
+    /* T parts, each with its own scratch, taken by however many threads the runtime gives */
 #pragma omp parallel num_threads(T)
     {
-        const int t = omp_get_thread_num();
-        double *ad = scratch + (size_t)t * per;
-        if (splitk) {
-            double *ct = ad + (size_t)m * kc;
-            int c0, c1;
-            block(nchunks, T, t, 1, &c0, &c1);
-            if (c1 <= c0) memset(ct, 0, mn * sizeof *ct);
-            F2D(nt_range)(m, k, kc, 0, n, c0, c1, a, lda, b, ldb, ad, ct, n);
-#pragma omp barrier
-            sum_narrow(T, scratch + (size_t)m * kc, per, m, n, c, ldc);
-        } else {
-            double *cd = scratch + (size_t)T * per;
-            int lo, hi;
-            block(n, T, t, F2D_NT_Q, &lo, &hi);
-            if (hi > lo) {
-                F2D(nt_range)(m, k, kc, lo, hi, 0, nchunks, a, lda, b, ldb, ad, cd, n);
-                narrow_block(m, hi - lo, cd + lo, n, c + lo, ldc);
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) {
+            double *ad = scratch + (size_t)t * per;
+            if (splitk) {
+                double *ct = ad + (size_t)m * kc;
+                int c0, c1;
+                block(nchunks, T, t, 1, &c0, &c1);
+                if (c1 <= c0) memset(ct, 0, mn * sizeof *ct);
+                F2D(nt_range)(m, k, kc, 0, n, c0, c1, a, lda, b, ldb, ad, ct, n);
+            } else {
+                double *cd = scratch + (size_t)T * per;
+                int lo, hi;
+                block(n, T, t, F2D_NT_Q, &lo, &hi);
+                if (hi > lo) {
+                    F2D(nt_range)(m, k, kc, lo, hi, 0, nchunks, a, lda, b, ldb, ad, cd, n);
+                    narrow_block(m, hi - lo, cd + lo, n, c + lo, ldc);
+                }
             }
         }
+        if (splitk) sum_narrow(T, scratch + (size_t)m * kc, per, m, n, c, ldc);
     }
 }
