@@ -13,6 +13,7 @@
 #include "src/bench.h"
 #include "src/model.h"
 #include "src/net.h"
+#include "src/cost_cmd.h"
 #include "src/quantize_cmd.h"
 #include "src/session.h"
 #include "src/train.h"
@@ -215,6 +216,7 @@ static void usage(FILE *f) {
             "  eval    evaluate a checkpoint on the test set\n"
             "  bench   measure training throughput\n"
             "  quantize  apply a number format to a tensor in an .npy file\n"
+            "  cost    what a training step costs an accelerator: MACs, bytes, energy\n"
             "  info    the backends of this build and the GPUs they see (also --version)\n\n"
             "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
             "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
@@ -267,6 +269,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
     if (strcmp(cmd, "bench") == 0) return lpt_bench_main(argc, argv);
     if (strcmp(cmd, "quantize") == 0) return lpt_quantize_main(argc, argv);
-    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize\n", cmd);
+    if (strcmp(cmd, "cost") == 0) return lpt_cost_main(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost\n", cmd);
     return 2;
 }
