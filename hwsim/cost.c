@@ -107,7 +107,8 @@ static double product_dram(double p, double q, double r, size_t buffer) {
 
 void lpt_cost_layer_step(const lpt_cost_setup *s, const lpt_energy_table *t, const lpt_cost_layer *l,
                          lpt_cost *one, lpt_cost *sum) {
-    const lpt_qformat *w = &s->prec.w, *a = &s->prec.a, *g = &s->prec.g;
+    const lpt_precision *pr = l->prec ? l->prec : &s->prec;
+    const lpt_qformat *w = &pr->w, *a = &pr->a, *g = &pr->g;
     const lpt_qformat f32 = {.fmt = LPT_FMT_FP32, .width = 32};
     const double N = s->batch, in = N * (double)l->in, out = N * (double)l->out;
     char what[64];

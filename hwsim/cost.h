@@ -51,6 +51,7 @@ typedef struct {
     size_t weights;       /* elements of the weight tensor (weighted layers) */
     size_t macs;          /* multiply-accumulates of the forward product, per item */
     size_t params;        /* all learnable scalars (weights and biases) */
+    const lpt_precision *prec; /* this layer's formats where they differ (auto); NULL: the setup's */
 } lpt_cost_layer;
 
 /* what one layer (or the whole network) costs per training step */

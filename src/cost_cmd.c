@@ -10,10 +10,10 @@
 #include "hwsim/cost.h"
 #include "src/args.h"
 #include "src/net.h"
+#include "src/precision.h"
 #include "src/base/util.h"
 
-/* the layers of a built net as the cost model sees them (per item) */
-static lpt_cost_layer *describe(const lpt_net *net) {
+lpt_cost_layer *lpt_net_cost_layers(const lpt_net *net) {
     lpt_cost_layer *cl = lpt_xcalloc((size_t)net->nlayers, sizeof *cl);
     for (int i = 0; i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
@@ -119,7 +119,7 @@ int lpt_cost_main(int argc, char **argv) {
         lpt_backend_destroy(be);
         return 2;
     }
-    lpt_cost_layer *cl = describe(&net);
+    lpt_cost_layer *cl = lpt_net_cost_layers(&net);
     if (!json) {
         printf("lpt cost: %s, %s%s, batch %d, buffer %d KiB: one training step\n", model, precision,
                strcmp(precision, "auto") == 0 ? " (at its widest choice: w, a, g dfp8)" : "", batch, buffer_kib);
@@ -134,4 +134,54 @@ int lpt_cost_main(int argc, char **argv) {
     lpt_backend_destroy(be);
     lpt_model_spec_free(&spec);
     return 0;
+}
+
+/* the format of a layer's tensor in the statistics unit, or NULL */
+static const lpt_qformat *entry_fmt(const lpt_stats_unit *u, const char *layer, const char *tensor) {
+    for (int i = 0; i < u->n; i++)
+        if (strcmp(u->e[i].layer, layer) == 0 && strcmp(u->e[i].tensor, tensor) == 0) return &u->e[i].fmt;
+    return NULL;
+}
+
+void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *precision, int batch) {
+    lpt_energy_table t;
+    lpt_energy_default(&t);
+    lpt_cost_setup s = {.acc_bits = p->active ? p->q.acc_bits : 0, .batch = batch, .buffer_bytes = 512 << 10};
+    lpt_cost_setup f32 = s;
+    if (lpt_precision_parse("fp32", &f32.prec)) return;
+    s.prec = p->active ? p->q.prec : f32.prec;
+    lpt_cost_layer *cl = lpt_net_cost_layers(net);
+    lpt_precision *lp = lpt_xcalloc((size_t)net->nlayers, sizeof *lp);
+    /* each layer's formats as configured now; a layer without quantization points holds
+     * the output of the weighted layer before it and the gradient of the one after it */
+    const lpt_qformat *y_before = NULL, *dx_after = NULL;
+    for (int i = 0; i < net->nlayers && p->active; i++) {
+        const lpt_qformat *w = entry_fmt(&p->stats, cl[i].name, "w"), *x = entry_fmt(&p->stats, cl[i].name, "x");
+        lp[i] = s.prec;
+        if (w) lp[i].w = *w;
+        if (x) lp[i].a = *x;
+        else if (y_before) lp[i].a = *y_before;
+        const lpt_qformat *y = entry_fmt(&p->stats, cl[i].name, "y");
+        if (y) y_before = y;
+        cl[i].prec = &lp[i];
+    }
+    for (int i = net->nlayers - 1; i >= 0 && p->active; i--) {
+        const lpt_qformat *dy = entry_fmt(&p->stats, cl[i].name, "dy"), *dx = entry_fmt(&p->stats, cl[i].name, "dx");
+        if (dy) lp[i].g = *dy;
+        else if (dx_after) lp[i].g = *dx_after;
+        if (dx) dx_after = dx;
+    }
+    lpt_cost q = {0}, f = {0}, one;
+    for (int i = 0; i < net->nlayers; i++) lpt_cost_layer_step(&s, &t, &cl[i], &one, &q);
+    for (int i = 0; i < net->nlayers; i++) {
+        cl[i].prec = NULL;
+        lpt_cost_layer_step(&f32, &t, &cl[i], &one, &f);
+    }
+    printf("cost model (lpt cost, docs/cost-model.md): per training step of %d, %.4g mJ and %.4g MiB of DRAM "
+           "traffic in %s%s, %.3fx and %.3fx fp32's\n",
+           batch, (q.e_mac + q.e_mem) * 1e-9, q.dram_bytes / (1 << 20), precision,
+           strcmp(precision, "auto") == 0 ? " (each layer at the widths configured last)" : "",
+           (q.e_mac + q.e_mem) / (f.e_mac + f.e_mem), q.dram_bytes / f.dram_bytes);
+    free(lp);
+    free(cl);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/cost_cmd.h"
 #include "src/health.h"
 #include "src/step.h"
 #include "src/base/rng.h"
@@ -461,6 +462,7 @@ static int run_finish(run_t *r) {
         lpt_prec_print_summary(p);
         if (p->fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)st->loss_scale, st->skipped);
     }
+    if (!cfg->quiet) lpt_train_print_cost(&r->s.net, p, cfg->precision, cfg->batch);
     const double chance = lpt_health_chance(r->test.labels, r->test.n, r->s.net.classes);
     if (cfg->dead_steps > 0 && rec->test_acc < chance + LPT_HEALTH_MARGIN) {
         char msg[512];
