@@ -110,12 +110,27 @@ static void test_command(void **state) {
     free(out), free(err);
 }
 
+/* a training run ends with its step's cost, auto at the widths it chose (all within the
+ * 8-bit class here: int8-dyn's figures) */
+static void test_train_summary(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *out = NULL, *err = NULL;
+    tu_write_synthetic_mnist(dir, 256, 64, 3);
+    assert_int_equal(tu_run_lpt(&out, &err, "train", "--data", dir, "--precision", "auto", "--epochs", "1",
+                                "--threads", "1", NULL), 0);
+    assert_non_null(strstr(out, "per training step of 64, 1.107 mJ and 6.37 MiB of DRAM traffic in auto (each "
+                                "layer at the widths configured last), 0.268x and 0.286x fp32's"));
+    free(out), free(err);
+    tu_rmtree(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_layer_by_hand),
         cmocka_unit_test(test_mac_kinds),
         cmocka_unit_test(test_energy_file),
         cmocka_unit_test(test_command),
+        cmocka_unit_test(test_train_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
