@@ -2,7 +2,7 @@
 # missing from Debian's packages, builds with CMake into build/, then trains or tests.
 BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
-DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist
+DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox
 # the suite also fuzzes every parser for a while: clang with its libFuzzer runtime
 TEST_DEPS := $(DEPS) clang libclang-rt-dev libomp-dev
 TRAIN_ARGS ?= --model lenet5 --precision int8-dyn --epochs 10

@@ -15,6 +15,7 @@
 #include "src/net.h"
 #include "src/cost_cmd.h"
 #include "src/quantize_cmd.h"
+#include "src/sweep.h"
 #include "src/session.h"
 #include "src/train.h"
 #include "src/base/util.h"
@@ -217,6 +218,7 @@ static void usage(FILE *f) {
             "  bench   measure training throughput\n"
             "  quantize  apply a number format to a tensor in an .npy file\n"
             "  cost    what a training step costs an accelerator: MACs, bytes, energy\n"
+            "  sweep   a grid of training runs in parallel, resumable, with a table over seeds\n"
             "  info    the backends of this build and the GPUs they see (also --version)\n\n"
             "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
             "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
@@ -270,6 +272,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "bench") == 0) return lpt_bench_main(argc, argv);
     if (strcmp(cmd, "quantize") == 0) return lpt_quantize_main(argc, argv);
     if (strcmp(cmd, "cost") == 0) return lpt_cost_main(argc, argv);
-    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost\n", cmd);
+    if (strcmp(cmd, "sweep") == 0) return lpt_sweep_main(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost, sweep\n", cmd);
     return 2;
 }

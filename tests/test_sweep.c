@@ -1,0 +1,135 @@
+/* test_sweep.c - `lpt sweep` as a user runs it: a grid finished in one command with its
+ * table, a re-run that runs nothing again, a point resumed from the checkpoint an
+ * interrupted run left, and bad grids, lists and folders refused with one line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "src/base/util.h"
+#include "tests/testutil.h"
+
+static char *g_data;
+
+static int setup(void **state) {
+    (void)state;
+    g_data = tu_tmpdir();
+    tu_write_synthetic_mnist(g_data, 256, 64, 5);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    tu_rmtree(g_data);
+    return 0;
+}
+
+static int sweep(char **out, char **err, const char *dir) {
+    char args[600];
+    snprintf(args, sizeof args, "--data %s --test-limit 64", g_data);
+    return tu_run_lpt(out, err, "sweep", "--out", dir, "--grid", "w=4,8 a=8 g=8", "--seeds", "1", "--jobs", "2",
+                      "--train-args", args, NULL);
+}
+
+static long file_size(const char *dir, const char *point, const char *file) {
+    char path[800];
+    snprintf(path, sizeof path, "%s/points/%s/%s", dir, point, file);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void test_grid_table_and_rerun(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *out = NULL, *err = NULL, path[600];
+    assert_int_equal(sweep(&out, &err, dir), 0);
+    assert_non_null(strstr(out, "3 of 3 points done"));
+    free(out), free(err);
+    snprintf(path, sizeof path, "%s/table.csv", dir);
+    size_t n;
+    char *csv = lpt_file_read(path, 1 << 20, &n);
+    assert_non_null(csv);
+    assert_int_equal(tu_lines(csv), 4); /* header, fp32, two grid points */
+    assert_non_null(strstr(csv, "model,precision,w,a,g,runs,mean,sd,min,max\n"));
+    assert_non_null(strstr(csv, "lenet5,\"w=dfp4,a=dfp8,g=dfp8:sr\",dfp4,dfp8,dfp8:sr,1,"));
+    free(csv);
+    /* the plot, where gnuplot is installed (make test installs it) */
+    snprintf(path, sizeof path, "%s/accuracy_lenet5.png", dir);
+    if (system("command -v gnuplot > /dev/null 2>&1") == 0) {
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_size > 1000);
+    } else {
+        print_message("no gnuplot here: the plot is not checked\n");
+    }
+    /* again: every point is done, nothing runs (the logs do not grow) */
+    const long before = file_size(dir, "lenet5_w_dfp8_a_dfp8_g_dfp8_sr_s1", "log.txt");
+    assert_true(before > 0);
+    assert_int_equal(sweep(&out, &err, dir), 0);
+    assert_non_null(strstr(out, "3 of 3 points done, 0 running"));
+    assert_int_equal(file_size(dir, "lenet5_w_dfp8_a_dfp8_g_dfp8_sr_s1", "log.txt"), before);
+    free(out), free(err);
+    tu_rmtree(dir);
+}
+
+/* a point with the checkpoint of an interrupted run (here: stopped by --max-steps) and no
+ * result goes on from it */
+static void test_resumes_a_checkpoint(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *out = NULL, *err = NULL, pdir[600], ckpt[700], log[700];
+    snprintf(pdir, sizeof pdir, "%s/points/lenet5_fp32_s1", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", pdir);
+    snprintf(log, sizeof log, "%s/points/lenet5_fp32_s1/metrics.jsonl", dir);
+    snprintf(out = lpt_xmalloc(700), 700, "%s/points", dir);
+    assert_int_equal(mkdir(out, 0755), 0);
+    assert_int_equal(mkdir(pdir, 0755), 0);
+    free(out);
+    assert_int_equal(tu_run_lpt(&out, &err, "train", "--data", g_data, "--test-limit", "64", "--threads", "1",
+                                "--epochs", "1", "--max-steps", "2", "--checkpoint", ckpt, "--metrics-out", log,
+                                "--quiet", NULL),
+                     0);
+    free(out), free(err);
+    assert_int_equal(sweep(&out, &err, dir), 0);
+    free(out), free(err);
+    snprintf(log, sizeof log, "%s/log.txt", pdir);
+    size_t n;
+    char *text = lpt_file_read(log, 1 << 20, &n);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "resumed from"));
+    assert_non_null(strstr(text, "done: 1 epoch"));
+    free(text);
+    /* the same folder with other settings is refused */
+    assert_int_equal(tu_run_lpt(&out, &err, "sweep", "--out", dir, "--epochs", "2", NULL), 2);
+    assert_non_null(strstr(err, "holds a sweep with other settings (epochs 1;"));
+    free(out), free(err);
+    tu_rmtree(dir);
+}
+
+static void expect_refused(int status, const char *a1, const char *a2, const char *a3, const char *a4,
+                           const char *msg) {
+    char *out = NULL, *err = NULL;
+    assert_int_equal(tu_run_lpt(&out, &err, "sweep", a1, a2, a3, a4, NULL), status);
+    if (!strstr(err, msg)) fail_msg("expected '%s' in: %s", msg, err);
+    assert_int_equal(tu_lines(err), 1);
+    free(out), free(err);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "w=4,99", "--grid: w=99: dynamic fixed point");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "x=8", "'x=8' is not ROLE=V1,V2,...");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "w=", "w= has no values");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--seeds", "1,b", "--seeds: 'b' is not a seed");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--models", "lenet9", "--models: model 'lenet9'");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--precisions", "int8", "--precisions: unknown format");
+    expect_refused(2, "--grid", "w=8", "--seeds", "1", "--out DIR is required");
+    expect_refused(1, "--out", "/proc/lpt-sweep", "--grid", "w=8", "--out: cannot create folder /proc/lpt-sweep");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grid_table_and_rerun),
+        cmocka_unit_test(test_resumes_a_checkpoint),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
