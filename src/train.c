@@ -267,9 +267,9 @@ static void print_banner(const run_t *r) {
     const lpt_backend *be = r->s.be;
     if (cfg->quiet) return;
     printf("lpt train: model %s, precision %s, backend %s (%d thread%s, kernels %s), %d train / %d test "
-           "images, batch %d, %d epochs\n",
+           "images, batch %d, %d epoch%s\n",
            cfg->model, cfg->precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_isa_name(),
-           r->train.n, r->test.n, cfg->batch, cfg->epochs);
+           r->train.n, r->test.n, cfg->batch, cfg->epochs, cfg->epochs == 1 ? "" : "s");
     lpt_net_print(&r->s.net, stdout);
     if (cfg->resume[0]) {
         printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s", cfg->resume,
