@@ -31,7 +31,14 @@ int lpt_energy_load(const char *path, lpt_energy_table *t) {
     size_t n;
     char *text = lpt_file_read(path, 1 << 20, &n);
     if (!text) return -1;
+    if (strlen(text) != n) {
+        lpt_error_set("%s: a NUL byte in a text file", path);
+        free(text);
+        return -1;
+    }
     int line = 0, rc = 0;
+    char seen[64][32];
+    int nseen = 0;
     for (char *l = text, *next; *l && !rc; l = next) {
         char *eol = strchr(l, '\n');
         next = eol ? eol + 1 : l + strlen(l);
@@ -44,10 +51,17 @@ int lpt_energy_load(const char *path, lpt_energy_table *t) {
         const int got = sscanf(l, "%31s %lf %7s", name, &v, extra);
         if (got <= 0) continue;
         if (got != 2 || !isfinite(v) || v < 0) {
-            lpt_error_set("%s:%d: expected 'name picojoules' with a number >= 0", path, line);
+            lpt_error_set("%s:%d: %s: expected 'name picojoules' with a number >= 0", path, line, name);
             rc = -1;
             break;
         }
+        for (int i = 0; i < nseen; i++)
+            if (strcmp(seen[i], name) == 0) {
+                lpt_error_set("%s:%d: %s given twice", path, line, name);
+                rc = -1;
+            }
+        if (rc) break;
+        if (nseen < 64) memcpy(seen[nseen++], name, sizeof name);
         int known = 0;
 #define SET(f)                    \
     if (strcmp(name, #f) == 0) { \
@@ -97,12 +111,14 @@ double lpt_cost_mac_pj(const lpt_energy_table *t, const lpt_qformat *a, const lp
 /* bytes of n elements stored in format q */
 static double bytes(const lpt_qformat *q, double n) { return n * lpt_qformat_code_bytes(q); }
 
-/* DRAM bytes of one product: p, the operand split into blocks of half the buffer when
- * the three do not fit; q, read again for every block; r, the result */
+/* DRAM bytes of a product with operands p and q and result r: read once each when the
+ * three fit in the buffer; otherwise one operand is split into blocks of half the buffer
+ * and the other read again for every block, whichever of the two ways moves less */
 static double product_dram(double p, double q, double r, size_t buffer) {
     if (p + q + r <= (double)buffer) return p + q + r;
-    const double half = (double)buffer / 2, blocks = half > 0 ? ceil(p / half) : 1;
-    return p + q * (blocks > 1 ? blocks : 1) + r;
+    const double half = (double)buffer / 2;
+    const double bp = half > 0 ? fmax(1, ceil(p / half)) : 1, bq = half > 0 ? fmax(1, ceil(q / half)) : 1;
+    return fmin(p + q * bp, q + p * bq) + r;
 }
 
 void lpt_cost_layer_step(const lpt_cost_setup *s, const lpt_energy_table *t, const lpt_cost_layer *l,
@@ -128,7 +144,7 @@ void lpt_cost_layer_step(const lpt_cost_setup *s, const lpt_energy_table *t, con
         /* the update: read W, dW and momentum, write W and momentum (float32), and the
          * weights' copy in their format */
         dram += 20.0 * (double)l->params + wb;
-    } else {
+    } else if (!l->view) {
         dram += bytes(a, in) + bytes(a, out);                       /* forward */
         dram += bytes(g, out) + bytes(a, in) + bytes(g, in);        /* backward: dY, x, dX */
     }

@@ -15,12 +15,12 @@
  *   memory     an on-chip buffer of `buffer_bytes` between DRAM and the arithmetic:
  *              every byte crosses the buffer once each way (written in, read out). A
  *              product whose operands and result fit in the buffer reads each operand
- *              from DRAM once and writes the result once; otherwise the weight-side
- *              operand (W, or dY for dW) is split into blocks of half the buffer and the
- *              other operand is read from DRAM again for every block;
- *   other      layers without weights (ReLU, pooling, flatten, batch norm, dropout)
- *              read their input and write their output in each direction, at the
- *              formats above; their arithmetic is not counted. */
+ *              from DRAM once and writes the result once; otherwise one operand is
+ *              split into blocks of half the buffer and the other read from DRAM again
+ *              for every block, whichever way moves fewer bytes;
+ *   other      layers without weights (ReLU, pooling, batch norm, dropout) read their
+ *              input and write their output in each direction, at the formats above
+ *              (flatten, a view, moves nothing); their arithmetic is not counted. */
 #ifndef LPT_COST_H
 #define LPT_COST_H
 
@@ -47,6 +47,7 @@ typedef struct {
     const char *name;
     int weighted;         /* a product with a weight tensor (conv2d, linear) */
     int first;            /* no dX is computed */
+    int view;             /* the output is the input seen another way (flatten): nothing moves */
     size_t in, out;       /* elements of the layer's input and output, per item */
     size_t weights;       /* elements of the weight tensor (weighted layers) */
     size_t macs;          /* multiply-accumulates of the forward product, per item */

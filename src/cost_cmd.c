@@ -3,6 +3,7 @@
  * fp32 (docs/cost-model.md). */
 #include "src/cost_cmd.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ lpt_cost_layer *lpt_net_cost_layers(const lpt_net *net) {
         c->out = lpt_shape_count(&l->out) / (size_t)l->out.dim[0];
         c->first = i == 0;
         c->weighted = strcmp(l->ops->type, "conv2d") == 0 || strcmp(l->ops->type, "linear") == 0;
+        c->view = strcmp(l->ops->type, "flatten") == 0;
         const int np = l->ops->params(l, NULL);
         lpt_param *p = np ? lpt_xcalloc((size_t)np, sizeof *p) : NULL;
         if (np) l->ops->params(l, p);
@@ -68,15 +70,24 @@ static int cost_precision(const char *name, lpt_precision *p) {
     return lpt_precision_parse(name, p);
 }
 
+/* a / b as "0.277x", or "n/a" where fp32 costs nothing (a table of zeros) */
+static const char *ratio(double a, double b, char *buf, size_t n) {
+    if (b > 0 && isfinite(a / b))
+        snprintf(buf, n, "%.3fx", a / b);
+    else
+        snprintf(buf, n, "n/a");
+    return buf;
+}
+
 static void print_summary(const lpt_cost_setup *s, const lpt_cost *q, const lpt_cost *f, const char *precision) {
-    char fw[64], fg[64], fx[64];
-    const double ratio_e = (q->e_mac + q->e_mem) / (f->e_mac + f->e_mem);
+    char fw[64], fg[64], fx[64], r[4][16];
     lpt_cost_mac_pj(&(lpt_energy_table){0}, &s->prec.a, &s->prec.w, s->acc_bits, fw, sizeof fw);
     lpt_cost_mac_pj(&(lpt_energy_table){0}, &s->prec.g, &s->prec.w, s->acc_bits, fg, sizeof fg);
     lpt_cost_mac_pj(&(lpt_energy_table){0}, &s->prec.g, &s->prec.a, s->acc_bits, fx, sizeof fx);
     printf("products: forward %s; dX %s; dW %s\n", fw, fg, fx);
-    printf("against fp32: MAC energy %.3fx, DRAM bytes %.3fx, memory energy %.3fx, total energy %.3fx (%s)\n",
-           q->e_mac / f->e_mac, q->dram_bytes / f->dram_bytes, q->e_mem / f->e_mem, ratio_e, precision);
+    printf("against fp32: MAC energy %s, DRAM bytes %s, memory energy %s, total energy %s (%s)\n",
+           ratio(q->e_mac, f->e_mac, r[0], 16), ratio(q->dram_bytes, f->dram_bytes, r[1], 16),
+           ratio(q->e_mem, f->e_mem, r[2], 16), ratio(q->e_mac + q->e_mem, f->e_mac + f->e_mem, r[3], 16), precision);
 }
 
 int lpt_cost_main(int argc, char **argv) {
@@ -172,16 +183,17 @@ void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *pre
         if (dx) dx_after = dx;
     }
     lpt_cost q = {0}, f = {0}, one;
+    char r[2][16];
     for (int i = 0; i < net->nlayers; i++) lpt_cost_layer_step(&s, &t, &cl[i], &one, &q);
     for (int i = 0; i < net->nlayers; i++) {
         cl[i].prec = NULL;
         lpt_cost_layer_step(&f32, &t, &cl[i], &one, &f);
     }
     printf("cost model (lpt cost, docs/cost-model.md): per training step of %d, %.4g mJ and %.4g MiB of DRAM "
-           "traffic in %s%s, %.3fx and %.3fx fp32's\n",
+           "traffic in %s%s, %s and %s fp32's\n",
            batch, (q.e_mac + q.e_mem) * 1e-9, q.dram_bytes / (1 << 20), precision,
            strcmp(precision, "auto") == 0 ? " (each layer at the widths configured last)" : "",
-           (q.e_mac + q.e_mem) / (f.e_mac + f.e_mem), q.dram_bytes / f.dram_bytes);
+           ratio(q.e_mac + q.e_mem, f.e_mac + f.e_mem, r[0], 16), ratio(q.dram_bytes, f.dram_bytes, r[1], 16));
     free(lp);
     free(cl);
 }

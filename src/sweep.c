@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "quant/format.h"
 #include "src/args.h"
+#include "src/config.h"
 #include "src/model.h"
 #include "src/base/util.h"
 
@@ -36,14 +36,21 @@ typedef struct {
     int epochs, train_limit, jobs, threads, baseline;
 } sweep_cfg;
 
+/* the signal that stops the sweep (SIGINT, SIGTERM, SIGHUP), 0 while it runs */
 static volatile sig_atomic_t g_stop;
-static void on_sigint(int sig) { (void)sig; g_stop = 1; }
+static void on_stop(int sig) { g_stop = sig; }
 
-/* split s at any of `seps` into at most MAX_LIST tokens (s is modified) */
+/* split s at any of `seps` into at most MAX_LIST tokens (s is modified); -1 with an
+ * error when there are more */
 static int split(char *s, const char *seps, char **tok) {
     int n = 0;
-    for (char *save = NULL, *t = strtok_r(s, seps, &save); t && n < MAX_LIST; t = strtok_r(NULL, seps, &save))
+    for (char *save = NULL, *t = strtok_r(s, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
+        if (n == MAX_LIST) {
+            lpt_error_set("more than %d values in one list", MAX_LIST);
+            return -1;
+        }
         tok[n++] = t;
+    }
     return n;
 }
 
@@ -75,6 +82,11 @@ static int grid_precisions(const char *grid, char prec[][64], int max) {
     snprintf(vals[0][0], 48, "fp32"), snprintf(vals[1][0], 48, "fp32"), snprintf(vals[2][0], 48, "fp32");
     snprintf(g, sizeof g, "%s", grid);
     const int nr = split(g, " \t", roles);
+    int given[3] = {0, 0, 0};
+    if (nr < 0) {
+        lpt_error_prefix("--grid");
+        return -1;
+    }
     for (int r = 0; r < nr; r++) {
         const char *eq = strchr(roles[r], '='), *which = strchr("wag", roles[r][0]);
         if (!eq || eq != roles[r] + 1 || !which || !roles[r][0]) {
@@ -82,9 +94,17 @@ static int grid_precisions(const char *grid, char prec[][64], int max) {
             return -1;
         }
         const int ri = (int)(which - "wag");
+        if (given[ri]++) {
+            lpt_error_set("--grid: %c= given twice", roles[r][0]);
+            return -1;
+        }
         char list[128], *v[MAX_LIST];
         snprintf(list, sizeof list, "%s", eq + 1);
         nv[ri] = split(list, ",", v);
+        if (nv[ri] < 0) {
+            lpt_error_prefix("--grid: %c=", roles[r][0]);
+            return -1;
+        }
         if (nv[ri] == 0) {
             lpt_error_set("--grid: %c= has no values", roles[r][0]);
             return -1;
@@ -130,13 +150,36 @@ static double read_done(const point *p) {
     return acc;
 }
 
-/* the points of the sweep, the finished ones marked done; -1 with an error */
+/* every model loads, fits a point's name and goes into file names and JSON as it is;
+ * -1 with an error */
+static int check_models(char **models, int nm) {
+    for (int m = 0; m < nm; m++) {
+        if (strlen(models[m]) >= sizeof((point *)0)->model || strpbrk(models[m], "\"'\\`$\t\n")) {
+            lpt_error_set("--models: '%s': at most 63 characters, no quotes, backslashes, '`' or '$'", models[m]);
+            return -1;
+        }
+        lpt_model_spec spec;
+        if (lpt_model_spec_load(models[m], &spec)) {
+            lpt_error_prefix("--models");
+            return -1;
+        }
+        lpt_model_spec_free(&spec);
+    }
+    return 0;
+}
+
+/* the points of the sweep, the finished ones marked done, each folder once (a precision
+ * or seed given twice is one point); -1 with an error */
 static int plan(const sweep_cfg *c, point *pts) {
     char plist[MAX_POINTS / 8][64], mbuf[256], sbuf[128], pbuf[512], *models[MAX_LIST], *seeds[MAX_LIST], *named[MAX_LIST];
     int np = 0;
     if (c->baseline) snprintf(plist[np++], 64, "fp32");
     snprintf(pbuf, sizeof pbuf, "%s", c->precisions);
     const int nn = split(pbuf, "/", named);
+    if (nn < 0) {
+        lpt_error_prefix("--precisions");
+        return -1;
+    }
     for (int i = 0; i < nn && np < MAX_POINTS / 8; i++) {
         lpt_precision pr;
         if (strcmp(named[i], "auto") != 0 && lpt_precision_parse(named[i], &pr) != 0) {
@@ -156,14 +199,11 @@ static int plan(const sweep_cfg *c, point *pts) {
     snprintf(mbuf, sizeof mbuf, "%s", c->models);
     snprintf(sbuf, sizeof sbuf, "%s", c->seeds);
     const int nm = split(mbuf, ",", models), ns = split(sbuf, ",", seeds);
-    for (int m = 0; m < nm; m++) {
-        lpt_model_spec spec;
-        if (lpt_model_spec_load(models[m], &spec)) {
-            lpt_error_prefix("--models");
-            return -1;
-        }
-        lpt_model_spec_free(&spec);
+    if (nm < 0 || ns < 0) {
+        lpt_error_prefix(nm < 0 ? "--models" : "--seeds");
+        return -1;
     }
+    if (check_models(models, nm)) return -1;
     int n = 0;
     for (int m = 0; m < nm; m++)
         for (int q = 0; q < np; q++)
@@ -184,11 +224,51 @@ static int plan(const sweep_cfg *c, point *pts) {
                 memcpy(p->precision, plist[q], sizeof p->precision);
                 p->seed = (int)seed;
                 if (point_dir(c, p)) return -1;
+                int twice = 0;
+                for (int j = 0; j < n - 1 && !twice; j++) twice = strcmp(pts[j].dir, p->dir) == 0;
+                if (twice) {
+                    n--;
+                    continue;
+                }
                 p->acc = read_done(p);
                 p->state = p->acc >= 0 ? 2 : 0;
             }
     if (n == 0) lpt_error_set("the grid is empty (no model, precision or seed)");
     return n ? n : -1;
+}
+
+/* the precision quantizes some role (a statistics log is written) */
+static int quantized(const char *precision) {
+    lpt_precision p;
+    if (strcmp(precision, "auto") == 0) return 1;
+    return lpt_precision_parse(precision, &p) == 0 &&
+           (p.w.fmt != LPT_FMT_FP32 || p.a.fmt != LPT_FMT_FP32 || p.g.fmt != LPT_FMT_FP32);
+}
+
+/* --train-args into argv from a; on resume without the options a checkpoint fixes (they
+ * are in it; --resume refuses them). The new count, or -1 with an error. */
+static int add_extra(const sweep_cfg *c, int resume, char **argv, int a, int max, char *buf, size_t n) {
+    char *ex[MAX_LIST];
+    snprintf(buf, n, "%s", c->extra);
+    const int ne = split(buf, " \t", ex);
+    if (ne < 0 || a + ne > max) {
+        lpt_error_set("--train-args: too many arguments");
+        return -1;
+    }
+    for (int i = 0; i < ne; i++) {
+        const lpt_cfg_field *f = NULL;
+        for (int k = 0; k < lpt_cfg_nfields && !f && ex[i][0] == '-' && ex[i][1] == '-'; k++) {
+            const char *o = lpt_cfg_fields[k].option;
+            const size_t ol = o ? strlen(o) : 0;
+            if (o && strncmp(ex[i] + 2, o, ol) == 0 && (ex[i][2 + ol] == 0 || ex[i][2 + ol] == '=')) f = &lpt_cfg_fields[k];
+        }
+        if (resume && f && f->fixed) { /* and its value, when separate */
+            if (!strchr(ex[i], '=') && f->kind != LPT_CF_FLAG && f->kind != LPT_CF_FLAG_OFF) i++;
+            continue;
+        }
+        argv[a++] = ex[i];
+    }
+    return a;
 }
 
 /* start `lpt train` for a point in its folder (resuming its checkpoint if one is there) */
@@ -201,7 +281,7 @@ static int start(const sweep_cfg *c, point *p, const char *self) {
     snprintf(epochs, sizeof epochs, "%d", c->epochs), snprintf(seed, sizeof seed, "%d", p->seed);
     snprintf(threads, sizeof threads, "%d", c->threads), snprintf(limit, sizeof limit, "%d", c->train_limit);
     const int resume = access(ckpt, R_OK) == 0;
-    char *argv[48], extra[512], *ex[MAX_LIST];
+    char *argv[80], extra[512];
     int a = 0;
     argv[a++] = (char *)self, argv[a++] = "train", argv[a++] = "--no-progress";
     if (resume) {
@@ -211,12 +291,10 @@ static int start(const sweep_cfg *c, point *p, const char *self) {
         argv[a++] = "--seed", argv[a++] = seed, argv[a++] = "--epochs", argv[a++] = epochs;
         argv[a++] = "--threads", argv[a++] = threads, argv[a++] = "--checkpoint", argv[a++] = ckpt;
         argv[a++] = "--metrics-out", argv[a++] = metrics;
-        if (strcmp(p->precision, "fp32") != 0) argv[a++] = "--stats-out", argv[a++] = stats;
+        if (quantized(p->precision)) argv[a++] = "--stats-out", argv[a++] = stats;
         if (c->train_limit > 0) argv[a++] = "--train-limit", argv[a++] = limit;
-        snprintf(extra, sizeof extra, "%s", c->extra);
-        const int ne = split(extra, " \t", ex);
-        for (int i = 0; i < ne && a < 46; i++) argv[a++] = ex[i];
     }
+    if ((a = add_extra(c, resume, argv, a, 79, extra, sizeof extra)) < 0) return -1;
     argv[a] = NULL;
     const pid_t pid = fork();
     if (pid < 0) {
@@ -232,28 +310,6 @@ static int start(const sweep_cfg *c, point *p, const char *self) {
     }
     p->pid = pid, p->state = 1, p->started = lpt_time_now();
     return 0;
-}
-
-/* mkdir -p; 0, or -1 with an error naming the folder */
-static int mkdirs(const char *path) {
-    char buf[640];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *q = buf + 1;; q++) {
-        const char c = *q;
-        if (c != '/' && c != 0) continue;
-        *q = 0;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-            lpt_error_set("cannot create folder %s: %s", buf, strerror(errno));
-            return -1;
-        }
-        struct stat st;
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            lpt_error_set("%s is not a folder", buf);
-            return -1;
-        }
-        *q = c;
-        if (!c) return 0;
-    }
 }
 
 /* the last "test_acc" of a metrics file, or -1 */
@@ -288,7 +344,10 @@ static void finish(point *p, int status, int *failed) {
     }
     p->state = 3;
     (*failed)++;
-    fprintf(stderr, "\nlpt sweep: %s failed (see %s/log.txt)\n", p->dir, p->dir);
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "\nlpt sweep: %s was killed by signal %d (see %s/log.txt)\n", p->dir, WTERMSIG(status), p->dir);
+    else
+        fprintf(stderr, "\nlpt sweep: %s failed (see %s/log.txt)\n", p->dir, p->dir);
 }
 
 static void progress(const point *pts, int n, double t0, int finished_now, int jobs) {
@@ -308,7 +367,7 @@ static void progress(const point *pts, int n, double t0, int finished_now, int j
 
 /* run every waiting point, `jobs` at a time; the number that failed */
 static int run_points(const sweep_cfg *c, point *pts, int n, const char *self) {
-    int failed = 0, finished_now = 0, next = 0;
+    int failed = 0, finished_now = 0, next = 0, forwarded = 0;
     const double t0 = lpt_time_now();
     for (;;) {
         int running = 0;
@@ -316,7 +375,7 @@ static int run_points(const sweep_cfg *c, point *pts, int n, const char *self) {
         while (!g_stop && running < c->jobs && next < n) {
             point *p = &pts[next++];
             if (p->state != 0) continue;
-            if (mkdirs(p->dir) || start(c, p, self)) {
+            if (lpt_mkdirs(p->dir) || start(c, p, self)) {
                 fprintf(stderr, "\nlpt sweep: %s: %s\n", p->dir, lpt_error_get());
                 p->state = 3, failed++;
                 continue;
@@ -325,9 +384,20 @@ static int run_points(const sweep_cfg *c, point *pts, int n, const char *self) {
         }
         progress(pts, n, t0, finished_now, c->jobs);
         if (running == 0) break;
+        if (g_stop && g_stop != SIGINT && !forwarded) { /* Ctrl-C reaches the runs itself; TERM, HUP do not */
+            for (int i = 0; i < n; i++)
+                if (pts[i].state == 1) kill(pts[i].pid, SIGINT);
+            forwarded = 1;
+        }
         int status;
         const pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0) continue; /* EINTR: Ctrl-C reached the runs too; wait for them */
+        if (pid < 0 && errno == EINTR) continue; /* a stop signal: the runs checkpoint and end */
+        if (pid < 0) {
+            fprintf(stderr, "\nlpt sweep: waiting for the runs: %s\n", strerror(errno));
+            for (int i = 0; i < n; i++)
+                if (pts[i].state == 1) pts[i].state = 3, failed++;
+            break;
+        }
         for (int i = 0; i < n; i++)
             if (pts[i].state == 1 && pts[i].pid == pid) {
                 finish(&pts[i], status, &failed);
@@ -477,7 +547,7 @@ int lpt_sweep_main(int argc, char **argv) {
     char self[512], points[600];
     const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     snprintf(points, sizeof points, "%s/points", c.out);
-    if (len <= 0 || mkdirs(points)) {
+    if (len <= 0 || lpt_mkdirs(points)) {
         fprintf(stderr, "lpt sweep: --out: %s\n", len <= 0 ? "cannot find the lpt executable" : lpt_error_get());
         free(pts);
         return 1;
@@ -487,7 +557,10 @@ int lpt_sweep_main(int argc, char **argv) {
         free(pts);
         return rc;
     }
-    signal(SIGINT, on_sigint);
+    struct sigaction sa = {0}; /* no SA_RESTART: a stop signal ends the wait */
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL), sigaction(SIGTERM, &sa, NULL), sigaction(SIGHUP, &sa, NULL);
+    signal(SIGCHLD, SIG_DFL); /* an ignored SIGCHLD would leave no child to wait for */
     printf("lpt sweep: %d points in %s, %d at a time, %d thread%s each\n", n, c.out, c.jobs, c.threads,
            c.threads == 1 ? "" : "s");
     const int failed = run_points(&c, pts, n, self);

@@ -15,22 +15,24 @@ static int w_width(const lpt_sweep_row *r) {
     return strncmp(r->w, "dfp", 3) == 0 ? atoi(r->w + 3) : 0;
 }
 
-/* run gnuplot on a script; 0, or -1 (said) */
-static int gnuplot(const char *script) {
+/* run gnuplot on a script in folder `dir` (the script names its files relative to it);
+ * 0, or -1 (said) */
+static int gnuplot(const char *dir, const char *script) {
     const pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
+        if (chdir(dir) != 0) _exit(126);
         execlp("gnuplot", "gnuplot", script, (char *)NULL);
         _exit(127);
     }
     int status;
     if (waitpid(pid, &status, 0) < 0) return -1;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        printf("lpt sweep: no gnuplot (Debian: gnuplot-nox), so no plots; %s is written for later\n", script);
+        printf("lpt sweep: no gnuplot (Debian: gnuplot-nox), so no plots; %s/%s is written for later\n", dir, script);
         return -1;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "lpt sweep: gnuplot %s failed\n", script);
+        fprintf(stderr, "lpt sweep: gnuplot %s/%s failed\n", dir, script);
         return -1;
     }
     return 0;
@@ -60,36 +62,43 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
                     lpt_buf_printf(&dat, "%d %.4f %.4f\n", w, rows[i].mean, rows[i].sd);
         lpt_buf_printf(&dat, "\n\n");
     }
-    char path[700], script[700];
-    snprintf(path, sizeof path, "%s/accuracy_%s.dat", out, model);
-    snprintf(script, sizeof script, "%s/accuracy_%s.gp", out, model);
-    lpt_buf_printf(&gp, "set title \"%s: test accuracy against the weights' width\"\n"
-                        "set xlabel \"weight width (bits, dynamic fixed point)\"\n"
-                        "set ylabel \"test accuracy (%%): mean over seeds, sd as bars\"\n"
-                        "set key bottom right\nset grid\nset xtics 2\nset offsets 0.5, 0.5, 0, 0\n", model);
+    /* files in `out` named after the model with every odd character as '_'; gnuplot runs
+     * there, and the script's strings are single-quoted (no backquote substitution) */
+    char name[64], data[96], script[96], path[800], spath[800];
+    snprintf(name, sizeof name, "%.63s", model);
+    for (char *q = name; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-')) *q = '_';
+    snprintf(data, sizeof data, "accuracy_%s.dat", name);
+    snprintf(script, sizeof script, "accuracy_%s.gp", name);
+    snprintf(path, sizeof path, "%s/%s", out, data);
+    snprintf(spath, sizeof spath, "%s/%s", out, script);
+    lpt_buf_printf(&gp, "set title '%s: test accuracy against the weights'' width'\n"
+                        "set xlabel 'weight width (bits, dynamic fixed point)'\n"
+                        "set ylabel 'test accuracy (%%): mean over seeds, sd as bars'\n"
+                        "set key bottom right\nset grid\nset xtics 2\nset offsets 0.5, 0.5, 0, 0\n", name);
     for (int t = 0; t < 2; t++) {
-        lpt_buf_printf(&gp, "set terminal %s size 900,600\nset output \"%s/accuracy_%s.%s\"\nplot ",
-                       t ? "svg" : "png", out, model, t ? "svg" : "png");
+        lpt_buf_printf(&gp, "set terminal %s size 900,600\nset output 'accuracy_%s.%s'\nplot ", t ? "svg" : "png", name,
+                       t ? "svg" : "png");
         for (int s = 0; s < ns; s++)
-            lpt_buf_printf(&gp, "%s\"%s\" index %d using 1:2:3 with yerrorlines lw 2 title \"a %s, g %s\"",
-                           s ? ", " : "", path, s, series[s]->a, series[s]->g);
-        if (fp32 >= 0) lpt_buf_printf(&gp, ", %.4f with lines dashtype 2 lw 2 title \"fp32\"", fp32);
+            lpt_buf_printf(&gp, "%s'%s' index %d using 1:2:3 with yerrorlines lw 2 title 'a %s, g %s'", s ? ", " : "",
+                           data, s, series[s]->a, series[s]->g);
+        if (fp32 >= 0) lpt_buf_printf(&gp, ", %.4f with lines dashtype 2 lw 2 title 'fp32'", fp32);
         lpt_buf_printf(&gp, "\n");
     }
-    int rc = lpt_file_write_atomic(path, dat.data, dat.len) || lpt_file_write_atomic(script, gp.data, gp.len);
+    int rc = lpt_file_write_atomic(path, dat.data, dat.len) || lpt_file_write_atomic(spath, gp.data, gp.len);
     lpt_buf_free(&dat);
     lpt_buf_free(&gp);
     if (rc) {
         fprintf(stderr, "lpt sweep: %s\n", lpt_error_get());
         return -1;
     }
-    return gnuplot(script);
+    return gnuplot(out, script);
 }
 
 void lpt_sweep_plot(const char *out, const lpt_sweep_row *rows, int n) {
     for (int i = 0; i < n; i++) {
         int first = 1;
         for (int j = 0; j < i && first; j++) first = strcmp(rows[j].model, rows[i].model) != 0;
-        if (first && plot_model(out, rows[i].model, rows, n) < 0) return;
+        if (first) plot_model(out, rows[i].model, rows, n); /* said; the next model may still plot */
     }
 }

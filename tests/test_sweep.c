@@ -104,6 +104,20 @@ static void test_resumes_a_checkpoint(void **state) {
     tu_rmtree(dir);
 }
 
+/* a seed given twice is one point; a grid that quantizes nothing runs (no statistics log) */
+static void test_duplicates_and_float_grid(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *out = NULL, *err = NULL, args[600];
+    snprintf(args, sizeof args, "--data %s --test-limit 64", g_data);
+    assert_int_equal(tu_run_lpt(&out, &err, "sweep", "--out", dir, "--grid", "w=fp32", "--seeds", "1,1,01",
+                                "--train-args", args, NULL),
+                     0);
+    assert_non_null(strstr(out, "2 points in"));
+    assert_non_null(strstr(out, "2 of 2 points done"));
+    free(out), free(err);
+    tu_rmtree(dir);
+}
+
 static void expect_refused(int status, const char *a1, const char *a2, const char *a3, const char *a4,
                            const char *msg) {
     char *out = NULL, *err = NULL;
@@ -118,6 +132,9 @@ static void test_bad_input(void **state) {
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "w=4,99", "--grid: w=99: dynamic fixed point");
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "x=8", "'x=8' is not ROLE=V1,V2,...");
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "w=", "w= has no values");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--grid", "w=4 w=8", "w= given twice");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--seeds", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+                   "21,22,23,24,25,26,27,28,29,30,31,32,33", "--seeds: more than 32 values");
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--seeds", "1,b", "--seeds: 'b' is not a seed");
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--models", "lenet9", "--models: model 'lenet9'");
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--precisions", "int8", "--precisions: unknown format");
@@ -129,6 +146,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grid_table_and_rerun),
         cmocka_unit_test(test_resumes_a_checkpoint),
+        cmocka_unit_test(test_duplicates_and_float_grid),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

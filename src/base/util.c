@@ -318,3 +318,24 @@ void lpt_buf_free(lpt_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int lpt_mkdirs(const char *path) {
+    char buf[640];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *q = buf + 1;; q++) {
+        const char c = *q;
+        if (c != '/' && c != 0) continue;
+        *q = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+            lpt_error_set("cannot create folder %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        struct stat st;
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            lpt_error_set("%s is not a folder", buf);
+            return -1;
+        }
+        *q = c;
+        if (!c) return 0;
+    }
+}

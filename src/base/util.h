@@ -41,6 +41,9 @@ int lpt_file_open_regular(const char *path, unsigned long long max_bytes, unsign
  * never more bytes than the file held when opened); returns a malloc'd buffer
  * (NUL-terminated after the n bytes) or NULL with an error. */
 void *lpt_file_read(const char *path, unsigned long long max_bytes, size_t *n);
+/* mkdir -p: 0, or -1 with an error naming the folder (one that cannot be made, or a
+ * path that is not a folder). */
+int lpt_mkdirs(const char *path);
 /* lpt_file_read with a limit of 64 GiB. */
 void *lpt_file_read_all(const char *path, size_t *n);
 /* Take the exclusive lock that says a run writes `path` (an advisory lock on PATH.lock,
