@@ -27,7 +27,6 @@ typedef struct {
     char dir[600];
     pid_t pid;      /* running: its process */
     int state;      /* 0 waiting, 1 running, 2 done, 3 failed */
-    double started;
     double acc;     /* final test accuracy (done) */
 } point;
 
@@ -308,7 +307,7 @@ static int start(const sweep_cfg *c, point *p, const char *self) {
         execv(self, argv);
         _exit(127);
     }
-    p->pid = pid, p->state = 1, p->started = lpt_time_now();
+    p->pid = pid, p->state = 1;
     return 0;
 }
 
