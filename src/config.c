@@ -101,6 +101,14 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "warn when train accuracy sits at chance or a layer's weight gradient is zero for N steps (0: off) [200]"),
     NUM("fail-on-dead", NULL, LPT_CF_FLAG, fail_on_dead, 0, 1, LPT_CK_NONE, 0, 0, NULL,
         "stop with exit status 1 when the run is found dead (see docs/training.md)"),
+    NUM("shadow-interval", NULL, LPT_CF_INT, shadow_interval, 1, 1 << 30, LPT_CK_NONE, 1, 0, "N",
+        "every N steps run the batch through an FP32 copy of the network too and log each layer's error against it "
+        "(SQNR, relative L2, cosine, accumulator bits) in the statistics log (0: off)"),
+    STR("golden-layer", NULL, golden_layer, LPT_CK_NONE, 0, "NAME",
+        "write golden vectors of this conv2d or linear layer (docs/golden.md); needs --golden-out"),
+    NUM("golden-step", NULL, LPT_CF_LONG, golden_step, 1, 1e15, LPT_CK_NONE, 1, 0, "N",
+        "... at this global step [the run's first step after calibration]"),
+    STR("golden-out", NULL, golden_out, LPT_CK_NONE, 0, "DIR", "... into this folder (made if missing)"),
 };
 const int lpt_cfg_nfields = (int)(sizeof lpt_cfg_fields / sizeof lpt_cfg_fields[0]);
 _Static_assert(sizeof lpt_cfg_fields / sizeof lpt_cfg_fields[0] <= LPT_CFG_MAX_FIELDS,

@@ -41,6 +41,12 @@ typedef struct lpt_train_cfg {
     /* dead-run detection (src/health.h, and the statistics unit's dead tensors) */
     int dead_steps;       /* window of the checks, in steps (0: off) */
     int fail_on_dead;     /* a dead run stops with exit status 1 instead of a warning */
+    /* tools for hardware architects (docs/golden.md, docs/training.md "FP32 shadow") */
+    char golden_layer[32]; /* write golden vectors of this layer ... */
+    long golden_step;      /* ... at this global step (0: the run's first step after calibration) */
+    char golden_out[512];  /* ... into this folder */
+    int golden_only;       /* lpt golden: stop after writing them, writing nothing else */
+    int shadow_interval;   /* every N steps, compare with an FP32 copy of the network (0: off) */
 } lpt_train_cfg;
 
 /* The defaults of every field (the command line's [defaults]). */

@@ -28,6 +28,7 @@ typedef struct {
 #define LPT_LAYER_MAX_PARAMS 4
 
 typedef struct lpt_qconfig lpt_qconfig; /* low-precision semantics: src/qlayer.h */
+typedef struct lpt_tap lpt_tap;         /* observers of the quantization points: src/qlayer.h */
 
 /* What a step needs to know. */
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     uint64_t seed; /* run seed, for counter-based randomness */
     uint64_t step; /* global step */
     const float *loss_scale; /* fp16 training: the loss gradient is multiplied by loss_scale[0] (backend memory; NULL: 1) */
+    const lpt_tap *tap;      /* NULL, or told every quantized tensor and product of the step (golden vectors, FP32 shadow) */
 } lpt_ctx;
 
 /* Where setup reserves its tensors. */
@@ -67,6 +69,9 @@ typedef struct {
     /* One line: "conv2d 6@5x5 stride 1 pad 2". */
     void (*describe)(const lpt_layer *l, char *buf, size_t n);
     void (*free)(lpt_layer *l);
+    /* A convolution's window (kernel, stride, padding), for tools that recompute it
+     * (lpt golden); NULL for other layers. */
+    const lpt_window *(*window)(const lpt_layer *l);
 } lpt_layer_ops;
 
 struct lpt_layer {

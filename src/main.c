@@ -17,6 +17,7 @@
 #include "src/quantize_cmd.h"
 #include "src/sweep.h"
 #include "src/session.h"
+#include "src/golden.h"
 #include "src/train.h"
 #include "src/base/util.h"
 
@@ -208,6 +209,55 @@ out:
     return rc;
 }
 
+/* lpt golden: vectors of one layer at the step a checkpoint resumes at; lpt golden verify */
+static int cmd_golden(int argc, char **argv) {
+    if (argc >= 3 && strcmp(argv[2], "verify") == 0) {
+        int max_report = 5;
+        lpt_opt o[] = {{"max-report", LPT_OPT_INT, &max_report, 0, 0, 1000000, "N", "mismatches listed per tensor [5]", 0}};
+        char *pos[2];
+        int npos = 0;
+        int rc = lpt_args_parse("golden verify", "DIR [options]", o, 1, argc, argv, 3, pos, 2, &npos);
+        if (rc == 1) return 0;
+        if (rc) return rc;
+        if (npos != 1) {
+            fprintf(stderr, "lpt golden verify: %s; usage: lpt golden verify DIR\n",
+                    npos ? "one folder at a time" : "which folder?");
+            return 2;
+        }
+        const char *dir = pos[0];
+        rc = lpt_golden_verify(dir, max_report);
+        if (rc < 0) fprintf(stderr, "lpt golden verify: %s\n", lpt_error_get());
+        return rc < 0 ? 1 : rc;
+    }
+    lpt_train_cfg cfg;
+    lpt_train_cfg_defaults(&cfg);
+    int threads = 0;
+    lpt_opt o[] = {
+        {"checkpoint", LPT_OPT_STR, cfg.resume, sizeof cfg.resume, 0, 0, "FILE", "the run, at the step to dump (required)", 0},
+        {"layer", LPT_OPT_STR, cfg.golden_layer, sizeof cfg.golden_layer, 0, 0, "NAME", "a conv2d or linear layer (required)", 0},
+        {"out", LPT_OPT_STR, cfg.golden_out, sizeof cfg.golden_out, 0, 0, "DIR", "where the vectors go (required)", 0},
+        {"data", LPT_OPT_STR, cfg.data, sizeof cfg.data, 0, 0, "DIR", "the run's data [" LPT_DEFAULT_DATA "]", 0},
+        {"threads", LPT_OPT_INT, &threads, 0, 1, 256, "N", "CPU threads [the checkpoint's]", 0},
+    };
+    int rc = lpt_args_parse("golden", "--checkpoint FILE --layer NAME --out DIR | verify DIR", o, 5, argc, argv, 2,
+                            NULL, 0, NULL);
+    if (rc == 1) return 0;
+    if (rc) return rc;
+    if (!cfg.resume[0] || !cfg.golden_layer[0] || !cfg.golden_out[0]) {
+        fprintf(stderr, "lpt golden: --checkpoint FILE, --layer NAME and --out DIR are required "
+                        "(or: lpt golden verify DIR)\n");
+        return 2;
+    }
+    if ((rc = check_input_file("golden", "--checkpoint", cfg.resume))) return rc;
+    cfg.epochs = 0; /* the checkpoint's */
+    cfg.threads = threads;
+    cfg.golden_only = 1;
+    cfg.quiet = 1;
+    cfg.progress = 0;
+    cfg.dead_steps = 0;
+    return lpt_train_run(&cfg);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "lpt %s - low-precision training engine\n\n"
@@ -219,6 +269,7 @@ static void usage(FILE *f) {
             "  quantize  apply a number format to a tensor in an .npy file\n"
             "  cost    what a training step costs an accelerator: MACs, bytes, energy\n"
             "  sweep   a grid of training runs in parallel, resumable, with a table over seeds\n"
+            "  golden  golden vectors of one layer at one step (and: golden verify DIR)\n"
             "  info    the backends of this build and the GPUs they see (also --version)\n\n"
             "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
             "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
@@ -273,6 +324,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "quantize") == 0) return lpt_quantize_main(argc, argv);
     if (strcmp(cmd, "cost") == 0) return lpt_cost_main(argc, argv);
     if (strcmp(cmd, "sweep") == 0) return lpt_sweep_main(argc, argv);
-    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost, sweep\n", cmd);
+    if (strcmp(cmd, "golden") == 0) return cmd_golden(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost, sweep, golden\n", cmd);
     return 2;
 }

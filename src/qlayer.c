@@ -29,10 +29,15 @@ void lpt_q_mark(const lpt_ctx *c, int id, lpt_tensor *t) {
     t->fl = e && e->fmt.fmt == LPT_FMT_DFP ? &c->quant->states[id].fl : NULL;
 }
 
+static void tap(const lpt_ctx *c, lpt_tap_kind kind, int id, size_t n, const float *data) {
+    if (c->tap) c->tap->fn(c->tap->arg, c, &(lpt_tap_event){.kind = kind, .id = id, .idb = -1, .n = n, .data = data});
+}
+
 const float *lpt_q_input(const lpt_ctx *c, int id, size_t n, const lpt_tensor *in, lpt_tensor *buf) {
     if (!c->quant) return lpt_tensor_f32(in);
     lpt_q_apply(c, id, n, lpt_tensor_f32(in), lpt_tensor_f32(buf));
     lpt_q_mark(c, id, buf);
+    tap(c, LPT_TAP_QUANT, id, n, lpt_tensor_f32(buf));
     return lpt_tensor_f32(buf);
 }
 
@@ -152,7 +157,10 @@ static void point(const lpt_ctx *c, int id, size_t n, const float *in, float *ou
 void lpt_q_apply(const lpt_ctx *c, int id, size_t n, const float *in, float *out) { point(c, id, n, in, out); }
 
 void lpt_q_output(const lpt_ctx *c, int id, size_t n, const float *pre, float *out) {
-    if (c->quant) point(c, id, n, pre, out);
+    if (!c->quant) return;
+    tap(c, LPT_TAP_PRE, id, n, pre);
+    point(c, id, n, pre, out);
+    tap(c, LPT_TAP_QUANT, id, n, out);
 }
 
 int lpt_q_fused_relu(const lpt_ctx *c, int id, const lpt_layer *l) {
@@ -176,8 +184,20 @@ const float *lpt_q_bias(const lpt_ctx *c, int ida, int idb, int n, const float *
     return out;
 }
 
+static void product(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
+                    const float *a, int lda, const float *b, int ldb, float *out, int ldc);
+
 void lpt_q_gemm(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
                 const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
+    product(c, ida, idb, idc, ta, tb, m, n, k, a, lda, b, ldb, out, ldc);
+    if (c->quant && c->tap)
+        c->tap->fn(c->tap->arg, c,
+                   &(lpt_tap_event){.kind = LPT_TAP_PRODUCT, .id = ida, .idb = idb, .m = m, .cols = n, .k = k,
+                                    .ld = ldc, .data = out});
+}
+
+static void product(const lpt_ctx *c, int ida, int idb, int idc, int ta, int tb, int m, int n, int k,
+                    const float *a, int lda, const float *b, int ldb, float *out, int ldc) {
     lpt_backend *be = c->be;
     const lpt_stats_entry *ea = c->quant ? &c->quant->stats->e[ida] : NULL, *eb = c->quant ? &c->quant->stats->e[idb] : NULL;
     if (!c->quant || c->quant->calibrating || ea->fmt.fmt != LPT_FMT_DFP || eb->fmt.fmt != LPT_FMT_DFP) {

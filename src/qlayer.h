@@ -46,6 +46,32 @@ struct lpt_qconfig {
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
 };
 
+/* A tap: told, as the step is queued, every tensor at a quantization point of a
+ * weighted layer and every product, so that a tool can look at what the layer computed
+ * (lpt golden, the FP32 shadow). Only in quantized runs. The data are backend memory and
+ * valid during the call (read them with lpt_backend_read); a step with a tap is queued
+ * op by op, never replayed from a recording. */
+typedef enum {
+    LPT_TAP_QUANT,   /* a tensor after its quantization point: x, w, dy (operands), y, dx (outputs) */
+    LPT_TAP_PRE,     /* an output (y, dx) before its quantization point */
+    LPT_TAP_PRODUCT, /* a product op(A) op(B) as the backend returned it (float32) */
+} lpt_tap_kind;
+
+typedef struct {
+    lpt_tap_kind kind;
+    int id;         /* the tensor's entry; for a product, A's */
+    int idb;        /* a product: B's entry (else -1) */
+    size_t n;       /* QUANT, PRE: elements */
+    int m, cols, k; /* PRODUCT: C is m x cols (row stride ld), a sum of k terms */
+    int ld;
+    const float *data;
+} lpt_tap_event;
+
+struct lpt_tap {
+    void (*fn)(void *arg, const lpt_ctx *c, const lpt_tap_event *e);
+    void *arg;
+};
+
 /* Statistics entries (quantization points) of one weighted layer, registered when the
  * network is built. */
 typedef struct {

@@ -49,6 +49,7 @@ typedef struct {
     int read_every; /* steps per read: --read-every, else the backend's choice */
     int window_steps;
     long window_seen, window_first;
+    const lpt_tap *tap; /* the next steps are tapped (src/qlayer.h): queued op by op */
 } lpt_session;
 
 

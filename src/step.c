@@ -62,7 +62,7 @@ static void queue_step(void *arg) {
 static void run_queued(lpt_session *s, const lpt_ctx *c, int health_due) {
     const queued_arg q = {s, c, health_due};
     const int no_analysis = s->prec.active && s->prec.q.no_analysis;
-    if (!s->graphs_ok || s->net.t_fwd || s->net.t_bwd || (s->prec.active && !s->prec.calibrated)) {
+    if (!s->graphs_ok || c->tap || s->net.t_fwd || s->net.t_bwd || (s->prec.active && !s->prec.calibrated)) {
         queue_step((void *)&q);
         return;
     }
@@ -108,7 +108,8 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     lpt_prec *p = &s->prec;
     if (p->fp16) loss_scale_push(s, a);
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
-                       .step = (uint64_t)a->step, .loss_scale = p->fp16 ? s->ls->state : NULL};
+                       .step = (uint64_t)a->step, .loss_scale = p->fp16 ? s->ls->state : NULL,
+                       .tap = p->calibrated ? s->tap : NULL};
     if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c); /* a new run's first step */
     if (!s->window_steps) { /* a new window of results */
         lpt_net_res_clear(net);

@@ -2,6 +2,7 @@
  * progress, interruption and non-finite detection. */
 #include "src/train.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "src/cost_cmd.h"
+#include "src/golden.h"
+#include "src/shadow.h"
 #include "src/health.h"
 #include "src/step.h"
 #include "src/base/rng.h"
@@ -28,54 +31,6 @@ void lpt_train_state_free(lpt_train_state *st) {
     free(st->stats_text);
     st->records = NULL;
     st->stats_text = NULL;
-}
-
-/* The statistics log at the start of a run: empty, or on resume (steps > 0) only the
- * records of intervals that ended before global step `steps` (and the events before it);
- * rewritten atomically. */
-static int stats_log_cut(const char *path, long steps) {
-    lpt_buf keep = {0};
-    size_t n = 0;
-    char *old = steps > 0 && access(path, F_OK) == 0 ? lpt_file_read_all(path, &n) : NULL;
-    for (char *l = old; l && l < old + n;) {
-        char *end = memchr(l, '\n', (size_t)(old + n - l));
-        const size_t len = end ? (size_t)(end - l) + 1 : (size_t)(old + n - l);
-        long long step;
-        /* a partial interval's records (written when the earlier run ended) are dropped:
-         * the resumed run logs the whole interval */
-        const int partial = memmem(l, len, "\"partial\": true", 15) != NULL;
-        if (sscanf(l, "{\"step\": %lld", &step) == 1 && step < steps && !partial) lpt_buf_put(&keep, l, len);
-        l += len;
-    }
-    int rc = lpt_file_write_atomic(path, keep.data ? (const char *)keep.data : "", keep.len);
-    free(old);
-    lpt_buf_free(&keep);
-    return rc;
-}
-
-static int write_metrics(const char *path, const lpt_train_state *st) {
-    lpt_buf b = {0};
-    size_t len = strlen(path);
-    int csv = len > 4 && strcmp(path + len - 4, ".csv") == 0;
-    if (csv)
-        lpt_buf_printf(&b, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds\n");
-    for (int i = 0; i < st->nrecords; i++) {
-        const lpt_epoch_record *r = &st->records[i];
-        if (csv)
-            lpt_buf_printf(&b, "%d,%ld,%.9g,%.9g,%.6f,%.9g,%.6f,%.1f,%.3f\n", r->epoch, r->step, r->lr,
-                           r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
-                           r->seconds);
-        else
-            lpt_buf_printf(&b,
-                           "{\"epoch\": %d, \"step\": %ld, \"lr\": %.9g, \"train_loss\": %.9g, "
-                           "\"train_acc\": %.6f, \"test_loss\": %.9g, \"test_acc\": %.6f, "
-                           "\"images_per_s\": %.1f, \"seconds\": %.3f}\n",
-                           r->epoch, r->step, r->lr, r->train_loss, r->train_acc, r->test_loss,
-                           r->test_acc, r->images_per_s, r->seconds);
-    }
-    int rc = lpt_file_write_atomic(path, b.data ? (void *)b.data : (void *)"", b.len);
-    lpt_buf_free(&b);
-    return rc;
 }
 
 static void progress_line(const lpt_train_cfg *cfg, int epoch, long step, long steps, double loss,
@@ -153,6 +108,9 @@ typedef struct {
     long steps; /* per epoch */
     lpt_feed ftrain, ftest; /* the datasets in backend memory */
     int *perm;
+    lpt_golden golden; /* --golden-layer: the capture (golden_on), written once (golden_done) */
+    int golden_on, golden_done;
+    lpt_shadow *shadow; /* --shadow-interval */
     double t_epoch;
     long img_epoch;
 } run_t;
@@ -186,6 +144,15 @@ static int run_config(run_t *r) {
     memcpy(cfg->cuda_graph, saved.cuda_graph, sizeof cfg->cuda_graph);
     memcpy(cfg->share_cores, saved.share_cores, sizeof cfg->share_cores);
     cfg->fail_on_dead = saved.fail_on_dead;
+    memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
+    memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);
+    cfg->golden_step = saved.golden_step;
+    cfg->golden_only = saved.golden_only;
+    cfg->shadow_interval = saved.shadow_interval;
+    if (cfg->golden_only) { /* lpt golden: one step, and nothing of the run is written */
+        cfg->metrics_out[0] = cfg->stats_out[0] = cfg->checkpoint[0] = 0;
+        cfg->max_steps = 0;
+    }
     return 0;
 }
 
@@ -230,10 +197,15 @@ static int run_setup(run_t *r) {
     if (check_output("checkpoint", cfg->checkpoint) || check_output("metrics-out", cfg->metrics_out) ||
         check_output("stats-out", cfg->stats_out))
         return -1;
+    if (cfg->golden_layer[0] && !cfg->golden_out[0]) {
+        lpt_error_set("--golden-layer needs --golden-out DIR: where the vectors go");
+        r->usage = 1;
+        return -1;
+    }
     if (cfg->checkpoint[0] && (r->lock_fd = lpt_file_lock(cfg->checkpoint)) < 0) return -1;
     /* the statistics log starts empty, or on resume keeps the records of the steps the
      * checkpoint holds */
-    if (cfg->stats_out[0] && stats_log_cut(cfg->stats_out, r->st.global_step)) return -1;
+    if (cfg->stats_out[0] && lpt_train_stats_cut(cfg->stats_out, r->st.global_step)) return -1;
     if (lpt_dataset_load_dir(cfg->data, &r->train, &r->test)) return -1;
     lpt_dataset_truncate(&r->train, cfg->train_limit);
     lpt_dataset_truncate(&r->test, cfg->test_limit);
@@ -259,6 +231,24 @@ static int run_setup(run_t *r) {
         lpt_feed_open(&r->ftest, r->s.be, &r->test, (float)r->st.mean, (float)r->st.std))
         return -1;
     r->perm = lpt_xmalloc((size_t)r->train.n * sizeof *r->perm);
+    if (cfg->golden_layer[0]) {
+        if (lpt_golden_init(&r->golden, net, lpt_prec_q(&r->s.prec), cfg->golden_layer)) {
+            r->usage = 1;
+            return -1;
+        }
+        r->golden_on = 1;
+        if (!cfg->golden_step) cfg->golden_step = r->st.global_step > 0 ? r->st.global_step : 1;
+        if (cfg->golden_step < r->st.global_step) {
+            lpt_error_set("--golden-step %ld: the run resumes at global step %ld, after it", cfg->golden_step,
+                          r->st.global_step);
+            r->usage = 1;
+            return -1;
+        }
+    }
+    if (cfg->shadow_interval > 0 && !(r->shadow = lpt_shadow_open(&r->s, &r->spec, cfg->batch))) {
+        r->usage = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -354,8 +344,24 @@ static int run_step(run_t *r, double *t_shown) {
     const int plain_due = !cfg->progress && (st->step_in_epoch + 1) % (r->steps / 5 > 0 ? r->steps / 5 : 1) == 0;
     a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
              lpt_health_window_end(&r->health, g) || g_interrupted || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
+    const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
+    const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
+    if (golden_now) r->s.tap = &r->golden.tap;
+    if (shadow_now) r->s.tap = lpt_shadow_begin(r->shadow, &r->s, &a, golden_now ? &r->golden.tap : NULL);
     const int rc = lpt_step_train(&r->s, &a, &o);
+    r->s.tap = NULL;
     if (rc) return rc > 0 ? step_failed(r, rc, &o) : -1;
+    if (shadow_now) lpt_shadow_end(r->shadow, &r->s.prec.stats, g);
+    if (golden_now) {
+        char run[700];
+        snprintf(run, sizeof run, "a %s run of %s (seed %" PRIu64 ")", cfg->precision, cfg->model, cfg->seed);
+        if (lpt_golden_write(&r->golden, cfg->golden_out, run)) return -1;
+        r->golden_done = 1;
+        printf("%sgolden vectors of layer %s at global step %ld written to %s (check them with: lpt golden verify %s)\n",
+               cfg->progress ? "\n" : "", cfg->golden_layer, g, cfg->golden_out, cfg->golden_out);
+        fflush(stdout);
+        if (cfg->golden_only) return 2;
+    }
     lpt_stats_unit *su = &r->s.prec.stats;
     if (r->s.prec.active) st->stats = su; /* calibrated now: checkpoints carry the unit */
     if (o.interval_end) {
@@ -415,7 +421,7 @@ static int run_epoch_end(run_t *r) {
     st->step_in_epoch = 0;
     st->loss_sum = 0.0;
     st->correct = st->seen = 0;
-    if (cfg->metrics_out[0] && write_metrics(cfg->metrics_out, st)) return -1;
+    if (cfg->metrics_out[0] && lpt_train_metrics_write(cfg->metrics_out, st)) return -1;
     if (cfg->checkpoint[0]) {
         lpt_train_state next = *st;
         next.epoch = st->epoch + 1;
@@ -456,6 +462,12 @@ static int run_finish(run_t *r) {
         if (dead_from_stats(&r->dead, st->global_step - 1)) return -1;
         if (cfg->stats_out[0] && lpt_stats_flush(&p->stats, cfg->stats_out)) return -1;
     }
+    if (r->golden_on && !r->golden_done) {
+        lpt_error_set("--golden-step %ld: the run ended at global step %ld without reaching it", cfg->golden_step,
+                      st->global_step);
+        return -1;
+    }
+    if (r->shadow && !cfg->quiet) lpt_shadow_print(r->shadow);
     if (st->nrecords == 0) return 0;
     const lpt_epoch_record *rec = &st->records[st->nrecords - 1];
     if (p->active && !cfg->quiet) {
@@ -523,7 +535,7 @@ static int run_fail(run_t *r) {
         lpt_stats_flush(&p->stats, r->cfg.stats_out);
         lpt_error_set("%s", keep);
     }
-    fprintf(stderr, "%slpt train: %s\n", r->cfg.progress ? "\n" : "", lpt_error_get());
+    fprintf(stderr, "%slpt %s: %s\n", r->cfg.progress ? "\n" : "", r->cfg.golden_only ? "golden" : "train", lpt_error_get());
     return r->usage ? 2 : 1;
 }
 
@@ -533,6 +545,8 @@ static void run_close(run_t *r) {
     lpt_checkpoint_close(&r->ck);
     lpt_feed_close(&r->ftrain);
     lpt_feed_close(&r->ftest);
+    if (r->golden_on) lpt_golden_free(&r->golden);
+    lpt_shadow_close(r->shadow);
     if (r->opened) lpt_session_close(&r->s);
     lpt_dataset_free(&r->train);
     lpt_dataset_free(&r->test);
@@ -558,6 +572,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         rc = run_epochs(r);
         if (rc == 0) rc = run_finish(r);
         else if (rc == 1) rc = run_stop(r);
+        else if (rc == 2) rc = 0; /* lpt golden: written, nothing else */
     }
     if (rc < 0) rc = run_fail(r);
     sigaction(SIGINT, &old_int, NULL);

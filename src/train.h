@@ -74,4 +74,11 @@ int lpt_checkpoint_open(const char *path, lpt_checkpoint *ck, lpt_train_cfg *cfg
 int lpt_checkpoint_restore(const char *path, lpt_checkpoint *ck, lpt_net *net, lpt_sgd *opt);
 void lpt_checkpoint_close(lpt_checkpoint *ck);
 
+/* The statistics log at the start of a run: empty, or on resume (steps > 0) only the
+ * records of intervals that ended before global step `steps`; rewritten atomically. */
+int lpt_train_stats_cut(const char *path, long steps);
+/* The metrics file (JSON Lines, or CSV when the path ends in .csv) with every epoch
+ * record of st, written atomically: 0 or -1 with an error. */
+int lpt_train_metrics_write(const char *path, const lpt_train_state *st);
+
 #endif

@@ -132,6 +132,8 @@ static void conv_describe(const lpt_layer *l, char *buf, size_t n) {
 
 static void conv_free(lpt_layer *l) { free(l->priv); }
 
+static const lpt_window *conv_window(const lpt_layer *l) { return &((const conv2d *)l->priv)->g; }
+
 static const lpt_layer_ops conv2d_ops = {
     .type = "conv2d",
     .setup = conv_setup,
@@ -141,6 +143,7 @@ static const lpt_layer_ops conv2d_ops = {
     .params = conv_params,
     .describe = conv_describe,
     .free = conv_free,
+    .window = conv_window,
 };
 
 int lpt_conv2d_create(lpt_layer_args *a, lpt_layer *l) {
