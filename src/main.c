@@ -18,6 +18,7 @@
 #include "src/sweep.h"
 #include "src/session.h"
 #include "src/golden.h"
+#include "src/report.h"
 #include "src/train.h"
 #include "src/base/util.h"
 
@@ -270,6 +271,7 @@ static void usage(FILE *f) {
             "  cost    what a training step costs an accelerator: MACs, bytes, energy\n"
             "  sweep   a grid of training runs in parallel, resumable, with a table over seeds\n"
             "  golden  golden vectors of one layer at one step (and: golden verify DIR)\n"
+            "  report  a Markdown and HTML report with plots of a run's or a sweep's folder\n"
             "  info    the backends of this build and the GPUs they see (also --version)\n\n"
             "precisions: fp32, fp16, bf16, int8-dyn, int16-dyn, dfp<W>, auto, w=..,a=..,g=..;\n"
             "backends: %s; models: mlp, lenet5, vgg or a spec file\n",
@@ -325,6 +327,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "cost") == 0) return lpt_cost_main(argc, argv);
     if (strcmp(cmd, "sweep") == 0) return lpt_sweep_main(argc, argv);
     if (strcmp(cmd, "golden") == 0) return cmd_golden(argc, argv);
-    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost, sweep, golden\n", cmd);
+    if (strcmp(cmd, "report") == 0) return lpt_report_main(argc, argv);
+    fprintf(stderr, "lpt: unknown command '%s'; commands: train, eval, bench, quantize, cost, sweep, golden, report\n",
+            cmd);
     return 2;
 }

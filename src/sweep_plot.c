@@ -2,9 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "src/plot.h"
 #include "src/sweep.h"
 #include "src/base/util.h"
 
@@ -13,29 +12,6 @@
 /* the weights' dfp width of a row, or 0 */
 static int w_width(const lpt_sweep_row *r) {
     return strncmp(r->w, "dfp", 3) == 0 ? atoi(r->w + 3) : 0;
-}
-
-/* run gnuplot on a script in folder `dir` (the script names its files relative to it);
- * 0, or -1 (said) */
-static int gnuplot(const char *dir, const char *script) {
-    const pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        if (chdir(dir) != 0) _exit(126);
-        execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0) return -1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
-        printf("lpt sweep: no gnuplot (Debian: gnuplot-nox), so no plots; %s/%s is written for later\n", dir, script);
-        return -1;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "lpt sweep: gnuplot %s/%s failed\n", dir, script);
-        return -1;
-    }
-    return 0;
 }
 
 /* one model's data (a block per activation and gradient format, rows by width) and script */
@@ -65,9 +41,7 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
     /* files in `out` named after the model with every odd character as '_'; gnuplot runs
      * there, and the script's strings are single-quoted (no backquote substitution) */
     char name[64], data[96], script[96], path[800], spath[800];
-    snprintf(name, sizeof name, "%.63s", model);
-    for (char *q = name; *q; q++)
-        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-')) *q = '_';
+    lpt_plot_name(model, name, sizeof name);
     snprintf(data, sizeof data, "accuracy_%s.dat", name);
     snprintf(script, sizeof script, "accuracy_%s.gp", name);
     snprintf(path, sizeof path, "%s/%s", out, data);
@@ -92,7 +66,7 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
         fprintf(stderr, "lpt sweep: %s\n", lpt_error_get());
         return -1;
     }
-    return gnuplot(out, script);
+    return lpt_gnuplot("sweep", out, script) < 0 ? -1 : 0;
 }
 
 void lpt_sweep_plot(const char *out, const lpt_sweep_row *rows, int n) {

@@ -1,7 +1,8 @@
 /* test_shadow.c - the FP32 shadow: every weighted layer's X, W, Y, dY, dX and dW get a
  * record per shadow step in the statistics log; the numbers behave as quantization
  * noise does (16-bit weights about 48 dB above 8-bit ones, cosine near 1), the observed
- * accumulator never exceeds the worst-case bound, and an fp32 run is refused. */
+ * accumulator never exceeds the worst-case bound, and an fp32 run is refused. And lpt
+ * report, which shows them with the statistics unit's plots. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,58 @@ static void test_records_and_their_numbers(void **state) {
     free(out8), free(out16);
 }
 
+/* lpt report on a run's folder: the tables and, where gnuplot is installed, the plots */
+static void test_report(void **state) {
+    (void)state;
+    char dir[700], file[800], *out = NULL, *err = NULL;
+    snprintf(dir, sizeof dir, "%s/run", g_dir);
+    assert_int_equal(lpt_mkdirs(dir), 0);
+    snprintf(file, sizeof file, "%s/stats.jsonl", dir);
+    char metrics[800];
+    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
+    assert_int_equal(tu_run_lpt(&out, &err, "train", "--data", g_data, "--precision", "int8-dyn", "--epochs", "2",
+                                "--batch", "32", "--test-limit", "64", "--shadow-interval", "4", "--stats-interval", "4",
+                                "--stats-out", file, "--metrics-out", metrics, "--quiet", NULL),
+                     0);
+    free(out), free(err);
+    assert_int_equal(tu_run_lpt(&out, &err, "report", dir, NULL), 0);
+    free(out), free(err);
+    size_t n;
+    snprintf(file, sizeof file, "%s/report/report.md", dir);
+    char *md = lpt_file_read(file, 1 << 24, &n);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "## Training"));
+    assert_non_null(strstr(md, "## Statistics unit: the last interval of every tensor"));
+    assert_non_null(strstr(md, "| conv2 | dx | dfp8:sr | 8 |"));
+    assert_non_null(strstr(md, "## FP32 shadow at global step 13"));
+    assert_non_null(strstr(md, "](msb_conv1_w.png)"));
+    free(md);
+    snprintf(file, sizeof file, "%s/report/report.html", dir);
+    char *html = lpt_file_read(file, 1 << 24, &n);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<img src=\"sqnr.png\""));
+    free(html);
+    if (system("command -v gnuplot > /dev/null 2>&1") == 0) {
+        const char *png[] = {"sqnr.png", "fl_w.png", "overflow_a.png", "msb_fc1_dx.png", "accuracy.png"};
+        for (int i = 0; i < 5; i++) {
+            snprintf(file, sizeof file, "%s/report/%s", dir, png[i]);
+            char *img = lpt_file_read(file, 1 << 24, &n);
+            if (!img || n < 1000 || memcmp(img, "\x89PNG", 4) != 0) fail_msg("%s is not a plot", png[i]);
+            free(img);
+        }
+    } else {
+        print_message("no gnuplot here: the report's plots are not checked\n");
+    }
+    /* folders that hold no run, and no folder */
+    assert_int_equal(tu_run_lpt(&out, &err, "report", g_data, "--out", dir, NULL), 1);
+    assert_non_null(strstr(err, "holds no run"));
+    assert_int_equal(tu_lines(err), 1);
+    free(out), free(err);
+    assert_int_equal(tu_run_lpt(&out, &err, "report", "/nonexistent/run", NULL), 2);
+    assert_int_equal(tu_lines(err), 1);
+    free(out), free(err);
+}
+
 static void test_fp32_refused(void **state) {
     (void)state;
     char *out = NULL, *err = NULL;
@@ -118,6 +171,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_records_and_their_numbers),
         cmocka_unit_test(test_fp32_refused),
+        cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -61,6 +61,15 @@ static void test_grid_table_and_rerun(void **state) {
     } else {
         print_message("no gnuplot here: the plot is not checked\n");
     }
+    /* its report: the table, and the plot linked from the sweep folder */
+    assert_int_equal(tu_run_lpt(&out, &err, "report", dir, NULL), 0);
+    free(out), free(err);
+    snprintf(path, sizeof path, "%s/report/report.md", dir);
+    char *md = lpt_file_read(path, 1 << 20, &n);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "| model | precision | w | a | g | runs | mean | sd | min | max |"));
+    assert_non_null(strstr(md, "| lenet5 | w=dfp4,a=dfp8,g=dfp8:sr | dfp4 |"));
+    free(md);
     /* again: every point is done, nothing runs (the logs do not grow) */
     const long before = file_size(dir, "lenet5_w_dfp8_a_dfp8_g_dfp8_sr_s1", "log.txt");
     assert_true(before > 0);
