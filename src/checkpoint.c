@@ -54,9 +54,9 @@ int lpt_checkpoint_save(const char *path, const lpt_train_cfg *cfg, const lpt_mo
                    st->seen, st->mean, st->std, st->nrecords, (double)st->loss_scale, st->skipped);
     for (int i = 0; i < st->nrecords; i++) {
         const lpt_epoch_record *r = &st->records[i];
-        lpt_buf_printf(&state, "record=%d %ld %a %a %a %a %a %a %a\n", r->epoch, r->step, r->lr,
+        lpt_buf_printf(&state, "record=%d %ld %a %a %a %a %a %a %a %a %a %a\n", r->epoch, r->step, r->lr,
                        r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
-                       r->seconds);
+                       r->seconds, r->energy_mj, r->dram_mib, r->energy_ratio);
     }
     if (st->stats && st->stats->n) lpt_stats_save(st->stats, &state);
     if (st->health) lpt_health_save(st->health, &state);
@@ -284,6 +284,18 @@ static int load_config(const char *path, const char *text, lpt_train_cfg *cfg) {
     return 0;
 }
 
+/* a record's optional cost fields (checkpoints of earlier builds end before them): 1 when
+ * absent or well formed */
+static int record_cost(const char *l, int *used, lpt_epoch_record *rec) {
+    int more = 0;
+    if (l[*used] == '\n' || l[*used] == 0) return 1;
+    if (sscanf(l + *used, " %la %la %la%n", &rec->energy_mj, &rec->dram_mib, &rec->energy_ratio, &more) != 3)
+        return 0;
+    *used += more;
+    return rec->energy_mj >= 0 && isfinite(rec->energy_mj) && rec->dram_mib >= 0 && isfinite(rec->dram_mib) &&
+           rec->energy_ratio >= 0 && isfinite(rec->energy_ratio);
+}
+
 /* The state section: where the run stands, and the per-epoch records. */
 static int load_state(const char *path, const char *state, const lpt_train_cfg *cfg, lpt_train_state *st) {
     fields f = {.path = path, .section = "state", .text = state};
@@ -311,7 +323,7 @@ static int load_state(const char *path, const char *state, const lpt_train_cfg *
         if (!l || sscanf(l, "record=%d %ld %la %la %la %la %la %la %la%n", &rec->epoch, &rec->step, &rec->lr,
                          &rec->train_loss, &rec->train_acc, &rec->test_loss, &rec->test_acc,
                          &rec->images_per_s, &rec->seconds, &used) != 9 ||
-            (l[used] != '\n' && l[used] != 0) || rec->epoch < 1 || rec->epoch > cfg->epochs || rec->step < 0 ||
+            !record_cost(l, &used, rec) || (l[used] != '\n' && l[used] != 0) || rec->epoch < 1 || rec->epoch > cfg->epochs || rec->step < 0 ||
             !isfinite(rec->lr) || !isfinite(rec->train_loss) || !isfinite(rec->test_loss) ||
             !(rec->train_acc >= 0 && rec->train_acc <= 1) || !(rec->test_acc >= 0 && rec->test_acc <= 1) ||
             !(rec->images_per_s >= 0 && isfinite(rec->images_per_s)) || !(rec->seconds >= 0 && isfinite(rec->seconds))) {

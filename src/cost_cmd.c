@@ -154,7 +154,7 @@ static const lpt_qformat *entry_fmt(const lpt_stats_unit *u, const char *layer, 
     return NULL;
 }
 
-void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *precision, int batch) {
+void lpt_train_cost(const lpt_net *net, const lpt_prec *p, int batch, double out[4]) {
     lpt_energy_table t;
     lpt_energy_default(&t);
     lpt_cost_setup s = {.acc_bits = p->active ? p->q.acc_bits : 0, .batch = batch, .buffer_bytes = 512 << 10};
@@ -183,17 +183,25 @@ void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *pre
         if (dx) dx_after = dx;
     }
     lpt_cost q = {0}, f = {0}, one;
-    char r[2][16];
     for (int i = 0; i < net->nlayers; i++) lpt_cost_layer_step(&s, &t, &cl[i], &one, &q);
     for (int i = 0; i < net->nlayers; i++) {
         cl[i].prec = NULL;
         lpt_cost_layer_step(&f32, &t, &cl[i], &one, &f);
     }
-    printf("cost model (lpt cost, docs/cost-model.md): per training step of %d, %.4g mJ and %.4g MiB of DRAM "
-           "traffic in %s%s, %s and %s fp32's\n",
-           batch, (q.e_mac + q.e_mem) * 1e-9, q.dram_bytes / (1 << 20), precision,
-           strcmp(precision, "auto") == 0 ? " (each layer at the widths configured last)" : "",
-           ratio(q.e_mac + q.e_mem, f.e_mac + f.e_mem, r[0], 16), ratio(q.dram_bytes, f.dram_bytes, r[1], 16));
+    const double eq = q.e_mac + q.e_mem, ef = f.e_mac + f.e_mem;
+    out[0] = eq * 1e-9;
+    out[1] = q.dram_bytes / (1 << 20);
+    out[2] = ef > 0 ? eq / ef : 0;
+    out[3] = f.dram_bytes > 0 ? q.dram_bytes / f.dram_bytes : 0;
     free(lp);
     free(cl);
+}
+
+void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *precision, int batch) {
+    double c[4];
+    lpt_train_cost(net, p, batch, c);
+    printf("cost model (lpt cost, docs/cost-model.md): per training step of %d, %.4g mJ and %.4g MiB of DRAM "
+           "traffic in %s%s, %.3fx and %.3fx fp32's\n",
+           batch, c[0], c[1], precision,
+           strcmp(precision, "auto") == 0 ? " (each layer at the widths configured last)" : "", c[2], c[3]);
 }

@@ -13,5 +13,8 @@ lpt_cost_layer *lpt_net_cost_layers(const lpt_net *net);
  * precision (each layer at the formats its quantization points have now) and its
  * ratios to fp32. */
 void lpt_train_print_cost(const lpt_net *net, const lpt_prec *p, const char *precision, int batch);
+/* The same step's figures: out[0] mJ, out[1] MiB of DRAM traffic, out[2] energy / fp32's,
+ * out[3] DRAM bytes / fp32's (out[2], out[3]: 0 where fp32's is zero). */
+void lpt_train_cost(const lpt_net *net, const lpt_prec *p, int batch, double out[4]);
 
 #endif

@@ -394,6 +394,9 @@ static int run_epoch_end(run_t *r) {
                             .train_acc = st->seen ? (double)st->correct / st->seen : 0.0,
                             .images_per_s = secs > 0 ? r->img_epoch / secs : 0.0,
                             .seconds = secs};
+    double cost[4]; /* the step at the formats in use now */
+    lpt_train_cost(&r->s.net, &r->s.prec, cfg->batch, cost);
+    rec.energy_mj = cost[0], rec.dram_mib = cost[1], rec.energy_ratio = cost[2];
     if (cfg->progress)
         progress_line(cfg, st->epoch, r->steps, r->steps, rec.train_loss, rec.train_acc, rec.images_per_s, 1);
     char label[64];

@@ -20,6 +20,9 @@ typedef struct {
     int epoch;
     long step;
     double lr, train_loss, train_acc, test_loss, test_acc, images_per_s, seconds;
+    /* the cost model's training step at the formats in use at the epoch's end (0: not
+     * known, a checkpoint of an earlier build): mJ, MiB of DRAM traffic, energy / fp32's */
+    double energy_mj, dram_mib, energy_ratio;
 } lpt_epoch_record;
 
 /* Where a run stands: enough to continue it exactly. */

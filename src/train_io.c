@@ -36,20 +36,22 @@ int lpt_train_metrics_write(const char *path, const lpt_train_state *st) {
     size_t len = strlen(path);
     int csv = len > 4 && strcmp(path + len - 4, ".csv") == 0;
     if (csv)
-        lpt_buf_printf(&b, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds\n");
+        lpt_buf_printf(&b, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,images_per_s,seconds,"
+                           "energy_mj_per_step,dram_mib_per_step,energy_vs_fp32\n");
     for (int i = 0; i < st->nrecords; i++) {
         const lpt_epoch_record *r = &st->records[i];
         if (csv)
-            lpt_buf_printf(&b, "%d,%ld,%.9g,%.9g,%.6f,%.9g,%.6f,%.1f,%.3f\n", r->epoch, r->step, r->lr,
+            lpt_buf_printf(&b, "%d,%ld,%.9g,%.9g,%.6f,%.9g,%.6f,%.1f,%.3f,%.6g,%.6g,%.4f\n", r->epoch, r->step, r->lr,
                            r->train_loss, r->train_acc, r->test_loss, r->test_acc, r->images_per_s,
-                           r->seconds);
+                           r->seconds, r->energy_mj, r->dram_mib, r->energy_ratio);
         else
             lpt_buf_printf(&b,
                            "{\"epoch\": %d, \"step\": %ld, \"lr\": %.9g, \"train_loss\": %.9g, "
                            "\"train_acc\": %.6f, \"test_loss\": %.9g, \"test_acc\": %.6f, "
-                           "\"images_per_s\": %.1f, \"seconds\": %.3f}\n",
+                           "\"images_per_s\": %.1f, \"seconds\": %.3f, \"energy_mj_per_step\": %.6g, "
+                           "\"dram_mib_per_step\": %.6g, \"energy_vs_fp32\": %.4f}\n",
                            r->epoch, r->step, r->lr, r->train_loss, r->train_acc, r->test_loss,
-                           r->test_acc, r->images_per_s, r->seconds);
+                           r->test_acc, r->images_per_s, r->seconds, r->energy_mj, r->dram_mib, r->energy_ratio);
     }
     int rc = lpt_file_write_atomic(path, b.data ? (void *)b.data : (void *)"", b.len);
     lpt_buf_free(&b);
