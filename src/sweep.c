@@ -19,10 +19,11 @@
 #include "src/base/util.h"
 
 #define MAX_POINTS 4096
-#define MAX_LIST 32
+#define MAX_LIST LPT_SWEEP_MAX_LIST
 
 typedef struct {
     char model[64], precision[64];
+    char rounding[8], ovf[24]; /* the axes' values ("": the precision's own) */
     int seed;
     char dir[600];
     pid_t pid;      /* running: its process */
@@ -30,18 +31,11 @@ typedef struct {
     double acc;     /* final test accuracy (done) */
 } point;
 
-typedef struct {
-    char out[512], grid[256], precisions[512], seeds[128], models[256], extra[512];
-    int epochs, train_limit, jobs, threads, baseline;
-} sweep_cfg;
-
 /* the signal that stops the sweep (SIGINT, SIGTERM, SIGHUP), 0 while it runs */
 static volatile sig_atomic_t g_stop;
 static void on_stop(int sig) { g_stop = sig; }
 
-/* split s at any of `seps` into at most MAX_LIST tokens (s is modified); -1 with an
- * error when there are more */
-static int split(char *s, const char *seps, char **tok) {
+int lpt_sweep_split(char *s, const char *seps, char **tok) {
     int n = 0;
     for (char *save = NULL, *t = strtok_r(s, seps, &save); t; t = strtok_r(NULL, seps, &save)) {
         if (n == MAX_LIST) {
@@ -80,7 +74,7 @@ static int grid_precisions(const char *grid, char prec[][64], int max) {
     int nv[3] = {1, 1, 1};
     snprintf(vals[0][0], 48, "fp32"), snprintf(vals[1][0], 48, "fp32"), snprintf(vals[2][0], 48, "fp32");
     snprintf(g, sizeof g, "%s", grid);
-    const int nr = split(g, " \t", roles);
+    const int nr = lpt_sweep_split(g, " \t", roles);
     int given[3] = {0, 0, 0};
     if (nr < 0) {
         lpt_error_prefix("--grid");
@@ -99,7 +93,7 @@ static int grid_precisions(const char *grid, char prec[][64], int max) {
         }
         char list[128], *v[MAX_LIST];
         snprintf(list, sizeof list, "%s", eq + 1);
-        nv[ri] = split(list, ",", v);
+        nv[ri] = lpt_sweep_split(list, ",", v);
         if (nv[ri] < 0) {
             lpt_error_prefix("--grid: %c=", roles[r][0]);
             return -1;
@@ -124,9 +118,10 @@ static int grid_precisions(const char *grid, char prec[][64], int max) {
 
 /* a point's folder name: model, precision and seed with every odd character as '_';
  * 0, or -1 when the path is too long */
-static int point_dir(const sweep_cfg *c, point *p) {
-    char name[160];
-    snprintf(name, sizeof name, "%s_%s_s%d", p->model, p->precision, p->seed);
+static int point_dir(const lpt_sweep_cfg *c, point *p) {
+    char name[200];
+    snprintf(name, sizeof name, "%s_%s%s%s%s%s_s%d", p->model, p->precision, p->rounding[0] ? "_r" : "", p->rounding,
+             p->ovf[0] ? "_o" : "", p->ovf, p->seed);
     for (char *q = name; *q; q++)
         if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-'))
             *q = '_';
@@ -167,14 +162,53 @@ static int check_models(char **models, int nm) {
     return 0;
 }
 
+/* the precision quantizes some role (a statistics log is written) */
+static int quantized(const char *precision) {
+    lpt_precision p;
+    if (strcmp(precision, "auto") == 0) return 1;
+    return lpt_precision_parse(precision, &p) == 0 &&
+           (p.w.fmt != LPT_FMT_FP32 || p.a.fmt != LPT_FMT_FP32 || p.g.fmt != LPT_FMT_FP32);
+}
+
+/* an axis list (roundings, overflow rates) into vals; an empty list is one "" (the
+ * precision's own); the count, or -1 with an error */
+static int axis(const char *list, const char *option, char vals[][24]) {
+    char buf[128], *v[MAX_LIST];
+    snprintf(buf, sizeof buf, "%s", list);
+    const int n = lpt_sweep_split(buf, ",", v);
+    if (n < 0) {
+        lpt_error_prefix("%s", option);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int ok = strlen(v[i]) < 24;
+        if (option[2] == 'r') { /* --roundings */
+            ok = 0;
+            for (int r = 0; r < LPT_ROUND_COUNT; r++) ok |= !strcmp(v[i], lpt_rounding_names[r]);
+        } else {
+            char *end;
+            const double x = strtod(v[i], &end);
+            ok = ok && !*end && end != v[i] && x >= 0 && x <= 1;
+        }
+        if (!ok) {
+            lpt_error_set("%s: '%s' is not %s", option, v[i],
+                          option[2] == 'r' ? "a rounding (rne, rna, rtz, rdn, sr)" : "a rate in [0, 1]");
+            return -1;
+        }
+        snprintf(vals[i], 24, "%s", v[i]);
+    }
+    if (n == 0) vals[0][0] = 0;
+    return n ? n : 1;
+}
+
 /* the points of the sweep, the finished ones marked done, each folder once (a precision
  * or seed given twice is one point); -1 with an error */
-static int plan(const sweep_cfg *c, point *pts) {
+static int plan(const lpt_sweep_cfg *c, point *pts) {
     char plist[MAX_POINTS / 8][64], mbuf[256], sbuf[128], pbuf[512], *models[MAX_LIST], *seeds[MAX_LIST], *named[MAX_LIST];
     int np = 0;
     if (c->baseline) snprintf(plist[np++], 64, "fp32");
     snprintf(pbuf, sizeof pbuf, "%s", c->precisions);
-    const int nn = split(pbuf, "/", named);
+    const int nn = lpt_sweep_split(pbuf, "/", named);
     if (nn < 0) {
         lpt_error_prefix("--precisions");
         return -1;
@@ -197,59 +231,59 @@ static int plan(const sweep_cfg *c, point *pts) {
     }
     snprintf(mbuf, sizeof mbuf, "%s", c->models);
     snprintf(sbuf, sizeof sbuf, "%s", c->seeds);
-    const int nm = split(mbuf, ",", models), ns = split(sbuf, ",", seeds);
+    const int nm = lpt_sweep_split(mbuf, ",", models), ns = lpt_sweep_split(sbuf, ",", seeds);
     if (nm < 0 || ns < 0) {
         lpt_error_prefix(nm < 0 ? "--models" : "--seeds");
         return -1;
     }
     if (check_models(models, nm)) return -1;
+    char rl[MAX_LIST][24], ol[MAX_LIST][24];
+    const int nrl = axis(c->roundings, "--roundings", rl), nol = axis(c->ovf_rates, "--overflow-rates", ol);
+    if (nrl < 0 || nol < 0) return -1;
     int n = 0;
     for (int m = 0; m < nm; m++)
         for (int q = 0; q < np; q++)
-            for (int s = 0; s < ns; s++) {
-                if (n >= MAX_POINTS) {
-                    lpt_error_set("more than %d points", MAX_POINTS);
-                    return -1;
+            for (int x = 0; x < nrl * nol && (x == 0 || quantized(plist[q])); x++) /* fp32: one */
+                for (int s = 0; s < ns; s++) {
+                    if (n >= MAX_POINTS) {
+                        lpt_error_set("more than %d points", MAX_POINTS);
+                        return -1;
+                    }
+                    char *end;
+                    const long seed = strtol(seeds[s], &end, 10);
+                    if (*end || seed < 0 || seed > 1000000000) {
+                        lpt_error_set("--seeds: '%s' is not a seed", seeds[s]);
+                        return -1;
+                    }
+                    point *p = &pts[n++];
+                    memset(p, 0, sizeof *p);
+                    snprintf(p->model, sizeof p->model, "%s", models[m]);
+                    memcpy(p->precision, plist[q], sizeof p->precision);
+                    if (quantized(p->precision)) {
+                        snprintf(p->rounding, sizeof p->rounding, "%s", rl[x / nol]);
+                        snprintf(p->ovf, sizeof p->ovf, "%s", ol[x % nol]);
+                    }
+                    p->seed = (int)seed;
+                    if (point_dir(c, p)) return -1;
+                    int twice = 0;
+                    for (int j = 0; j < n - 1 && !twice; j++) twice = strcmp(pts[j].dir, p->dir) == 0;
+                    if (twice) {
+                        n--;
+                        continue;
+                    }
+                    p->acc = read_done(p);
+                    p->state = p->acc >= 0 ? 2 : 0;
                 }
-                char *end;
-                const long seed = strtol(seeds[s], &end, 10);
-                if (*end || seed < 0 || seed > 1000000000) {
-                    lpt_error_set("--seeds: '%s' is not a seed", seeds[s]);
-                    return -1;
-                }
-                point *p = &pts[n++];
-                memset(p, 0, sizeof *p);
-                snprintf(p->model, sizeof p->model, "%s", models[m]);
-                memcpy(p->precision, plist[q], sizeof p->precision);
-                p->seed = (int)seed;
-                if (point_dir(c, p)) return -1;
-                int twice = 0;
-                for (int j = 0; j < n - 1 && !twice; j++) twice = strcmp(pts[j].dir, p->dir) == 0;
-                if (twice) {
-                    n--;
-                    continue;
-                }
-                p->acc = read_done(p);
-                p->state = p->acc >= 0 ? 2 : 0;
-            }
     if (n == 0) lpt_error_set("the grid is empty (no model, precision or seed)");
     return n ? n : -1;
 }
 
-/* the precision quantizes some role (a statistics log is written) */
-static int quantized(const char *precision) {
-    lpt_precision p;
-    if (strcmp(precision, "auto") == 0) return 1;
-    return lpt_precision_parse(precision, &p) == 0 &&
-           (p.w.fmt != LPT_FMT_FP32 || p.a.fmt != LPT_FMT_FP32 || p.g.fmt != LPT_FMT_FP32);
-}
-
 /* --train-args into argv from a; on resume without the options a checkpoint fixes (they
  * are in it; --resume refuses them). The new count, or -1 with an error. */
-static int add_extra(const sweep_cfg *c, int resume, char **argv, int a, int max, char *buf, size_t n) {
+static int add_extra(const lpt_sweep_cfg *c, int resume, char **argv, int a, int max, char *buf, size_t n) {
     char *ex[MAX_LIST];
     snprintf(buf, n, "%s", c->extra);
-    const int ne = split(buf, " \t", ex);
+    const int ne = lpt_sweep_split(buf, " \t", ex);
     if (ne < 0 || a + ne > max) {
         lpt_error_set("--train-args: too many arguments");
         return -1;
@@ -271,7 +305,7 @@ static int add_extra(const sweep_cfg *c, int resume, char **argv, int a, int max
 }
 
 /* start `lpt train` for a point in its folder (resuming its checkpoint if one is there) */
-static int start(const sweep_cfg *c, point *p, const char *self) {
+static int start(const lpt_sweep_cfg *c, point *p, const char *self) {
     char ckpt[640], log[640], metrics[640], stats[640], epochs[16], seed[16], threads[16], limit[16];
     snprintf(ckpt, sizeof ckpt, "%s/run.ckpt", p->dir);
     snprintf(log, sizeof log, "%s/log.txt", p->dir);
@@ -292,6 +326,8 @@ static int start(const sweep_cfg *c, point *p, const char *self) {
         argv[a++] = "--metrics-out", argv[a++] = metrics;
         if (quantized(p->precision)) argv[a++] = "--stats-out", argv[a++] = stats;
         if (c->train_limit > 0) argv[a++] = "--train-limit", argv[a++] = limit;
+        if (p->rounding[0]) argv[a++] = "--rounding", argv[a++] = p->rounding;
+        if (p->ovf[0]) argv[a++] = "--overflow-rate", argv[a++] = p->ovf;
     }
     if ((a = add_extra(c, resume, argv, a, 79, extra, sizeof extra)) < 0) return -1;
     argv[a] = NULL;
@@ -365,7 +401,7 @@ static void progress(const point *pts, int n, double t0, int finished_now, int j
 }
 
 /* run every waiting point, `jobs` at a time; the number that failed */
-static int run_points(const sweep_cfg *c, point *pts, int n, const char *self) {
+static int run_points(const lpt_sweep_cfg *c, point *pts, int n, const char *self) {
     int failed = 0, finished_now = 0, next = 0, forwarded = 0;
     const double t0 = lpt_time_now();
     for (;;) {
@@ -417,18 +453,25 @@ static void role_names(const char *precision, char names[3][48]) {
     lpt_qformat_name(&p.w, names[0], 48), lpt_qformat_name(&p.a, names[1], 48), lpt_qformat_name(&p.g, names[2], 48);
 }
 
-/* the rows over seeds: one per model and precision with a finished point; the count */
+/* two points of one row: all but the seed alike */
+static int same_row(const point *a, const point *b) {
+    return !strcmp(a->model, b->model) && !strcmp(a->precision, b->precision) && !strcmp(a->rounding, b->rounding) &&
+           !strcmp(a->ovf, b->ovf);
+}
+
+/* the rows over seeds: one per model, precision and axis values with a finished point;
+ * the count */
 static int rows_of(const point *pts, int n, lpt_sweep_row *rows) {
     int nr = 0;
     for (int i = 0; i < n; i++) {
         int first = 1;
         for (int j = 0; j < i && first; j++)
-            first = strcmp(pts[j].model, pts[i].model) != 0 || strcmp(pts[j].precision, pts[i].precision) != 0;
+            first = !same_row(&pts[j], &pts[i]);
         if (!first) continue;
         double sum = 0, sq = 0, lo = 0, hi = 0;
         int k = 0;
         for (int j = i; j < n; j++)
-            if (pts[j].state == 2 && !strcmp(pts[j].model, pts[i].model) && !strcmp(pts[j].precision, pts[i].precision)) {
+            if (pts[j].state == 2 && same_row(&pts[j], &pts[i])) {
                 const double a = 100 * pts[j].acc;
                 sum += a, sq += a * a, k++;
                 lo = k == 1 || a < lo ? a : lo, hi = k == 1 || a > hi ? a : hi;
@@ -436,6 +479,7 @@ static int rows_of(const point *pts, int n, lpt_sweep_row *rows) {
         if (k == 0) continue; /* nothing finished yet */
         lpt_sweep_row *r = &rows[nr++];
         r->model = pts[i].model, r->precision = pts[i].precision, r->runs = k;
+        r->rounding = pts[i].rounding, r->ovf = pts[i].ovf;
         r->mean = sum / k, r->sd = k > 1 ? sqrt(fmax(0, (sq - k * r->mean * r->mean) / (k - 1))) : 0;
         r->min = lo, r->max = hi;
         char names[3][48];
@@ -447,21 +491,25 @@ static int rows_of(const point *pts, int n, lpt_sweep_row *rows) {
 
 /* the table over seeds (test accuracy of the finished points: count, mean, sd, min,
  * max), as CSV and JSON Lines written atomically, on stdout, and plotted */
-static int write_table(const sweep_cfg *c, const point *pts, int n) {
+static int write_table(const lpt_sweep_cfg *c, const point *pts, int n) {
     lpt_sweep_row *rows = lpt_xcalloc((size_t)n, sizeof *rows);
     const int nr = rows_of(pts, n, rows);
     lpt_buf csv = {0}, jl = {0};
-    lpt_buf_printf(&csv, "model,precision,w,a,g,runs,mean,sd,min,max\n");
+    lpt_buf_printf(&csv, "model,precision,w,a,g,runs,mean,sd,min,max,rounding,overflow_rate\n");
     printf("%-8s %-36s %4s %8s %6s %8s %8s\n", "model", "precision", "runs", "mean %", "sd", "min %", "max %");
     for (int i = 0; i < nr; i++) {
         const lpt_sweep_row *r = &rows[i];
-        lpt_buf_printf(&csv, "%s,\"%s\",%s,%s,%s,%d,%.4f,%.4f,%.4f,%.4f\n", r->model, r->precision, r->w, r->a, r->g,
-                       r->runs, r->mean, r->sd, r->min, r->max);
+        lpt_buf_printf(&csv, "%s,\"%s\",%s,%s,%s,%d,%.4f,%.4f,%.4f,%.4f,%s,%s\n", r->model, r->precision, r->w, r->a,
+                       r->g, r->runs, r->mean, r->sd, r->min, r->max, r->rounding, r->ovf);
         lpt_buf_printf(&jl, "{\"model\": \"%s\", \"precision\": \"%s\", \"w\": \"%s\", \"a\": \"%s\", \"g\": "
-                       "\"%s\", \"runs\": %d, \"mean\": %.4f, \"sd\": %.4f, \"min\": %.4f, \"max\": %.4f}\n",
-                       r->model, r->precision, r->w, r->a, r->g, r->runs, r->mean, r->sd, r->min, r->max);
-        printf("%-8s %-36s %4d %8.2f %6.2f %8.2f %8.2f\n", r->model, r->precision, r->runs, r->mean, r->sd, r->min,
-               r->max);
+                       "\"%s\", \"runs\": %d, \"mean\": %.4f, \"sd\": %.4f, \"min\": %.4f, \"max\": %.4f, "
+                       "\"rounding\": \"%s\", \"overflow_rate\": \"%s\"}\n",
+                       r->model, r->precision, r->w, r->a, r->g, r->runs, r->mean, r->sd, r->min, r->max, r->rounding,
+                       r->ovf);
+        char label[120];
+        snprintf(label, sizeof label, "%s%s%s%s%s", r->precision, r->rounding[0] ? " r=" : "", r->rounding,
+                 r->ovf[0] ? " o=" : "", r->ovf);
+        printf("%-8s %-36s %4d %8.2f %6.2f %8.2f %8.2f\n", r->model, label, r->runs, r->mean, r->sd, r->min, r->max);
     }
     char path[640];
     snprintf(path, sizeof path, "%s/table.csv", c->out);
@@ -478,7 +526,7 @@ static int write_table(const sweep_cfg *c, const point *pts, int n) {
 /* The settings every point shares, kept in the sweep's folder: a re-run with other ones
  * would take points finished under the old ones as done. 0, 2 (said) on a mismatch, 1
  * (said) when the file cannot be written. */
-static int check_settings(const sweep_cfg *c) {
+static int check_settings(const lpt_sweep_cfg *c) {
     char path[600], now[1024];
     snprintf(path, sizeof path, "%s/settings.txt", c->out);
     snprintf(now, sizeof now, "epochs %d\ntrain-limit %d\ntrain-args %s\n", c->epochs, c->train_limit, c->extra);
@@ -501,40 +549,9 @@ static int check_settings(const sweep_cfg *c) {
     return 0;
 }
 
-static int parse_args(int argc, char **argv, sweep_cfg *c) {
-    const long cores = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-    memset(c, 0, sizeof *c);
-    snprintf(c->seeds, sizeof c->seeds, "1"), snprintf(c->models, sizeof c->models, "lenet5");
-    c->epochs = 1, c->jobs = (int)cores, c->baseline = 1;
-    int no_baseline = 0;
-    lpt_opt o[] = {
-        {"out", LPT_OPT_STR, c->out, sizeof c->out, 0, 0, "DIR", "the sweep's folder (required; a re-run resumes it)", 0},
-        {"grid", LPT_OPT_STR, c->grid, sizeof c->grid, 0, 0, "SPEC", "per-role values, e.g. 'w=4,6,8 a=8 g=8,16' (widths or formats)", 0},
-        {"precisions", LPT_OPT_STR, c->precisions, sizeof c->precisions, 0, 0, "LIST", "more precisions, '/'-separated", 0},
-        {"models", LPT_OPT_STR, c->models, sizeof c->models, 0, 0, "LIST", "models, comma-separated [lenet5]", 0},
-        {"seeds", LPT_OPT_STR, c->seeds, sizeof c->seeds, 0, 0, "LIST", "seeds, comma-separated [1]", 0},
-        {"epochs", LPT_OPT_INT, &c->epochs, 0, 1, 100000, "N", "epochs per run [1]", 0},
-        {"train-limit", LPT_OPT_INT, &c->train_limit, 0, 1, 1 << 30, "N", "training images per run", 0},
-        {"jobs", LPT_OPT_INT, &c->jobs, 0, 1, 1024, "N", "runs at a time [the core count]", 0},
-        {"threads", LPT_OPT_INT, &c->threads, 0, 1, 256, "N", "threads per run [cores / jobs, at least 1]", 0},
-        {"no-baseline", LPT_OPT_FLAG, &no_baseline, 0, 0, 0, NULL, "no fp32 run per model and seed", 0},
-        {"train-args", LPT_OPT_STR, c->extra, sizeof c->extra, 0, 0, "ARGS", "more lpt train options for every run", 0},
-    };
-    const int rc = lpt_args_parse("sweep", "--out DIR [options]", o, (int)(sizeof o / sizeof o[0]), argc, argv, 2,
-                                  NULL, 0, NULL);
-    if (rc) return rc;
-    if (!c->out[0]) {
-        fprintf(stderr, "lpt sweep: --out DIR is required\n");
-        return 2;
-    }
-    c->baseline = !no_baseline;
-    if (c->threads == 0) c->threads = cores / c->jobs > 1 ? (int)(cores / c->jobs) : 1;
-    return 0;
-}
-
 int lpt_sweep_main(int argc, char **argv) {
-    sweep_cfg c;
-    int rc = parse_args(argc, argv, &c);
+    lpt_sweep_cfg c;
+    int rc = lpt_sweep_args(argc, argv, &c);
     if (rc) return rc == 1 ? 0 : rc;
     point *pts = lpt_xcalloc(MAX_POINTS, sizeof *pts);
     const int n = plan(&c, pts);

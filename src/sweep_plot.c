@@ -14,6 +14,11 @@ static int w_width(const lpt_sweep_row *r) {
     return strncmp(r->w, "dfp", 3) == 0 ? atoi(r->w + 3) : 0;
 }
 
+/* one line of the plot: the activation and gradient formats and the axes' values */
+static int same_series(const lpt_sweep_row *a, const lpt_sweep_row *b) {
+    return !strcmp(a->a, b->a) && !strcmp(a->g, b->g) && !strcmp(a->rounding, b->rounding) && !strcmp(a->ovf, b->ovf);
+}
+
 /* one model's data (a block per activation and gradient format, rows by width) and script */
 static int plot_model(const char *out, const char *model, const lpt_sweep_row *rows, int n) {
     const lpt_sweep_row *series[MAX_SERIES];
@@ -24,7 +29,7 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
         if (strcmp(rows[i].precision, "fp32") == 0) fp32 = rows[i].mean;
         if (!w_width(&rows[i])) continue;
         int seen = 0;
-        for (int s = 0; s < ns && !seen; s++) seen = !strcmp(series[s]->a, rows[i].a) && !strcmp(series[s]->g, rows[i].g);
+        for (int s = 0; s < ns && !seen; s++) seen = same_series(series[s], &rows[i]);
         if (!seen && ns < MAX_SERIES) series[ns++] = &rows[i];
     }
     if (ns == 0) return 0;
@@ -33,8 +38,7 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
         lpt_buf_printf(&dat, "# a=%s g=%s\n", series[s]->a, series[s]->g);
         for (int w = 2; w <= 32; w++)
             for (int i = 0; i < n; i++)
-                if (!strcmp(rows[i].model, model) && w_width(&rows[i]) == w && !strcmp(rows[i].a, series[s]->a) &&
-                    !strcmp(rows[i].g, series[s]->g))
+                if (!strcmp(rows[i].model, model) && w_width(&rows[i]) == w && same_series(series[s], &rows[i]))
                     lpt_buf_printf(&dat, "%d %.4f %.4f\n", w, rows[i].mean, rows[i].sd);
         lpt_buf_printf(&dat, "\n\n");
     }
@@ -54,8 +58,9 @@ static int plot_model(const char *out, const char *model, const lpt_sweep_row *r
         lpt_buf_printf(&gp, "set terminal %s size 900,600\nset output 'accuracy_%s.%s'\nplot ", t ? "svg" : "png", name,
                        t ? "svg" : "png");
         for (int s = 0; s < ns; s++)
-            lpt_buf_printf(&gp, "%s'%s' index %d using 1:2:3 with yerrorlines lw 2 title 'a %s, g %s'", s ? ", " : "",
-                           data, s, series[s]->a, series[s]->g);
+            lpt_buf_printf(&gp, "%s'%s' index %d using 1:2:3 with yerrorlines lw 2 title 'a %s, g %s%s%s%s%s'",
+                           s ? ", " : "", data, s, series[s]->a, series[s]->g, series[s]->rounding[0] ? ", rounding " : "",
+                           series[s]->rounding, series[s]->ovf[0] ? ", overflow rate " : "", series[s]->ovf);
         if (fp32 >= 0) lpt_buf_printf(&gp, ", %.4f with lines dashtype 2 lw 2 title 'fp32'", fp32);
         lpt_buf_printf(&gp, "\n");
     }

@@ -49,7 +49,7 @@ static void test_grid_table_and_rerun(void **state) {
     char *csv = lpt_file_read(path, 1 << 20, &n);
     assert_non_null(csv);
     assert_int_equal(tu_lines(csv), 4); /* header, fp32, two grid points */
-    assert_non_null(strstr(csv, "model,precision,w,a,g,runs,mean,sd,min,max\n"));
+    assert_non_null(strstr(csv, "model,precision,w,a,g,runs,mean,sd,min,max,rounding,overflow_rate\n"));
     assert_non_null(strstr(csv, "lenet5,\"w=dfp4,a=dfp8,g=dfp8:sr\",dfp4,dfp8,dfp8:sr,1,"));
     free(csv);
     /* the plot, where gnuplot is installed (make test installs it) */
@@ -67,7 +67,7 @@ static void test_grid_table_and_rerun(void **state) {
     snprintf(path, sizeof path, "%s/report/report.md", dir);
     char *md = lpt_file_read(path, 1 << 20, &n);
     assert_non_null(md);
-    assert_non_null(strstr(md, "| model | precision | w | a | g | runs | mean | sd | min | max |"));
+    assert_non_null(strstr(md, "| model | precision | w | a | g | runs | mean | sd | min | max | rounding | overflow\\_rate |"));
     assert_non_null(strstr(md, "| lenet5 | w=dfp4,a=dfp8,g=dfp8:sr | dfp4 |"));
     free(md);
     /* again: every point is done, nothing runs (the logs do not grow) */
@@ -148,6 +148,62 @@ static void test_bad_input(void **state) {
     expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--precisions", "int8", "--precisions: unknown format");
     expect_refused(2, "--grid", "w=8", "--seeds", "1", "--out DIR is required");
     expect_refused(1, "--out", "/proc/lpt-sweep", "--grid", "w=8", "--out: cannot create folder /proc/lpt-sweep");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--roundings", "rne,up", "--roundings: 'up' is not a rounding");
+    expect_refused(2, "--out", "/tmp/lpt-sweep-never", "--overflow-rates", "1e-3,2", "--overflow-rates: '2' is not a rate");
+    /* sweep files: each mistake named by file and line */
+    char *dir = tu_tmpdir(), path[600];
+    snprintf(path, sizeof path, "%s/sweep.txt", dir);
+    const char *bad[][2] = {
+        {"out = x\ngrid w=8\n", "sweep.txt:2: 'grid w=8' is not KEY = VALUE"},
+        {"# a sweep\n\nouts = x\n", "sweep.txt:3: unknown key 'outs'; keys: out, grid"},
+        {"epochs = ten\n", "sweep.txt:1: epochs: 'ten' is not a whole number in [1, 100000]"},
+        {"seeds = 1\nseeds = 2\n", "sweep.txt:2: 'seeds' given twice"},
+        {"no-baseline = maybe\n", "sweep.txt:1: no-baseline takes yes or no"},
+        {"out = /tmp/lpt-sweep-never\ngrid = w=4,99\n", "--grid: w=99: dynamic fixed point"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        tu_write_file(path, bad[i][0], strlen(bad[i][0]));
+        expect_refused(2, "--file", path, NULL, NULL, bad[i][1]);
+    }
+    expect_refused(2, "--file", "/nonexistent/sweep.txt", NULL, NULL, "--file: /nonexistent/sweep.txt: cannot open");
+    tu_rmtree(dir);
+}
+
+/* a sweep file with the axes: rounding and overflow rate multiply the quantized points
+ * only; the command line wins over the file */
+static void test_file_and_axes(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *out = NULL, *err = NULL, path[600], text[1400], csvp[700];
+    snprintf(path, sizeof path, "%s/sweep.txt", dir);
+    snprintf(text, sizeof text,
+             "# LeNet-5, 8-bit weights, two roundings and two overflow budgets\n"
+             "out = %s/wrong\ngrid = w=8 a=8 g=8\nroundings = rne, sr\noverflow-rates = 1e-4,1e-2\n"
+             "seeds = 1\ntrain-limit = 128\ntrain-args = --data %s --test-limit 64\n", dir, g_data);
+    /* "rne, sr" has a space: the list splits at commas only, so " sr" is refused... */
+    tu_write_file(path, text, strlen(text));
+    assert_int_equal(tu_run_lpt(&out, &err, "sweep", "--file", path, "--out", dir, NULL), 2);
+    assert_non_null(strstr(err, "--roundings: ' sr' is not a rounding"));
+    free(out), free(err);
+    /* ...and without it the sweep runs: fp32 once, the grid point 2 x 2 times */
+    char *sp = strstr(text, "rne, sr");
+    memmove(sp + 4, sp + 5, strlen(sp + 5) + 1);
+    tu_write_file(path, text, strlen(text));
+    assert_int_equal(tu_run_lpt(&out, &err, "sweep", "--file", path, "--out", dir, NULL), 0);
+    assert_non_null(strstr(out, "5 of 5 points done"));
+    free(out), free(err);
+    snprintf(csvp, sizeof csvp, "%s/table.csv", dir);
+    size_t n;
+    char *csv = lpt_file_read(csvp, 1 << 20, &n);
+    assert_non_null(csv);
+    assert_int_equal(tu_lines(csv), 6);
+    assert_non_null(strstr(csv, ",sr,1e-2\n"));
+    assert_non_null(strstr(csv, ",rne,1e-4\n"));
+    free(csv);
+    snprintf(csvp, sizeof csvp, "%s/points/lenet5_w_dfp8_a_dfp8_g_dfp8_sr_rsr_o1e-2_s1/log.txt", dir);
+    char *log = lpt_file_read(csvp, 1 << 20, &n);
+    assert_non_null(log);
+    free(log);
+    tu_rmtree(dir);
 }
 
 int main(void) {
@@ -156,6 +212,7 @@ int main(void) {
         cmocka_unit_test(test_resumes_a_checkpoint),
         cmocka_unit_test(test_duplicates_and_float_grid),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_file_and_axes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
