@@ -140,18 +140,16 @@ static int to_codes(const char *layer, const char *what, const float *v, size_t 
 }
 
 /* the engine's float results against the exact accumulators */
-static int cross_check(const char *layer, const char *what, const float *engine, const gtensor *acc, int relu) {
-    for (size_t i = 0; i < acc->count; i++) {
-        float ref = lpt_gd_acc_value(acc->v[i], acc->fl);
-        if (relu && !(ref > 0.0f)) ref = 0.0f;
-        if (memcmp(&ref, &engine[i], 4) != 0 && !(ref == 0.0f && engine[i] == 0.0f)) {
+static int cross_check(const char *layer, const char *what, const float *engine, const float *ref,
+                       const gtensor *shape) {
+    for (size_t i = 0; i < shape->count; i++)
+        if (memcmp(&ref[i], &engine[i], 4) != 0 && !(ref[i] == 0.0f && engine[i] == 0.0f)) {
             char at[64];
-            lpt_gd_index_text(acc, i, at, sizeof at);
-            lpt_error_set("layer %s: the engine's %s at %s is %.9g, the exact accumulator gives %.9g: the engine and "
-                          "the reference disagree", layer, what, at, (double)engine[i], (double)ref);
+            lpt_gd_index_text(shape, i, at, sizeof at);
+            lpt_error_set("layer %s: the engine's %s at %s is %.9g, the reference gives %.9g: the engine and the "
+                          "reference disagree", layer, what, at, (double)engine[i], (double)ref[i]);
             return -1;
         }
-    }
     return 0;
 }
 
@@ -192,21 +190,24 @@ static void manifest_text(const gset *s, lpt_buf *b, const char *run) {
                    "# Layout: C order. conv2d: x (N, C, H, W), w (OC, C, KH, KW), y and dy (N, OC, OH, OW); linear:\n"
                    "# x (N, IN), w (OUT, IN), y and dy (N, OUT). Every value is one word a line, two's complement,\n"
                    "# in WIDTH bits, as hex digits of fixed width ($readmemh). code: a dfp<WIDTH> code, value =\n"
-                   "# code * 2^-FL. acc: an accumulator of acc_bits bits in units of 2^-FL. float32: the bit pattern.\n"
-                   "# Products (exact integer sums; no partial sum can overflow: see bound):\n"
-                   "#   y_acc[n][o][p] = bias_acc[o] + sum over (c, i, j) of w[o][c][i][j] x[n][c][p + (i, j)], then\n"
-                   "#     y = Q_y(relu if relu_fused (float32(y_acc * 2^-FL))) with y's format, FL and key;\n"
+                   "# code * 2^-FL. acc: an accumulator (acc_bits: of Y, dW, dX) in units of 2^-FL. float32: the bit pattern.\n"
+                   "# Products (exact integer sums; no partial sum can overflow the accumulator):\n"
+                   "#   y_acc[n][o][p] = sum over (c, i, j) of w[o][c][i][j] x[n][c][p + (i, j)];\n"
+                   "#     y = Q_y(relu if relu_fused (float32(y_acc * 2^-FL) + float32(bias_acc * 2^-FL)));\n"
                    "#   dw_acc = sum over (n, oy, ox) of dy x; dw = float32(dw_acc * 2^-FL), the FP32 weight gradient;\n"
-                   "#   dx_acc[n][c][h][w] = sum over (o, i, j) of w dy, then dx = Q_dx(float32(dx_acc * 2^-FL)).\n"
-                   "# Summation order: increasing c, i, j (y); n, oy, ox (dw); o, i, j (dx); any order gives the same\n"
-                   "# sums under the bound. Stochastic rounding: element k of a tensor draws the 24 bits of\n"
-                   "# lpt_sr_bits(seed, stream, step, k) (quant/quant.h); bias_acc = bias * 2^FL rounded to nearest even.\n"
+                   "#   dx_acc[(c, i, j)][(n, oy, ox)] = sum over o of w[o][c][i][j] dy[n][o][oy][ox] (the columns of dX,\n"
+                   "#     padding included); dx = Q_dx(col2im(float32(dx_acc * 2^-FL))), col2im adding in float32 per\n"
+                   "#     (n, c) plane in the order (i, j, oy, ox).\n"
+                   "# Any summation order gives the same accumulators. Stochastic rounding: element k of a tensor\n"
+                   "# draws the 24 bits of lpt_sr_bits(seed, stream, step, k) (quant/quant.h); bias_acc = bias * 2^FL\n"
+                   "# rounded to nearest even.\n"
                    "# tensor lines: NAME KIND WIDTH FL FORMAT STREAM SHAPE (file NAME.hex, and NAME.npy for numpy)\n");
     lpt_buf_printf(b, "lpt-golden 1\nlayer %s\ntype %s\nstep %" PRId64 "\nseed %" PRIu64 "\n", s->layer, s->type, s->step,
                    s->seed);
     lpt_buf_printf(b, "input %d %d %d %d\noutput %d %d %d\nkernel %d %d\nstride %d %d\npad %d %d\n", g->n, g->c, g->h,
                    g->w, g->oc, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
-    lpt_buf_printf(b, "relu_fused %d\nacc_bits %d\nacc_overflow saturate\n", s->relu_fused, s->acc_bits);
+    lpt_buf_printf(b, "relu_fused %d\nacc_bits %d %d %d\nacc_overflow saturate\n", s->relu_fused, s->acc_bits[0],
+                   s->acc_bits[1], s->acc_bits[2]);
     for (int i = 0; i < T_COUNT; i++) {
         const gtensor *t = &s->t[i];
         if (!t->present) continue;
@@ -229,8 +230,11 @@ static int captured_set(const lpt_golden *c, gset *s) {
     s->has_dx = l->index > 0;
     const lpt_stats_entry *e = c->q->stats->e;
     const int wa = e[c->id[LPT_GT_X]].fmt.width, ww = e[c->id[LPT_GT_W]].fmt.width, wg = e[c->id[LPT_GT_DY]].fmt.width;
-    const int wmax = wa > ww ? (wa > wg ? wa : wg) : (ww > wg ? ww : wg);
-    s->acc_bits = c->q->acc_bits > 0 ? c->q->acc_bits : lpt_dfp_acc_bits_default(wmax);
+    /* as the backend picks them (src/qlayer.c): --acc-bits, or by the wider operand */
+    const int pairs[3][2] = {{ww, wa}, {wg, wa}, {ww, wg}};
+    for (int i = 0; i < 3; i++)
+        s->acc_bits[i] = c->q->acc_bits > 0 ? c->q->acc_bits
+                                            : lpt_dfp_acc_bits_default(pairs[i][0] > pairs[i][1] ? pairs[i][0] : pairs[i][1]);
     capture_geom(c, s);
     lpt_gd_gset_shapes(s, wa, ww, wg);
     const int src[T_COUNT] = {LPT_GT_X, LPT_GT_W, -1, -1, LPT_GT_Y, LPT_GT_DY, -1, -1, -1, LPT_GT_DX};
@@ -253,7 +257,7 @@ static int captured_set(const lpt_golden *c, gset *s) {
     s->t[T_BIAS].fl = s->t[T_YACC].fl = s->t[T_X].fl + s->t[T_W].fl;
     s->t[T_DWACC].fl = s->t[T_DW].fl = s->t[T_DY].fl + s->t[T_X].fl;
     s->t[T_DXACC].fl = s->t[T_W].fl + s->t[T_DY].fl;
-    const double lim = ldexp(1.0, s->acc_bits - 1);
+    const double lim = ldexp(1.0, s->acc_bits[0] - 1);
     for (size_t i = 0; s->has_bias && i < s->t[T_BIAS].count; i++) {
         double v = lpt_round_ref(ldexp((double)c->bias[i], s->t[T_BIAS].fl), LPT_ROUND_RNE, 0.0);
         s->t[T_BIAS].v[i] = (int64_t)(v < -lim ? -lim : v > lim - 1 ? lim - 1 : v);
@@ -283,10 +287,15 @@ int lpt_golden_write(lpt_golden *c, const char *dir, const char *run) {
     memcpy(s.t[T_YACC].v, r.t[T_YACC].v, s.t[T_YACC].count * sizeof(int64_t));
     memcpy(s.t[T_DWACC].v, r.t[T_DWACC].v, s.t[T_DWACC].count * sizeof(int64_t));
     if (has_dx) memcpy(s.t[T_DXACC].v, r.t[T_DXACC].v, s.t[T_DXACC].count * sizeof(int64_t));
-    if (cross_check(s.layer, "Y before requantization", c->t[LPT_GT_YPRE], &s.t[T_YACC], s.relu_fused) ||
-        cross_check(s.layer, "weight gradient", c->t[LPT_GT_DW], &s.t[T_DWACC], 0) ||
-        (has_dx && cross_check(s.layer, "dX before requantization", c->t[LPT_GT_DXPRE], &s.t[T_DXACC], 0)))
-        goto done;
+    float *ypre = lpt_xmalloc(s.t[T_Y].count * sizeof(float) + 4), *dxpre = lpt_xmalloc(s.t[T_X].count * sizeof(float) + 4),
+          *dw = lpt_xmalloc(s.t[T_DW].count * sizeof(float) + 4);
+    lpt_gd_pre(&s, &r, ypre, dxpre);
+    for (size_t i = 0; i < s.t[T_DW].count; i++) dw[i] = lpt_gd_acc_value(s.t[T_DWACC].v[i], s.t[T_DWACC].fl);
+    const int bad_pre = cross_check(s.layer, "Y before requantization", c->t[LPT_GT_YPRE], ypre, &s.t[T_Y]) ||
+                        cross_check(s.layer, "weight gradient", c->t[LPT_GT_DW], dw, &s.t[T_DW]) ||
+                        (has_dx && cross_check(s.layer, "dX before requantization", c->t[LPT_GT_DXPRE], dxpre, &s.t[T_DX]));
+    free(ypre), free(dxpre), free(dw);
+    if (bad_pre) goto done;
     long bad = 0;
     lpt_gd_compare_sets(&s, &r, "the engine's", 3, &bad);
     if (bad) {

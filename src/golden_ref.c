@@ -15,13 +15,13 @@ size_t lpt_gd_g_x(const geom *g) { return (size_t)g->n * g->c * g->h * g->w; }
 size_t lpt_gd_g_w(const geom *g) { return (size_t)g->oc * g->c * g->kh * g->kw; }
 size_t lpt_gd_g_y(const geom *g) { return (size_t)g->n * g->oc * g->oh * g->ow; }
 
-/* Y[n][o][oy][ox] = bias[o] + sum over (c, i, j) of W[o][c][i][j] X[n][c][oy*sh-ph+i][ox*sw-pw+j] */
-static void ref_fwd(const geom *g, const int32_t *x, const int32_t *w, const int64_t *bias, int64_t *y) {
+/* Y[n][o][oy][ox] = sum over (c, i, j) of W[o][c][i][j] X[n][c][oy*sh-ph+i][ox*sw-pw+j] */
+static void ref_fwd(const geom *g, const int32_t *x, const int32_t *w, int64_t *y) {
     for (int n = 0; n < g->n; n++)
         for (int o = 0; o < g->oc; o++)
             for (int oy = 0; oy < g->oh; oy++)
                 for (int ox = 0; ox < g->ow; ox++) {
-                    int64_t acc = bias ? bias[o] : 0;
+                    int64_t acc = 0;
                     for (int c = 0; c < g->c; c++)
                         for (int i = 0; i < g->kh; i++) {
                             const int yy = oy * g->sh - g->ph + i;
@@ -38,30 +38,28 @@ static void ref_fwd(const geom *g, const int32_t *x, const int32_t *w, const int
 }
 
 /* dW[o][c][i][j] = sum over (n, oy, ox) of dY[n][o][oy][ox] X[n][c][oy*sh-ph+i][ox*sw-pw+j];
- * dX[n][c][yy][xx] = sum over (o, i, j) with yy = oy*sh-ph+i, xx = ox*sw-pw+j of
- * W[o][c][i][j] dY[n][o][oy][ox] */
-static void ref_bwd(const geom *g, const int32_t *x, const int32_t *w, const int32_t *dy, int64_t *dw, int64_t *dx) {
+ * the columns of dX, col[(c, i, j)][(n, oy, ox)] = sum over o of W[o][c][i][j] dY[n][o][oy][ox]
+ * (every position, padding included: the product computes them, col2im drops them) */
+static void ref_bwd(const geom *g, const int32_t *x, const int32_t *w, const int32_t *dy, int64_t *dw, int64_t *col) {
+    const size_t np = (size_t)g->n * g->oh * g->ow;
     memset(dw, 0, lpt_gd_g_w(g) * sizeof *dw);
-    if (dx) memset(dx, 0, lpt_gd_g_x(g) * sizeof *dx);
+    if (col) memset(col, 0, lpt_gd_g_w(g) / (size_t)g->oc * np * sizeof *col);
     for (int n = 0; n < g->n; n++)
         for (int o = 0; o < g->oc; o++)
             for (int oy = 0; oy < g->oh; oy++)
                 for (int ox = 0; ox < g->ow; ox++) {
                     const int64_t d = dy[(((size_t)n * g->oc + o) * g->oh + oy) * g->ow + ox];
+                    const size_t q = ((size_t)n * g->oh + oy) * g->ow + ox;
                     if (!d) continue;
                     for (int c = 0; c < g->c; c++)
-                        for (int i = 0; i < g->kh; i++) {
-                            const int yy = oy * g->sh - g->ph + i;
-                            if (yy < 0 || yy >= g->h) continue;
+                        for (int i = 0; i < g->kh; i++)
                             for (int j = 0; j < g->kw; j++) {
-                                const int xx = ox * g->sw - g->pw + j;
-                                if (xx < 0 || xx >= g->w) continue;
-                                const size_t wi = ((size_t)(o * g->c + c) * g->kh + i) * g->kw + j,
-                                             xi = ((size_t)(n * g->c + c) * g->h + yy) * g->w + xx;
-                                dw[wi] += d * x[xi];
-                                if (dx) dx[xi] += d * w[wi];
+                                const size_t r = ((size_t)c * g->kh + i) * g->kw + j, wi = (size_t)o * lpt_gd_g_w(g) / (size_t)g->oc + r;
+                                if (col) col[r * np + q] += d * w[wi];
+                                const int yy = oy * g->sh - g->ph + i, xx = ox * g->sw - g->pw + j;
+                                if (yy < 0 || yy >= g->h || xx < 0 || xx >= g->w) continue;
+                                dw[wi] += d * x[((size_t)(n * g->c + c) * g->h + yy) * g->w + xx];
                             }
-                        }
                 }
 }
 
@@ -88,12 +86,15 @@ void lpt_gd_gset_shapes(gset *s, int wa, int ww, int wg) {
     const int nd = lin ? 2 : 4;
     const int kinds[T_COUNT] = {K_CODE, K_CODE, K_ACC, K_ACC, K_CODE, K_CODE, K_ACC, K_F32, K_ACC, K_CODE};
     const int *shapes[T_COUNT] = {xs, ws, NULL, ys, ys, ys, ws, ws, xs, xs};
-    const int widths[T_COUNT] = {wa, ww, s->acc_bits, s->acc_bits, wa, wg, s->acc_bits, 32, s->acc_bits, wg};
+    const int *ab = s->acc_bits;
+    const int widths[T_COUNT] = {wa, ww, ab[0], ab[0], wa, wg, ab[1], 32, ab[2], wg};
+    const int cols[2] = {g->c * g->kh * g->kw, g->n * g->oh * g->ow}; /* dx_acc: the columns of dX */
     for (int i = 0; i < T_COUNT; i++) {
         gtensor *t = &s->t[i];
         t->kind = kinds[i];
         t->width = widths[i];
-        if (shapes[i]) set_shape(t, nd, shapes[i]);
+        if (i == T_DXACC) set_shape(t, 2, cols);
+        else if (shapes[i]) set_shape(t, nd, shapes[i]);
         else set_shape(t, 1, &g->oc);
     }
 }
@@ -120,15 +121,15 @@ int lpt_gd_fits(int64_t v, int width) {
 int lpt_gd_check_bound(const gset *s) {
     const geom *g = &s->g;
     const int wa = s->t[T_X].width, ww = s->t[T_W].width, wg = s->t[T_DY].width;
-    const long kf = (long)g->c * g->kh * g->kw + 1, kw_ = (long)g->n * g->oh * g->ow, kd = (long)g->oc * g->kh * g->kw;
-    struct { const char *what; int bits; } p[3] = {{"y = w x + bias", lpt_dfp_sum_bits(ww, wa, kf)},
+    const long kf = (long)g->c * g->kh * g->kw, kw_ = (long)g->n * g->oh * g->ow, kd = g->oc;
+    struct { const char *what; int bits; } p[3] = {{"y = w x", lpt_dfp_sum_bits(ww, wa, kf)},
                                                     {"dw = dy x", lpt_dfp_sum_bits(wg, wa, kw_)},
                                                     {"dx = w dy", lpt_dfp_sum_bits(ww, wg, kd)}};
     for (int i = 0; i < 3; i++)
-        if (p[i].bits + 1 > s->acc_bits || p[i].bits > 62) {
+        if (p[i].bits + 1 > s->acc_bits[i] || p[i].bits > 62) {
             lpt_error_set("layer %s: the product %s needs %d bits, more than the %d-bit accumulator: golden vectors "
                           "cover products that cannot overflow (raise --acc-bits)", s->layer, p[i].what, p[i].bits + 1,
-                          s->acc_bits);
+                          s->acc_bits[i]);
             return -1;
         }
     return 0;
@@ -137,19 +138,44 @@ int lpt_gd_check_bound(const gset *s) {
 /* float32(acc * 2^-fl) */
 float lpt_gd_acc_value(int64_t acc, int fl) { return (float)ldexp((double)acc, -fl); }
 
-/* requantized output codes from accumulators (relu first when asked) */
-static void requant(const gtensor *acc, const gtensor *out, int relu, uint64_t seed, int64_t step, int32_t *codes) {
+/* requantized codes of the n values v with out's format, FL and key */
+static void requant(const float *v, size_t n, const gtensor *out, uint64_t seed, int64_t step, int64_t *codes) {
     lpt_qformat f;
     lpt_qformat_parse(out->format, &f);
-    float *v = lpt_xmalloc(acc->count * sizeof *v + 4);
-    for (size_t i = 0; i < acc->count; i++) {
-        v[i] = lpt_gd_acc_value(acc->v[i], acc->fl);
-        if (relu && !(v[i] > 0.0f)) v[i] = 0.0f;
-    }
+    int32_t *c = lpt_xmalloc(n * sizeof *c + 4);
     const lpt_rng_key key = {.seed = seed, .stream = out->stream, .step = (uint64_t)step, .index0 = 0};
     lpt_qstats st = {0};
-    lpt_quantize_ref(&f, out->fl, &key, acc->count, v, codes, NULL, &st);
-    free(v);
+    lpt_quantize_ref(&f, out->fl, &key, n, v, c, NULL, &st);
+    for (size_t i = 0; i < n; i++) codes[i] = c[i];
+    free(c);
+}
+
+void lpt_gd_pre(const gset *s, const gset *r, float *ypre, float *dxpre) {
+    const geom *g = &s->g;
+    const gtensor *ya = &r->t[T_YACC], *ba = &s->t[T_BIAS];
+    const size_t p = (size_t)g->oh * g->ow;
+    for (size_t i = 0; i < ya->count; i++) { /* the product in float32, then the bias, then the ReLU */
+        const float b = ba->present ? lpt_gd_acc_value(ba->v[i / p % (size_t)g->oc], ba->fl) : 0.0f;
+        const float v = lpt_gd_acc_value(ya->v[i], ya->fl) + b;
+        ypre[i] = s->relu_fused && !(v > 0.0f) ? 0.0f : v;
+    }
+    if (!s->has_dx) return;
+    const gtensor *col = &r->t[T_DXACC];
+    const size_t np = (size_t)g->n * g->oh * g->ow;
+    for (int n = 0; n < g->n; n++) /* col2im: per plane, in the order (i, j, oy, ox), float32 additions */
+        for (int c = 0; c < g->c; c++) {
+            float *d = dxpre + ((size_t)n * g->c + c) * g->h * g->w;
+            memset(d, 0, sizeof(float) * (size_t)g->h * g->w);
+            for (int i = 0; i < g->kh; i++)
+                for (int j = 0; j < g->kw; j++)
+                    for (int oy = 0; oy < g->oh; oy++)
+                        for (int ox = 0; ox < g->ow; ox++) {
+                            const int yy = oy * g->sh - g->ph + i, xx = ox * g->sw - g->pw + j;
+                            if (yy < 0 || yy >= g->h || xx < 0 || xx >= g->w) continue;
+                            const size_t r_ = ((size_t)c * g->kh + i) * g->kw + j, q = ((size_t)n * g->oh + oy) * g->ow + ox;
+                            d[(size_t)yy * g->w + xx] += lpt_gd_acc_value(col->v[r_ * np + q], col->fl);
+                        }
+        }
 }
 
 /* everything recomputed from x, w, bias_acc and dy into r (same layout as s) */
@@ -165,22 +191,20 @@ void lpt_gd_recompute(const gset *s, gset *r) {
         if (s->t[i].present && (i == T_X || i == T_W || i == T_BIAS || i == T_DY))
             memcpy(r->t[i].v, s->t[i].v, s->t[i].count * sizeof(int64_t));
     }
-    ref_fwd(g, x, w, s->t[T_BIAS].present ? s->t[T_BIAS].v : NULL, r->t[T_YACC].v);
+    ref_fwd(g, x, w, r->t[T_YACC].v);
     ref_bwd(g, x, w, dy, r->t[T_DWACC].v, s->has_dx ? r->t[T_DXACC].v : NULL);
-    int32_t *codes = lpt_xmalloc((lpt_gd_g_x(g) > lpt_gd_g_y(g) ? lpt_gd_g_x(g) : lpt_gd_g_y(g)) * 4 + 4);
-    requant(&r->t[T_YACC], &r->t[T_Y], s->relu_fused, s->seed, s->step, codes);
-    for (size_t i = 0; i < lpt_gd_g_y(g); i++) r->t[T_Y].v[i] = codes[i];
+    float *ypre = lpt_xmalloc(lpt_gd_g_y(g) * sizeof(float) + 4), *dxpre = lpt_xmalloc(lpt_gd_g_x(g) * sizeof(float) + 4);
+    lpt_gd_pre(s, r, ypre, dxpre);
+    requant(ypre, lpt_gd_g_y(g), &r->t[T_Y], s->seed, s->step, r->t[T_Y].v);
+    if (s->has_dx) requant(dxpre, lpt_gd_g_x(g), &r->t[T_DX], s->seed, s->step, r->t[T_DX].v);
     for (size_t i = 0; i < lpt_gd_g_w(g); i++) {
         const float f = lpt_gd_acc_value(r->t[T_DWACC].v[i], r->t[T_DWACC].fl);
         uint32_t u;
         memcpy(&u, &f, 4);
         r->t[T_DW].v[i] = (int64_t)u;
     }
-    if (s->has_dx) {
-        requant(&r->t[T_DXACC], &r->t[T_DX], 0, s->seed, s->step, codes);
-        for (size_t i = 0; i < lpt_gd_g_x(g); i++) r->t[T_DX].v[i] = codes[i];
-    }
-    free(codes);
+    free(ypre);
+    free(dxpre);
     free(x);
     free(w);
     free(dy);

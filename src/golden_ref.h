@@ -34,7 +34,8 @@ typedef struct {
     int64_t step;
     uint64_t seed;
     geom g;
-    int relu_fused, acc_bits, has_bias, has_dx;
+    int relu_fused, has_bias, has_dx;
+    int acc_bits[3]; /* accumulator widths of the products Y, dW, dX (the backend's choice per product) */
     gtensor t[T_COUNT];
 } gset;
 
@@ -49,6 +50,11 @@ int lpt_gd_fits(int64_t v, int width);
 int lpt_gd_check_bound(const gset *s);
 /* float32(acc * 2^-fl) */
 float lpt_gd_acc_value(int64_t acc, int fl);
+/* What the requantization reads, from s's bias and r's accumulators (as lpt computes it):
+ * Y = relu(float32(y_acc * 2^-FL) + float32(bias_acc * 2^-FL)) (relu when fused), and
+ * dX = col2im of float32(dx_acc * 2^-FL) with float32 additions per plane in the order
+ * (i, j, oy, ox). ypre has N*OC*OH*OW values, dxpre N*C*H*W. */
+void lpt_gd_pre(const gset *s, const gset *r, float *ypre, float *dxpre);
 /* everything recomputed from x, w, bias_acc and dy into r (same layout as s) */
 void lpt_gd_recompute(const gset *s, gset *r);
 /* "[n, c, h, w]" of flat index i */

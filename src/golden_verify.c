@@ -78,7 +78,10 @@ static int parse_line(gset *s, char *l, const char *where, unsigned *seen) {
     case 8: ok = sscanf(rest, "%d %d", &g->sh, &g->sw) == 2; break;
     case 9: ok = sscanf(rest, "%d %d", &g->ph, &g->pw) == 2; break;
     case 10: ok = sscanf(rest, "%d", &s->relu_fused) == 1 && (s->relu_fused == 0 || s->relu_fused == 1); break;
-    case 11: ok = sscanf(rest, "%d", &s->acc_bits) == 1 && s->acc_bits >= 2 && s->acc_bits <= 64; break;
+    case 11:
+        ok = sscanf(rest, "%d %d %d", &s->acc_bits[0], &s->acc_bits[1], &s->acc_bits[2]) == 3;
+        for (int i = 0; i < 3; i++) ok = ok && s->acc_bits[i] >= 2 && s->acc_bits[i] <= 64;
+        break;
     default: ok = sscanf(rest, "%63s", word) == 1 && !strcmp(word, "saturate"); break;
     }
     if (!ok) lpt_error_set("%s: malformed '%s' line: %.80s", where, key, l);

@@ -319,8 +319,9 @@ static void plot_metrics(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
     for (int svg = 0; svg < 2; svg++) {
         terminal(gp, "accuracy", svg);
         lpt_buf_printf(gp, "set title 'accuracy per epoch'\nset xlabel 'epoch'\nset ylabel 'accuracy (%%)'\n"
-                           "set key bottom right\nset grid\nplot 'metrics.dat' using 1:2 with linespoints lw 2 title "
-                           "'train', '' using 1:3 with linespoints lw 2 title 'test'\n");
+                           "set xrange [0.5:%d.5]\nset key bottom right\nset grid\nplot 'metrics.dat' using 1:2 with linespoints lw 2 title "
+                           "'train', '' using 1:3 with linespoints lw 2 title 'test'\nset xrange [*:*]\n",
+                       r->nepochs);
     }
 }
 

@@ -152,6 +152,7 @@ static int run_config(run_t *r) {
     if (cfg->golden_only) { /* lpt golden: one step, and nothing of the run is written */
         cfg->metrics_out[0] = cfg->stats_out[0] = cfg->checkpoint[0] = 0;
         cfg->max_steps = 0;
+        if (r->st.epoch >= cfg->epochs) cfg->epochs = r->st.epoch + 1; /* a finished run: the next epoch's first step */
     }
     return 0;
 }

@@ -83,6 +83,27 @@ static void test_in_run_equals_from_checkpoint(void **state) {
     free(out), free(err);
 }
 
+/* 16-bit operands (48-bit accumulators, 12 hex digits): written and verified */
+static void test_int16(void **state) {
+    (void)state;
+    char *out = NULL, *err = NULL, dir[800];
+    snprintf(dir, sizeof dir, "%s/int16", g_dir);
+    assert_int_equal(tu_run_lpt(&out, &err, "train", "--data", g_data, "--precision", "int16-dyn", "--epochs", "1",
+                                "--batch", "32", "--test-limit", "64", "--quiet", "--max-steps", "4", "--golden-layer",
+                                "fc1", "--golden-step", "3", "--golden-out", dir, NULL),
+                     0);
+    free(out), free(err);
+    assert_int_equal(tu_run_lpt(&out, &err, "golden", "verify", dir, NULL), 0);
+    assert_non_null(strstr(out, "OK: 10 tensors"));
+    free(out), free(err);
+    size_t n;
+    char *m = slurp(dir, "manifest.txt", &n), *hex = slurp(dir, "y_acc.hex", &n);
+    assert_non_null(strstr(m, "acc_bits 48 48 48\n"));
+    assert_non_null(strstr(m, "tensor dx_acc acc 48 "));
+    assert_true(n > 13 && hex[12] == '\n');
+    free(m), free(hex);
+}
+
 /* one flipped bit of one accumulator: verify names the tensor and the index */
 static void test_flipped_bit_is_named(void **state) {
     (void)state;
@@ -193,6 +214,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_run_equals_from_checkpoint),
         cmocka_unit_test(test_flipped_bit_is_named),
+        cmocka_unit_test(test_int16),
         cmocka_unit_test(test_independent_reader),
         cmocka_unit_test(test_corrupt_folders),
         cmocka_unit_test(test_bad_requests),
