@@ -33,6 +33,7 @@ static void on_tap(void *arg, const lpt_ctx *c, const lpt_tap_event *e) {
         if (!(a == LPT_GT_DY && b == LPT_GT_X)) return; /* dW; Y and dX come from their points */
         slot = LPT_GT_DW;
         n = (size_t)e->m * (size_t)e->cols;
+        if (e->ld != e->cols) return; /* (dW is dense: its gradient tensor) */
     } else {
         slot = tensor_slot(c->quant, e->id);
         if (slot < 0) return;
@@ -57,6 +58,38 @@ static void on_tap(void *arg, const lpt_ctx *c, const lpt_tap_event *e) {
     g->seed = c->seed;
     g->step = c->step;
     g->events++;
+}
+
+/* the layer's entry for `tensor` */
+static const lpt_stats_entry *entry(const lpt_golden *c, const char *tensor) {
+    const lpt_stats_unit *u = c->q->stats;
+    for (int i = 0; i < u->n; i++)
+        if (!strcmp(u->e[i].layer, c->net->layers[c->li].name) && !strcmp(u->e[i].tensor, tensor)) return &u->e[i];
+    return NULL;
+}
+
+/* s for the layer with a batch of n: its name, geometry, formats' widths, accumulator
+ * widths and tensor shapes */
+static void layer_set(const lpt_golden *c, gset *s, int n) {
+    const lpt_layer *l = &c->net->layers[c->li];
+    snprintf(s->layer, sizeof s->layer, "%s", l->name);
+    snprintf(s->type, sizeof s->type, "%s", l->ops->type);
+    s->has_bias = c->bias != NULL;
+    s->has_dx = l->index > 0;
+    const int wa = entry(c, "x")->fmt.width, ww = entry(c, "w")->fmt.width, wg = entry(c, "dy")->fmt.width;
+    /* as the backend picks them (src/qlayer.c): --acc-bits, or by the wider operand */
+    const int pairs[3][2] = {{ww, wa}, {wg, wa}, {ww, wg}};
+    for (int i = 0; i < 3; i++)
+        s->acc_bits[i] = c->q->acc_bits > 0 ? c->q->acc_bits
+                                            : lpt_dfp_acc_bits_default(pairs[i][0] > pairs[i][1] ? pairs[i][0] : pairs[i][1]);
+    geom *g = &s->g;
+    if (l->ops->window) {
+        const lpt_window *w = l->ops->window(l);
+        *g = (geom){n, w->c, w->h, w->w, l->out.dim[1], w->oh, w->ow, w->kh, w->kw, w->sh, w->sw, w->ph, w->pw};
+    } else {
+        *g = (geom){n, l->in.dim[1], 1, 1, l->out.dim[1], 1, 1, 1, 1, 1, 1, 0, 0};
+    }
+    lpt_gd_gset_shapes(s, wa, ww, wg);
 }
 
 int lpt_golden_init(lpt_golden *g, lpt_net *net, const lpt_qconfig *q, const char *name) {
@@ -103,7 +136,11 @@ int lpt_golden_init(lpt_golden *g, lpt_net *net, const lpt_qconfig *q, const cha
     g->net = net;
     g->q = q;
     g->tap = (lpt_tap){on_tap, g};
-    return 0;
+    gset s = {0}; /* the products must fit their accumulators: said now, not after the run */
+    layer_set(g, &s, net->batch);
+    const int rc = lpt_gd_check_bound(&s);
+    if (rc) lpt_error_prefix("--golden-layer");
+    return rc;
 }
 
 void lpt_golden_free(lpt_golden *g) {
@@ -113,17 +150,6 @@ void lpt_golden_free(lpt_golden *g) {
 }
 
 /* the geometry of the captured layer */
-static void capture_geom(const lpt_golden *c, gset *s) {
-    const lpt_layer *l = &c->net->layers[c->li];
-    geom *g = &s->g;
-    const int n = (int)(c->n[LPT_GT_X] / ((size_t)lpt_shape_count(&l->in) / (size_t)l->in.dim[0]));
-    if (l->ops->window) {
-        const lpt_window *w = l->ops->window(l);
-        *g = (geom){n, w->c, w->h, w->w, l->out.dim[1], w->oh, w->ow, w->kh, w->kw, w->sh, w->sw, w->ph, w->pw};
-    } else {
-        *g = (geom){n, l->in.dim[1], 1, 1, l->out.dim[1], 1, 1, 1, 1, 1, 1, 0, 0};
-    }
-}
 
 /* codes of captured grid values: -1 with an error when one is not on its grid */
 static int to_codes(const char *layer, const char *what, const float *v, size_t n, int fl, int width, int64_t *out) {
@@ -221,22 +247,11 @@ static void manifest_text(const gset *s, lpt_buf *b, const char *run) {
  * formats, the bias in accumulator units (the backend's bias_to_acc): 0, or -1 */
 static int captured_set(const lpt_golden *c, gset *s) {
     const lpt_layer *l = &c->net->layers[c->li];
-    snprintf(s->layer, sizeof s->layer, "%s", l->name);
-    snprintf(s->type, sizeof s->type, "%s", l->ops->type);
+    layer_set(c, s, (int)(c->n[LPT_GT_X] / (lpt_shape_count(&l->in) / (size_t)l->in.dim[0])));
     s->step = (int64_t)c->step;
     s->seed = c->seed;
     s->relu_fused = c->relu_fused;
-    s->has_bias = c->bias != NULL;
-    s->has_dx = l->index > 0;
     const lpt_stats_entry *e = c->q->stats->e;
-    const int wa = e[c->id[LPT_GT_X]].fmt.width, ww = e[c->id[LPT_GT_W]].fmt.width, wg = e[c->id[LPT_GT_DY]].fmt.width;
-    /* as the backend picks them (src/qlayer.c): --acc-bits, or by the wider operand */
-    const int pairs[3][2] = {{ww, wa}, {wg, wa}, {ww, wg}};
-    for (int i = 0; i < 3; i++)
-        s->acc_bits[i] = c->q->acc_bits > 0 ? c->q->acc_bits
-                                            : lpt_dfp_acc_bits_default(pairs[i][0] > pairs[i][1] ? pairs[i][0] : pairs[i][1]);
-    capture_geom(c, s);
-    lpt_gd_gset_shapes(s, wa, ww, wg);
     const int src[T_COUNT] = {LPT_GT_X, LPT_GT_W, -1, -1, LPT_GT_Y, LPT_GT_DY, -1, -1, -1, LPT_GT_DX};
     for (int i = 0; i < T_COUNT; i++) {
         gtensor *t = &s->t[i];
@@ -257,10 +272,11 @@ static int captured_set(const lpt_golden *c, gset *s) {
     s->t[T_BIAS].fl = s->t[T_YACC].fl = s->t[T_X].fl + s->t[T_W].fl;
     s->t[T_DWACC].fl = s->t[T_DW].fl = s->t[T_DY].fl + s->t[T_X].fl;
     s->t[T_DXACC].fl = s->t[T_W].fl + s->t[T_DY].fl;
-    const double lim = ldexp(1.0, s->acc_bits[0] - 1);
+    const double lim = ldexp(1.0, s->acc_bits[0] - 1); /* the bias clamped to the accumulator */
     for (size_t i = 0; s->has_bias && i < s->t[T_BIAS].count; i++) {
-        double v = lpt_round_ref(ldexp((double)c->bias[i], s->t[T_BIAS].fl), LPT_ROUND_RNE, 0.0);
-        s->t[T_BIAS].v[i] = (int64_t)(v < -lim ? -lim : v > lim - 1 ? lim - 1 : v);
+        const double v = lpt_round_ref(ldexp((double)c->bias[i], s->t[T_BIAS].fl), LPT_ROUND_RNE, 0.0);
+        const int64_t top = INT64_MAX >> (64 - s->acc_bits[0]); /* 2^(A-1) - 1 */
+        s->t[T_BIAS].v[i] = v >= lim ? top : v < -lim ? -top - 1 : (int64_t)v;
     }
     for (size_t i = 0; i < s->t[T_DW].count; i++) { /* the engine's FP32 weight gradient, as bits */
         uint32_t u;
@@ -303,12 +319,13 @@ int lpt_golden_write(lpt_golden *c, const char *dir, const char *run) {
         goto done;
     }
     if (lpt_mkdirs(dir)) goto done;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/manifest.txt", dir);
+    remove(path); /* a folder rewritten: without a manifest until it is whole again */
     for (int i = 0; i < T_COUNT; i++)
         if (s.t[i].present && write_tensor(dir, &s.t[i], lpt_gd_tname[i])) goto done;
     lpt_buf m = {0};
     manifest_text(&s, &m, run);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/manifest.txt", dir);
     rc = lpt_file_write_atomic(path, m.data, m.len); /* last: a folder with a manifest is whole */
     lpt_buf_free(&m);
 done:

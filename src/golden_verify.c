@@ -1,5 +1,6 @@
 /* golden_verify.c - lpt golden verify (golden.h): a folder's manifest and hex files read
  * strictly and every tensor recomputed from the operands. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,22 @@ static int parse_tensor(gset *s, const char *rest, const char *where, const char
     return ok ? 0 : -1;
 }
 
+/* n whole numbers in [lo, hi] and nothing after them; 1 when so */
+static int ints(const char *p, int n, long lo, long hi, int *out) {
+    for (int i = 0; i < n; i++) {
+        char *end;
+        errno = 0;
+        const long v = strtol(p, &end, 10);
+        if (end == p || errno || v < lo || v > hi) return 0;
+        out[i] = (int)v;
+        p = end;
+    }
+    return *p == 0;
+}
+
 /* one line of the manifest into s; *seen collects the keys given (bits); 0 or -1 */
 static int parse_line(gset *s, char *l, const char *where, unsigned *seen) {
-    char key[32], word[64];
+    char key[32], word[64], tail[2];
     int k = 0, v = 0, ok = 1;
     if (sscanf(l, "%31s%n", key, &k) != 1) return 0;
     const char *rest = l + k;
@@ -66,23 +80,24 @@ static int parse_line(gset *s, char *l, const char *where, unsigned *seen) {
         return -1;
     }
     *seen |= 1u << ki;
-    switch (ki) {
-    case 0: ok = sscanf(rest, "%d", &v) == 1 && v == 1; break;
-    case 1: ok = sscanf(rest, "%31s", s->layer) == 1; break;
-    case 2: ok = sscanf(rest, "%15s", s->type) == 1 && (!strcmp(s->type, "conv2d") || !strcmp(s->type, "linear")); break;
-    case 3: ok = sscanf(rest, "%" SCNd64, &s->step) == 1 && s->step >= 0; break;
-    case 4: ok = sscanf(rest, "%" SCNu64, &s->seed) == 1; break;
-    case 5: ok = sscanf(rest, "%d %d %d %d", &g->n, &g->c, &g->h, &g->w) == 4; break;
-    case 6: ok = sscanf(rest, "%d %d %d", &g->oc, &g->oh, &g->ow) == 3; break;
-    case 7: ok = sscanf(rest, "%d %d", &g->kh, &g->kw) == 2; break;
-    case 8: ok = sscanf(rest, "%d %d", &g->sh, &g->sw) == 2; break;
-    case 9: ok = sscanf(rest, "%d %d", &g->ph, &g->pw) == 2; break;
-    case 10: ok = sscanf(rest, "%d", &s->relu_fused) == 1 && (s->relu_fused == 0 || s->relu_fused == 1); break;
-    case 11:
-        ok = sscanf(rest, "%d %d %d", &s->acc_bits[0], &s->acc_bits[1], &s->acc_bits[2]) == 3;
-        for (int i = 0; i < 3; i++) ok = ok && s->acc_bits[i] >= 2 && s->acc_bits[i] <= 64;
+    const long big = 1 << 16;
+    int a[4] = {0};
+    switch (ki) { /* numbers in range, one word where a word goes, nothing after them */
+    case 0: ok = ints(rest, 1, 1, 1, &v); break;
+    case 1: ok = sscanf(rest, "%31s %1s", s->layer, tail) == 1; break;
+    case 2:
+        ok = sscanf(rest, "%15s %1s", s->type, tail) == 1 && (!strcmp(s->type, "conv2d") || !strcmp(s->type, "linear"));
         break;
-    default: ok = sscanf(rest, "%63s", word) == 1 && !strcmp(word, "saturate"); break;
+    case 3: ok = sscanf(rest, "%" SCNd64 " %1s", &s->step, tail) == 1 && s->step >= 0 && s->step < (1LL << 50); break;
+    case 4: ok = sscanf(rest, " %1[0-9]", tail) == 1 && sscanf(rest, "%" SCNu64 " %1s", &s->seed, tail) == 1; break;
+    case 5: ok = ints(rest, 4, 1, big, a), g->n = a[0], g->c = a[1], g->h = a[2], g->w = a[3]; break;
+    case 6: ok = ints(rest, 3, 1, big, a), g->oc = a[0], g->oh = a[1], g->ow = a[2]; break;
+    case 7: ok = ints(rest, 2, 1, big, a), g->kh = a[0], g->kw = a[1]; break;
+    case 8: ok = ints(rest, 2, 1, big, a), g->sh = a[0], g->sw = a[1]; break;
+    case 9: ok = ints(rest, 2, 0, big, a), g->ph = a[0], g->pw = a[1]; break;
+    case 10: ok = ints(rest, 1, 0, 1, &s->relu_fused); break;
+    case 11: ok = ints(rest, 3, 2, 64, s->acc_bits); break;
+    default: ok = sscanf(rest, "%63s %1s", word, tail) == 1 && !strcmp(word, "saturate"); break;
     }
     if (!ok) lpt_error_set("%s: malformed '%s' line: %.80s", where, key, l);
     return ok ? 0 : -1;
@@ -91,14 +106,17 @@ static int parse_line(gset *s, char *l, const char *where, unsigned *seen) {
 /* the geometry in range and consistent, every tensor present with the shape it gives */
 static int check_manifest(gset *s, const char *path, unsigned seen) {
     const geom *g = &s->g;
-    const int dims[] = {g->n, g->c, g->h, g->w, g->oc, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw};
-    int ok = seen == (1u << 13) - 1 && g->ph >= 0 && g->pw >= 0 && g->ph < (1 << 16) && g->pw < (1 << 16);
-    for (size_t i = 0; ok && i < sizeof dims / sizeof dims[0]; i++) ok = dims[i] >= 1 && dims[i] <= (1 << 16);
-    ok = ok && (g->h + 2 * g->ph - g->kh) / g->sh + 1 == g->oh && (g->w + 2 * g->pw - g->kw) / g->sw + 1 == g->ow &&
-         lpt_gd_g_x(g) <= (1u << 28) && lpt_gd_g_y(g) <= (1u << 28) && lpt_gd_g_w(g) <= (1u << 28);
+    /* (the ranges of every number: parse_line) a window that fits, a linear layer as a 1x1 one */
+    int ok = seen == (1u << 13) - 1 && g->h + 2 * g->ph >= g->kh && g->w + 2 * g->pw >= g->kw &&
+             (g->h + 2 * g->ph - g->kh) / g->sh + 1 == g->oh && (g->w + 2 * g->pw - g->kw) / g->sw + 1 == g->ow &&
+             lpt_gd_g_x(g) <= (1u << 28) && lpt_gd_g_y(g) <= (1u << 28) && lpt_gd_g_w(g) <= (1u << 28);
+    if (ok && !strcmp(s->type, "linear"))
+        ok = g->h == 1 && g->w == 1 && g->kh == 1 && g->kw == 1 && g->oh == 1 && g->ow == 1 && g->sh == 1 &&
+             g->sw == 1 && g->ph == 0 && g->pw == 0;
     if (!ok) {
         lpt_error_set("%s: incomplete or inconsistent header (lpt-golden, layer, type, step, seed, input, output, "
-                      "kernel, stride, pad, relu_fused, acc_bits, acc_overflow)", path);
+                      "kernel, stride, pad, relu_fused, acc_bits, acc_overflow; a window that fits its padded input; a linear "
+                      "layer 1x1 with stride 1 and no padding)", path);
         return -1;
     }
     s->has_dx = s->t[T_DX].present;
@@ -118,13 +136,25 @@ static int check_manifest(gset *s, const char *path, unsigned seen) {
     lpt_gd_gset_shapes(&want, s->t[T_X].width, s->t[T_W].width, s->t[T_DY].width);
     for (int i = 0; i < T_COUNT; i++) {
         const gtensor *t = &s->t[i], *w = &want.t[i];
-        if (t->present && (t->count != w->count || t->kind != w->kind || t->width != w->width)) {
+        int same_dims = t->ndim == w->ndim;
+        for (int d = 0; same_dims && d < t->ndim; d++) same_dims = t->dims[d] == w->dims[d];
+        if (t->present && (!same_dims || t->kind != w->kind || t->width != w->width)) {
             lpt_error_set("%s: tensor %s: kind %s, width %d, %zu values; the layer's geometry gives %s, %d, %zu", path,
                           lpt_gd_tname[i], lpt_gd_kind[t->kind], t->width, t->count, lpt_gd_kind[w->kind], w->width,
                           w->count);
             return -1;
         }
     }
+    /* the accumulators' FLs are the sums of their operands' */
+    const int fx = s->t[T_X].fl, fw = s->t[T_W].fl, fdy = s->t[T_DY].fl;
+    const struct { int t, fl; } acc[] = {{T_BIAS, fx + fw}, {T_YACC, fx + fw}, {T_DWACC, fdy + fx}, {T_DW, fdy + fx},
+                                         {T_DXACC, fw + fdy}};
+    for (size_t i = 0; i < sizeof acc / sizeof acc[0]; i++)
+        if (s->t[acc[i].t].present && s->t[acc[i].t].fl != acc[i].fl) {
+            lpt_error_set("%s: tensor %s: FL %d, its operands' FLs give %d", path, lpt_gd_tname[acc[i].t],
+                          s->t[acc[i].t].fl, acc[i].fl);
+            return -1;
+        }
     return lpt_gd_check_bound(s);
 }
 
@@ -139,8 +169,6 @@ static int parse_manifest(const char *dir, gset *s) {
         free(text);
         return -1;
     }
-    text = realloc(text, len + 1);
-    text[len] = 0;
     unsigned seen = 0;
     int rc = 0, line = 0;
     for (char *l = text, *nl; rc == 0 && l < text + len; l = nl + 1) {

@@ -136,7 +136,10 @@ static int report_sweep(const char *dir, const char *out, const char *rel) {
     if (settings) lpt_doc_code(&d, settings), free(settings);
     snprintf(path, sizeof path, "%s/table.csv", dir);
     char *csv = lpt_file_read(path, 1 << 24, &n);
-    if (!csv) return -1;
+    if (!csv) {
+        lpt_buf_free(&d.md), lpt_buf_free(&d.html);
+        return -1;
+    }
     lpt_doc_heading(&d, 2, "Table");
     int row = 0;
     for (char *l = strtok(csv, "\n"); l; l = strtok(NULL, "\n"), row++) {
@@ -187,16 +190,17 @@ int lpt_report_main(int argc, char **argv) {
         return 2;
     }
     if (!out[0]) snprintf(out, sizeof out, "%s/report", dir);
-    if (lpt_mkdirs(out)) {
+    const int sweep = exists(dir, "table.csv");
+    if (sweep && lpt_mkdirs(out)) {
         fprintf(stderr, "lpt report: --out: %s\n", lpt_error_get());
         return 1;
     }
-    const int sweep = exists(dir, "table.csv");
-    char rel[1000];
-    /* images of a sweep stay in its folder: the report links them relative to itself */
-    char *rdir = realpath(dir, NULL), *rout = realpath(out, NULL);
-    if (rdir && rout && strlen(rout) > strlen(rdir) && !strncmp(rout, rdir, strlen(rdir)) &&
-        !strchr(rout + strlen(rdir) + 1, '/'))
+    /* a sweep's images stay in its folder: linked as ../ from its own report folder,
+     * else by their absolute path */
+    char rel[1100] = "";
+    char *rdir = realpath(dir, NULL), *rout = sweep ? realpath(out, NULL) : NULL;
+    const size_t nd = rdir ? strlen(rdir) : 0;
+    if (rdir && rout && strlen(rout) > nd && !strncmp(rout, rdir, nd) && rout[nd] == '/' && !strchr(rout + nd + 1, '/'))
         snprintf(rel, sizeof rel, "../");
     else
         snprintf(rel, sizeof rel, "%s/", rdir ? rdir : dir);

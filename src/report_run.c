@@ -42,6 +42,7 @@ typedef struct {
     double (*epochs)[6]; /* epoch, train loss, train acc, test loss, test acc, images/s */
     int nepochs;
     char banner[512], done[512], cost[512];
+    lpt_buf made; /* the plots drawn: "NAME.png" lines */
 } run_data;
 
 /* ---- reading our own JSON Lines ---- */
@@ -128,7 +129,12 @@ static void stats_line(run_data *r, const char *l) {
     interval *v = &s->iv[s->n++];
     memset(v, 0, sizeof *v);
     v->step = step;
-    v->fl = (int)jnum(l, "fl"), v->width = (int)jnum(l, "width");
+    const double fl = jnum(l, "fl"), width = jnum(l, "width");
+    if (!(fabs(fl) < 1e6 && width > 0 && width < 1e6)) { /* not a record of the unit's */
+        s->n--;
+        return;
+    }
+    v->fl = (int)fl, v->width = (int)width;
     v->partial = strstr(l, "\"partial\": true") != NULL;
     v->ovf = jnum(l, "overflow_rate"), v->unf = jnum(l, "underflow_rate"), v->max_abs = jnum(l, "max_abs");
     jhist(l, "pos_hist", v->hist, &v->nonzero);
@@ -157,8 +163,6 @@ static int load(const char *dir, run_data *r) {
         size_t n;
         char *text = lpt_file_read(path, 1ULL << 31, &n);
         if (!text) continue;
-        text = realloc(text, n + 1);
-        text[n] = 0;
         const int stats = jsonl && strstr(text, "\"layer\": ") && !strncmp(text, "{\"step\": ", 9);
         const int metrics = jsonl && !strncmp(text, "{\"epoch\": ", 10);
         for (char *l = text, *nl; l < text + n; l = nl + 1) {
@@ -186,13 +190,34 @@ static int put(const char *out, const char *file, const lpt_buf *b) {
     return lpt_file_write_atomic(path, b->data ? (const void *)b->data : "", b->len);
 }
 
-static void terminal(lpt_buf *gp, const char *name, int svg) {
-    lpt_buf_printf(gp, "set terminal %s size 900,500\nset output '%s.%s'\n", svg ? "svg" : "pngcairo", name,
+/* a plot into NAME.png (or .svg), remembered for the document */
+static void terminal(run_data *r, lpt_buf *gp, const char *name, int svg) {
+    lpt_buf_printf(gp, "set terminal %s size 900,500 noenhanced\nset output '%s.%s'\n", svg ? "svg" : "pngcairo", name,
                    svg ? "svg" : "png");
+    if (!svg) lpt_buf_printf(&r->made, "%s.png\n", name);
+}
+
+/* text from the run's files inside a single-quoted gnuplot string: a quote doubled,
+ * control characters left out */
+static const char *gp_text(const char *s, char *buf, size_t n) {
+    size_t k = 0;
+    for (; *s && k + 2 < n; s++) {
+        if ((unsigned char)*s < 0x20) continue;
+        if (*s == '\'') buf[k++] = '\'';
+        buf[k++] = *s;
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+static int was_made(const run_data *r, const char *png) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "%s\n", png);
+    return r->made.data && memmem(r->made.data, r->made.len, pat, strlen(pat)) != NULL;
 }
 
 /* FL and the overflow and underflow rates over the run, one line per tensor of a role */
-static void plot_lines(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
+static void plot_lines(run_data *r, lpt_buf *gp, lpt_buf *dat) {
     for (int i = 0; i < r->ns; i++) {
         lpt_buf_printf(dat, "# %s %s\n", r->s[i].layer, r->s[i].tensor);
         for (int k = 0; k < r->s[i].n; k++) {
@@ -208,9 +233,13 @@ static void plot_lines(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
     for (int w = 0; w < 3; w++)
         for (int ro = 0; ro < 3; ro++)
             for (int svg = 0; svg < 2; svg++) {
-                char name[48];
+                int points = 0; /* gnuplot stops the script at a plot without any */
+                for (int i = 0; i < r->ns; i++)
+                    for (int k = 0; k < r->s[i].n && !strcmp(r->s[i].role, roles[ro]); k++) points += !r->s[i].iv[k].partial;
+                if (!points) continue;
+                char name[48], t1[64], t2[16];
                 snprintf(name, sizeof name, "%s_%s", what[w], roles[ro]);
-                terminal(gp, name, svg);
+                terminal(r, gp, name, svg);
                 lpt_buf_printf(gp, "set title '%s of the %s over the run'\nset xlabel 'global step'\nset ylabel '%s'\n"
                                    "set key outside right\nset grid\nset ytics %s\nplot ", label[w], role_names[ro], label[w],
                                w == 0 ? "1" : "autofreq");
@@ -218,16 +247,16 @@ static void plot_lines(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
                 for (int i = 0; i < r->ns; i++)
                     if (!strcmp(r->s[i].role, roles[ro])) {
                         lpt_buf_printf(gp, "%s'lines.dat' index %d using 1:%d with %s lw 2 title '%s %s'",
-                                       first ? "" : ", ", i, w + 2, w == 0 ? "steps" : "lines", r->s[i].layer,
-                                       r->s[i].tensor);
+                                       first ? "" : ", ", i, w + 2, w == 0 ? "steps" : "lines",
+                                       gp_text(r->s[i].layer, t1, sizeof t1), gp_text(r->s[i].tensor, t2, sizeof t2));
                         first = 0;
                     }
-                lpt_buf_printf(gp, "%s\nset ytics autofreq\n", first ? "NaN notitle" : "");
+                lpt_buf_printf(gp, "\nset ytics autofreq\n");
             }
 }
 
 /* each tensor's MSB histogram over the run as a heat map, with its format's range */
-static void plot_heat(const run_data *r, const char *out, lpt_buf *gp) {
+static void plot_heat(run_data *r, const char *out, lpt_buf *gp) {
     for (int i = 0; i < r->ns; i++) {
         const series *s = &r->s[i];
         lpt_buf dat = {0}, rng = {0};
@@ -245,31 +274,37 @@ static void plot_heat(const run_data *r, const char *out, lpt_buf *gp) {
             /* values with MSB >= W-1-FL overflow; below -FL they round to zero (or up) */
             lpt_buf_printf(&rng, "%ld %d %d\n", v->step + 1, v->width - 1 - v->fl, -v->fl);
         }
-        char name[80], file[100];
+        char name[80], file[100], t[3][64];
         snprintf(name, sizeof name, "msb_%s_%s", s->layer, s->tensor);
         lpt_plot_name(name, name, sizeof name);
         snprintf(file, sizeof file, "%s.dat", name);
         put(out, file, &dat);
         snprintf(file, sizeof file, "%s_range.dat", name);
         put(out, file, &rng);
-        terminal(gp, name, 0);
+        if (!rng.len) { /* no whole interval */
+            lpt_buf_free(&dat), lpt_buf_free(&rng);
+            continue;
+        }
+        terminal(r, gp, name, 0);
         lpt_buf_printf(gp, "set title '%s %s (%s): share of nonzero values by MSB position (%%)'\n"
                            "set xlabel 'global step'\nset ylabel 'MSB = floor(log2|v|)'\nset key outside right\n"
                            "set cblabel '%% of nonzero values'\nset palette rgbformulae 21,22,23\nunset grid\n"
                            "plot '%s.dat' using 1:2:3 with image notitle, '%s_range.dat' using 1:2 with lines lw 2 "
                            "lc rgb 'red' title 'overflows at or above', '' using 1:3 with lines lw 2 lc rgb 'blue' "
-                           "title 'lowest bit'\n", s->layer, s->tensor, s->format, name, name);
+                           "title 'lowest bit'\n", gp_text(s->layer, t[0], 64), gp_text(s->tensor, t[1], 64),
+                       gp_text(s->format, t[2], 64), name, name);
         lpt_buf_free(&dat);
         lpt_buf_free(&rng);
     }
 }
 
 /* per-layer SQNR at the last shadow step, and Y's SQNR over the run */
-static long plot_shadow(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
+static long plot_shadow(run_data *r, lpt_buf *gp, lpt_buf *dat) {
     if (!r->nsh) return -1;
     const long last = r->sh[r->nsh - 1].step;
     static const char *const tensors[] = {"x", "w", "y", "dy", "dx", "dw"};
-    char xt[2048] = "";
+    lpt_buf xt = {0};
+    char t1[80];
     int nl = 0;
     const char *layers[64];
     for (int i = 0; i < r->nsh && nl < 64; i++) {
@@ -277,8 +312,8 @@ static long plot_shadow(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
         for (int k = 0; k < nl; k++) seen |= !strcmp(layers[k], r->sh[i].layer);
         if (!seen) layers[nl++] = r->sh[i].layer;
     }
-    for (int k = 0; k < nl; k++)
-        snprintf(xt + strlen(xt), sizeof xt - strlen(xt), "%s'%s' %d", k ? ", " : "", layers[k], k);
+    for (int k = 0; k < nl; k++) lpt_buf_printf(&xt, "%s'%s' %d", k ? ", " : "", gp_text(layers[k], t1, sizeof t1), k);
+    lpt_buf_put(&xt, "", 1);
     for (int t = 0; t < 6; t++) {
         lpt_buf_printf(dat, "# %s at step %ld\n", tensors[t], last + 1);
         for (int k = 0; k < nl; k++)
@@ -295,29 +330,31 @@ static long plot_shadow(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
         lpt_buf_printf(dat, "\n\n");
     }
     for (int svg = 0; svg < 2; svg++) {
-        terminal(gp, "sqnr", svg);
+        terminal(r, gp, "sqnr", svg);
         lpt_buf_printf(gp, "set title 'SQNR against the FP32 shadow at global step %ld'\nset xlabel 'layer'\n"
-                           "set ylabel 'SQNR (dB)'\nset xtics (%s)\nset key outside right\nset grid\nplot ", last + 1, xt);
+                           "set ylabel 'SQNR (dB)'\nset xtics (%s)\nset key outside right\nset grid\nplot ", last + 1,
+                       (const char *)xt.data);
         for (int t = 0; t < 6; t++)
             lpt_buf_printf(gp, "%s'shadow.dat' index %d using 1:2 with linespoints lw 2 title '%s'", t ? ", " : "", t,
                            tensors[t]);
         lpt_buf_printf(gp, "\nset xtics autofreq\n");
-        terminal(gp, "sqnr_y", svg);
+        terminal(r, gp, "sqnr_y", svg);
         lpt_buf_printf(gp, "set title 'SQNR of each layer''s output Y against the FP32 shadow'\n"
                            "set xlabel 'global step'\nplot ");
         for (int k = 0; k < nl; k++)
             lpt_buf_printf(gp, "%s'shadow.dat' index %d using 1:2 with linespoints lw 2 title '%s'", k ? ", " : "", 6 + k,
-                           layers[k]);
+                           gp_text(layers[k], t1, sizeof t1));
         lpt_buf_printf(gp, "\n");
     }
+    lpt_buf_free(&xt);
     return last;
 }
 
-static void plot_metrics(const run_data *r, lpt_buf *gp, lpt_buf *dat) {
+static void plot_metrics(run_data *r, lpt_buf *gp, lpt_buf *dat) {
     for (int i = 0; i < r->nepochs; i++)
         lpt_buf_printf(dat, "%g %.6g %.6g\n", r->epochs[i][0], 100 * r->epochs[i][2], 100 * r->epochs[i][4]);
     for (int svg = 0; svg < 2; svg++) {
-        terminal(gp, "accuracy", svg);
+        terminal(r, gp, "accuracy", svg);
         lpt_buf_printf(gp, "set title 'accuracy per epoch'\nset xlabel 'epoch'\nset ylabel 'accuracy (%%)'\n"
                            "set xrange [0.5:%d.5]\nset key bottom right\nset grid\nplot 'metrics.dat' using 1:2 with linespoints lw 2 title "
                            "'train', '' using 1:3 with linespoints lw 2 title 'test'\nset xrange [*:*]\n",
@@ -390,7 +427,7 @@ static void images(const run_data *r, lpt_doc *d) {
         for (int ro = 0; ro < 3; ro++) {
             char f[40];
             snprintf(f, sizeof f, "%s_%s.png", what[w], roles[ro]);
-            lpt_doc_image(d, f, f);
+            if (was_made(r, f)) lpt_doc_image(d, f, f);
         }
     lpt_doc_heading(d, 2, "MSB histograms over the run");
     lpt_doc_para(d, "Per tensor: the share of its nonzero values at each MSB position per interval; red: values at "
@@ -400,7 +437,7 @@ static void images(const run_data *r, lpt_doc *d) {
         snprintf(name, sizeof name, "msb_%s_%s", r->s[i].layer, r->s[i].tensor);
         lpt_plot_name(name, name, sizeof name);
         snprintf(f, sizeof f, "%s.png", name);
-        lpt_doc_image(d, f, name);
+        if (was_made(r, f)) lpt_doc_image(d, f, name);
     }
 }
 
@@ -408,6 +445,10 @@ int lpt_report_run(const char *dir, const char *out) {
     run_data r = {0};
     int rc = load(dir, &r);
     if (rc) goto done;
+    if (lpt_mkdirs(out)) {
+        rc = -1;
+        goto done;
+    }
     lpt_buf gp = {0}, lines = {0}, sh = {0}, met = {0};
     plot_lines(&r, &gp, &lines);
     plot_heat(&r, out, &gp);
@@ -438,5 +479,6 @@ done:
     for (int i = 0; i < r.ns; i++) free(r.s[i].iv);
     free(r.s), free(r.sh), free(r.epochs);
     lpt_buf_free(&r.events);
+    lpt_buf_free(&r.made);
     return rc;
 }

@@ -8,8 +8,6 @@
 
 #include "src/base/util.h"
 
-#define SHADOW_MAX_RECORDS 512
-
 typedef struct {
     int layer;         /* index in the network */
     char tensor[8];    /* x, w, y, dy, dx, dw */
@@ -23,11 +21,11 @@ struct lpt_shadow {
     lpt_net net;   /* the FP32 copy */
     lpt_tap tap;
     const lpt_tap *also;
-    float scale;   /* fp16: the loss scale of the quantized step (its gradients carry it) */
+    float scale;   /* fp16: the loss scale of the quantized step (its gradients carry it), read from the device */
     float *ha, *hb; /* host buffers */
     size_t cap;
-    shadow_rec rec[SHADOW_MAX_RECORDS];
-    int nrec;
+    shadow_rec *rec; /* six a weighted layer at most (x, w, y, dy, dx, dw) */
+    int nrec, nrec_cap;
     long step; /* of the records (-1: none yet) */
 };
 
@@ -43,12 +41,15 @@ lpt_shadow *lpt_shadow_open(lpt_session *s, const lpt_model_spec *spec, int batc
         return NULL;
     }
     sh->step = -1;
+    sh->nrec_cap = 6 * sh->net.nlayers;
+    sh->rec = lpt_xcalloc((size_t)sh->nrec_cap + 1, sizeof *sh->rec);
     return sh;
 }
 
 void lpt_shadow_close(lpt_shadow *sh) {
     if (!sh) return;
     lpt_net_free(&sh->net);
+    free(sh->rec);
     free(sh->ha);
     free(sh->hb);
     free(sh);
@@ -70,7 +71,7 @@ static int layer_index(const lpt_net *net, const char *name) {
 }
 
 static shadow_rec *new_rec(lpt_shadow *sh, int layer, const char *tensor, const lpt_qformat *f) {
-    if (sh->nrec == SHADOW_MAX_RECORDS) return NULL;
+    if (sh->nrec == sh->nrec_cap) return NULL;
     shadow_rec *r = &sh->rec[sh->nrec++];
     memset(r, 0, sizeof *r);
     r->layer = layer;
@@ -102,6 +103,7 @@ static void on_tap(void *arg, const lpt_ctx *c, const lpt_tap_event *e) {
     lpt_shadow *sh = arg;
     if (sh->also) sh->also->fn(sh->also->arg, c, e);
     if (e->kind == LPT_TAP_PRE) return;
+    if (c->loss_scale) lpt_backend_read(c->be, &sh->scale, c->loss_scale, sizeof sh->scale); /* fp16: the S in use */
     const lpt_stats_entry *ea = &c->quant->stats->e[e->id];
     const int li = layer_index(&sh->net, ea->layer);
     if (li < 0) return;
@@ -184,7 +186,7 @@ const lpt_tap *lpt_shadow_begin(lpt_shadow *sh, lpt_session *s, const lpt_step_a
     lpt_net_forward(net, &c, 0);
     lpt_net_loss(net, &c);
     lpt_net_backward(net, &c);
-    sh->scale = s->prec.fp16 ? *a->loss_scale : 1.0f;
+    sh->scale = 1.0f;
     sh->nrec = 0;
     sh->also = also;
     sh->tap = (lpt_tap){on_tap, sh};
