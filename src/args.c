@@ -143,3 +143,17 @@ int lpt_args_parse(const char *cmd, const char *usage, lpt_opt *opts, int nopts,
     }
     return 0;
 }
+
+int lpt_args_parse_one(const char *cmd, const char *usage, lpt_opt *opts, int nopts, int argc, char **argv, int first,
+                       const char **arg) {
+    char *pos[2];
+    int npos = 0;
+    const int rc = lpt_args_parse(cmd, usage, opts, nopts, argc, argv, first, pos, 2, &npos);
+    if (rc) return rc;
+    if (npos != 1) {
+        fprintf(stderr, "lpt %s: %s; usage: lpt %s %s\n", cmd, npos ? "one folder at a time" : "which folder?", cmd, usage);
+        return 2;
+    }
+    *arg = pos[0];
+    return 0;
+}

@@ -21,6 +21,10 @@ typedef struct {
  * valid choices to stderr. Positional arguments go to pos[0..*npos) (at most maxpos). */
 int lpt_args_parse(const char *cmd, const char *usage, lpt_opt *opts, int nopts, int argc,
                    char **argv, int first, char **pos, int maxpos, int *npos);
+/* lpt_args_parse for a command that takes exactly one positional argument (a folder):
+ * 0 with *arg set; 1 (--help); 2 after one line naming what is wrong. */
+int lpt_args_parse_one(const char *cmd, const char *usage, lpt_opt *opts, int nopts, int argc, char **argv, int first,
+                       const char **arg);
 void lpt_args_usage(const char *cmd, const char *usage, const lpt_opt *opts, int nopts);
 lpt_opt *lpt_args_find(lpt_opt *opts, int nopts, const char *name);
 

@@ -215,17 +215,9 @@ static int cmd_golden(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[2], "verify") == 0) {
         int max_report = 5;
         lpt_opt o[] = {{"max-report", LPT_OPT_INT, &max_report, 0, 0, 1000000, "N", "mismatches listed per tensor [5]", 0}};
-        char *pos[2];
-        int npos = 0;
-        int rc = lpt_args_parse("golden verify", "DIR [options]", o, 1, argc, argv, 3, pos, 2, &npos);
-        if (rc == 1) return 0;
-        if (rc) return rc;
-        if (npos != 1) {
-            fprintf(stderr, "lpt golden verify: %s; usage: lpt golden verify DIR\n",
-                    npos ? "one folder at a time" : "which folder?");
-            return 2;
-        }
-        const char *dir = pos[0];
+        const char *dir = NULL;
+        int rc = lpt_args_parse_one("golden verify", "DIR [--max-report N]", o, 1, argc, argv, 3, &dir);
+        if (rc) return rc == 1 ? 0 : rc;
         rc = lpt_golden_verify(dir, max_report);
         if (rc < 0) fprintf(stderr, "lpt golden verify: %s\n", lpt_error_get());
         return rc < 0 ? 1 : rc;

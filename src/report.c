@@ -173,17 +173,9 @@ static int report_sweep(const char *dir, const char *out, const char *rel) {
 int lpt_report_main(int argc, char **argv) {
     char out[900] = "";
     lpt_opt o[] = {{"out", LPT_OPT_STR, out, sizeof out, 0, 0, "DIR", "where the report goes [RUN_OR_SWEEP_DIR/report]", 0}};
-    char *pos[2];
-    int npos = 0;
-    int rc = lpt_args_parse("report", "RUN_OR_SWEEP_DIR [--out DIR]", o, 1, argc, argv, 2, pos, 2, &npos);
-    if (rc == 1) return 0;
-    if (rc) return rc;
-    if (npos != 1) {
-        fprintf(stderr, "lpt report: %s; usage: lpt report RUN_OR_SWEEP_DIR [--out DIR]\n",
-                npos ? "one folder at a time" : "which folder?");
-        return 2;
-    }
-    const char *dir = pos[0];
+    const char *dir = NULL;
+    int rc = lpt_args_parse_one("report", "RUN_OR_SWEEP_DIR [--out DIR]", o, 1, argc, argv, 2, &dir);
+    if (rc) return rc == 1 ? 0 : rc;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "lpt report: '%s' is not a folder (a training run's or a sweep's)\n", dir);
