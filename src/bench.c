@@ -43,8 +43,9 @@ static void print_profile(const lpt_session *s, int threads, int batch, const do
 /* Full training steps (lpt_step_train, as `lpt train` runs them) on synthetic data. */
 /* what every run of one `lpt bench` shares */
 typedef struct {
-    const char *backend, *cuda_graph, *share_cores;
+    const char *backend, *cuda_graph, *share_cores, *memory_plan;
     int batch, steps, warmup, profile, no_recompute, device, tf32;
+    float lr;
 } bench_setup;
 
 enum { BENCH_BATCHES = 8 }; /* distinct batches of the synthetic dataset, cycled */
@@ -73,6 +74,7 @@ static void bench_cfg(const bench_setup *bs, const char *precision, int threads,
     tc->tf32 = bs->tf32;
     snprintf(tc->cuda_graph, sizeof tc->cuda_graph, "%s", bs->cuda_graph);
     snprintf(tc->share_cores, sizeof tc->share_cores, "%s", bs->share_cores);
+    snprintf(tc->memory_plan, sizeof tc->memory_plan, "%s", bs->memory_plan);
 }
 
 static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const char *precision, int threads,
@@ -93,7 +95,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
         lpt_session_close(&s);
         return -1;
     }
-    lpt_sgd_cfg sc = {.lr = 0.01f, .momentum = 0.9f, .wd = 5e-4f};
+    lpt_sgd_cfg sc = {.lr = bs->lr, .momentum = 0.9f, .wd = 5e-4f};
     float loss_scale = lpt_prec_initial_loss_scale(&s.prec);
     unsigned long long skipped = 0;
     double *tf = lpt_xcalloc((size_t)net->nlayers, sizeof *tf), *tb = lpt_xcalloc((size_t)net->nlayers, sizeof *tb);
@@ -122,7 +124,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
          * block and of the run, so that each timed span holds its own work */
         const int read = (i + 1) % every == 0 || i == warmup - 1 || i == warmup + all - 1 ||
                          (qon && timed && (i - warmup + 1) % blk == 0);
-        const lpt_step_args sa = {.step = i, .n = batch, .lr = 0.01f, .sgd = &sc, .seed = 1,
+        const lpt_step_args sa = {.step = i, .n = batch, .lr = bs->lr, .sgd = &sc, .seed = 1,
                                   .stats_interval = tc.stats_interval, .loss_scale = &loss_scale, .skipped = &skipped,
                                   .read = read};
         lpt_step_out o;
@@ -223,11 +225,26 @@ static int check_choices(const char *precisions, const bench_setup *bs) {
     return 0;
 }
 
+/* the model spec, built once to check it: 0, or -1 (said) */
+static int load_model(const char *model, lpt_model_spec *spec) {
+    if (lpt_model_spec_load(model, spec)) {
+        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+        return -1;
+    }
+    if (lpt_net_check_spec(spec)) {
+        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+        lpt_model_spec_free(spec);
+        return -1;
+    }
+    return 0;
+}
+
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on",
-         share[4] = "on";
+         share[4] = "on", plan[4] = "off";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
-    int device = 0, tf32 = 0;
+    int device = 0, tf32 = 0, memory = 0, budget = 0;
+    float lr = 0.01f;
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
          isa[32] = "", gemm[512] = "";
     lpt_opt o[] = {
@@ -242,6 +259,10 @@ int lpt_bench_main(int argc, char **argv) {
         {"tf32", LPT_OPT_FLAG, &tf32, 0, 0, 0, NULL, "GPU backends: fp32 GEMMs may use TF32 Tensor Cores", 0},
         {"cuda-graph", LPT_OPT_STR, graph, sizeof graph, 0, 0, "on|off", "GPU backends: replay the recorded step [on]", 0},
         {"share-cores", LPT_OPT_STR, share, sizeof share, 0, 0, "on|off", "CPU: fewer workers while other processes keep cores busy [on]", 0},
+        {"lr", LPT_OPT_FLOAT, &lr, 0, 0, 10, "X", "learning rate of the timed steps [0.01]", 0},
+        {"memory-plan", LPT_OPT_STR, plan, sizeof plan, 0, 0, "on|off", "the memory planner for the timed runs (as lpt train --memory-plan) [off]", 0},
+        {"memory", LPT_OPT_FLAG, &memory, 0, 0, 0, NULL, "instead: the work tensors with their sizes and lifetimes, peak bytes planned and unplanned", 0},
+        {"memory-budget", LPT_OPT_INT, &budget, 0, 1, 1 << 24, "MIB", "--memory: also the largest batch whose memory fits MIB, planned and unplanned", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "dfp: without the recompute rule (as lpt train --no-recompute)", 0},
         {"profile", LPT_OPT_FLAG, &profile, 0, 0, 0, NULL, "per-layer time table", 0},
         {"json", LPT_OPT_FLAG, &json, 0, 0, 0, NULL, "one JSON line per result", 0},
@@ -263,7 +284,7 @@ int lpt_bench_main(int argc, char **argv) {
         fprintf(stderr, "lpt bench: --backend: %s\n", lpt_backend_why_unknown(backend));
         return 2;
     }
-    const bench_setup bs = {backend, graph, share, batch, steps, warmup, profile, no_recompute, device, tf32};
+    const bench_setup bs = {backend, graph, share, plan, batch, steps, warmup, profile, no_recompute, device, tf32, lr};
     if (check_choices(precisions, &bs)) return 2;
     if (gemm[0]) {
         const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
@@ -271,14 +292,11 @@ int lpt_bench_main(int argc, char **argv) {
     }
     char plist[256];
     lpt_model_spec spec;
-    if (lpt_model_spec_load(model, &spec)) {
-        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
-        return 2;
-    }
-    if (lpt_net_check_spec(&spec)) {
-        fprintf(stderr, "lpt bench: --model: %s\n", lpt_error_get());
+    if (load_model(model, &spec)) return 2;
+    if (memory) {
+        rc = lpt_bench_memory(&spec, batch, budget, json);
         lpt_model_spec_free(&spec);
-        return 2;
+        return rc;
     }
     rc = 0;
     snprintf(plist, sizeof plist, "%s", precisions);

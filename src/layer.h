@@ -48,7 +48,23 @@ typedef struct {
     lpt_arena *grads;  /* parameter gradients */
     lpt_arena *work;   /* activations and workspaces */
     int batch;         /* largest batch */
+    int nlayers;       /* of the network: the phases of a step below */
+    int plan;          /* the memory planner is on: keep less from forward to backward */
 } lpt_build;
+
+/* The phases of a training step, in order, for the lifetimes of work tensors (the memory
+ * planner: a work tensor declares the phases it is in use with lpt_arena_reserve_live;
+ * tensors whose phases do not overlap may share memory): 0 the batch arrives, then the
+ * forward pass of each layer, the loss, the backward pass of each layer from the last. */
+static inline int lpt_phase_fwd(const lpt_build *b, int layer) { (void)b; return 1 + layer; }
+static inline int lpt_phase_loss(const lpt_build *b) { return 1 + b->nlayers; }
+static inline int lpt_phase_bwd(const lpt_build *b, int layer) { return 1 + 2 * b->nlayers - layer; }
+/* in use from phase `from` through `to` */
+static inline lpt_live lpt_live_span(int from, int to) { return (lpt_live){1, {from, 0}, {to, 0}}; }
+/* in use in phase p and in phase q only (a scratch buffer of a layer's forward and backward passes) */
+static inline lpt_live lpt_live_two(int p, int q) { return (lpt_live){2, {p, q}, {p, q}}; }
+/* reserve a layer's work tensor "<layer>.<what>" */
+void lpt_layer_reserve(lpt_build *b, const lpt_layer *l, lpt_tensor *t, const char *what, lpt_live live);
 
 typedef struct {
     const char *type;

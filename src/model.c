@@ -64,9 +64,79 @@ static const char k_vgg[] =
     "dropout p=0.3\n"
     "linear name=fc2 out=10\n";
 
+static const char k_alexnet[] =
+    "# AlexNet-style network for 3x224x224 inputs (memory and speed studies: it builds and\n"
+    "# runs; Fashion-MNIST is 1x28x28, so only lpt bench, with synthetic data, runs it)\n"
+    "input 3x224x224\n"
+    "conv2d name=conv1 out=64 k=11 stride=4 pad=2\n"
+    "relu\n"
+    "maxpool k=3 stride=2\n"
+    "conv2d name=conv2 out=192 k=5 pad=2\n"
+    "relu\n"
+    "maxpool k=3 stride=2\n"
+    "conv2d name=conv3 out=384 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv4 out=256 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv5 out=256 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=3 stride=2\n"
+    "flatten\n"
+    "dropout p=0.5\n"
+    "linear name=fc1 out=4096\n"
+    "relu\n"
+    "dropout p=0.5\n"
+    "linear name=fc2 out=4096\n"
+    "relu\n"
+    "linear name=fc3 out=10\n";
+
+static const char k_vgg16[] =
+    "# VGG-16-style network for 3x224x224 inputs (memory and speed studies: it builds and\n"
+    "# runs; Fashion-MNIST is 1x28x28, so only lpt bench, with synthetic data, runs it)\n"
+    "input 3x224x224\n"
+    "conv2d name=conv1 out=64 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv2 out=64 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "conv2d name=conv3 out=128 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv4 out=128 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "conv2d name=conv5 out=256 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv6 out=256 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv7 out=256 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "conv2d name=conv8 out=512 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv9 out=512 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv10 out=512 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "conv2d name=conv11 out=512 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv12 out=512 k=3 pad=1\n"
+    "relu\n"
+    "conv2d name=conv13 out=512 k=3 pad=1\n"
+    "relu\n"
+    "maxpool k=2\n"
+    "flatten\n"
+    "linear name=fc1 out=4096\n"
+    "relu\n"
+    "dropout p=0.5\n"
+    "linear name=fc2 out=4096\n"
+    "relu\n"
+    "dropout p=0.5\n"
+    "linear name=fc3 out=10\n";
+
 static const struct {
     const char *name, *text;
-} g_builtin[] = {{"mlp", k_mlp}, {"lenet5", k_lenet5}, {"vgg", k_vgg}};
+} g_builtin[] = {{"mlp", k_mlp}, {"lenet5", k_lenet5}, {"vgg", k_vgg}, {"alexnet", k_alexnet}, {"vgg16", k_vgg16}};
 
 const char *lpt_model_builtin(const char *name) {
     for (size_t i = 0; i < sizeof g_builtin / sizeof g_builtin[0]; i++)
@@ -74,7 +144,7 @@ const char *lpt_model_builtin(const char *name) {
     return NULL;
 }
 
-const char *lpt_model_builtin_names(void) { return "mlp, lenet5, vgg"; }
+const char *lpt_model_builtin_names(void) { return "mlp, lenet5, vgg, alexnet, vgg16"; }
 
 static int parse_input(const char *v, lpt_model_spec *s, const char *where) {
     int c, h, w, used = 0;

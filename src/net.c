@@ -39,27 +39,40 @@ static int add_layer(lpt_net *net, const lpt_model_spec *spec, int i, lpt_shape 
 }
 
 int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch) {
+    return lpt_net_build_plan(net, be, spec, batch, 0);
+}
+
+int lpt_net_build_plan(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch, int flags) {
     memset(net, 0, sizeof *net);
     net->be = be;
     net->batch = batch;
     lpt_arena_init(&net->params, be);
     lpt_arena_init(&net->grads, be);
     lpt_arena_init(&net->work, be);
+    const int plan = (flags & LPT_NET_PLAN) != 0, dry = (flags & LPT_NET_DRY) != 0;
+    net->work.plan = plan;
+    net->params.dry = net->grads.dry = net->work.dry = dry;
     net->layers = lpt_xcalloc((size_t)spec->nlayers, sizeof *net->layers);
     net->act = lpt_xcalloc((size_t)spec->nlayers + 1, sizeof *net->act);
     net->dact = lpt_xcalloc((size_t)spec->nlayers + 1, sizeof *net->dact);
-    lpt_build b = {.params = &net->params, .grads = &net->grads, .work = &net->work, .batch = batch};
+    lpt_build b = {.params = &net->params, .grads = &net->grads, .work = &net->work, .batch = batch,
+                   .nlayers = spec->nlayers, .plan = plan};
     lpt_shape cur = lpt_shape_make(4, (int[]){batch, spec->in_c, spec->in_h, spec->in_w});
     net->act[0] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
-    lpt_arena_reserve(&net->work, &net->act[0]);
+    /* lifetimes: the input until the first layer's backward pass; a layer's output from
+     * its forward pass to its backward pass (the next layer reads it in between); the
+     * gradient of a layer's output from the next layer's backward pass (or the loss) to
+     * its own */
+    lpt_arena_reserve_live(&net->work, &net->act[0], "input", lpt_live_span(0, lpt_phase_bwd(&b, 0)));
     for (int i = 0; i < spec->nlayers; i++) {
         if (add_layer(net, spec, i, &cur, &b)) goto fail;
         lpt_layer *l = &net->layers[i];
         cur = l->out;
         net->act[i + 1] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
         net->dact[i + 1] = net->act[i + 1];
-        lpt_arena_reserve(&net->work, &net->act[i + 1]);
-        lpt_arena_reserve(&net->work, &net->dact[i + 1]);
+        const int from = i + 1 < spec->nlayers ? lpt_phase_bwd(&b, i + 1) : lpt_phase_loss(&b);
+        lpt_layer_reserve(&b, l, &net->act[i + 1], "y", lpt_live_span(lpt_phase_fwd(&b, i), lpt_phase_bwd(&b, i)));
+        lpt_layer_reserve(&b, l, &net->dact[i + 1], "dy", lpt_live_span(from, lpt_phase_bwd(&b, i)));
         net->np += l->ops->params(l, NULL);
     }
     if (cur.ndim != 2) {
@@ -79,14 +92,17 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
     }
     net->prob = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
     net->labels = lpt_tensor_make(LPT_FMT_I32, 1, (int[]){batch});
-    lpt_arena_reserve(&net->work, &net->prob);
-    lpt_arena_reserve(&net->work, &net->labels);
+    lpt_arena_reserve_live(&net->work, &net->prob, "softmax", lpt_live_span(lpt_phase_loss(&b), lpt_phase_loss(&b)));
+    /* the labels for the whole step: a low-precision run's first step calibrates with a
+     * whole forward and backward pass before its loss */
+    lpt_arena_reserve_live(&net->work, &net->labels, "labels", (lpt_live){0});
     net->p = lpt_xcalloc((size_t)net->np + 1, sizeof *net->p);
     int k = 0;
     for (int i = 0; i < net->nlayers; i++) k += net->layers[i].ops->params(&net->layers[i], net->p + k);
     if (lpt_arena_commit(&net->params) || lpt_arena_commit(&net->grads) ||
         lpt_arena_commit(&net->work))
         goto fail;
+    if (dry) return 0; /* sizes only */
     net->nres = LPT_RES_LAYERS + net->nlayers + 2 * net->np;
     net->res_host = lpt_xcalloc((size_t)net->nres, sizeof *net->res_host);
     if (!(net->res = be->alloc(be, (size_t)net->nres * sizeof *net->res))) {

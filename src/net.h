@@ -33,6 +33,13 @@ typedef struct {
 
 /* Build `spec` for batches of up to `batch`; 0 or -1 with an error naming the layer. */
 int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch);
+/* The same with flags: LPT_NET_PLAN, the memory planner: work tensors whose lifetimes
+ * within a step do not overlap share memory, and layers keep less from forward to
+ * backward (conv2d computes its im2col columns again in its backward pass); the results
+ * are the same bit for bit. LPT_NET_DRY: the tensors are placed, nothing is allocated
+ * (for sizes; the net cannot run). net->work.bytes and .bytes_unplanned tell the sizes. */
+enum { LPT_NET_PLAN = 1, LPT_NET_DRY = 2 };
+int lpt_net_build_plan(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch, int flags);
 void lpt_net_free(lpt_net *net);
 /* Build `spec` once (batch 1, reference backend) and free it: 0, or -1 with the error
  * lpt_net_build gives (a layer option or shape that does not fit). */

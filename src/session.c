@@ -44,7 +44,8 @@ static int graphs_possible(const lpt_session *s, const lpt_train_cfg *cfg) {
 }
 
 int lpt_session_check_switches(const lpt_train_cfg *cfg) {
-    const char *const sw[][2] = {{"--cuda-graph", cfg->cuda_graph}, {"--share-cores", cfg->share_cores}};
+    const char *const sw[][2] = {
+        {"--cuda-graph", cfg->cuda_graph}, {"--share-cores", cfg->share_cores}, {"--memory-plan", cfg->memory_plan}};
     for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
         if (strcmp(sw[i][1], "on") != 0 && strcmp(sw[i][1], "off") != 0) {
             lpt_error_set("%s: expected on or off, got '%s'", sw[i][0], sw[i][1]);
@@ -63,7 +64,7 @@ int lpt_session_open(lpt_session *s, const lpt_train_cfg *cfg, const lpt_model_s
                                  .share_cores = strcmp(cfg->share_cores, "on") == 0};
     if (!(s->be = lpt_backend_open(cfg->backend, &bo))) goto fail;
     if (check_supports(s->be, &s->prec)) goto fail;
-    if (lpt_net_build(&s->net, s->be, spec, batch)) goto fail;
+    if (lpt_net_build_plan(&s->net, s->be, spec, batch, strcmp(cfg->memory_plan, "on") == 0 ? LPT_NET_PLAN : 0)) goto fail;
     s->built = 1;
     if (lpt_prec_register(&s->prec, &s->net)) goto fail;
     if (training) {

@@ -46,42 +46,96 @@ void lpt_arena_init(lpt_arena *a, lpt_backend *be) {
     a->be = be;
 }
 
-void lpt_arena_reserve(lpt_arena *a, lpt_tensor *t) {
+#define LPT_ARENA_ALIGN 64
+
+void lpt_arena_reserve(lpt_arena *a, lpt_tensor *t) { lpt_arena_reserve_live(a, t, "", (lpt_live){0}); }
+
+void lpt_arena_reserve_live(lpt_arena *a, lpt_tensor *t, const char *name, lpt_live live) {
     if (a->count == a->cap) {
         a->cap = a->cap ? 2 * a->cap : 32;
         lpt_tensor **items = realloc(a->items, (size_t)a->cap * sizeof *items);
-        if (!items) {
+        lpt_live *lv = realloc(a->live, (size_t)a->cap * sizeof *lv);
+        char(*names)[48] = realloc(a->names, (size_t)a->cap * sizeof *names);
+        if (!items || !lv || !names) {
             fprintf(stderr, "lpt: out of memory growing an arena\n");
             exit(1);
         }
-        a->items = items;
+        a->items = items, a->live = lv, a->names = names;
     }
+    a->live[a->count] = live;
+    snprintf(a->names[a->count], sizeof a->names[0], "%s", name);
     a->items[a->count++] = t;
 }
 
-#define LPT_ARENA_ALIGN 64
+size_t lpt_arena_size(const lpt_tensor *t) {
+    return (lpt_tensor_bytes(t) + LPT_ARENA_ALIGN - 1) & ~(size_t)(LPT_ARENA_ALIGN - 1);
+}
+
+static int lives_overlap(const lpt_live *x, const lpt_live *y) {
+    if (!x->n || !y->n) return 1;
+    for (int i = 0; i < x->n; i++)
+        for (int j = 0; j < y->n; j++)
+            if (x->from[i] <= y->to[j] && y->from[j] <= x->to[i]) return 1;
+    return 0;
+}
+
+/* the planned offsets (largest first, lowest free offset); the bytes they span */
+static size_t plan_offsets(const lpt_arena *a, size_t *off) {
+    int *order = lpt_xmalloc((size_t)a->count * sizeof *order + 1), *placed = lpt_xmalloc((size_t)a->count * sizeof *placed + 1);
+    for (int i = 0; i < a->count; i++) order[i] = i;
+    for (int i = 1; i < a->count; i++) /* by size, descending; ties in reservation order */
+        for (int j = i; j > 0 && lpt_arena_size(a->items[order[j]]) > lpt_arena_size(a->items[order[j - 1]]); j--) {
+            const int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    size_t total = 0;
+    int np = 0;
+    for (int k = 0; k < a->count; k++) {
+        const int i = order[k];
+        const size_t size = lpt_arena_size(a->items[i]);
+        size_t at = 0;
+        for (int moved = 1; moved;) { /* the lowest offset clear of every conflicting placed tensor */
+            moved = 0;
+            for (int q = 0; q < np; q++) {
+                const int j = placed[q];
+                if (!lives_overlap(&a->live[i], &a->live[j])) continue;
+                const size_t sj = lpt_arena_size(a->items[j]);
+                if (at < off[j] + sj && off[j] < at + size) at = off[j] + sj, moved = 1;
+            }
+        }
+        off[i] = at;
+        placed[np++] = i;
+        if (at + size > total) total = at + size;
+    }
+    free(order);
+    free(placed);
+    return total;
+}
 
 int lpt_arena_commit(lpt_arena *a) {
     size_t total = 0;
-    for (int i = 0; i < a->count; i++)
-        total += (lpt_tensor_bytes(a->items[i]) + LPT_ARENA_ALIGN - 1) & ~(size_t)(LPT_ARENA_ALIGN - 1);
+    free(a->offset);
+    a->offset = lpt_xcalloc((size_t)a->count + 1, sizeof *a->offset);
+    for (int i = 0; i < a->count; i++) a->offset[i] = total, total += lpt_arena_size(a->items[i]);
+    a->bytes_unplanned = total;
+    if (a->plan) total = plan_offsets(a, a->offset);
     a->bytes = total;
+    if (a->dry) return 0;
     a->base = a->be->alloc(a->be, total ? total : LPT_ARENA_ALIGN);
     if (!a->base) {
         lpt_error_set("cannot allocate %zu bytes on backend '%s'", total, a->be->name);
         return -1;
     }
     a->be->fill(a->be, total / sizeof(float), (float *)a->base, 0.0f);
-    size_t off = 0;
-    for (int i = 0; i < a->count; i++) {
-        a->items[i]->data = (char *)a->base + off;
-        off += (lpt_tensor_bytes(a->items[i]) + LPT_ARENA_ALIGN - 1) & ~(size_t)(LPT_ARENA_ALIGN - 1);
-    }
+    for (int i = 0; i < a->count; i++) a->items[i]->data = (char *)a->base + a->offset[i];
     return 0;
 }
 
 void lpt_arena_free(lpt_arena *a) {
     if (a->base) a->be->free(a->be, a->base);
     free(a->items);
+    free(a->live);
+    free(a->names);
+    free(a->offset);
     memset(a, 0, sizeof *a);
 }

@@ -52,19 +52,41 @@ static inline void lpt_tensor_keep_grid(lpt_tensor *y, const lpt_tensor *x) {
     y->fl = x->fl;
 }
 
+/* When a tensor is in use within a training step, for the memory planner: up to two
+ * intervals of phases [from, to] (src/layer.h numbers the phases); n = 0: always. */
+typedef struct {
+    int n;
+    int from[2], to[2];
+} lpt_live;
+
 /* An arena is one allocation sliced into tensors. Tensors are reserved first (their
- * addresses are remembered), then the arena is committed once: one backend allocation,
- * every reserved tensor's data pointer set, memory zeroed. */
+ * addresses are remembered, with a name and when they are in use), then the arena is
+ * committed once: one backend allocation, every reserved tensor's data pointer set,
+ * memory zeroed. Unplanned, every tensor has its own bytes; planned (plan = 1 before
+ * the commit), tensors whose lifetimes do not overlap share them (lpt_arena_commit). */
 typedef struct {
     lpt_backend *be;
     lpt_tensor **items;
+    lpt_live *live;
+    char (*names)[48];
+    size_t *offset;       /* each item's place, after the commit */
     int count, cap;
-    size_t bytes;
+    int plan;
+    int dry;              /* commit places the tensors but allocates nothing (sizes only) */
+    size_t bytes;         /* allocated */
+    size_t bytes_unplanned; /* every tensor on its own */
     void *base;
 } lpt_arena;
 
 void lpt_arena_init(lpt_arena *a, lpt_backend *be);
+/* reserve t, in use for the whole step (lpt_arena_reserve_live with n = 0) */
 void lpt_arena_reserve(lpt_arena *a, lpt_tensor *t);
+void lpt_arena_reserve_live(lpt_arena *a, lpt_tensor *t, const char *name, lpt_live live);
+/* the aligned bytes a tensor takes in an arena */
+size_t lpt_arena_size(const lpt_tensor *t);
+/* Place every tensor and allocate: unplanned, one after the other; planned, largest
+ * first, each at the lowest offset free of every placed tensor whose lifetime overlaps
+ * its own. 0, or -1 with an error. */
 int lpt_arena_commit(lpt_arena *a);
 void lpt_arena_free(lpt_arena *a);
 

@@ -143,6 +143,7 @@ static int run_config(run_t *r) {
     cfg->device = saved.device;
     memcpy(cfg->cuda_graph, saved.cuda_graph, sizeof cfg->cuda_graph);
     memcpy(cfg->share_cores, saved.share_cores, sizeof cfg->share_cores);
+    memcpy(cfg->memory_plan, saved.memory_plan, sizeof cfg->memory_plan);
     cfg->fail_on_dead = saved.fail_on_dead;
     memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
     memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);

@@ -33,11 +33,12 @@ static int bn_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build
     lpt_arena_reserve(b->params, &n->rvar);
     lpt_arena_reserve(b->grads, &n->dgamma);
     lpt_arena_reserve(b->grads, &n->dbeta);
-    lpt_arena_reserve(b->work, &n->mean);
-    lpt_arena_reserve(b->work, &n->invstd);
+    const int fw = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
+    lpt_layer_reserve(b, l, &n->mean, "mean", lpt_live_span(fw, bw));
+    lpt_layer_reserve(b, l, &n->invstd, "invstd", lpt_live_span(fw, bw));
     if (l->index == 0) {
         n->scratch = lpt_tensor_make(LPT_FMT_FP32, in->ndim, in->dim);
-        lpt_arena_reserve(b->work, &n->scratch);
+        lpt_layer_reserve(b, l, &n->scratch, "dx", lpt_live_span(bw, bw));
     }
     return 0;
 }

@@ -17,6 +17,8 @@ typedef struct {
     lpt_tensor w, b, dw, db, col, t;
     lpt_tensor xq, wq, dyq, bq; /* quantized copies (low-precision training) */
     const float *w_used;        /* W as the forward pass used it: w (fp32) or wq */
+    const float *x_used;        /* X as the forward pass used it: x (fp32) or xq */
+    int recompute_col;          /* the memory planner: col is made again in the backward pass */
     lpt_qpoints qs;
 } conv2d;
 
@@ -48,17 +50,22 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
     }
     c->col = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){k, np});
     c->t = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){c->out, np});
-    lpt_arena_reserve(b->work, &c->col);
-    lpt_arena_reserve(b->work, &c->t);
+    /* lifetimes (the memory planner): the columns are kept for dW, unless planned, when the
+     * backward pass makes them again from X as the forward pass used it (kept instead:
+     * 1/(KH KW) of their size); t, dyq and xq are scratch of either pass; W as used is kept */
+    const int f = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
+    c->recompute_col = b->plan;
+    lpt_layer_reserve(b, l, &c->col, "columns", b->plan ? lpt_live_two(f, bw) : lpt_live_span(f, bw));
+    lpt_layer_reserve(b, l, &c->t, "product", lpt_live_two(f, bw));
     c->xq = lpt_tensor_make(LPT_FMT_FP32, 4, in->dim);
     c->wq = c->w;
     c->dyq = lpt_tensor_make(LPT_FMT_FP32, 4, out->dim);
-    lpt_arena_reserve(b->work, &c->xq);
-    lpt_arena_reserve(b->work, &c->wq);
-    lpt_arena_reserve(b->work, &c->dyq);
+    lpt_layer_reserve(b, l, &c->xq, "xq", b->plan ? lpt_live_span(f, bw) : lpt_live_two(f, bw));
+    lpt_layer_reserve(b, l, &c->wq, "wq", lpt_live_span(f, bw));
+    lpt_layer_reserve(b, l, &c->dyq, "dyq", lpt_live_two(f, bw));
     if (c->bias) {
         c->bq = c->b;
-        lpt_arena_reserve(b->work, &c->bq);
+        lpt_layer_reserve(b, l, &c->bq, "bq", lpt_live_span(f, f));
     }
     return 0;
 }
@@ -72,7 +79,7 @@ static void conv_forward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, l
     const lpt_qpoints *qp = &c->qs;
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *yv = lpt_tensor_f32(y), *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
-    const float *xq = lpt_q_input(cx, qp->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, x, &c->xq);
+    const float *xq = c->x_used = lpt_q_input(cx, qp->x, (size_t)cx->n * c->g.c * c->g.h * c->g.w, x, &c->xq);
     c->w_used = lpt_q_input(cx, qp->w, (size_t)c->out * k, &c->w, &c->wq);
     be->im2col(be, &c->g, cx->n, xq, col);
     lpt_q_gemm(cx, qp->w, qp->x, qp->y, 0, 0, c->out, np, k, c->w_used, k, col, np, t, np);
@@ -99,6 +106,7 @@ static void conv_backward(lpt_layer *l, const lpt_ctx *cx, const lpt_tensor *x, 
     const int k = c->g.c * c->kh * c->kw, p = c->g.oh * c->g.ow, np = cx->n * p;
     float *t = lpt_tensor_f32(&c->t), *col = lpt_tensor_f32(&c->col);
     const float *dyq = lpt_q_input(cx, qp->dy, (size_t)cx->n * c->out * p, dy, &c->dyq);
+    if (c->recompute_col) be->im2col(be, &c->g, cx->n, c->x_used, col); /* exact: the same columns */
     be->conv_out_bwd(be, cx->n, c->out, p, dyq, t, c->bias ? lpt_tensor_f32(&c->db) : NULL);
     // dW (OC, K) = t (OC, NP) colᵀ (NP, K)
     lpt_q_gemm(cx, qp->dy, qp->x, -1, 0, 1, c->out, k, np, t, np, col, np, lpt_tensor_f32(&c->dw), k);

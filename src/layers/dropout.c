@@ -17,7 +17,7 @@ static int dropout_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_
     dropout *d = l->priv;
     *out = *in;
     d->mask = lpt_tensor_make(LPT_FMT_FP32, in->ndim, in->dim);
-    lpt_arena_reserve(b->work, &d->mask);
+    lpt_layer_reserve(b, l, &d->mask, "mask", lpt_live_span(lpt_phase_fwd(b, l->index), lpt_phase_bwd(b, l->index)));
     return 0;
 }
 

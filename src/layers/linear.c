@@ -36,14 +36,17 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
         lpt_arena_reserve(b->params, &f->b);
         lpt_arena_reserve(b->grads, &f->db);
         f->bq = f->b;
-        lpt_arena_reserve(b->work, &f->bq);
+        lpt_layer_reserve(b, l, &f->bq, "bq", lpt_live_span(lpt_phase_fwd(b, l->index), lpt_phase_fwd(b, l->index)));
     }
+    /* lifetimes (the memory planner): X and W as used are kept for the backward pass, dyq
+     * is scratch of either pass */
+    const int fw = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
     f->xq = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){b->batch, f->in});
     f->wq = f->w;
     f->dyq = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){b->batch, f->out});
-    lpt_arena_reserve(b->work, &f->xq);
-    lpt_arena_reserve(b->work, &f->wq);
-    lpt_arena_reserve(b->work, &f->dyq);
+    lpt_layer_reserve(b, l, &f->xq, "xq", lpt_live_span(fw, bw));
+    lpt_layer_reserve(b, l, &f->wq, "wq", lpt_live_span(fw, bw));
+    lpt_layer_reserve(b, l, &f->dyq, "dyq", lpt_live_two(fw, bw));
     return 0;
 }
 

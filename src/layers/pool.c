@@ -29,7 +29,7 @@ static int pool_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
     *out = lpt_shape_make(4, (int[]){b->batch, p->g.c, p->g.oh, p->g.ow});
     if (p->max) {
         p->idx = lpt_tensor_make(LPT_FMT_I32, 4, out->dim);
-        lpt_arena_reserve(b->work, &p->idx);
+        lpt_layer_reserve(b, l, &p->idx, "argmax", lpt_live_span(lpt_phase_fwd(b, l->index), lpt_phase_bwd(b, l->index)));
     }
     return 0;
 }

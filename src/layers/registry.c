@@ -108,3 +108,9 @@ lpt_tensor lpt_tensor_make(lpt_format fmt, int ndim, const int *dims) {
     lpt_tensor t = {.shape = lpt_shape_make(ndim, dims), .fmt = fmt, .data = NULL};
     return t;
 }
+
+void lpt_layer_reserve(lpt_build *b, const lpt_layer *l, lpt_tensor *t, const char *what, lpt_live live) {
+    char name[48];
+    snprintf(name, sizeof name, "%s.%s", l->name, what);
+    lpt_arena_reserve_live(b->work, t, name, live);
+}
