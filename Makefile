@@ -4,8 +4,9 @@ BUILD   ?= build
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS    := cmake gcc make libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist gnuplot-nox
 # the suite also fuzzes every parser for a while: clang with its libFuzzer runtime; an
-# independent reader of golden vectors checks them with numpy
-TEST_DEPS := $(DEPS) clang libclang-rt-dev libomp-dev python3-numpy
+# independent reader of golden vectors checks them with numpy; data-parallel training runs
+# under OpenMPI
+TEST_DEPS := $(DEPS) clang libclang-rt-dev libomp-dev python3-numpy libopenmpi-dev openmpi-bin
 TRAIN_ARGS ?= --model lenet5 --precision int8-dyn --epochs 10
 
 .PHONY: all deps test-deps install build train test asan bench clean check-compilers

@@ -105,6 +105,9 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "warn when train accuracy sits at chance or a layer's weight gradient is zero for N steps (0: off) [200]"),
     NUM("fail-on-dead", NULL, LPT_CF_FLAG, fail_on_dead, 0, 1, LPT_CK_NONE, 0, 0, NULL,
         "stop with exit status 1 when the run is found dead (see docs/training.md)"),
+    NUM("shards", "shards", LPT_CF_INT, shards, 1, 4096, LPT_CK_ABSENT_ZERO, 1, 1, "N",
+        "run each batch as N shards (micro-batches: less memory; the gradients summed in a fixed pairwise tree, so "
+        "that data-parallel runs over a power-of-two number of processes give the same weights) [1]"),
     NUM("shadow-interval", NULL, LPT_CF_INT, shadow_interval, 1, 1 << 30, LPT_CK_NONE, 1, 0, "N",
         "every N steps run the batch through an FP32 copy of the network too and log each layer's error against it "
         "(SQNR, relative L2, cosine, accumulator bits) in the statistics log (0: off)"),

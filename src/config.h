@@ -48,6 +48,7 @@ typedef struct lpt_train_cfg {
     char golden_out[512];  /* ... into this folder */
     int golden_only;       /* lpt golden: stop after writing them, writing nothing else */
     int shadow_interval;   /* every N steps, compare with an FP32 copy of the network (0: off) */
+    int shards;            /* the batch runs as this many shards, gradients summed in a fixed tree (0, 1: one pass) */
 } lpt_train_cfg;
 
 /* The defaults of every field (the command line's [defaults]). */

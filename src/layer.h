@@ -40,7 +40,12 @@ typedef struct {
     uint64_t step; /* global step */
     const float *loss_scale; /* fp16 training: the loss gradient is multiplied by loss_scale[0] (backend memory; NULL: 1) */
     const lpt_tap *tap;      /* NULL, or told every quantized tensor and product of the step (golden vectors, FP32 shadow) */
+    uint64_t draw;           /* 0, or 1 + the counter of this pass's random draws (a shard of a step: src/step.h) */
+    int loss_items;          /* 0, or the items the loss is averaged over when they are more than n (shards) */
 } lpt_ctx;
+
+/* the step counter of the pass's random draws (dropout, stochastic rounding) */
+static inline uint64_t lpt_ctx_draw(const lpt_ctx *c) { return c->draw ? c->draw - 1 : c->step; }
 
 /* Where setup reserves its tensors. */
 typedef struct {

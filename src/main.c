@@ -17,6 +17,7 @@
 #include "src/quantize_cmd.h"
 #include "src/sweep.h"
 #include "src/session.h"
+#include "src/dp.h"
 #include "src/golden.h"
 #include "src/report.h"
 #include "src/train.h"
@@ -131,7 +132,11 @@ static int cmd_train(int argc, char **argv) {
                     : "");
         return 2;
     }
-    return lpt_train_run(&cfg);
+    /* under mpirun: one rank of a data-parallel run (src/dp.h) */
+    if (lpt_dp_start(&argc, &argv)) return 1;
+    rc = lpt_train_run(&cfg);
+    lpt_dp_stop();
+    return rc;
 }
 
 static int cmd_eval(int argc, char **argv) {

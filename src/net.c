@@ -188,7 +188,7 @@ void lpt_net_loss(lpt_net *net, const lpt_ctx *c) {
 void lpt_net_backward(lpt_net *net, const lpt_ctx *c) {
     lpt_backend *be = c->be;
     be->xent_bwd(be, c->n, net->classes, lpt_tensor_f32(&net->prob), net->labels.data,
-                 1.0f / (float)c->n, c->loss_scale,
+                 1.0f / (float)(c->loss_items > c->n ? c->loss_items : c->n), c->loss_scale,
                  lpt_tensor_f32(&net->dact[net->nlayers]));
     for (int i = net->nlayers - 1; i >= 0; i--) {
         lpt_layer *l = &net->layers[i];

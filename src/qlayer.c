@@ -145,7 +145,7 @@ static void point(const lpt_ctx *c, int id, size_t n, const float *in, float *ou
                                   .acc = analyse ? &q->acc[id] : q->pass, /* not analysed: a sink */
                                   .pass = q->pass,
                                   .seq = q->seq,
-                                  .key = {.seed = c->seed, .stream = e->stream, .step = c->step, .index0 = 0},
+                                  .key = {.seed = c->seed, .stream = e->stream, .step = lpt_ctx_draw(c), .index0 = 0},
                                   .analyse = analyse,
                                   .correct = may_correct(c, e) && in != out,
                                   .factor = q->recompute_factor,

@@ -2,6 +2,7 @@
 #include "src/step.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "src/base/util.h"
@@ -57,6 +58,58 @@ static void queue_step(void *arg) {
     queue_grad_counts(q->s, q->s->prec.fp16, q->health_due);
 }
 
+/* a[i] += b[i] */
+static void add_into(float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) a[i] += b[i];
+}
+
+/* Shards: each of this process's shards forward and backward, its gradients (the whole
+ * gradient arena) summed in the fixed pairwise tree as they come (a stack of partial
+ * sums, merged while the top two are the same size), the block's sum exchanged, the
+ * result back in the gradient arena; then the gradient checks as for one pass. 0, or -1
+ * (error set) when the exchange failed. */
+static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c, int health_due) {
+    lpt_net *net = &s->net;
+    lpt_backend *be = s->be;
+    const size_t count = net->grads.bytes / sizeof(float);
+    int depth = 1;
+    while ((1 << (depth - 1)) < a->nshards) depth++;
+    float *stack = lpt_xmalloc((size_t)(depth + 1) * count * sizeof(float) + 4);
+    int size[64], top = 0;
+    for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
+        const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
+        float *g = stack + (size_t)top * count;
+        if (hi > lo) {
+            lpt_ctx ck = *c;
+            ck.n = hi - lo;
+            ck.draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
+            ck.loss_items = a->n;
+            a->feed(a->feed_arg, lo, hi - lo);
+            lpt_net_forward(net, &ck, 1);
+            lpt_net_loss(net, &ck);
+            lpt_net_backward(net, &ck);
+            lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
+        } else {
+            memset(g, 0, count * sizeof(float)); /* an empty shard (a batch smaller than the shards) */
+        }
+        size[top++] = 1;
+        while (top > 1 && size[top - 1] == size[top - 2]) {
+            add_into(stack + (size_t)(top - 2) * count, stack + (size_t)(top - 1) * count, count);
+            size[top - 2] *= 2;
+            top--;
+        }
+    }
+    for (; top > 1; top--) /* a count of shards that is not a power of two: the rest, right to left */
+        add_into(stack + (size_t)(top - 2) * count, stack + (size_t)(top - 1) * count, count);
+    int rc = a->exchange ? a->exchange(a->exchange_arg, stack, count) : 0;
+    if (rc == 0) {
+        be->to_device(be, net->grads.base, stack, count * sizeof(float));
+        queue_grad_counts(s, s->prec.fp16, health_due);
+    }
+    free(stack);
+    return rc;
+}
+
 /* Queue the step: replayed from a recording with the same scalars, recorded now, or
  * (no graphs, per-layer timing, a calibration step) queued op by op. */
 static void run_queued(lpt_session *s, const lpt_ctx *c, int health_due) {
@@ -90,6 +143,7 @@ int lpt_step_read(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     o->bad_layer = -1;
     if (!s->window_steps) return LPT_STEP_OK;
     lpt_net_res_read(net); /* the window's one sync point */
+    if (a->sum_results) a->sum_results(net->res_host, LPT_RES_LAYERS + net->nlayers);
     if (s->prec.fp16) loss_scale_pull(s, a);
     o->read = 1;
     o->loss = net->res_host[LPT_RES_LOSS];
@@ -110,7 +164,15 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
                        .step = (uint64_t)a->step, .loss_scale = p->fp16 ? s->ls->state : NULL,
                        .tap = p->calibrated ? s->tap : NULL};
-    if (p->active && !p->calibrated) lpt_prec_calibrate(p, net, &c); /* a new run's first step */
+    if (p->active && !p->calibrated) { /* a new run's first step; with shards, on the first one here */
+        lpt_ctx cc = c;
+        if (a->shards > 1) {
+            const int lo = (int)((long)a->shard0 * a->n / a->shards), hi = (int)((long)(a->shard0 + 1) * a->n / a->shards);
+            a->feed(a->feed_arg, lo, hi - lo);
+            cc.n = hi - lo;
+        }
+        lpt_prec_calibrate(p, net, &cc);
+    }
     if (!s->window_steps) { /* a new window of results */
         lpt_net_res_clear(net);
         s->window_first = a->step;
@@ -119,7 +181,11 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
      * numbers (and for fp16 the scale in use); a gradient check due within it runs then */
     const int read = a->read || (p->active && (a->step + 1) % a->stats_interval == 0);
     const int health_due = read && lpt_health_grads_due(s->health, s->window_first, a->step);
-    run_queued(s, &c, health_due);
+    if (a->shards > 1) {
+        if (shard_passes(s, a, &c, health_due)) return -1;
+    } else {
+        run_queued(s, &c, health_due);
+    }
     s->window_steps++;
     s->window_seen += a->n;
     const int fp16 = p->fp16;

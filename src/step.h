@@ -35,6 +35,22 @@ typedef struct {
     /* a dead-gradient finding (message): returns -1 to stop the run (error set), else 0 */
     int (*report)(void *arg, long step, const char *msg);
     void *report_arg;
+    /* Shards (shards > 1): the batch of n items is split into `shards` parts, shard k
+     * holding items [k n / shards, (k+1) n / shards); each runs forward and backward
+     * alone (its own batch statistics, its own random draws: counter step * shards + k,
+     * the loss averaged over all n), and the gradients are summed in a fixed pairwise
+     * tree over the shards, so that the sum does not depend on which process computed
+     * which shard. This process runs shards [shard0, shard0 + nshards) (a contiguous,
+     * aligned block of a power of two), feeding each with feed(feed_arg, first item, items);
+     * exchange (NULL: one process) turns the block's sum into the whole tree's, in place. */
+    int shards, shard0, nshards;
+    void (*feed)(void *arg, int first, int n);
+    void *feed_arg;
+    int (*exchange)(void *arg, float *grads, size_t count);
+    void *exchange_arg;
+    /* at a read, the per-shard sums (loss, correct predictions, each layer's non-finite
+     * outputs: v[0..n)) summed over the processes (NULL: one process) */
+    void (*sum_results)(double *v, int n);
 } lpt_step_args;
 
 typedef struct {

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "src/cost_cmd.h"
+#include "src/dp.h"
 #include "src/golden.h"
 #include "src/shadow.h"
 #include "src/health.h"
 #include "src/step.h"
+#include "src/train_run.h"
 #include "src/base/rng.h"
 #include "src/base/util.h"
 #include "src/base/isa.h"
@@ -33,26 +35,7 @@ void lpt_train_state_free(lpt_train_state *st) {
     st->stats_text = NULL;
 }
 
-static void progress_line(const lpt_train_cfg *cfg, int epoch, long step, long steps, double loss,
-                          double acc, double ips, int final) {
-    if (cfg->quiet) return;
-    if (cfg->progress)
-        printf("\r\033[Kepoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s%s", epoch + 1,
-               cfg->epochs, step, steps, loss, 100.0 * acc, ips, final ? "\n" : "");
-    else
-        printf("epoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s\n", epoch + 1,
-               cfg->epochs, step, steps, loss, 100.0 * acc, ips);
-    fflush(stdout);
-}
 
-/* Dead-run reports: a warning on stderr (and an event record in the statistics log), or
- * with --fail-on-dead the error that stops the run. */
-typedef struct {
-    const lpt_train_cfg *cfg;
-    lpt_stats_unit *stats; /* NULL: no statistics log */
-    int count;             /* conditions reported */
-    char first[512];       /* the first of them */
-} dead_log;
 
 /* -1 when the run must stop (error set), else 0 */
 /* from_stats: the statistics unit logged it already; at_end: an end-of-run report,
@@ -94,26 +77,7 @@ static int check_output(const char *option, const char *path) {
     return 0;
 }
 
-/* A training run in progress: everything lpt_train_run sets up and tears down. */
-typedef struct {
-    lpt_train_cfg cfg;
-    lpt_model_spec spec;
-    lpt_train_state st;
-    lpt_checkpoint ck;
-    lpt_dataset train, test;
-    lpt_session s;
-    lpt_health health;
-    dead_log dead;
-    int opened, health_on, lock_fd, usage, threads_from_ckpt;
-    long steps; /* per epoch */
-    lpt_feed ftrain, ftest; /* the datasets in backend memory */
-    int *perm;
-    lpt_golden golden; /* --golden-layer: the capture (golden_on), written once (golden_done) */
-    int golden_on, golden_done;
-    lpt_shadow *shadow; /* --shadow-interval */
-    double t_epoch;
-    long img_epoch;
-} run_t;
+
 
 /* The configuration: the command line's, or on --resume the checkpoint's with what a
  * resumed run may change. 0, or -1 with an error. */
@@ -199,6 +163,12 @@ static int run_setup(run_t *r) {
     if (check_output("checkpoint", cfg->checkpoint) || check_output("metrics-out", cfg->metrics_out) ||
         check_output("stats-out", cfg->stats_out))
         return -1;
+    if ((cfg->golden_layer[0] || cfg->shadow_interval > 0) && cfg->shards > 1) {
+        lpt_error_set("--%s: not with --shards yet (a shard is a pass of its own)",
+                      cfg->golden_layer[0] ? "golden-layer" : "shadow-interval");
+        r->usage = 1;
+        return -1;
+    }
     if (cfg->golden_layer[0] && !cfg->golden_out[0]) {
         lpt_error_set("--golden-layer needs --golden-out DIR: where the vectors go");
         r->usage = 1;
@@ -211,7 +181,9 @@ static int run_setup(run_t *r) {
     if (lpt_dataset_load_dir(cfg->data, &r->train, &r->test)) return -1;
     lpt_dataset_truncate(&r->train, cfg->train_limit);
     lpt_dataset_truncate(&r->test, cfg->test_limit);
-    if (lpt_session_open(&r->s, cfg, &r->spec, cfg->batch, 1)) return -1;
+    /* with shards, the network holds one shard at a time */
+    const int shards = cfg->shards > 1 ? cfg->shards : 1;
+    if (lpt_session_open(&r->s, cfg, &r->spec, (cfg->batch + shards - 1) / shards, 1)) return -1;
     r->opened = 1;
     lpt_net *net = &r->s.net;
     if (lpt_train_check_data(&r->spec, net->classes, cfg->model, cfg->data, &r->train, &r->test)) return -1;
@@ -254,29 +226,14 @@ static int run_setup(run_t *r) {
     return 0;
 }
 
-static void print_banner(const run_t *r) {
-    const lpt_train_cfg *cfg = &r->cfg;
-    const lpt_backend *be = r->s.be;
-    if (cfg->quiet) return;
-    printf("lpt train: model %s, precision %s, backend %s (%d thread%s, kernels %s), %d train / %d test "
-           "images, batch %d, %d epoch%s\n",
-           cfg->model, cfg->precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_isa_name(),
-           r->train.n, r->test.n, cfg->batch, cfg->epochs, cfg->epochs == 1 ? "" : "s");
-    lpt_net_print(&r->s.net, stdout);
-    if (cfg->resume[0]) {
-        printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s", cfg->resume,
-               r->st.epoch + 1, r->st.step_in_epoch, cfg->threads, cfg->threads == 1 ? "" : "s",
-               r->threads_from_ckpt ? "the checkpoint's count, which resumes bit for bit; --threads changes it"
-                                    : "--threads",
-               cfg->checkpoint);
-        if (cfg->metrics_out[0]) printf(", metrics to %s", cfg->metrics_out);
-        if (cfg->stats_out[0]) printf(", statistics to %s", cfg->stats_out);
-        printf("\n");
-    }
-    fflush(stdout);
-}
 
 static int report_grads(void *arg, long step, const char *msg) { return dead_report(arg, step, msg, 0, 0); }
+
+/* a shard of the step in progress into the network (lpt_step_args.feed) */
+static void feed_shard(void *arg, int first, int n) {
+    run_t *r = arg;
+    lpt_feed_batch(&r->ftrain, &r->s.net, (int)(r->st.step_in_epoch * r->cfg.batch) + first, n);
+}
 
 static lpt_step_args step_args(run_t *r, int n) {
     lpt_train_cfg *cfg = &r->cfg;
@@ -284,7 +241,11 @@ static lpt_step_args step_args(run_t *r, int n) {
     return (lpt_step_args){.step = st->global_step, .n = n,
                            .lr = lpt_lr_at(&cfg->sgd, st->global_step, r->steps, cfg->epochs), .sgd = &cfg->sgd,
                            .seed = cfg->seed, .stats_interval = cfg->stats_interval, .loss_scale = &st->loss_scale,
-                           .skipped = &st->skipped, .report = report_grads, .report_arg = &r->dead};
+                           .skipped = &st->skipped, .report = report_grads, .report_arg = &r->dead,
+                           .shards = cfg->shards, .shard0 = lpt_dp_self()->rank * cfg->shards / lpt_dp_self()->size,
+                           .nshards = cfg->shards / lpt_dp_self()->size, .feed = feed_shard, .feed_arg = r,
+                           .exchange = lpt_dp_self()->size > 1 ? lpt_dp_exchange : NULL, .exchange_arg = lpt_dp_self(),
+                           .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL};
 }
 
 /* a step's failure code as the error to report; -1 */
@@ -326,6 +287,7 @@ static int run_step(run_t *r, double *t_shown) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
     lpt_step_out o;
+    if (lpt_dp_self()->size > 1) g_interrupted = lpt_dp_max(g_interrupted); /* every rank stops at the same step */
     if (g_interrupted || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) {
         if (r->s.window_steps) { /* the steps since the last read, before the checkpoint */
             const lpt_step_args a = step_args(r, 0);
@@ -339,7 +301,7 @@ static int run_step(run_t *r, double *t_shown) {
     }
     const int at = (int)(st->step_in_epoch * cfg->batch);
     const int n = r->train.n - at < cfg->batch ? r->train.n - at : cfg->batch;
-    lpt_feed_batch(&r->ftrain, &r->s.net, at, n);
+    if (cfg->shards <= 1) lpt_feed_batch(&r->ftrain, &r->s.net, at, n); /* (shards: fed one by one) */
     lpt_step_args a = step_args(r, n);
     const long g = st->global_step;
     const int every = r->s.read_every;
@@ -380,7 +342,7 @@ static int run_step(run_t *r, double *t_shown) {
     r->img_epoch += n;
     const double now = lpt_time_now();
     if (o.read && st->seen && ((cfg->progress && now - *t_shown > 0.2) || plain_due)) {
-        progress_line(cfg, st->epoch, st->step_in_epoch + 1, r->steps, st->loss_sum / st->seen,
+        lpt_train_progress(cfg, st->epoch, st->step_in_epoch + 1, r->steps, st->loss_sum / st->seen,
                       (double)st->correct / st->seen, r->img_epoch / (now - r->t_epoch), 0);
         *t_shown = now;
     }
@@ -404,7 +366,7 @@ static int run_epoch_end(run_t *r) {
     lpt_train_cost(&r->s.net, &r->s.prec, cfg->batch, cost);
     rec.energy_mj = cost[0], rec.dram_mib = cost[1], rec.energy_ratio = cost[2];
     if (cfg->progress)
-        progress_line(cfg, st->epoch, r->steps, r->steps, rec.train_loss, rec.train_acc, rec.images_per_s, 1);
+        lpt_train_progress(cfg, st->epoch, r->steps, r->steps, rec.train_loss, rec.train_acc, rec.images_per_s, 1);
     char label[64];
     snprintf(label, sizeof label, "epoch %d/%d", st->epoch + 1, cfg->epochs);
     if (!cfg->quiet && !cfg->progress) {
@@ -484,6 +446,12 @@ static int run_finish(run_t *r) {
         if (p->fp16) printf("fp16 loss scale %g, %llu steps skipped on Inf/NaN\n", (double)st->loss_scale, st->skipped);
     }
     if (!cfg->quiet) lpt_train_print_cost(&r->s.net, p, cfg->precision, cfg->batch);
+    const lpt_dp *d = lpt_dp_self();
+    if (d->size > 1 && !cfg->quiet && st->global_step > 0)
+        printf("data parallel: %d processes, %d shard%s each; %.3f MiB of gradients sent and received per step and "
+               "process, %.3f ms per step in the exchange\n", d->size, cfg->shards / d->size,
+               cfg->shards / d->size == 1 ? "" : "s",
+               d->bytes / (double)st->global_step / (1 << 20), 1e3 * d->seconds / (double)st->global_step);
     const double chance = lpt_health_chance(r->test.labels, r->test.n, r->s.net.classes);
     if (cfg->dead_steps > 0 && rec->test_acc < chance + LPT_HEALTH_MARGIN) {
         char msg[512];
@@ -508,6 +476,7 @@ static int run_stop(run_t *r) {
     lpt_train_state *st = &r->st;
     lpt_prec *p = &r->s.prec;
     const char *path = cfg->checkpoint[0] ? cfg->checkpoint : "lpt-interrupted.ckpt";
+    if (lpt_dp_self()->rank > 0) return g_interrupted ? 130 : 0; /* the first rank writes the checkpoint */
     if (!cfg->checkpoint[0]) { /* written here only now: checked and locked now */
         if (lpt_file_check_writable(path) || (r->lock_fd = lpt_file_lock(path)) < 0) return -1;
         snprintf(cfg->checkpoint, sizeof cfg->checkpoint, "%s", path); /* unlocked at the end */
@@ -576,8 +545,8 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     int rc = -1;
-    if (run_config(r) == 0 && run_setup(r) == 0) {
-        print_banner(r);
+    if (run_config(r) == 0 && (lpt_dp_self()->size == 1 || lpt_train_dp_config(r) == 0) && run_setup(r) == 0) {
+        lpt_train_banner(r);
         rc = run_epochs(r);
         if (rc == 0) rc = run_finish(r);
         else if (rc == 1) rc = run_stop(r);

@@ -1,11 +1,15 @@
-/* train_io.c - the files of a training run besides checkpoints: the metrics file and
- * the statistics log as a resumed run finds it (train.h). */
+/* train_io.c - the files and output of a training run besides checkpoints: the metrics
+ * file, the statistics log as a resumed run finds it, the banner and progress line, and
+ * a data-parallel run's set-up (train.h, train_run.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "src/dp.h"
 #include "src/train.h"
+#include "src/train_run.h"
+#include "src/base/isa.h"
 #include "src/base/util.h"
 
 /* The statistics log at the start of a run: empty, or on resume (steps > 0) only the
@@ -56,4 +60,71 @@ int lpt_train_metrics_write(const char *path, const lpt_train_state *st) {
     int rc = lpt_file_write_atomic(path, b.data ? (void *)b.data : (void *)"", b.len);
     lpt_buf_free(&b);
     return rc;
+}
+
+void lpt_train_progress(const lpt_train_cfg *cfg, int epoch, long step, long steps, double loss, double acc, double ips,
+                        int final) {
+    if (cfg->quiet) return;
+    if (cfg->progress)
+        printf("\r\033[Kepoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s%s", epoch + 1,
+               cfg->epochs, step, steps, loss, 100.0 * acc, ips, final ? "\n" : "");
+    else
+        printf("epoch %d/%d  step %ld/%ld  loss %.4f  acc %.2f%%  %.0f img/s\n", epoch + 1,
+               cfg->epochs, step, steps, loss, 100.0 * acc, ips);
+    fflush(stdout);
+}
+
+void lpt_train_banner(const run_t *r) {
+    const lpt_train_cfg *cfg = &r->cfg;
+    const lpt_backend *be = r->s.be;
+    if (cfg->quiet) return;
+    printf("lpt train: model %s, precision %s, backend %s (%d thread%s, kernels %s), %d train / %d test "
+           "images, batch %d, %d epoch%s\n",
+           cfg->model, cfg->precision, be->name, be->threads, be->threads == 1 ? "" : "s", lpt_isa_name(),
+           r->train.n, r->test.n, cfg->batch, cfg->epochs, cfg->epochs == 1 ? "" : "s");
+    lpt_net_print(&r->s.net, stdout);
+    if (cfg->resume[0]) {
+        printf("resumed from %s at epoch %d, step %ld, on %d thread%s (%s); checkpoints go to %s", cfg->resume,
+               r->st.epoch + 1, r->st.step_in_epoch, cfg->threads, cfg->threads == 1 ? "" : "s",
+               r->threads_from_ckpt ? "the checkpoint's count, which resumes bit for bit; --threads changes it"
+                                    : "--threads",
+               cfg->checkpoint);
+        if (cfg->metrics_out[0]) printf(", metrics to %s", cfg->metrics_out);
+        if (cfg->stats_out[0]) printf(", statistics to %s", cfg->stats_out);
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+/* A data-parallel run (src/dp.h): the shards (the ranks' count when not given: it is a
+ * checkpoint's on resume) split evenly in blocks of a power of two; every output is the
+ * first rank's. 0, or -1 with an error. */
+int lpt_train_dp_config(run_t *r) {
+    lpt_train_cfg *cfg = &r->cfg;
+    const lpt_dp *d = lpt_dp_self();
+    const int n = d->size;
+    if (cfg->shards <= 1) cfg->shards = n;
+    const int per = cfg->shards / n;
+    r->usage = 1;
+    if ((n & (n - 1)) || cfg->shards % n || (per & (per - 1))) {
+        lpt_error_set("data parallel over %d processes: needs a power of two of them and --shards a multiple of it "
+                      "by a power of two (--shards %d given)", n, cfg->shards);
+        return -1;
+    }
+    lpt_prec probe;
+    if (lpt_prec_init(&probe, cfg) != 0) return -1;
+    const int quantized = probe.active;
+    lpt_prec_free(&probe);
+    if (quantized) {
+        lpt_error_set("data parallel runs are fp32 for now: --precision %s needs the statistics unit's histograms "
+                      "merged across the processes, which is not built yet", cfg->precision);
+        return -1;
+    }
+    r->usage = 0;
+    if (d->rank > 0) { /* the first rank writes and prints; the others compute */
+        cfg->metrics_out[0] = cfg->stats_out[0] = cfg->checkpoint[0] = 0;
+        cfg->quiet = 1, cfg->progress = 0;
+        if (!freopen("/dev/null", "w", stdout)) return -1;
+    }
+    return 0;
 }

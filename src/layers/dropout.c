@@ -30,7 +30,7 @@ static void dropout_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x,
     }
     lpt_rng_key key = {.seed = c->seed,
                        .stream = ((uint64_t)LPT_STREAM_DROPOUT << 32) | (uint64_t)l->index,
-                       .step = c->step};
+                       .step = lpt_ctx_draw(c)};
     c->be->dropout_fwd(c->be, n, d->p, key, lpt_tensor_f32(x), lpt_tensor_f32(&d->mask),
                        lpt_tensor_f32(y));
 }

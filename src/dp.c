@@ -1,0 +1,117 @@
+/* dp.c - data parallelism over MPI (dp.h). */
+#include "src/dp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/base/util.h"
+
+#ifdef LPT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static lpt_dp g_dp = {.rank = 0, .size = 1};
+
+lpt_dp *lpt_dp_self(void) { return &g_dp; }
+
+int lpt_dp_available(void) {
+#ifdef LPT_HAVE_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int lpt_dp_start(int *argc, char ***argv) {
+    const int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+#ifdef LPT_HAVE_MPI
+    if (!launched) return 0;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fprintf(stderr, "lpt: MPI_Init failed\n");
+        return -1;
+    }
+    g_dp.mpi = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_dp.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_dp.size);
+    return 0;
+#else
+    (void)argc, (void)argv;
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (launched && n && atoi(n) > 1) {
+        fprintf(stderr, "lpt: started by mpirun with %s processes, but this build has no MPI (install "
+                        "libopenmpi-dev and build again): each would train alone\n", n);
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+void lpt_dp_stop(void) {
+#ifdef LPT_HAVE_MPI
+    if (g_dp.mpi) MPI_Finalize();
+#endif
+    g_dp.mpi = 0;
+}
+
+/* a[i] += b[i] */
+static void add_into(float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) a[i] += b[i];
+}
+
+int lpt_dp_exchange(void *arg, float *grads, size_t count) {
+    lpt_dp *d = arg;
+    if (d->size == 1) return 0;
+#ifdef LPT_HAVE_MPI
+    const double t0 = MPI_Wtime();
+    float *all = malloc((size_t)d->size * count * sizeof(float) + 4);
+    if (!all) {
+        lpt_error_set("out of memory for the gradients of %d processes", d->size);
+        return -1;
+    }
+    /* every rank's sum, then the tree over the ranks: pairs (0,1), (2,3), ..., then pairs of pairs */
+    if (count > (size_t)0x7fffffff ||
+        MPI_Allgather(grads, (int)count, MPI_FLOAT, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD) != MPI_SUCCESS) {
+        free(all);
+        lpt_error_set("the gradient exchange failed (MPI_Allgather of %zu floats)", count);
+        return -1;
+    }
+    for (int stride = 1; stride < d->size; stride *= 2)
+        for (int r = 0; r + stride < d->size; r += 2 * stride)
+            add_into(all + (size_t)r * count, all + (size_t)(r + stride) * count, count);
+    memcpy(grads, all, count * sizeof(float));
+    free(all);
+    d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
+    d->seconds += MPI_Wtime() - t0;
+    return 0;
+#else
+    (void)grads, (void)count;
+    lpt_error_set("this build has no MPI");
+    return -1;
+#endif
+}
+
+void lpt_dp_sum(double *v, int n) {
+    if (g_dp.size == 1 || n <= 0) return;
+#ifdef LPT_HAVE_MPI
+    double *all = lpt_xmalloc((size_t)g_dp.size * (size_t)n * sizeof *all);
+    MPI_Allgather(v, n, MPI_DOUBLE, all, n, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int r = 0; r < g_dp.size; r++) s += all[(size_t)r * (size_t)n + (size_t)i];
+        v[i] = s;
+    }
+    free(all);
+#endif
+}
+
+int lpt_dp_max(int x) {
+#ifdef LPT_HAVE_MPI
+    if (g_dp.size > 1) {
+        int m = x;
+        MPI_Allreduce(&x, &m, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        return m;
+    }
+#endif
+    return x;
+}

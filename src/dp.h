@@ -1,0 +1,39 @@
+/* dp.h - data parallelism over MPI (docs/parallel.md).
+ *
+ * `mpirun -np N lpt train ...` starts N processes (ranks); the build uses MPI when CMake
+ * finds it, and without it (or started without mpirun) a run is one rank. Each step's
+ * batch is split into shards (--shards S, src/step.h); rank r computes shards
+ * [r S/N, (r+1) S/N) and sums their gradients in the fixed pairwise tree; the ranks'
+ * sums are gathered and every rank adds them in the same tree, so N = 1, 2, 4 ... give
+ * the same weights bit for bit as one process with S shards. */
+#ifndef LPT_DP_H
+#define LPT_DP_H
+
+#include <stddef.h>
+
+typedef struct {
+    int rank, size;  /* this process and how many (1 without MPI) */
+    int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
+    double bytes;    /* gradient bytes this rank sent and received, the whole run */
+    double seconds;  /* time in the exchange */
+} lpt_dp;
+
+/* The run's ranks: MPI started when this build has it and mpirun (or another launcher
+ * that sets OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK) started the process. 0, or -1
+ * (said on stderr). */
+int lpt_dp_start(int *argc, char ***argv);
+void lpt_dp_stop(void);
+lpt_dp *lpt_dp_self(void);
+/* 1 when this build can run data-parallel */
+int lpt_dp_available(void);
+
+/* lpt_step_args.exchange: this rank's sum of its shards (count floats) becomes the
+ * sum over every rank's, added in the pairwise tree over the ranks (a power of two);
+ * arg is the lpt_dp. 0, or -1 with an error. */
+int lpt_dp_exchange(void *arg, float *grads, size_t count);
+/* v[0..n) summed over the ranks in rank order, the same on every rank */
+void lpt_dp_sum(double *v, int n);
+/* the largest of x over the ranks (an agreement: stop when any rank was interrupted) */
+int lpt_dp_max(int x);
+
+#endif

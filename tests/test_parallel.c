@@ -1,0 +1,116 @@
+/* test_parallel.c - data parallelism over MPI: `mpirun -np 2` and `-np 4` (oversubscribed
+ * on a small machine, as root where the suite runs so) train LeNet-5 to the same weights,
+ * bit for bit, as one process with the same global batch and shards; what cannot run
+ * data-parallel yet is refused with one line. Skipped, saying why (exit status 77),
+ * where this build has no MPI or mpirun is missing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/base/util.h"
+#include "src/dp.h"
+#include "tests/testutil.h"
+
+static char *g_dir, g_data[600], g_mpirun[512];
+
+static int setup(void **state) {
+    (void)state;
+    g_dir = tu_tmpdir();
+    snprintf(g_data, sizeof g_data, "%s/data", g_dir);
+    assert_int_equal(lpt_mkdirs(g_data), 0);
+    tu_write_synthetic_mnist(g_data, 1024, 64, 5);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    tu_rmtree(g_dir);
+    return 0;
+}
+
+/* lpt train on np processes (0: without mpirun), 12 steps of 64 in 4 shards (the epoch of 16 steps
+ * does not end: its record would hold timings) */
+static int train(int np, const char *ckpt, const char *precision, char **err) {
+    char nps[16], *out = NULL;
+    snprintf(nps, sizeof nps, "%d", np);
+    char *argv[40];
+    int a = 0;
+    if (np > 0) {
+        argv[a++] = g_mpirun, argv[a++] = "--allow-run-as-root", argv[a++] = "--oversubscribe", argv[a++] = "-np";
+        argv[a++] = nps;
+    }
+    const char *rest[] = {LPT_BINARY, "train", "--data", g_data, "--precision", precision, "--epochs", "1", "--shards", "4",
+                          "--threads", "1", "--test-limit", "64", "--max-steps", "12", "--checkpoint", ckpt, "--quiet"};
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) argv[a++] = (char *)rest[i];
+    argv[a] = NULL;
+    const int rc = tu_run(argv, &out, err);
+    free(out);
+    return rc;
+}
+
+/* the same checkpoint but for the running loss sum (each process sums its shards'
+ * losses first: the last bit may differ) and the CRC over the whole file */
+static void same_weights(const char *a, const char *b) {
+    size_t na, nb;
+    char *x = lpt_file_read(a, 1 << 26, &na), *y = lpt_file_read(b, 1 << 26, &nb);
+    assert_non_null(x);
+    assert_non_null(y);
+    char *lx = memmem(x, na, "loss_sum=", 9), *ly = memmem(y, nb, "loss_sum=", 9); /* (a binary file) */
+    assert_non_null(lx);
+    assert_non_null(ly);
+    const size_t fx = (size_t)(lx - x), fy = (size_t)(ly - y), ex = (size_t)((char *)memchr(lx, '\n', na - fx) - x),
+                 ey = (size_t)((char *)memchr(ly, '\n', nb - fy) - y);
+    if (fx != fy || memcmp(x, y, fx) != 0) fail_msg("%s and %s differ before the loss sum", a, b);
+    if (na - ex != nb - ey || memcmp(x + ex, y + ey, na - ex - 4) != 0)
+        fail_msg("%s and %s differ after the loss sum (the weights, the momentum or the state)", a, b);
+    free(x), free(y);
+}
+
+static void test_same_weights(void **state) {
+    (void)state;
+    char c1[700], c2[700], c4[700], *err = NULL;
+    snprintf(c1, sizeof c1, "%s/one.ckpt", g_dir);
+    snprintf(c2, sizeof c2, "%s/two.ckpt", g_dir);
+    snprintf(c4, sizeof c4, "%s/four.ckpt", g_dir);
+    assert_int_equal(train(0, c1, "fp32", &err), 0);
+    free(err);
+    if (train(2, c2, "fp32", &err) != 0) fail_msg("mpirun -np 2: %s", err);
+    free(err);
+    if (train(4, c4, "fp32", &err) != 0) fail_msg("mpirun -np 4: %s", err);
+    free(err);
+    same_weights(c1, c2);
+    same_weights(c1, c4);
+}
+
+static void test_refused(void **state) {
+    (void)state;
+    char c[700], *err = NULL;
+    snprintf(c, sizeof c, "%s/x.ckpt", g_dir);
+    assert_int_equal(train(2, c, "int8-dyn", &err), 2);
+    assert_non_null(strstr(err, "data parallel runs are fp32 for now"));
+    free(err);
+    assert_int_equal(train(3, c, "fp32", &err), 2);
+    assert_non_null(strstr(err, "needs a power of two of them"));
+    free(err);
+}
+
+int main(void) {
+    if (!lpt_dp_available()) {
+        printf("skipped: this build has no MPI (Debian: libopenmpi-dev openmpi-bin; make test installs them)\n");
+        return 77;
+    }
+    FILE *p = popen("command -v mpirun", "r"); /* its path, for execv */
+    if (!p || !fgets(g_mpirun, sizeof g_mpirun, p) || g_mpirun[0] != '/') {
+        if (p) pclose(p);
+        printf("skipped: no mpirun on the PATH (Debian: openmpi-bin)\n");
+        return 77;
+    }
+    pclose(p);
+    g_mpirun[strcspn(g_mpirun, "\n")] = 0;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_weights),
+        cmocka_unit_test(test_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
