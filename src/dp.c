@@ -83,12 +83,74 @@ int lpt_dp_exchange(void *arg, float *grads, size_t count) {
     free(all);
     d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
     d->seconds += MPI_Wtime() - t0;
+    d->steps++;
     return 0;
 #else
     (void)grads, (void)count;
     lpt_error_set("this build has no MPI");
     return -1;
 #endif
+}
+
+int lpt_dp_slice_start(void *arg, float *slice, size_t count) {
+    lpt_dp *d = arg;
+#ifdef LPT_HAVE_MPI
+    if (d->nslices == 512 || count > (size_t)0x7fffffff) {
+        lpt_error_set("more than 512 gradient slices, or one over 2^31 floats, in one exchange");
+        return -1;
+    }
+    const int i = d->nslices++;
+    d->slice[i] = slice, d->slice_count[i] = count;
+    d->recv[i] = lpt_xmalloc((size_t)d->size * count * sizeof(float) + 4);
+    d->req[i] = lpt_xmalloc(sizeof(MPI_Request));
+    if (MPI_Iallgather(slice, (int)count, MPI_FLOAT, d->recv[i], (int)count, MPI_FLOAT, MPI_COMM_WORLD,
+                       (MPI_Request *)d->req[i]) != MPI_SUCCESS) {
+        lpt_error_set("the gradient exchange failed (MPI_Iallgather of %zu floats)", count);
+        return -1;
+    }
+    d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
+    return 0;
+#else
+    (void)d, (void)slice, (void)count;
+    lpt_error_set("this build has no MPI");
+    return -1;
+#endif
+}
+
+void lpt_dp_progress(void *arg) {
+#ifdef LPT_HAVE_MPI
+    lpt_dp *d = arg;
+    for (int i = 0; i < d->nslices; i++) { /* a test lets a non-blocking collective move on */
+        int done = 0;
+        MPI_Test((MPI_Request *)d->req[i], &done, MPI_STATUS_IGNORE);
+    }
+#else
+    (void)arg;
+#endif
+}
+
+int lpt_dp_finish(void *arg) {
+    lpt_dp *d = arg;
+    int rc = 0;
+#ifdef LPT_HAVE_MPI
+    const double t0 = MPI_Wtime();
+    for (int i = 0; i < d->nslices; i++) {
+        if (MPI_Wait((MPI_Request *)d->req[i], MPI_STATUS_IGNORE) != MPI_SUCCESS) rc = -1;
+        const size_t n = d->slice_count[i];
+        float *all = d->recv[i];
+        for (int stride = 1; stride < d->size; stride *= 2) /* the tree over the ranks, as lpt_dp_exchange */
+            for (int r = 0; r + stride < d->size; r += 2 * stride)
+                add_into(all + (size_t)r * n, all + (size_t)(r + stride) * n, n);
+        memcpy(d->slice[i], all, n * sizeof(float));
+        free(d->recv[i]);
+        free(d->req[i]);
+    }
+    d->seconds += MPI_Wtime() - t0;
+    d->steps++;
+    if (rc) lpt_error_set("the gradient exchange failed (MPI_Wait)");
+#endif
+    d->nslices = 0;
+    return rc;
 }
 
 void lpt_dp_sum(double *v, int n) {

@@ -15,7 +15,14 @@ typedef struct {
     int rank, size;  /* this process and how many (1 without MPI) */
     int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
     double bytes;    /* gradient bytes this rank sent and received, the whole run */
-    double seconds;  /* time in the exchange */
+    double seconds;  /* time in the exchange: blocked in it (with overlap, waiting at the end) */
+    int steps;       /* exchanges */
+    /* overlap: the slices started and not finished */
+    int nslices;
+    float *slice[512];
+    size_t slice_count[512];
+    float *recv[512];
+    void *req[512];
 } lpt_dp;
 
 /* The run's ranks: MPI started when this build has it and mpirun (or another launcher
@@ -31,6 +38,14 @@ int lpt_dp_available(void);
  * sum over every rank's, added in the pairwise tree over the ranks (a power of two);
  * arg is the lpt_dp. 0, or -1 with an error. */
 int lpt_dp_exchange(void *arg, float *grads, size_t count);
+/* Overlapped exchange (lpt_step_args.slice_start, .progress, .exchange_finish; arg is
+ * the lpt_dp): start gathering a slice of this rank's sum (non-blocking), let the
+ * started gathers move on, wait for all of them and add each in the tree over the ranks
+ * in place. 0, or -1 with an error. */
+int lpt_dp_slice_start(void *arg, float *slice, size_t count);
+void lpt_dp_progress(void *arg);
+int lpt_dp_finish(void *arg);
+
 /* v[0..n) summed over the ranks in rank order, the same on every rank */
 void lpt_dp_sum(double *v, int n);
 /* the largest of x over the ranks (an agreement: stop when any rank was interrupted) */

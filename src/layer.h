@@ -42,6 +42,10 @@ typedef struct {
     const lpt_tap *tap;      /* NULL, or told every quantized tensor and product of the step (golden vectors, FP32 shadow) */
     uint64_t draw;           /* 0, or 1 + the counter of this pass's random draws (a shard of a step: src/step.h) */
     int loss_items;          /* 0, or the items the loss is averaged over when they are more than n (shards) */
+    /* NULL, or told after each layer's backward pass (its parameter gradients are then
+     * queued): data parallelism starts exchanging them while the others go on */
+    void (*layer_done)(void *arg, int layer);
+    void *layer_done_arg;
 } lpt_ctx;
 
 /* the step counter of the pass's random draws (dropout, stochastic rounding) */

@@ -196,6 +196,7 @@ void lpt_net_backward(lpt_net *net, const lpt_ctx *c) {
         l->ops->backward(l, c, &net->act[i], &net->act[i + 1], &net->dact[i + 1],
                          i > 0 ? &net->dact[i] : NULL);
         if (net->t_bwd) net->t_bwd[i] += lpt_time_now() - t0;
+        if (c->layer_done) c->layer_done(c->layer_done_arg, i);
     }
 }
 

@@ -45,7 +45,8 @@ static int graphs_possible(const lpt_session *s, const lpt_train_cfg *cfg) {
 
 int lpt_session_check_switches(const lpt_train_cfg *cfg) {
     const char *const sw[][2] = {
-        {"--cuda-graph", cfg->cuda_graph}, {"--share-cores", cfg->share_cores}, {"--memory-plan", cfg->memory_plan}};
+        {"--cuda-graph", cfg->cuda_graph}, {"--share-cores", cfg->share_cores}, {"--memory-plan", cfg->memory_plan},
+        {"--overlap", cfg->overlap}};
     for (size_t i = 0; i < sizeof sw / sizeof sw[0]; i++)
         if (strcmp(sw[i][1], "on") != 0 && strcmp(sw[i][1], "off") != 0) {
             lpt_error_set("%s: expected on or off, got '%s'", sw[i][0], sw[i][1]);

@@ -63,50 +63,110 @@ static void add_into(float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] += b[i];
 }
 
+/* the pairwise tree over a process's shards: a stack of partial sums of the gradient
+ * arena (count floats each), merged while the top two are the same size */
+typedef struct {
+    float *stack;
+    size_t count;
+    int size[64], top;
+} shard_tree;
+
+/* after entry `top` (a shard) is pushed: the merges it causes, on floats [off, off + n)
+ * only (sizes untouched); the number of entries left */
+static int tree_merge_slice(shard_tree *t, size_t off, size_t n) {
+    int size[64], top = t->top + 1;
+    memcpy(size, t->size, sizeof size);
+    size[t->top] = 1;
+    while (top > 1 && size[top - 1] == size[top - 2]) {
+        add_into(t->stack + (size_t)(top - 2) * t->count + off, t->stack + (size_t)(top - 1) * t->count + off, n);
+        size[top - 2] *= 2;
+        top--;
+    }
+    return top;
+}
+
+/* the same merges' bookkeeping for the whole entry */
+static void tree_push_done(shard_tree *t) {
+    t->size[t->top++] = 1;
+    while (t->top > 1 && t->size[t->top - 1] == t->size[t->top - 2]) t->size[t->top - 2] *= 2, t->top--;
+}
+
+/* overlap: the last shard's backward pass reports each layer; its parameter gradients
+ * are read, merged into the tree and their exchange started */
+typedef struct {
+    lpt_session *s;
+    const lpt_step_args *a;
+    shard_tree *t;
+    int failed;
+} overlap_arg;
+
+static void layer_done(void *arg, int layer) {
+    overlap_arg *o = arg;
+    lpt_net *net = &o->s->net;
+    for (int i = 0; i < net->np && !o->failed; i++) {
+        const lpt_param *p = &net->p[i];
+        if (!p->grad || strncmp(p->name, net->layers[layer].name, strlen(net->layers[layer].name)) != 0 ||
+            p->name[strlen(net->layers[layer].name)] != '.')
+            continue;
+        const size_t off = (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float),
+                     n = lpt_tensor_count(p->grad);
+        float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
+        lpt_backend_read(o->s->be, mine, p->grad->data, n * sizeof(float));
+        if (tree_merge_slice(o->t, off, n) != 1 || o->a->slice_start(o->a->exchange_arg, o->t->stack + off, n))
+            o->failed = 1;
+    }
+    o->a->progress(o->a->exchange_arg);
+}
+
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
- * gradient arena) summed in the fixed pairwise tree as they come (a stack of partial
- * sums, merged while the top two are the same size), the block's sum exchanged, the
- * result back in the gradient arena; then the gradient checks as for one pass. 0, or -1
- * (error set) when the exchange failed. */
+ * gradient arena) summed in the fixed pairwise tree as they come, the block's sum
+ * exchanged (with overlap: each layer's during the last shard's backward pass), the
+ * result back in the gradient arena; then the gradient checks as for one pass. 0, or
+ * -1 (error set) when the exchange failed. */
 static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c, int health_due) {
     lpt_net *net = &s->net;
     lpt_backend *be = s->be;
     const size_t count = net->grads.bytes / sizeof(float);
     int depth = 1;
     while ((1 << (depth - 1)) < a->nshards) depth++;
-    float *stack = lpt_xmalloc((size_t)(depth + 1) * count * sizeof(float) + 4);
-    int size[64], top = 0;
+    shard_tree t = {.stack = lpt_xcalloc((size_t)(depth + 1) * count + 1, sizeof(float)), .count = count};
+    const int overlap = a->overlap && a->exchange && (a->nshards & (a->nshards - 1)) == 0;
+    overlap_arg oa = {s, a, &t, 0};
+    int rc = 0, exchanged = 0;
     for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
         const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
-        float *g = stack + (size_t)top * count;
+        const int ov = overlap && k == a->shard0 + a->nshards - 1 && hi > lo; /* the last shard, overlapped */
+        float *g = t.stack + (size_t)t.top * count;
+        memset(g, 0, count * sizeof(float)); /* (an empty shard: a batch smaller than the shards) */
         if (hi > lo) {
             lpt_ctx ck = *c;
             ck.n = hi - lo;
             ck.draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
             ck.loss_items = a->n;
+            if (ov) ck.layer_done = layer_done, ck.layer_done_arg = &oa;
             a->feed(a->feed_arg, lo, hi - lo);
             lpt_net_forward(net, &ck, 1);
             lpt_net_loss(net, &ck);
             lpt_net_backward(net, &ck);
-            lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
-        } else {
-            memset(g, 0, count * sizeof(float)); /* an empty shard (a batch smaller than the shards) */
+            if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
         }
-        size[top++] = 1;
-        while (top > 1 && size[top - 1] == size[top - 2]) {
-            add_into(stack + (size_t)(top - 2) * count, stack + (size_t)(top - 1) * count, count);
-            size[top - 2] *= 2;
-            top--;
+        if (ov) {
+            tree_push_done(&t); /* its slices were merged as they came */
+            rc = oa.failed ? -1 : a->exchange_finish(a->exchange_arg);
+            exchanged = 1;
+        } else {
+            tree_merge_slice(&t, 0, count);
+            tree_push_done(&t);
         }
     }
-    for (; top > 1; top--) /* a count of shards that is not a power of two: the rest, right to left */
-        add_into(stack + (size_t)(top - 2) * count, stack + (size_t)(top - 1) * count, count);
-    int rc = a->exchange ? a->exchange(a->exchange_arg, stack, count) : 0;
+    for (; t.top > 1; t.top--) /* a count of shards that is not a power of two: the rest, right to left */
+        add_into(t.stack + (size_t)(t.top - 2) * count, t.stack + (size_t)(t.top - 1) * count, count);
+    if (!exchanged && a->exchange && rc == 0) rc = a->exchange(a->exchange_arg, t.stack, count);
     if (rc == 0) {
-        be->to_device(be, net->grads.base, stack, count * sizeof(float));
+        be->to_device(be, net->grads.base, t.stack, count * sizeof(float));
         queue_grad_counts(s, s->prec.fp16, health_due);
     }
-    free(stack);
+    free(t.stack);
     return rc;
 }
 

@@ -48,6 +48,14 @@ typedef struct {
     void *feed_arg;
     int (*exchange)(void *arg, float *grads, size_t count);
     void *exchange_arg;
+    /* overlap (exchange != NULL): during the last shard's backward pass, as each layer's
+     * gradients are done, slice_start(exchange_arg, the block's sum of them, floats)
+     * starts their exchange (progress lets it move on); exchange_finish waits for all
+     * and leaves each slice the whole tree's sum (the same numbers as exchange) */
+    int overlap;
+    int (*slice_start)(void *arg, float *slice, size_t count);
+    void (*progress)(void *arg);
+    int (*exchange_finish)(void *arg);
     /* at a read, the per-shard sums (loss, correct predictions, each layer's non-finite
      * outputs: v[0..n)) summed over the processes (NULL: one process) */
     void (*sum_results)(double *v, int n);

@@ -108,6 +108,7 @@ static int run_config(run_t *r) {
     memcpy(cfg->cuda_graph, saved.cuda_graph, sizeof cfg->cuda_graph);
     memcpy(cfg->share_cores, saved.share_cores, sizeof cfg->share_cores);
     memcpy(cfg->memory_plan, saved.memory_plan, sizeof cfg->memory_plan);
+    memcpy(cfg->overlap, saved.overlap, sizeof cfg->overlap);
     cfg->fail_on_dead = saved.fail_on_dead;
     memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
     memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);
@@ -245,7 +246,9 @@ static lpt_step_args step_args(run_t *r, int n) {
                            .shards = cfg->shards, .shard0 = lpt_dp_self()->rank * cfg->shards / lpt_dp_self()->size,
                            .nshards = cfg->shards / lpt_dp_self()->size, .feed = feed_shard, .feed_arg = r,
                            .exchange = lpt_dp_self()->size > 1 ? lpt_dp_exchange : NULL, .exchange_arg = lpt_dp_self(),
-                           .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL};
+                           .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL,
+                           .overlap = strcmp(cfg->overlap, "on") == 0, .slice_start = lpt_dp_slice_start,
+                           .progress = lpt_dp_progress, .exchange_finish = lpt_dp_finish};
 }
 
 /* a step's failure code as the error to report; -1 */
@@ -449,9 +452,9 @@ static int run_finish(run_t *r) {
     const lpt_dp *d = lpt_dp_self();
     if (d->size > 1 && !cfg->quiet && st->global_step > 0)
         printf("data parallel: %d processes, %d shard%s each; %.3f MiB of gradients sent and received per step and "
-               "process, %.3f ms per step in the exchange\n", d->size, cfg->shards / d->size,
-               cfg->shards / d->size == 1 ? "" : "s",
-               d->bytes / (double)st->global_step / (1 << 20), 1e3 * d->seconds / (double)st->global_step);
+               "process, %.3f ms per step waiting for the exchange (--overlap %s)\n", d->size, cfg->shards / d->size,
+               cfg->shards / d->size == 1 ? "" : "s", d->bytes / (d->steps ? d->steps : 1) / (1 << 20),
+               1e3 * d->seconds / (d->steps ? d->steps : 1), cfg->overlap);
     const double chance = lpt_health_chance(r->test.labels, r->test.n, r->s.net.classes);
     if (cfg->dead_steps > 0 && rec->test_acc < chance + LPT_HEALTH_MARGIN) {
         char msg[512];

@@ -31,7 +31,7 @@ static int teardown(void **state) {
 
 /* lpt train on np processes (0: without mpirun), 12 steps of 64 in 4 shards (the epoch of 16 steps
  * does not end: its record would hold timings) */
-static int train(int np, const char *ckpt, const char *precision, char **err) {
+static int train_with(int np, const char *ckpt, const char *precision, const char *overlap, char **err) {
     char nps[16], *out = NULL;
     snprintf(nps, sizeof nps, "%d", np);
     char *argv[40];
@@ -41,12 +41,17 @@ static int train(int np, const char *ckpt, const char *precision, char **err) {
         argv[a++] = nps;
     }
     const char *rest[] = {LPT_BINARY, "train", "--data", g_data, "--precision", precision, "--epochs", "1", "--shards", "4",
-                          "--threads", "1", "--test-limit", "64", "--max-steps", "12", "--checkpoint", ckpt, "--quiet"};
+                          "--threads", "1", "--test-limit", "64", "--max-steps", "12", "--checkpoint", ckpt, "--quiet",
+                          "--overlap", overlap};
     for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) argv[a++] = (char *)rest[i];
     argv[a] = NULL;
     const int rc = tu_run(argv, &out, err);
     free(out);
     return rc;
+}
+
+static int train(int np, const char *ckpt, const char *precision, char **err) {
+    return train_with(np, ckpt, precision, "on", err);
 }
 
 /* the same checkpoint but for the running loss sum (each process sums its shards'
@@ -81,6 +86,10 @@ static void test_same_weights(void **state) {
     free(err);
     same_weights(c1, c2);
     same_weights(c1, c4);
+    /* each layer's exchange during the backward pass, or all after it: the same */
+    if (train_with(2, c4, "fp32", "off", &err) != 0) fail_msg("mpirun -np 2 --overlap off: %s", err);
+    free(err);
+    same_weights(c2, c4);
 }
 
 static void test_refused(void **state) {
