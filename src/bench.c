@@ -21,6 +21,10 @@ typedef struct {
     double syncs_per_step; /* host reads of backend results per step */
     int has_stats;   /* a statistics unit ran (low precision) */
     int min_workers; /* fewest threads that ran a timed step (--share-cores) */
+    /* profiled (--profile, --scaling): ms per step of each layer's passes and of the rest
+     * (input, loss, update); the caller frees */
+    double *fwd_ms, *bwd_ms, rest_ms;
+    int nlayers;
 } bench_result;
 
 /* the per-layer time table of a profiled run */
@@ -46,6 +50,7 @@ typedef struct {
     const char *backend, *cuda_graph, *share_cores, *memory_plan;
     int batch, steps, warmup, profile, no_recompute, device, tf32;
     float lr;
+    int quiet_profile; /* profile for the scaling model, without the table */
 } bench_setup;
 
 enum { BENCH_BATCHES = 8 }; /* distinct batches of the synthetic dataset, cycled */
@@ -146,7 +151,18 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
     res->stats_share = qon && n_off ? 1.0 - (total_off / n_off) / (total / n_on) : 0;
     res->has_stats = qon;
     res->syncs_per_step = n_on ? (double)syncs / n_on : 0;
-    if (profile && !rc) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
+    if (profile && !rc && !bs->quiet_profile) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
+    res->nlayers = 0, res->fwd_ms = res->bwd_ms = NULL;
+    if (profile && !rc && n_on > 0) { /* kept for the scaling model */
+        double layers = 0;
+        for (int i = 0; i < net->nlayers; i++) {
+            layers += tf[i] + tb[i];
+            tf[i] *= 1e3 / n_on, tb[i] *= 1e3 / n_on;
+        }
+        res->fwd_ms = tf, res->bwd_ms = tb, res->nlayers = net->nlayers;
+        res->rest_ms = 1e3 * (total - layers) / n_on;
+        tf = tb = NULL;
+    }
     free(tf);
     free(tb);
     lpt_feed_close(&feed);
@@ -225,6 +241,43 @@ static int check_choices(const char *precisions, const bench_setup *bs) {
     return 0;
 }
 
+/* --scaling: one profiled fp32 run, each layer's gradient bytes, the model's table */
+static int run_scaling(const lpt_model_spec *spec, const bench_setup *bs, const char *model, int threads,
+                       const char *link, float latency, float bandwidth, int json) {
+    lpt_link k;
+    if (!strcmp(link, "loopback")) /* fitted to mpirun -np 2 here: 0.247 MB gathered in 0.100 ms */
+        k = (lpt_link){"loopback: OpenMPI shared memory, fitted on this machine", 1.0, 2.5};
+    else if (!strcmp(link, "ib100")) /* 100 Gb/s line rate; about 1 us MPI latency (EDR) */
+        k = (lpt_link){"100 Gb/s InfiniBand EDR: line rate, ~1 us MPI latency", 1.0, 12.5};
+    else {
+        fprintf(stderr, "lpt bench: --link: '%s' is not loopback or ib100\n", link);
+        return 2;
+    }
+    if (latency >= 0) k.latency_us = latency, k.name = "given";
+    if (bandwidth > 0) k.bandwidth_gbs = bandwidth, k.name = "given";
+    bench_result r;
+    lpt_net net;
+    if (bench_one(spec, bs, "fp32", threads, &r) || !r.fwd_ms ||
+        lpt_net_build_plan(&net, NULL, spec, bs->batch, LPT_NET_DRY)) {
+        fprintf(stderr, "lpt bench: --scaling: %s\n", lpt_error_get());
+        free(r.fwd_ms), free(r.bwd_ms);
+        return 1;
+    }
+    double *gb = lpt_xcalloc((size_t)net.nlayers + 1, sizeof *gb), total = 0;
+    for (int i = 0; i < net.nlayers; i++) {
+        lpt_param ps[LPT_LAYER_MAX_PARAMS];
+        const int np = net.layers[i].ops->params(&net.layers[i], ps);
+        for (int j = 0; j < np; j++)
+            if (ps[j].grad) gb[i] += (double)lpt_tensor_count(ps[j].grad) * sizeof(float);
+        total += gb[i];
+    }
+    const lpt_scaling_in in = {model, bs->batch, net.nlayers, r.fwd_ms, r.bwd_ms, gb, r.rest_ms, total};
+    const int rc = lpt_bench_scaling(&in, &k, json);
+    free(gb), free(r.fwd_ms), free(r.bwd_ms);
+    lpt_net_free(&net);
+    return rc;
+}
+
 /* the model spec, built once to check it: 0, or -1 (said) */
 static int load_model(const char *model, lpt_model_spec *spec) {
     if (lpt_model_spec_load(model, spec)) {
@@ -243,8 +296,9 @@ int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on",
          share[4] = "on", plan[4] = "off";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
-    int device = 0, tf32 = 0, memory = 0, budget = 0;
-    float lr = 0.01f;
+    int device = 0, tf32 = 0, memory = 0, budget = 0, scaling = 0;
+    float lr = 0.01f, latency = -1, bandwidth = -1;
+    char link[16] = "loopback";
     char formats[512] = "fp16,bf16,fp8-e4m3,fp8-e5m2,dfp8,dfp16,fp16:sr,dfp8:sr,dfp8:rtz:wrap,fp8-e4m3:rdn",
          isa[32] = "", gemm[512] = "";
     lpt_opt o[] = {
@@ -260,6 +314,10 @@ int lpt_bench_main(int argc, char **argv) {
         {"cuda-graph", LPT_OPT_STR, graph, sizeof graph, 0, 0, "on|off", "GPU backends: replay the recorded step [on]", 0},
         {"share-cores", LPT_OPT_STR, share, sizeof share, 0, 0, "on|off", "CPU: fewer workers while other processes keep cores busy [on]", 0},
         {"lr", LPT_OPT_FLOAT, &lr, 0, 0, 10, "X", "learning rate of the timed steps [0.01]", 0},
+        {"scaling", LPT_OPT_FLAG, &scaling, 0, 0, 0, NULL, "instead: the data-parallel scaling model to 512 processes from a profiled step", 0},
+        {"link", LPT_OPT_STR, link, sizeof link, 0, 0, "NAME", "--scaling: loopback (fitted here) or ib100 (100 Gb/s InfiniBand) [loopback]", 0},
+        {"latency-us", LPT_OPT_FLOAT, &latency, 0, 0, 1e6, "X", "--scaling: the link's latency, over --link's", 0},
+        {"bandwidth-gbs", LPT_OPT_FLOAT, &bandwidth, 0, 1e-6, 1e6, "X", "--scaling: the link's bandwidth in GB/s, over --link's", 0},
         {"memory-plan", LPT_OPT_STR, plan, sizeof plan, 0, 0, "on|off", "the memory planner for the timed runs (as lpt train --memory-plan) [off]", 0},
         {"memory", LPT_OPT_FLAG, &memory, 0, 0, 0, NULL, "instead: the work tensors with their sizes and lifetimes, peak bytes planned and unplanned", 0},
         {"memory-budget", LPT_OPT_INT, &budget, 0, 1, 1 << 24, "MIB", "--memory: also the largest batch whose memory fits MIB, planned and unplanned", 0},
@@ -284,7 +342,8 @@ int lpt_bench_main(int argc, char **argv) {
         fprintf(stderr, "lpt bench: --backend: %s\n", lpt_backend_why_unknown(backend));
         return 2;
     }
-    const bench_setup bs = {backend, graph, share, plan, batch, steps, warmup, profile, no_recompute, device, tf32, lr};
+    const bench_setup bs = {backend, graph, share, plan, batch, steps, warmup, profile || scaling, no_recompute, device,
+                            tf32, lr, scaling};
     if (check_choices(precisions, &bs)) return 2;
     if (gemm[0]) {
         const lpt_backend_opts bo = {.threads = tlist[0], .device = device, .tf32 = tf32};
@@ -293,8 +352,9 @@ int lpt_bench_main(int argc, char **argv) {
     char plist[256];
     lpt_model_spec spec;
     if (load_model(model, &spec)) return 2;
-    if (memory) {
-        rc = lpt_bench_memory(&spec, batch, budget, json);
+    if (memory || scaling) {
+        rc = memory ? lpt_bench_memory(&spec, batch, budget, json)
+                    : run_scaling(&spec, &bs, model, tlist[0], link, latency, bandwidth, json);
         lpt_model_spec_free(&spec);
         return rc;
     }
@@ -311,6 +371,7 @@ int lpt_bench_main(int argc, char **argv) {
             }
             if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
             print_result(model, backend, p, tlist[i], batch, &r, base_ms[i], json);
+            free(r.fwd_ms), free(r.bwd_ms);
             fflush(stdout);
         }
     }
