@@ -27,6 +27,24 @@ typedef struct {
     int nlayers;
 } bench_result;
 
+/* a profiled run's per-layer times in res as ms per step (the scaling model), taken
+ * from *tf and *tb (seconds over n steps; freed when not kept) */
+static void keep_profile(bench_result *res, int nlayers, double **tf, double **tb, double total, int n) {
+    res->nlayers = 0, res->fwd_ms = res->bwd_ms = NULL;
+    if (nlayers > 0 && n > 0) {
+        double layers = 0;
+        for (int i = 0; i < nlayers; i++) {
+            layers += (*tf)[i] + (*tb)[i];
+            (*tf)[i] *= 1e3 / n, (*tb)[i] *= 1e3 / n;
+        }
+        res->fwd_ms = *tf, res->bwd_ms = *tb, res->nlayers = nlayers;
+        res->rest_ms = 1e3 * (total - layers) / n;
+        *tf = *tb = NULL;
+    }
+    free(*tf);
+    free(*tb);
+}
+
 /* the per-layer time table of a profiled run */
 static void print_profile(const lpt_session *s, int threads, int batch, const double *tf, const double *tb,
                           double t_in, double total, int steps) {
@@ -152,19 +170,7 @@ static int bench_one(const lpt_model_spec *spec, const bench_setup *bs, const ch
     res->has_stats = qon;
     res->syncs_per_step = n_on ? (double)syncs / n_on : 0;
     if (profile && !rc && !bs->quiet_profile) print_profile(&s, threads, batch, tf, tb, t_in, total, n_on);
-    res->nlayers = 0, res->fwd_ms = res->bwd_ms = NULL;
-    if (profile && !rc && n_on > 0) { /* kept for the scaling model */
-        double layers = 0;
-        for (int i = 0; i < net->nlayers; i++) {
-            layers += tf[i] + tb[i];
-            tf[i] *= 1e3 / n_on, tb[i] *= 1e3 / n_on;
-        }
-        res->fwd_ms = tf, res->bwd_ms = tb, res->nlayers = net->nlayers;
-        res->rest_ms = 1e3 * (total - layers) / n_on;
-        tf = tb = NULL;
-    }
-    free(tf);
-    free(tb);
+    keep_profile(res, profile && !rc ? net->nlayers : 0, &tf, &tb, total, n_on);
     lpt_feed_close(&feed);
     lpt_dataset_free(&data);
     lpt_session_close(&s);
@@ -278,6 +284,25 @@ static int run_scaling(const lpt_model_spec *spec, const bench_setup *bs, const 
     return rc;
 }
 
+/* every precision (plist, '/'-separated, modified) at every thread count; 0 or 1 (said) */
+static int run_all(const lpt_model_spec *spec, const bench_setup *bs, const char *model, char *plist, const int *tlist,
+                   int nt, int json) {
+    double base_ms[16] = {0};
+    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p; p = strtok_r(NULL, "/", &ps))
+        for (int i = 0; i < nt; i++) {
+            bench_result r;
+            if (bench_one(spec, bs, p, tlist[i], &r)) {
+                fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
+                return 1;
+            }
+            if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
+            print_result(model, bs->backend, p, tlist[i], bs->batch, &r, base_ms[i], json);
+            free(r.fwd_ms), free(r.bwd_ms);
+            fflush(stdout);
+        }
+    return 0;
+}
+
 /* the model spec, built once to check it: 0, or -1 (said) */
 static int load_model(const char *model, lpt_model_spec *spec) {
     if (lpt_model_spec_load(model, spec)) {
@@ -358,23 +383,8 @@ int lpt_bench_main(int argc, char **argv) {
         lpt_model_spec_free(&spec);
         return rc;
     }
-    rc = 0;
     snprintf(plist, sizeof plist, "%s", precisions);
-    double base_ms[16] = {0};
-    for (char *ps = NULL, *p = strtok_r(plist, "/", &ps); p && !rc; p = strtok_r(NULL, "/", &ps)) {
-        for (int i = 0; i < nt; i++) {
-            bench_result r;
-            if (bench_one(&spec, &bs, p, tlist[i], &r)) {
-                fprintf(stderr, "lpt bench: %s\n", lpt_error_get());
-                rc = 1;
-                break;
-            }
-            if (base_ms[i] == 0) base_ms[i] = r.ms_per_step; /* the first precision is the baseline */
-            print_result(model, backend, p, tlist[i], batch, &r, base_ms[i], json);
-            free(r.fwd_ms), free(r.bwd_ms);
-            fflush(stdout);
-        }
-    }
+    rc = run_all(&spec, &bs, model, plist, tlist, nt, json);
     lpt_model_spec_free(&spec);
     return rc;
 }

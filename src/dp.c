@@ -47,6 +47,17 @@ int lpt_dp_start(int *argc, char ***argv) {
 #endif
 }
 
+void lpt_dp_abort(int code) {
+#ifdef LPT_HAVE_MPI
+    if (g_dp.mpi) {
+        fflush(stdout), fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+#else
+    (void)code;
+#endif
+}
+
 void lpt_dp_stop(void) {
 #ifdef LPT_HAVE_MPI
     if (g_dp.mpi) MPI_Finalize();
@@ -151,6 +162,26 @@ int lpt_dp_finish(void *arg) {
 #endif
     d->nslices = 0;
     return rc;
+}
+
+void lpt_dp_merge_results(lpt_qresult *r, int n) {
+    if (g_dp.size == 1 || n <= 0) return;
+#ifdef LPT_HAVE_MPI
+    const size_t bytes = (size_t)n * sizeof *r;
+    lpt_qresult *all = lpt_xmalloc((size_t)g_dp.size * bytes);
+    MPI_Allgather(r, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++) {
+        lpt_qresult m = all[i]; /* rank 0's, then the others' in order */
+        for (int k = 1; k < g_dp.size; k++) {
+            const lpt_qresult *o = &all[(size_t)k * (size_t)n + (size_t)i];
+            lpt_qstats_add(&m.counts, &o->counts);
+            lpt_msb_hist_merge(&m.hist, &o->hist);
+            m.acc_overflows += o->acc_overflows;
+        }
+        r[i] = m;
+    }
+    free(all);
+#endif
 }
 
 void lpt_dp_sum(double *v, int n) {

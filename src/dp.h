@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "hwsim/stats.h"
+
 typedef struct {
     int rank, size;  /* this process and how many (1 without MPI) */
     int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
@@ -31,6 +33,8 @@ typedef struct {
 int lpt_dp_start(int *argc, char ***argv);
 void lpt_dp_stop(void);
 lpt_dp *lpt_dp_self(void);
+/* a failed process of a data-parallel run ends them all (MPI_Abort) */
+void lpt_dp_abort(int code);
 /* 1 when this build can run data-parallel */
 int lpt_dp_available(void);
 
@@ -45,6 +49,10 @@ int lpt_dp_exchange(void *arg, float *grads, size_t count);
 int lpt_dp_slice_start(void *arg, float *slice, size_t count);
 void lpt_dp_progress(void *arg);
 int lpt_dp_finish(void *arg);
+
+/* the statistics unit's results summed over the ranks (counts added, largest magnitude
+ * the largest), in rank order, the same on every rank (lpt_qconfig.merge) */
+void lpt_dp_merge_results(lpt_qresult *r, int n);
 
 /* v[0..n) summed over the ranks in rank order, the same on every rank */
 void lpt_dp_sum(double *v, int n);

@@ -82,16 +82,24 @@ static float loss_scale_update(const lpt_stats_unit *u, float scale) {
     return (float)fmin(fmax(s, 1.0), 16777216.0);
 }
 
-void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c) {
+void lpt_prec_calibrate_pass(lpt_prec *p, lpt_net *net, const lpt_ctx *c) {
     p->q.calibrating = 1;
     lpt_net_forward(net, c, 0);
     lpt_net_loss(net, c);
     lpt_net_backward(net, c);
+}
+
+void lpt_prec_calibrate_end(lpt_prec *p) {
     lpt_prec_sync(p);
     lpt_stats_calibrate(&p->stats);
     lpt_q_push(&p->q, p->be);
     p->q.calibrating = 0;
     p->calibrated = 1;
+}
+
+void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c) {
+    lpt_prec_calibrate_pass(p, net, c);
+    lpt_prec_calibrate_end(p);
 }
 
 int lpt_prec_register(lpt_prec *p, lpt_net *net) {

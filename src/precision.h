@@ -41,6 +41,10 @@ void lpt_prec_sync(lpt_prec *p);
 /* Calibration: one FP32 step over the batch in net (labels on the host) that only
  * observes every quantization point, then the first configuration. */
 void lpt_prec_calibrate(lpt_prec *p, lpt_net *net, const lpt_ctx *c);
+/* The same in parts: passes that only observe (shards: every shard of the step), then
+ * the first configuration from all of them. */
+void lpt_prec_calibrate_pass(lpt_prec *p, lpt_net *net, const lpt_ctx *c);
+void lpt_prec_calibrate_end(lpt_prec *p);
 /* Restore the statistics unit from a checkpoint's state text: 0, or -1 with an error. */
 int lpt_prec_restore(lpt_prec *p, const char *text);
 /* 1 when a checkpoint's state text holds a statistics unit's state. */

@@ -109,6 +109,7 @@ void lpt_q_collect(lpt_qconfig *q, lpt_backend *be) {
     lpt_qpoint_state *st = lpt_xmalloc(n * sizeof *st);
     lpt_backend_read(be, host, q->acc, bytes); /* the sync point (the states come with it) */
     be->to_host(be, st, q->states, n * sizeof *st);
+    if (q->merge) q->merge(host, (int)n);
     for (size_t i = 0; i < n; i++) lpt_stats_add_result(q->stats, (int)i, &host[i]);
     apply_states(q, st, n);
     memset(host, 0, bytes);

@@ -41,6 +41,9 @@ struct lpt_qconfig {
     lpt_qresult *acc, *pass;
     lpt_qpoint_state *states;
     uint64_t *seq;
+    /* NULL, or at each sync point the entries' results (n of them) summed over the
+     * processes of a data-parallel run (src/dp.h) */
+    void (*merge)(lpt_qresult *r, int n);
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */

@@ -224,14 +224,21 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     const lpt_ctx c = {.be = s->be, .quant = lpt_prec_q(p), .n = a->n, .train = 1, .seed = a->seed,
                        .step = (uint64_t)a->step, .loss_scale = p->fp16 ? s->ls->state : NULL,
                        .tap = p->calibrated ? s->tap : NULL};
-    if (p->active && !p->calibrated) { /* a new run's first step; with shards, on the first one here */
-        lpt_ctx cc = c;
+    if (p->active && !p->calibrated) { /* a new run's first step; with shards, on each of them (every process's) */
         if (a->shards > 1) {
-            const int lo = (int)((long)a->shard0 * a->n / a->shards), hi = (int)((long)(a->shard0 + 1) * a->n / a->shards);
-            a->feed(a->feed_arg, lo, hi - lo);
-            cc.n = hi - lo;
+            for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
+                const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
+                if (hi <= lo) continue;
+                lpt_ctx cc = c;
+                cc.n = hi - lo, cc.loss_items = a->n;
+                cc.draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
+                a->feed(a->feed_arg, lo, hi - lo);
+                lpt_prec_calibrate_pass(p, net, &cc);
+            }
+            lpt_prec_calibrate_end(p);
+        } else {
+            lpt_prec_calibrate(p, net, &c);
         }
-        lpt_prec_calibrate(p, net, &cc);
     }
     if (!s->window_steps) { /* a new window of results */
         lpt_net_res_clear(net);

@@ -186,6 +186,7 @@ static int run_setup(run_t *r) {
     const int shards = cfg->shards > 1 ? cfg->shards : 1;
     if (lpt_session_open(&r->s, cfg, &r->spec, (cfg->batch + shards - 1) / shards, 1)) return -1;
     r->opened = 1;
+    if (lpt_dp_self()->size > 1) r->s.prec.q.merge = lpt_dp_merge_results; /* every process configures alike */
     lpt_net *net = &r->s.net;
     if (lpt_train_check_data(&r->spec, net->classes, cfg->model, cfg->data, &r->train, &r->test)) return -1;
     r->steps = (r->train.n + cfg->batch - 1) / cfg->batch;
@@ -396,10 +397,12 @@ static int run_epoch_end(run_t *r) {
     st->loss_sum = 0.0;
     st->correct = st->seen = 0;
     if (cfg->metrics_out[0] && lpt_train_metrics_write(cfg->metrics_out, st)) return -1;
+    /* the interval in progress goes into the checkpoint (data parallel: every process
+     * takes part in the sync, which merges the processes' statistics) */
+    if (cfg->checkpoint[0] || lpt_dp_self()->size > 1) lpt_prec_sync(&r->s.prec);
     if (cfg->checkpoint[0]) {
         lpt_train_state next = *st;
         next.epoch = st->epoch + 1;
-        lpt_prec_sync(&r->s.prec); /* the interval in progress goes into the checkpoint */
         if (lpt_checkpoint_save(cfg->checkpoint, cfg, &r->spec, &next, &r->s.net, &r->s.opt)) return -1;
     }
     fflush(stdout);
@@ -479,7 +482,11 @@ static int run_stop(run_t *r) {
     lpt_train_state *st = &r->st;
     lpt_prec *p = &r->s.prec;
     const char *path = cfg->checkpoint[0] ? cfg->checkpoint : "lpt-interrupted.ckpt";
-    if (lpt_dp_self()->rank > 0) return g_interrupted ? 130 : 0; /* the first rank writes the checkpoint */
+    if (lpt_dp_self()->rank > 0) { /* the first rank writes the checkpoint; the syncs are everyone's */
+        lpt_prec_sync(p);
+        if (p->active && p->calibrated) lpt_prec_sync(p);
+        return g_interrupted ? 130 : 0;
+    }
     if (!cfg->checkpoint[0]) { /* written here only now: checked and locked now */
         if (lpt_file_check_writable(path) || (r->lock_fd = lpt_file_lock(path)) < 0) return -1;
         snprintf(cfg->checkpoint, sizeof cfg->checkpoint, "%s", path); /* unlocked at the end */
@@ -556,6 +563,7 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         else if (rc == 2) rc = 0; /* lpt golden: written, nothing else */
     }
     if (rc < 0) rc = run_fail(r);
+    if (rc == 1 && lpt_dp_self()->size > 1) lpt_dp_abort(rc); /* a failure here: the others would wait forever */
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     run_close(r);

@@ -113,11 +113,13 @@ int lpt_train_dp_config(run_t *r) {
     }
     lpt_prec probe;
     if (lpt_prec_init(&probe, cfg) != 0) return -1;
-    const int quantized = probe.active;
+    const lpt_precision *pr = &probe.q.prec;
+    const int dfp = probe.active && (pr->w.fmt == LPT_FMT_DFP || pr->a.fmt == LPT_FMT_DFP || pr->g.fmt == LPT_FMT_DFP);
     lpt_prec_free(&probe);
-    if (quantized) {
-        lpt_error_set("data parallel runs are fp32 for now: --precision %s needs the statistics unit's histograms "
-                      "merged across the processes, which is not built yet", cfg->precision);
+    if (dfp && cfg->recompute) {
+        lpt_error_set("data parallel --precision %s: the recompute rule corrects an FL from one process's own "
+                      "values, so the processes would part ways; run it with --no-recompute (the statistics unit's "
+                      "histograms are merged over the processes at every configuration)", cfg->precision);
         return -1;
     }
     r->usage = 0;

@@ -40,10 +40,12 @@ static int train_with(int np, const char *ckpt, const char *precision, const cha
         argv[a++] = g_mpirun, argv[a++] = "--allow-run-as-root", argv[a++] = "--oversubscribe", argv[a++] = "-np";
         argv[a++] = nps;
     }
-    const char *rest[] = {LPT_BINARY, "train", "--data", g_data, "--precision", precision, "--epochs", "1", "--shards", "4",
-                          "--threads", "1", "--test-limit", "64", "--max-steps", "12", "--checkpoint", ckpt, "--quiet",
-                          "--overlap", overlap};
+    const int dfp = !strcmp(precision, "int8-dyn-fixed"); /* int8-dyn without the recompute rule */
+    const char *rest[] = {LPT_BINARY, "train", "--data", g_data, "--precision", dfp ? "int8-dyn" : precision, "--epochs", "1",
+                          "--shards", "4", "--threads", "1", "--test-limit", "64", "--max-steps", "12", "--checkpoint",
+                          ckpt, "--quiet", "--overlap", overlap};
     for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) argv[a++] = (char *)rest[i];
+    if (dfp) argv[a++] = "--no-recompute", argv[a++] = "--stats-interval", argv[a++] = "5";
     argv[a] = NULL;
     const int rc = tu_run(argv, &out, err);
     free(out);
@@ -90,6 +92,12 @@ static void test_same_weights(void **state) {
     if (train_with(2, c4, "fp32", "off", &err) != 0) fail_msg("mpirun -np 2 --overlap off: %s", err);
     free(err);
     same_weights(c2, c4);
+    /* int8-dyn without the recompute rule: the statistics unit merged over the processes */
+    assert_int_equal(train(0, c1, "int8-dyn-fixed", &err), 0);
+    free(err);
+    if (train(2, c2, "int8-dyn-fixed", &err) != 0) fail_msg("mpirun -np 2 int8-dyn: %s", err);
+    free(err);
+    same_weights(c1, c2);
 }
 
 static void test_refused(void **state) {
@@ -97,7 +105,7 @@ static void test_refused(void **state) {
     char c[700], *err = NULL;
     snprintf(c, sizeof c, "%s/x.ckpt", g_dir);
     assert_int_equal(train(2, c, "int8-dyn", &err), 2);
-    assert_non_null(strstr(err, "data parallel runs are fp32 for now"));
+    assert_non_null(strstr(err, "run it with --no-recompute"));
     free(err);
     assert_int_equal(train(3, c, "fp32", &err), 2);
     assert_non_null(strstr(err, "needs a power of two of them"));
