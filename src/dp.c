@@ -65,10 +65,12 @@ void lpt_dp_stop(void) {
     g_dp.mpi = 0;
 }
 
+#ifdef LPT_HAVE_MPI
 /* a[i] += b[i] */
 static void add_into(float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] += b[i];
 }
+#endif
 
 int lpt_dp_exchange(void *arg, float *grads, size_t count) {
     lpt_dp *d = arg;
@@ -165,6 +167,7 @@ int lpt_dp_finish(void *arg) {
 }
 
 void lpt_dp_merge_results(lpt_qresult *r, int n) {
+    (void)r;
     if (g_dp.size == 1 || n <= 0) return;
 #ifdef LPT_HAVE_MPI
     const size_t bytes = (size_t)n * sizeof *r;
@@ -185,6 +188,7 @@ void lpt_dp_merge_results(lpt_qresult *r, int n) {
 }
 
 void lpt_dp_sum(double *v, int n) {
+    (void)v;
     if (g_dp.size == 1 || n <= 0) return;
 #ifdef LPT_HAVE_MPI
     double *all = lpt_xmalloc((size_t)g_dp.size * (size_t)n * sizeof *all);
