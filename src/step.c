@@ -98,6 +98,7 @@ typedef struct {
     const lpt_step_args *a;
     shard_tree *t;
     int failed;
+    int empty; /* the shard had no items: its gradients are zeros, not read */
 } overlap_arg;
 
 static void layer_done(void *arg, int layer) {
@@ -111,7 +112,8 @@ static void layer_done(void *arg, int layer) {
         const size_t off = (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float),
                      n = lpt_tensor_count(p->grad);
         float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
-        lpt_backend_read(o->s->be, mine, p->grad->data, n * sizeof(float));
+        if (o->empty) memset(mine, 0, n * sizeof(float));
+        else lpt_backend_read(o->s->be, mine, p->grad->data, n * sizeof(float));
         if (tree_merge_slice(o->t, off, n) != 1 || o->a->slice_start(o->a->exchange_arg, o->t->stack + off, n))
             o->failed = 1;
     }
@@ -131,11 +133,13 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     while ((1 << (depth - 1)) < a->nshards) depth++;
     shard_tree t = {.stack = lpt_xcalloc((size_t)(depth + 1) * count + 1, sizeof(float)), .count = count};
     const int overlap = a->overlap && a->exchange && (a->nshards & (a->nshards - 1)) == 0;
-    overlap_arg oa = {s, a, &t, 0};
+    overlap_arg oa = {s, a, &t, 0, 0};
     int rc = 0, exchanged = 0;
     for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
         const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
-        const int ov = overlap && k == a->shard0 + a->nshards - 1 && hi > lo; /* the last shard, overlapped */
+        /* the last shard, overlapped (an empty one too: every process starts the same
+         * exchanges, layer by layer) */
+        const int ov = overlap && k == a->shard0 + a->nshards - 1;
         float *g = t.stack + (size_t)t.top * count;
         memset(g, 0, count * sizeof(float)); /* (an empty shard: a batch smaller than the shards) */
         if (hi > lo) {
@@ -149,6 +153,9 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             lpt_net_loss(net, &ck);
             lpt_net_backward(net, &ck);
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
+        } else if (ov) {
+            oa.empty = 1;
+            for (int i = net->nlayers - 1; i >= 0; i--) layer_done(&oa, i);
         }
         if (ov) {
             tree_push_done(&t); /* its slices were merged as they came */

@@ -291,8 +291,10 @@ static int run_step(run_t *r, double *t_shown) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
     lpt_step_out o;
-    if (lpt_dp_self()->size > 1) g_interrupted = lpt_dp_max(g_interrupted); /* every rank stops at the same step */
-    if (g_interrupted || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) {
+    /* read once, and agreed by every process: they stop at the same step */
+    const int stop = lpt_dp_self()->size > 1 ? lpt_dp_max(g_interrupted) : g_interrupted;
+    if (stop) g_interrupted = 1;
+    if (stop || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) {
         if (r->s.window_steps) { /* the steps since the last read, before the checkpoint */
             const lpt_step_args a = step_args(r, 0);
             st->global_step--, st->step_in_epoch--; /* the window's last step, for the messages */
@@ -311,7 +313,7 @@ static int run_step(run_t *r, double *t_shown) {
     const int every = r->s.read_every;
     const int plain_due = !cfg->progress && (st->step_in_epoch + 1) % (r->steps / 5 > 0 ? r->steps / 5 : 1) == 0;
     a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
-             lpt_health_window_end(&r->health, g) || g_interrupted || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
+             lpt_health_window_end(&r->health, g) || stop || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
     const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
     const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
     if (golden_now) r->s.tap = &r->golden.tap;
@@ -377,7 +379,9 @@ static int run_epoch_end(run_t *r) {
         printf("%s  evaluating %d test images\n", label, r->test.n);
         fflush(stdout);
     }
-    const int ev = lpt_evaluate(&r->s.net, lpt_prec_q(&r->s.prec), &r->ftest, &rec.test_loss, &rec.test_acc, &g_interrupted, cfg->progress && !cfg->quiet ? label : NULL);
+    /* (data parallel: an evaluation is not cut short; the next step's agreement stops) */
+    const int ev = lpt_evaluate(&r->s.net, lpt_prec_q(&r->s.prec), &r->ftest, &rec.test_loss, &rec.test_acc,
+                                lpt_dp_self()->size > 1 ? NULL : &g_interrupted, cfg->progress && !cfg->quiet ? label : NULL);
     if (ev > 0) return 1; /* interrupted: the checkpoint holds the finished steps */
     if (ev < 0) {
         lpt_error_set("non-finite values in the evaluation at the end of epoch %d; stopping", st->epoch + 1);
@@ -515,6 +519,10 @@ static int run_stop(run_t *r) {
 /* A failure: what the statistics unit saw (for the post-mortem), one error line. */
 static int run_fail(run_t *r) {
     lpt_prec *p = &r->s.prec;
+    if (lpt_dp_self()->size > 1) { /* one process alone may fail: no collective now, end them all */
+        fprintf(stderr, "lpt train (process %d of %d): %s\n", lpt_dp_self()->rank, lpt_dp_self()->size, lpt_error_get());
+        lpt_dp_abort(r->usage ? 2 : 1);
+    }
     if (r->opened && p->active && p->calibrated && r->cfg.stats_out[0]) {
         lpt_prec_sync(p);
         lpt_stats_finish(&p->stats, r->st.global_step); /* the step that failed was observed too */
@@ -563,7 +571,6 @@ int lpt_train_run(const lpt_train_cfg *cfg_in) {
         else if (rc == 2) rc = 0; /* lpt golden: written, nothing else */
     }
     if (rc < 0) rc = run_fail(r);
-    if (rc == 1 && lpt_dp_self()->size > 1) lpt_dp_abort(rc); /* a failure here: the others would wait forever */
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     run_close(r);

@@ -103,9 +103,20 @@ int lpt_train_dp_config(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
     const lpt_dp *d = lpt_dp_self();
     const int n = d->size;
+    r->usage = 1;
+    if (cfg->resume[0] && cfg->shards <= 1) {
+        lpt_error_set("--resume %s: that run has one shard a batch; a data-parallel run over %d processes needs at "
+                      "least %d, fixed when it starts (--shards)", cfg->resume, n, n);
+        return -1;
+    }
     if (cfg->shards <= 1) cfg->shards = n;
     const int per = cfg->shards / n;
-    r->usage = 1;
+    for (int i = 0; i < r->spec.nlayers; i++)
+        if (!strcmp(r->spec.layers[i].type, "batchnorm")) {
+            lpt_error_set("data parallel: %s has batch norm, whose running statistics each process would update "
+                          "from its own shards only; not built yet", cfg->model);
+            return -1;
+        }
     if ((n & (n - 1)) || cfg->shards % n || (per & (per - 1))) {
         lpt_error_set("data parallel over %d processes: needs a power of two of them and --shards a multiple of it "
                       "by a power of two (--shards %d given)", n, cfg->shards);
@@ -123,9 +134,10 @@ int lpt_train_dp_config(run_t *r) {
         return -1;
     }
     r->usage = 0;
+    cfg->progress = 0; /* plain lines: when a window of results is read must not depend on a terminal */
     if (d->rank > 0) { /* the first rank writes and prints; the others compute */
         cfg->metrics_out[0] = cfg->stats_out[0] = cfg->checkpoint[0] = 0;
-        cfg->quiet = 1, cfg->progress = 0;
+        cfg->quiet = 1;
         if (!freopen("/dev/null", "w", stdout)) return -1;
     }
     return 0;

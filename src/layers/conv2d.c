@@ -36,6 +36,11 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
                       l->name, c->kh, c->kw, c->pad, in->dim[2], in->dim[3]);
         return -1;
     }
+    if ((long)b->batch * c->g.oh * c->g.ow > (1L << 30) || (long)c->g.c * c->kh * c->kw > (1L << 30)) {
+        lpt_error_set("layer %s (conv2d): batch %d of %dx%d outputs is more than lpt's products take (2^30 columns)",
+                      l->name, b->batch, c->g.oh, c->g.ow);
+        return -1;
+    }
     const int k = c->g.c * c->kh * c->kw, np = b->batch * c->g.oh * c->g.ow;
     *out = lpt_shape_make(4, (int[]){b->batch, c->out, c->g.oh, c->g.ow});
     c->w = lpt_tensor_make(LPT_FMT_FP32, 4, (int[]){c->out, c->g.c, c->kh, c->kw});
