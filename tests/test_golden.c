@@ -14,10 +14,7 @@ static char *g_dir, g_data[600], g_run[700], g_ckpt[800];
 
 static int setup(void **state) {
     (void)state;
-    g_dir = tu_tmpdir();
-    snprintf(g_data, sizeof g_data, "%s/data", g_dir);
-    assert_int_equal(lpt_mkdirs(g_data), 0);
-    tu_write_synthetic_mnist(g_data, 256, 64, 5);
+    g_dir = tu_tmpdir_with_data(256, 64, 5, g_data, sizeof g_data);
     snprintf(g_run, sizeof g_run, "%s/in_run", g_dir);
     snprintf(g_ckpt, sizeof g_ckpt, "%s/c.ckpt", g_dir);
     return 0;

@@ -14,10 +14,7 @@ static char *g_dir, g_data[600];
 
 static int setup(void **state) {
     (void)state;
-    g_dir = tu_tmpdir();
-    snprintf(g_data, sizeof g_data, "%s/data", g_dir);
-    assert_int_equal(lpt_mkdirs(g_data), 0);
-    tu_write_synthetic_mnist(g_data, 256, 64, 5);
+    g_dir = tu_tmpdir_with_data(256, 64, 5, g_data, sizeof g_data);
     return 0;
 }
 

@@ -330,3 +330,11 @@ void tu_dfree(tu_dev *d) {
     for (int i = 0; i < d->n; i++) d->be->free(d->be, d->p[i]);
     d->n = 0;
 }
+
+char *tu_tmpdir_with_data(int ntrain, int ntest, uint64_t seed, char *data, size_t n) {
+    char *dir = tu_tmpdir();
+    snprintf(data, n, "%s/data", dir);
+    assert_int_equal(lpt_mkdirs(data), 0);
+    tu_write_synthetic_mnist(data, ntrain, ntest, seed);
+    return dir;
+}

@@ -20,6 +20,9 @@ char *tu_tmpdir(void);
 /* remove a directory made by tu_tmpdir with everything in it, and free the string */
 void tu_rmtree(char *dir);
 void tu_write_file(const char *path, const void *data, size_t n);
+/* a fresh temporary directory (tu_rmtree frees it) with data/ in it holding synthetic
+ * images (tu_write_synthetic_mnist); data/'s path into data[n] */
+char *tu_tmpdir_with_data(int ntrain, int ntest, uint64_t seed, char *data, size_t n);
 /* an MNIST-layout directory of synthetic, learnable 1x28x28 images in `dir` (raw IDX) */
 void tu_write_synthetic_mnist(const char *dir, int ntrain, int ntest, uint64_t seed);
 /* run argv (argv[0] = program) with stdout/stderr captured into out/err (malloc'd,
