@@ -23,6 +23,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     snprintf(c->share_cores, sizeof c->share_cores, "on");
     snprintf(c->memory_plan, sizeof c->memory_plan, "off");
     snprintf(c->overlap, sizeof c->overlap, "on");
+    snprintf(c->grad_exchange, sizeof c->grad_exchange, "fp32");
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
                            .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
     c->seed = 1;
@@ -63,6 +64,9 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "columns again in the backward pass (same results, less memory) [off]"),
     STR("overlap", NULL, overlap, LPT_CK_NONE, 0, "on|off",
         "data parallel: exchange each layer's gradients while the backward pass goes on (same results) [on]"),
+    STR("grad-exchange", NULL, grad_exchange, LPT_CK_NONE, 0, "FMT",
+        "data parallel: the gradients on the wire as fp32, fp16, bf16, dfp8 or dfp16 (dfp: FL from the largest "
+        "magnitude over the processes, stochastic rounding, integer sums; not overlapped) [fp32]"),
     STR("cuda-graph", NULL, cuda_graph, LPT_CK_NONE, 0, "on|off",
         "GPU backends: record the training step as a CUDA graph and replay it (same results) [on]"),
     NUM("lr", "lr", LPT_CF_FLOAT, sgd.lr, 0, 1e30, LPT_CK_REQUIRED, 0, 1, "X", "learning rate [0.05]"),

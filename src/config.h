@@ -21,6 +21,7 @@ typedef struct lpt_train_cfg {
     char share_cores[4];  /* CPU: "on" runs fewer workers while other processes keep cores busy */
     char memory_plan[4];  /* "on": work tensors share memory where their lifetimes allow (net.h) */
     char overlap[4];      /* data parallel: "on" exchanges each layer's gradients during the backward pass */
+    char grad_exchange[8]; /* data parallel: the gradients' format on the wire (fp32, fp16, bf16, dfp8, dfp16) */
     int read_every;       /* steps per read of the step's results (src/step.h); 0: the backend's choice */
     lpt_sgd_cfg sgd;
     uint64_t seed;

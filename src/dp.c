@@ -1,10 +1,13 @@
 /* dp.c - data parallelism over MPI (dp.h). */
 #include "src/dp.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant/quant.h"
 #include "src/base/util.h"
 
 #ifdef LPT_HAVE_MPI
@@ -59,6 +62,9 @@ void lpt_dp_abort(int code) {
 }
 
 void lpt_dp_stop(void) {
+    free(g_dp.tab_off), free(g_dp.tab_n);
+    g_dp.tab_off = g_dp.tab_n = NULL;
+    g_dp.nslices_tab = 0;
 #ifdef LPT_HAVE_MPI
     if (g_dp.mpi) MPI_Finalize();
 #endif
@@ -72,10 +78,88 @@ static void add_into(float *a, const float *b, size_t n) {
 }
 #endif
 
+int lpt_dp_set_format(lpt_dp *d, const char *format) {
+    static const char *const ok[] = {"fp32", "fp16", "bf16", "dfp8", "dfp16"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (!strcmp(format, ok[i])) {
+            snprintf(d->format, sizeof d->format, "%s", i ? format : "");
+            return 0;
+        }
+    lpt_error_set("--grad-exchange: '%s' is not fp32, fp16, bf16, dfp8 or dfp16", format);
+    return -1;
+}
+
+#ifdef LPT_HAVE_MPI
+/* The exchange in a narrow format: every parameter's slice quantized (dfp: at the FL
+ * that holds the largest magnitude over every rank, agreed first; stochastic rounding,
+ * keyed by seed, slice, step and rank), gathered as codes, and summed: dfp codes as
+ * integers (exact, in any order), fp16/bf16 values in the tree over the ranks. */
+static int exchange_narrow(lpt_dp *d, float *grads) {
+    lpt_qformat f;
+    lpt_qformat_parse(!strncmp(d->format, "dfp", 3) ? (d->format[3] == '8' ? "dfp8:sr" : "dfp16:sr") : d->format, &f);
+    const int dfp = f.fmt == LPT_FMT_DFP, cb = lpt_qformat_code_bytes(&f), nt = d->nslices_tab;
+    size_t total = 0;
+    for (int t = 0; t < nt; t++) total += d->tab_n[t];
+    double *mx = lpt_xcalloc((size_t)nt + 1, sizeof *mx), *gm = lpt_xcalloc((size_t)nt + 1, sizeof *gm);
+    int *fl = lpt_xcalloc((size_t)nt + 1, sizeof *fl);
+    for (int t = 0; t < nt; t++)
+        for (size_t i = 0; i < d->tab_n[t]; i++) mx[t] = fmax(mx[t], fabs((double)grads[d->tab_off[t] + i]));
+    if (dfp) MPI_Allreduce(mx, gm, nt, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    for (int t = 0; t < nt; t++) /* the largest FL whose range holds every rank's largest magnitude */
+        fl[t] = gm[t] > 0 ? (f.width - 2) - (int)floor(log2(gm[t])) : f.width - 1;
+    unsigned char *mine = lpt_xmalloc(total * (size_t)cb + 1), *all = lpt_xmalloc((size_t)d->size * total * (size_t)cb + 1);
+    int32_t *codes = lpt_xmalloc(total * sizeof *codes + 4);
+    size_t at = 0;
+    for (int t = 0; t < nt; t++) {
+        lpt_qstats st = {0};
+        const lpt_rng_key key = {.seed = d->seed, .stream = 0xE0000000ULL + (uint64_t)t, .step = (uint64_t)d->step,
+                                 .index0 = (uint64_t)d->rank * d->tab_n[t]};
+        lpt_quantize_ref(&f, fl[t], &key, d->tab_n[t], grads + d->tab_off[t], codes + at, NULL, &st);
+        for (size_t i = 0; i < d->tab_n[t]; i++) d->q_nonzero += grads[d->tab_off[t] + i] != 0.0f;
+        d->q_underflow += (double)st.underflow, d->q_saturated += (double)st.out_of_range;
+        at += d->tab_n[t];
+    }
+    for (size_t i = 0; i < total; i++) memcpy(mine + i * (size_t)cb, &codes[i], (size_t)cb); /* little-endian */
+    int rc = MPI_Allgather(mine, (int)(total * (size_t)cb), MPI_BYTE, all, (int)(total * (size_t)cb), MPI_BYTE,
+                           MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
+    float *v = lpt_xmalloc((size_t)d->size * total * sizeof *v + 4);
+    at = 0;
+    for (int t = 0; t < nt && !rc; at += d->tab_n[t], t++)
+        for (size_t i = 0; i < d->tab_n[t]; i++) {
+            int64_t isum = 0;
+            for (int r = 0; r < d->size; r++) {
+                int32_t c = 0;
+                memcpy(&c, all + ((size_t)r * total + at + i) * (size_t)cb, (size_t)cb);
+                if (dfp) isum += cb == 1 ? (int8_t)c : cb == 2 ? (int16_t)c : c;
+                else v[(size_t)r * total + at + i] = lpt_dequantize_one_ref(&f, 0, c);
+            }
+            if (dfp) grads[d->tab_off[t] + i] = (float)ldexp((double)isum, -fl[t]);
+        }
+    if (!dfp && !rc) { /* the tree over the ranks, then back into the slices */
+        for (int stride = 1; stride < d->size; stride *= 2)
+            for (int r = 0; r + stride < d->size; r += 2 * stride)
+                add_into(v + (size_t)r * total, v + (size_t)(r + stride) * total, total);
+        at = 0;
+        for (int t = 0; t < nt; at += d->tab_n[t], t++) memcpy(grads + d->tab_off[t], v + at, d->tab_n[t] * sizeof(float));
+    }
+    d->bytes += 2.0 * (double)(d->size - 1) * (double)total * cb;
+    free(mx), free(gm), free(fl), free(mine), free(all), free(codes), free(v);
+    if (rc) lpt_error_set("the gradient exchange failed (MPI_Allgather of %zu codes)", total);
+    return rc;
+}
+#endif
+
 int lpt_dp_exchange(void *arg, float *grads, size_t count) {
     lpt_dp *d = arg;
     if (d->size == 1) return 0;
 #ifdef LPT_HAVE_MPI
+    if (d->format[0]) {
+        const double t0 = MPI_Wtime();
+        const int rc = exchange_narrow(d, grads);
+        d->seconds += MPI_Wtime() - t0;
+        d->steps++;
+        return rc;
+    }
     const double t0 = MPI_Wtime();
     float *all = malloc((size_t)d->size * count * sizeof(float) + 4);
     if (!all) {

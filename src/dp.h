@@ -19,6 +19,15 @@ typedef struct {
     double bytes;    /* gradient bytes this rank sent and received, the whole run */
     double seconds;  /* time in the exchange: blocked in it (with overlap, waiting at the end) */
     int steps;       /* exchanges */
+    /* --grad-exchange: the format on the wire ("": fp32) and what it needs: each
+     * parameter's gradient as a slice of the gradient arena, the run's seed and the step
+     * (stochastic rounding of dfp codes); what the quantization did, the whole run */
+    char format[16];
+    int nslices_tab;
+    size_t *tab_off, *tab_n;
+    unsigned long long seed;
+    long step;
+    double q_nonzero, q_underflow, q_saturated;
     /* overlap: the slices started and not finished */
     int nslices;
     float *slice[512];
@@ -37,6 +46,9 @@ lpt_dp *lpt_dp_self(void);
 void lpt_dp_abort(int code);
 /* 1 when this build can run data-parallel */
 int lpt_dp_available(void);
+
+/* the wire format: fp32, fp16, bf16, dfp8 or dfp16 (0), or -1 with an error */
+int lpt_dp_set_format(lpt_dp *d, const char *format);
 
 /* lpt_step_args.exchange: this rank's sum of its shards (count floats) becomes the
  * sum over every rank's, added in the pairwise tree over the ranks (a power of two);

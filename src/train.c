@@ -109,6 +109,7 @@ static int run_config(run_t *r) {
     memcpy(cfg->share_cores, saved.share_cores, sizeof cfg->share_cores);
     memcpy(cfg->memory_plan, saved.memory_plan, sizeof cfg->memory_plan);
     memcpy(cfg->overlap, saved.overlap, sizeof cfg->overlap);
+    memcpy(cfg->grad_exchange, saved.grad_exchange, sizeof cfg->grad_exchange);
     cfg->fail_on_dead = saved.fail_on_dead;
     memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
     memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);
@@ -186,7 +187,7 @@ static int run_setup(run_t *r) {
     const int shards = cfg->shards > 1 ? cfg->shards : 1;
     if (lpt_session_open(&r->s, cfg, &r->spec, (cfg->batch + shards - 1) / shards, 1)) return -1;
     r->opened = 1;
-    if (lpt_dp_self()->size > 1) r->s.prec.q.merge = lpt_dp_merge_results; /* every process configures alike */
+    if (lpt_dp_self()->size > 1) lpt_train_dp_setup(r);
     lpt_net *net = &r->s.net;
     if (lpt_train_check_data(&r->spec, net->classes, cfg->model, cfg->data, &r->train, &r->test)) return -1;
     r->steps = (r->train.n + cfg->batch - 1) / cfg->batch;
@@ -314,6 +315,7 @@ static int run_step(run_t *r, double *t_shown) {
     const int plain_due = !cfg->progress && (st->step_in_epoch + 1) % (r->steps / 5 > 0 ? r->steps / 5 : 1) == 0;
     a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
              lpt_health_window_end(&r->health, g) || stop || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
+    lpt_dp_self()->step = g; /* (the exchange's stochastic rounding) */
     const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
     const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
     if (golden_now) r->s.tap = &r->golden.tap;
@@ -462,6 +464,9 @@ static int run_finish(run_t *r) {
                "process, %.3f ms per step waiting for the exchange (--overlap %s)\n", d->size, cfg->shards / d->size,
                cfg->shards / d->size == 1 ? "" : "s", d->bytes / (d->steps ? d->steps : 1) / (1 << 20),
                1e3 * d->seconds / (d->steps ? d->steps : 1), cfg->overlap);
+    if (d->size > 1 && !cfg->quiet && d->format[0])
+        printf("gradient exchange in %s: %.3f%% of the nonzero gradients rounded to zero, %.0f saturated\n", d->format,
+               d->q_nonzero > 0 ? 100.0 * d->q_underflow / d->q_nonzero : 0.0, d->q_saturated);
     const double chance = lpt_health_chance(r->test.labels, r->test.n, r->s.net.classes);
     if (cfg->dead_steps > 0 && rec->test_acc < chance + LPT_HEALTH_MARGIN) {
         char msg[512];

@@ -133,6 +133,8 @@ int lpt_train_dp_config(run_t *r) {
                       "histograms are merged over the processes at every configuration)", cfg->precision);
         return -1;
     }
+    if (lpt_dp_set_format(lpt_dp_self(), cfg->grad_exchange)) return -1;
+    if (lpt_dp_self()->format[0]) snprintf(cfg->overlap, sizeof cfg->overlap, "off"); /* (not overlapped yet) */
     r->usage = 0;
     cfg->progress = 0; /* plain lines: when a window of results is read must not depend on a terminal */
     if (d->rank > 0) { /* the first rank writes and prints; the others compute */
@@ -141,4 +143,20 @@ int lpt_train_dp_config(run_t *r) {
         if (!freopen("/dev/null", "w", stdout)) return -1;
     }
     return 0;
+}
+
+void lpt_train_dp_setup(run_t *r) {
+    /* every process configures alike; each parameter a slice of the exchange */
+    lpt_dp *d = lpt_dp_self();
+    const lpt_net *net = &r->s.net;
+    r->s.prec.q.merge = lpt_dp_merge_results;
+    d->seed = r->cfg.seed;
+    d->tab_off = lpt_xcalloc((size_t)net->np + 1, sizeof *d->tab_off);
+    d->tab_n = lpt_xcalloc((size_t)net->np + 1, sizeof *d->tab_n);
+    for (int i = 0; i < net->np; i++)
+        if (net->p[i].grad) {
+            d->tab_off[d->nslices_tab] =
+                (size_t)((const char *)net->p[i].grad->data - (const char *)net->grads.base) / sizeof(float);
+            d->tab_n[d->nslices_tab++] = lpt_tensor_count(net->p[i].grad);
+        }
 }

@@ -48,5 +48,8 @@ void lpt_train_progress(const lpt_train_cfg *cfg, int epoch, long step, long ste
 void lpt_train_banner(const run_t *r);
 /* a data-parallel run's configuration (src/dp.h): 0, or -1 with an error */
 int lpt_train_dp_config(run_t *r);
+/* after the session opens: the statistics unit merged over the processes, the
+ * parameters' slices and the seed for the exchange */
+void lpt_train_dp_setup(run_t *r);
 
 #endif

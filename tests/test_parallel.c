@@ -109,6 +109,22 @@ static void test_refused(void **state) {
     free(err);
 }
 
+/* dfp8 and bf16 on the wire: a quarter and a half of fp32's bytes, the run trains */
+static void test_narrow_exchange(void **state) {
+    (void)state;
+    const char *fmts[] = {"dfp8", "bf16", "fp32"}, *mib[] = {"0.118 MiB", "0.235 MiB", "0.471 MiB"};
+    for (int i = 0; i < 3; i++) {
+        char *out = NULL, *err = NULL;
+        char *argv[] = {g_mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", LPT_BINARY, "train", "--data", g_data,
+                        "--epochs", "1", "--threads", "1", "--test-limit", "64", "--no-progress", "--grad-exchange",
+                        (char *)fmts[i], NULL};
+        if (tu_run(argv, &out, &err) != 0) fail_msg("--grad-exchange %s: %s", fmts[i], err);
+        if (!strstr(out, mib[i])) fail_msg("--grad-exchange %s: expected %s a step in: %s", fmts[i], mib[i], out);
+        if (i == 0) assert_non_null(strstr(out, "gradient exchange in dfp8: "));
+        free(out), free(err);
+    }
+}
+
 int main(void) {
     if (!lpt_dp_available()) {
         printf("skipped: this build has no MPI (Debian: libopenmpi-dev openmpi-bin; make test installs them)\n");
@@ -125,6 +141,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_weights),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_narrow_exchange),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
