@@ -64,6 +64,11 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "columns again in the backward pass (same results, less memory) [off]"),
     STR("overlap", NULL, overlap, LPT_CK_NONE, 0, "on|off",
         "data parallel: exchange each layer's gradients while the backward pass goes on (same results) [on]"),
+    STR("dp-timeline", NULL, dp_timeline, LPT_CK_NONE, 0, "FILE",
+        "data parallel: every process's moments of one step (forward, backward, each layer, the exchange) as CSV, "
+        "and how much of the exchange the backward pass hid"),
+    NUM("dp-timeline-step", NULL, LPT_CF_LONG, dp_timeline_step, 1, 1e15, LPT_CK_NONE, 1, 0, "N",
+        "... of global step N [20]"),
     STR("grad-exchange", NULL, grad_exchange, LPT_CK_NONE, 0, "FMT",
         "data parallel: the gradients on the wire as fp32, fp16, bf16, dfp8 or dfp16 (dfp: FL from the largest "
         "magnitude over the processes, stochastic rounding, integer sums; not overlapped) [fp32]"),

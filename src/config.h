@@ -22,6 +22,8 @@ typedef struct lpt_train_cfg {
     char memory_plan[4];  /* "on": work tensors share memory where their lifetimes allow (net.h) */
     char overlap[4];      /* data parallel: "on" exchanges each layer's gradients during the backward pass */
     char grad_exchange[8]; /* data parallel: the gradients' format on the wire (fp32, fp16, bf16, dfp8, dfp16) */
+    char dp_timeline[512]; /* data parallel: a timeline of global step dp_timeline_step into this CSV file */
+    long dp_timeline_step;
     int read_every;       /* steps per read of the step's results (src/step.h); 0: the backend's choice */
     lpt_sgd_cfg sgd;
     uint64_t seed;

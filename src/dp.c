@@ -198,6 +198,8 @@ int lpt_dp_slice_start(void *arg, float *slice, size_t count) {
     }
     const int i = d->nslices++;
     d->slice[i] = slice, d->slice_count[i] = count;
+    d->slice_done[i] = 0;
+    lpt_dp_mark(d, "slice start", i);
     d->recv[i] = lpt_xmalloc((size_t)d->size * count * sizeof(float) + 4);
     d->req[i] = lpt_xmalloc(sizeof(MPI_Request));
     if (MPI_Iallgather(slice, (int)count, MPI_FLOAT, d->recv[i], (int)count, MPI_FLOAT, MPI_COMM_WORLD,
@@ -219,7 +221,9 @@ void lpt_dp_progress(void *arg) {
     lpt_dp *d = arg;
     for (int i = 0; i < d->nslices; i++) { /* a test lets a non-blocking collective move on */
         int done = 0;
+        if (d->slice_done[i]) continue;
         MPI_Test((MPI_Request *)d->req[i], &done, MPI_STATUS_IGNORE);
+        if (done) d->slice_done[i] = 1, lpt_dp_mark(d, "slice done", i);
     }
 #else
     (void)arg;
@@ -233,6 +237,7 @@ int lpt_dp_finish(void *arg) {
     const double t0 = MPI_Wtime();
     for (int i = 0; i < d->nslices; i++) {
         if (MPI_Wait((MPI_Request *)d->req[i], MPI_STATUS_IGNORE) != MPI_SUCCESS) rc = -1;
+        if (!d->slice_done[i]) d->slice_done[i] = 1, lpt_dp_mark(d, "slice done", i); /* (seen at the wait) */
         const size_t n = d->slice_count[i];
         float *all = d->recv[i];
         for (int stride = 1; stride < d->size; stride *= 2) /* the tree over the ranks, as lpt_dp_exchange */
@@ -295,4 +300,70 @@ int lpt_dp_max(int x) {
     }
 #endif
     return x;
+}
+
+void lpt_dp_timeline_arm(lpt_dp *d) {
+    d->timeline = 1, d->nev = 0;
+    d->t0 = lpt_time_now();
+}
+
+void lpt_dp_mark(void *arg, const char *what, int index) {
+    lpt_dp *d = arg;
+    if (!d->timeline || d->nev == (int)(sizeof d->ev / sizeof d->ev[0])) return;
+    snprintf(d->ev[d->nev].what, sizeof d->ev[0].what, "%s", what);
+    d->ev[d->nev].index = index;
+    d->ev[d->nev++].ms = 1e3 * (lpt_time_now() - d->t0);
+}
+
+/* a rank's exchange span (the first start to the last completion) and time waited */
+static void exchange_times(const lpt_dp *d, int from, int to, double *span, double *waited) {
+    double lo = 1e300, hi = -1e300, w0 = 0;
+    *waited = 0;
+    for (int i = from; i < to; i++) {
+        const char *w = d->ev[i].what;
+        const double t = d->ev[i].ms;
+        if (!strcmp(w, "slice start") || !strcmp(w, "exchange")) lo = t < lo ? t : lo;
+        if (!strcmp(w, "slice done") || !strcmp(w, "exchange end")) hi = t > hi ? t : hi;
+        if (!strcmp(w, "wait") || !strcmp(w, "exchange")) w0 = t;
+        if (!strcmp(w, "wait end") || !strcmp(w, "exchange end")) *waited += t - w0;
+    }
+    *span = hi > lo ? hi - lo : 0;
+}
+
+int lpt_dp_timeline_write(lpt_dp *d, const char *path) {
+    d->timeline = 0;
+    const int per = (int)(sizeof d->ev / sizeof d->ev[0]);
+    int *counts = lpt_xcalloc((size_t)d->size, sizeof *counts), rc = 0;
+    void *all = lpt_xcalloc((size_t)d->size * (size_t)per, sizeof d->ev[0]);
+#ifdef LPT_HAVE_MPI
+    if (d->size > 1) {
+        MPI_Gather(&d->nev, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Gather(d->ev, (int)sizeof d->ev, MPI_BYTE, all, (int)sizeof d->ev, MPI_BYTE, 0, MPI_COMM_WORLD);
+    } else
+#endif
+    {
+        counts[0] = d->nev;
+        memcpy(all, d->ev, sizeof d->ev);
+    }
+    if (d->rank == 0) {
+        lpt_buf b = {0};
+        lpt_buf_printf(&b, "rank,event,index,ms\n");
+        lpt_dp one = {0};
+        for (int r = 0; r < d->size; r++) {
+            memcpy(one.ev, (char *)all + (size_t)r * sizeof d->ev, sizeof d->ev);
+            for (int i = 0; i < counts[r]; i++)
+                lpt_buf_printf(&b, "%d,%s,%d,%.4f\n", r, one.ev[i].what, one.ev[i].index, one.ev[i].ms);
+            double span, waited;
+            exchange_times(&one, 0, counts[r], &span, &waited);
+            printf("timeline, process %d: exchange %.3f ms from its first start to its last completion, %.3f ms "
+                   "waited for: %.0f%% hidden behind the backward pass\n", r, span, waited,
+                   span > 0 ? 100.0 * (1.0 - waited / span) : 0.0);
+        }
+        rc = lpt_file_write_atomic(path, b.data, b.len);
+        lpt_buf_free(&b);
+        if (!rc) printf("timeline of the step written to %s\n", path);
+    }
+    free(counts);
+    free(all);
+    return rc;
 }

@@ -28,6 +28,16 @@ typedef struct {
     unsigned long long seed;
     long step;
     double q_nonzero, q_underflow, q_saturated;
+    /* a timeline of one step (lpt_dp_timeline_*): its events since the step began */
+    int timeline;    /* recording */
+    double t0;
+    int nev;
+    struct {
+        char what[16];
+        int index;
+        double ms;
+    } ev[2048];
+    int slice_done[512]; /* a started slice seen complete (timeline) */
     /* overlap: the slices started and not finished */
     int nslices;
     float *slice[512];
@@ -65,6 +75,14 @@ int lpt_dp_finish(void *arg);
 /* the statistics unit's results summed over the ranks (counts added, largest magnitude
  * the largest), in rank order, the same on every rank (lpt_qconfig.merge) */
 void lpt_dp_merge_results(lpt_qresult *r, int n);
+
+/* A timeline of one step on every rank: arm before it, then write after it (rank 0
+ * gathers every rank's events into a CSV file: rank, event, index, ms from the step's
+ * start; and prints how much of the exchange the backward pass hid). mark is
+ * lpt_step_args.mark. */
+void lpt_dp_timeline_arm(lpt_dp *d);
+void lpt_dp_mark(void *arg, const char *what, int index);
+int lpt_dp_timeline_write(lpt_dp *d, const char *path);
 
 /* v[0..n) summed over the ranks in rank order, the same on every rank */
 void lpt_dp_sum(double *v, int n);

@@ -101,9 +101,14 @@ typedef struct {
     int empty; /* the shard had no items: its gradients are zeros, not read */
 } overlap_arg;
 
+static void mark(const lpt_step_args *a, const char *what, int index) {
+    if (a->mark) a->mark(a->exchange_arg, what, index);
+}
+
 static void layer_done(void *arg, int layer) {
     overlap_arg *o = arg;
     lpt_net *net = &o->s->net;
+    mark(o->a, "layer done", layer);
     for (int i = 0; i < net->np && !o->failed; i++) {
         const lpt_param *p = &net->p[i];
         if (!p->grad || strncmp(p->name, net->layers[layer].name, strlen(net->layers[layer].name)) != 0 ||
@@ -149,9 +154,12 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             ck.loss_items = a->n;
             if (ov) ck.layer_done = layer_done, ck.layer_done_arg = &oa;
             a->feed(a->feed_arg, lo, hi - lo);
+            mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
             lpt_net_loss(net, &ck);
+            mark(a, "backward", k);
             lpt_net_backward(net, &ck);
+            mark(a, "backward end", k);
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
         } else if (ov) {
             oa.empty = 1;
@@ -159,7 +167,9 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
         }
         if (ov) {
             tree_push_done(&t); /* its slices were merged as they came */
+            mark(a, "wait", -1);
             rc = oa.failed ? -1 : a->exchange_finish(a->exchange_arg);
+            mark(a, "wait end", -1);
             exchanged = 1;
         } else {
             tree_merge_slice(&t, 0, count);
@@ -168,7 +178,11 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     }
     for (; t.top > 1; t.top--) /* a count of shards that is not a power of two: the rest, right to left */
         add_into(t.stack + (size_t)(t.top - 2) * count, t.stack + (size_t)(t.top - 1) * count, count);
-    if (!exchanged && a->exchange && rc == 0) rc = a->exchange(a->exchange_arg, t.stack, count);
+    if (!exchanged && a->exchange && rc == 0) {
+        mark(a, "exchange", -1);
+        rc = a->exchange(a->exchange_arg, t.stack, count);
+        mark(a, "exchange end", -1);
+    }
     if (rc == 0) {
         be->to_device(be, net->grads.base, t.stack, count * sizeof(float));
         queue_grad_counts(s, s->prec.fp16, health_due);

@@ -56,6 +56,9 @@ typedef struct {
     int (*slice_start)(void *arg, float *slice, size_t count);
     void (*progress)(void *arg);
     int (*exchange_finish)(void *arg);
+    /* NULL, or told the moments of a step (a timeline): what ("forward", "backward",
+     * "backward end", "layer done", "exchange", "exchange end") and which shard or layer */
+    void (*mark)(void *arg, const char *what, int index);
     /* at a read, the per-shard sums (loss, correct predictions, each layer's non-finite
      * outputs: v[0..n)) summed over the processes (NULL: one process) */
     void (*sum_results)(double *v, int n);

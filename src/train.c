@@ -110,6 +110,8 @@ static int run_config(run_t *r) {
     memcpy(cfg->memory_plan, saved.memory_plan, sizeof cfg->memory_plan);
     memcpy(cfg->overlap, saved.overlap, sizeof cfg->overlap);
     memcpy(cfg->grad_exchange, saved.grad_exchange, sizeof cfg->grad_exchange);
+    memcpy(cfg->dp_timeline, saved.dp_timeline, sizeof cfg->dp_timeline);
+    cfg->dp_timeline_step = saved.dp_timeline_step;
     cfg->fail_on_dead = saved.fail_on_dead;
     memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
     memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);
@@ -250,7 +252,7 @@ static lpt_step_args step_args(run_t *r, int n) {
                            .exchange = lpt_dp_self()->size > 1 ? lpt_dp_exchange : NULL, .exchange_arg = lpt_dp_self(),
                            .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL,
                            .overlap = strcmp(cfg->overlap, "on") == 0, .slice_start = lpt_dp_slice_start,
-                           .progress = lpt_dp_progress, .exchange_finish = lpt_dp_finish};
+                           .progress = lpt_dp_progress, .exchange_finish = lpt_dp_finish, .mark = lpt_dp_mark};
 }
 
 /* a step's failure code as the error to report; -1 */
@@ -316,6 +318,8 @@ static int run_step(run_t *r, double *t_shown) {
     a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
              lpt_health_window_end(&r->health, g) || stop || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
     lpt_dp_self()->step = g; /* (the exchange's stochastic rounding) */
+    const int timeline = cfg->dp_timeline[0] && g == (cfg->dp_timeline_step ? cfg->dp_timeline_step : 20);
+    if (timeline) lpt_dp_timeline_arm(lpt_dp_self());
     const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
     const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
     if (golden_now) r->s.tap = &r->golden.tap;
@@ -324,6 +328,7 @@ static int run_step(run_t *r, double *t_shown) {
     r->s.tap = NULL;
     if (rc) return rc > 0 ? step_failed(r, rc, &o) : -1;
     if (shadow_now) lpt_shadow_end(r->shadow, &r->s.prec.stats, g);
+    if (timeline && lpt_dp_timeline_write(lpt_dp_self(), cfg->dp_timeline)) return -1;
     if (golden_now) {
         char run[700];
         snprintf(run, sizeof run, "a %s run of %s (seed %" PRIu64 ")", cfg->precision, cfg->model, cfg->seed);

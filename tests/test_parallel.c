@@ -125,6 +125,27 @@ static void test_narrow_exchange(void **state) {
     }
 }
 
+/* a timeline of one step: every process's events in one CSV, the overlapped exchange's
+ * slices started during the backward pass */
+static void test_timeline(void **state) {
+    (void)state;
+    char csv[700], *out = NULL, *err = NULL;
+    snprintf(csv, sizeof csv, "%s/timeline.csv", g_dir);
+    char *argv[] = {g_mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", LPT_BINARY, "train", "--data", g_data,
+                    "--epochs", "1", "--threads", "1", "--test-limit", "64", "--quiet", "--dp-timeline", csv,
+                    "--dp-timeline-step", "3", NULL};
+    if (tu_run(argv, &out, &err) != 0) fail_msg("--dp-timeline: %s", err);
+    assert_non_null(strstr(out, "timeline, process 1: exchange"));
+    free(out), free(err);
+    size_t n;
+    char *text = lpt_file_read(csv, 1 << 20, &n);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "rank,event,index,ms\n0,forward,0,"));
+    assert_non_null(strstr(text, "\n1,slice start,0,"));
+    assert_non_null(strstr(text, "\n1,wait end,-1,"));
+    free(text);
+}
+
 int main(void) {
     if (!lpt_dp_available()) {
         printf("skipped: this build has no MPI (Debian: libopenmpi-dev openmpi-bin; make test installs them)\n");
@@ -142,6 +163,7 @@ int main(void) {
         cmocka_unit_test(test_same_weights),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_narrow_exchange),
+        cmocka_unit_test(test_timeline),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
