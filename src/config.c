@@ -24,6 +24,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     snprintf(c->memory_plan, sizeof c->memory_plan, "off");
     snprintf(c->overlap, sizeof c->overlap, "on");
     snprintf(c->grad_exchange, sizeof c->grad_exchange, "fp32");
+    c->dp_timeline_step = 20;
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
                            .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
     c->seed = 1;

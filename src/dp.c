@@ -76,6 +76,13 @@ void lpt_dp_stop(void) {
 static void add_into(float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) a[i] += b[i];
 }
+
+/* all holds `size` ranks' n floats one after the other: their sum into the first, in the
+ * pairwise tree over the ranks ((0 + 1) + (2 + 3) ...), the one every process uses */
+static void tree_over_ranks(float *all, int size, size_t n) {
+    for (int stride = 1; stride < size; stride *= 2)
+        for (int r = 0; r + stride < size; r += 2 * stride) add_into(all + (size_t)r * n, all + (size_t)(r + stride) * n, n);
+}
 #endif
 
 int lpt_dp_set_format(lpt_dp *d, const char *format) {
@@ -102,8 +109,12 @@ static int exchange_narrow(lpt_dp *d, float *grads) {
     for (int t = 0; t < nt; t++) total += d->tab_n[t];
     double *mx = lpt_xcalloc((size_t)nt + 1, sizeof *mx), *gm = lpt_xcalloc((size_t)nt + 1, sizeof *gm);
     int *fl = lpt_xcalloc((size_t)nt + 1, sizeof *fl);
-    for (int t = 0; t < nt; t++)
-        for (size_t i = 0; i < d->tab_n[t]; i++) mx[t] = fmax(mx[t], fabs((double)grads[d->tab_off[t] + i]));
+    for (int t = 0; t < nt; t++) /* one pass: the largest magnitudes, the nonzero values */
+        for (size_t i = 0; i < d->tab_n[t]; i++) {
+            const float g = grads[d->tab_off[t] + i];
+            mx[t] = fmax(mx[t], fabs((double)g));
+            d->q_nonzero += g != 0.0f;
+        }
     if (dfp) MPI_Allreduce(mx, gm, nt, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     for (int t = 0; t < nt; t++) /* the largest FL whose range holds every rank's largest magnitude */
         fl[t] = gm[t] > 0 ? (f.width - 2) - (int)floor(log2(gm[t])) : f.width - 1;
@@ -115,14 +126,13 @@ static int exchange_narrow(lpt_dp *d, float *grads) {
         const lpt_rng_key key = {.seed = d->seed, .stream = 0xE0000000ULL + (uint64_t)t, .step = (uint64_t)d->step,
                                  .index0 = (uint64_t)d->rank * d->tab_n[t]};
         lpt_quantize_ref(&f, fl[t], &key, d->tab_n[t], grads + d->tab_off[t], codes + at, NULL, &st);
-        for (size_t i = 0; i < d->tab_n[t]; i++) d->q_nonzero += grads[d->tab_off[t] + i] != 0.0f;
         d->q_underflow += (double)st.underflow, d->q_saturated += (double)st.out_of_range;
         at += d->tab_n[t];
     }
     for (size_t i = 0; i < total; i++) memcpy(mine + i * (size_t)cb, &codes[i], (size_t)cb); /* little-endian */
     int rc = MPI_Allgather(mine, (int)(total * (size_t)cb), MPI_BYTE, all, (int)(total * (size_t)cb), MPI_BYTE,
                            MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
-    float *v = lpt_xmalloc((size_t)d->size * total * sizeof *v + 4);
+    float *v = dfp ? NULL : lpt_xmalloc((size_t)d->size * total * sizeof *v + 4); /* (fp16/bf16 values) */
     at = 0;
     for (int t = 0; t < nt && !rc; at += d->tab_n[t], t++)
         for (size_t i = 0; i < d->tab_n[t]; i++) {
@@ -136,9 +146,7 @@ static int exchange_narrow(lpt_dp *d, float *grads) {
             if (dfp) grads[d->tab_off[t] + i] = (float)ldexp((double)isum, -fl[t]);
         }
     if (!dfp && !rc) { /* the tree over the ranks, then back into the slices */
-        for (int stride = 1; stride < d->size; stride *= 2)
-            for (int r = 0; r + stride < d->size; r += 2 * stride)
-                add_into(v + (size_t)r * total, v + (size_t)(r + stride) * total, total);
+        tree_over_ranks(v, d->size, total);
         at = 0;
         for (int t = 0; t < nt; at += d->tab_n[t], t++) memcpy(grads + d->tab_off[t], v + at, d->tab_n[t] * sizeof(float));
     }
@@ -166,16 +174,14 @@ int lpt_dp_exchange(void *arg, float *grads, size_t count) {
         lpt_error_set("out of memory for the gradients of %d processes", d->size);
         return -1;
     }
-    /* every rank's sum, then the tree over the ranks: pairs (0,1), (2,3), ..., then pairs of pairs */
+    /* every rank's sum, then the tree over the ranks */
     if (count > (size_t)0x7fffffff ||
         MPI_Allgather(grads, (int)count, MPI_FLOAT, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD) != MPI_SUCCESS) {
         free(all);
         lpt_error_set("the gradient exchange failed (MPI_Allgather of %zu floats)", count);
         return -1;
     }
-    for (int stride = 1; stride < d->size; stride *= 2)
-        for (int r = 0; r + stride < d->size; r += 2 * stride)
-            add_into(all + (size_t)r * count, all + (size_t)(r + stride) * count, count);
+    tree_over_ranks(all, d->size, count);
     memcpy(grads, all, count * sizeof(float));
     free(all);
     d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
@@ -238,12 +244,8 @@ int lpt_dp_finish(void *arg) {
     for (int i = 0; i < d->nslices; i++) {
         if (MPI_Wait((MPI_Request *)d->req[i], MPI_STATUS_IGNORE) != MPI_SUCCESS) rc = -1;
         if (!d->slice_done[i]) d->slice_done[i] = 1, lpt_dp_mark(d, "slice done", i); /* (seen at the wait) */
-        const size_t n = d->slice_count[i];
-        float *all = d->recv[i];
-        for (int stride = 1; stride < d->size; stride *= 2) /* the tree over the ranks, as lpt_dp_exchange */
-            for (int r = 0; r + stride < d->size; r += 2 * stride)
-                add_into(all + (size_t)r * n, all + (size_t)(r + stride) * n, n);
-        memcpy(d->slice[i], all, n * sizeof(float));
+        tree_over_ranks(d->recv[i], d->size, d->slice_count[i]);
+        memcpy(d->slice[i], d->recv[i], d->slice_count[i] * sizeof(float));
         free(d->recv[i]);
         free(d->req[i]);
     }
@@ -316,12 +318,12 @@ void lpt_dp_mark(void *arg, const char *what, int index) {
 }
 
 /* a rank's exchange span (the first start to the last completion) and time waited */
-static void exchange_times(const lpt_dp *d, int from, int to, double *span, double *waited) {
+static void exchange_times(const lpt_dp_event *ev, int n, double *span, double *waited) {
     double lo = 1e300, hi = -1e300, w0 = 0;
     *waited = 0;
-    for (int i = from; i < to; i++) {
-        const char *w = d->ev[i].what;
-        const double t = d->ev[i].ms;
+    for (int i = 0; i < n; i++) {
+        const char *w = ev[i].what;
+        const double t = ev[i].ms;
         if (!strcmp(w, "slice start") || !strcmp(w, "exchange")) lo = t < lo ? t : lo;
         if (!strcmp(w, "slice done") || !strcmp(w, "exchange end")) hi = t > hi ? t : hi;
         if (!strcmp(w, "wait") || !strcmp(w, "exchange")) w0 = t;
@@ -334,7 +336,7 @@ int lpt_dp_timeline_write(lpt_dp *d, const char *path) {
     d->timeline = 0;
     const int per = (int)(sizeof d->ev / sizeof d->ev[0]);
     int *counts = lpt_xcalloc((size_t)d->size, sizeof *counts), rc = 0;
-    void *all = lpt_xcalloc((size_t)d->size * (size_t)per, sizeof d->ev[0]);
+    lpt_dp_event *all = lpt_xcalloc((size_t)d->size * (size_t)per, sizeof *all);
 #ifdef LPT_HAVE_MPI
     if (d->size > 1) {
         MPI_Gather(&d->nev, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -348,13 +350,11 @@ int lpt_dp_timeline_write(lpt_dp *d, const char *path) {
     if (d->rank == 0) {
         lpt_buf b = {0};
         lpt_buf_printf(&b, "rank,event,index,ms\n");
-        lpt_dp one = {0};
         for (int r = 0; r < d->size; r++) {
-            memcpy(one.ev, (char *)all + (size_t)r * sizeof d->ev, sizeof d->ev);
-            for (int i = 0; i < counts[r]; i++)
-                lpt_buf_printf(&b, "%d,%s,%d,%.4f\n", r, one.ev[i].what, one.ev[i].index, one.ev[i].ms);
+            const lpt_dp_event *ev = all + (size_t)r * (size_t)per;
+            for (int i = 0; i < counts[r]; i++) lpt_buf_printf(&b, "%d,%s,%d,%.4f\n", r, ev[i].what, ev[i].index, ev[i].ms);
             double span, waited;
-            exchange_times(&one, 0, counts[r], &span, &waited);
+            exchange_times(ev, counts[r], &span, &waited);
             printf("timeline, process %d: exchange %.3f ms from its first start to its last completion, %.3f ms "
                    "waited for: %.0f%% hidden behind the backward pass\n", r, span, waited,
                    span > 0 ? 100.0 * (1.0 - waited / span) : 0.0);

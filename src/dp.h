@@ -13,6 +13,13 @@
 
 #include "hwsim/stats.h"
 
+/* a moment of a step's timeline */
+typedef struct {
+    char what[16];
+    int index;
+    double ms; /* from the step's start */
+} lpt_dp_event;
+
 typedef struct {
     int rank, size;  /* this process and how many (1 without MPI) */
     int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
@@ -32,11 +39,7 @@ typedef struct {
     int timeline;    /* recording */
     double t0;
     int nev;
-    struct {
-        char what[16];
-        int index;
-        double ms;
-    } ev[2048];
+    lpt_dp_event ev[2048];
     int slice_done[512]; /* a started slice seen complete (timeline) */
     /* overlap: the slices started and not finished */
     int nslices;

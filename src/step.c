@@ -109,11 +109,12 @@ static void layer_done(void *arg, int layer) {
     overlap_arg *o = arg;
     lpt_net *net = &o->s->net;
     mark(o->a, "layer done", layer);
-    for (int i = 0; i < net->np && !o->failed; i++) {
+    int first = 0; /* the layer's parameters in net->p, which lists them layer by layer */
+    for (int j = 0; j < layer; j++) first += net->layers[j].ops->params(&net->layers[j], NULL);
+    const int np = net->layers[layer].ops->params(&net->layers[layer], NULL);
+    for (int i = first; i < first + np && !o->failed; i++) {
         const lpt_param *p = &net->p[i];
-        if (!p->grad || strncmp(p->name, net->layers[layer].name, strlen(net->layers[layer].name)) != 0 ||
-            p->name[strlen(net->layers[layer].name)] != '.')
-            continue;
+        if (!p->grad) continue;
         const size_t off = (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float),
                      n = lpt_tensor_count(p->grad);
         float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
@@ -123,6 +124,18 @@ static void layer_done(void *arg, int layer) {
             o->failed = 1;
     }
     o->a->progress(o->a->exchange_arg);
+}
+
+/* shard k's context (its items, its random draws, the loss over the whole batch), its
+ * items fed; the items (0: an empty shard, nothing fed) */
+static int shard_begin(const lpt_step_args *a, const lpt_ctx *c, int k, lpt_ctx *ck) {
+    const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
+    *ck = *c;
+    ck->n = hi - lo;
+    ck->draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
+    ck->loss_items = a->n;
+    if (hi > lo) a->feed(a->feed_arg, lo, hi - lo);
+    return hi - lo;
 }
 
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
@@ -141,19 +154,14 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     overlap_arg oa = {s, a, &t, 0, 0};
     int rc = 0, exchanged = 0;
     for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
-        const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
         /* the last shard, overlapped (an empty one too: every process starts the same
          * exchanges, layer by layer) */
         const int ov = overlap && k == a->shard0 + a->nshards - 1;
         float *g = t.stack + (size_t)t.top * count;
         memset(g, 0, count * sizeof(float)); /* (an empty shard: a batch smaller than the shards) */
-        if (hi > lo) {
-            lpt_ctx ck = *c;
-            ck.n = hi - lo;
-            ck.draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
-            ck.loss_items = a->n;
+        lpt_ctx ck;
+        if (shard_begin(a, c, k, &ck)) {
             if (ov) ck.layer_done = layer_done, ck.layer_done_arg = &oa;
-            a->feed(a->feed_arg, lo, hi - lo);
             mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
             lpt_net_loss(net, &ck);
@@ -248,13 +256,8 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     if (p->active && !p->calibrated) { /* a new run's first step; with shards, on each of them (every process's) */
         if (a->shards > 1) {
             for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
-                const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
-                if (hi <= lo) continue;
-                lpt_ctx cc = c;
-                cc.n = hi - lo, cc.loss_items = a->n;
-                cc.draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
-                a->feed(a->feed_arg, lo, hi - lo);
-                lpt_prec_calibrate_pass(p, net, &cc);
+                lpt_ctx cc;
+                if (shard_begin(a, &c, k, &cc)) lpt_prec_calibrate_pass(p, net, &cc);
             }
             lpt_prec_calibrate_end(p);
         } else {

@@ -318,7 +318,7 @@ static int run_step(run_t *r, double *t_shown) {
     a.read = every == 1 || (g + 1) % every == 0 || st->step_in_epoch + 1 == r->steps || plain_due ||
              lpt_health_window_end(&r->health, g) || stop || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
     lpt_dp_self()->step = g; /* (the exchange's stochastic rounding) */
-    const int timeline = cfg->dp_timeline[0] && g == (cfg->dp_timeline_step ? cfg->dp_timeline_step : 20);
+    const int timeline = cfg->dp_timeline[0] && g == cfg->dp_timeline_step;
     if (timeline) lpt_dp_timeline_arm(lpt_dp_self());
     const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
     const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
