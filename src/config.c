@@ -24,6 +24,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     snprintf(c->memory_plan, sizeof c->memory_plan, "off");
     snprintf(c->overlap, sizeof c->overlap, "on");
     snprintf(c->grad_exchange, sizeof c->grad_exchange, "fp32");
+    c->exchange_chunk = 256;
     c->dp_timeline_step = 20;
     c->sgd = (lpt_sgd_cfg){.lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f, .sched = LPT_SCHED_COSINE,
                            .step_epochs = 5, .gamma = 0.1f, .warmup = 200};
@@ -71,8 +72,11 @@ const lpt_cfg_field lpt_cfg_fields[] = {
     NUM("dp-timeline-step", NULL, LPT_CF_LONG, dp_timeline_step, 1, 1e15, LPT_CK_NONE, 1, 0, "N",
         "... of global step N [20]"),
     STR("grad-exchange", NULL, grad_exchange, LPT_CK_NONE, 0, "FMT",
-        "data parallel: the gradients on the wire as fp32, fp16, bf16, dfp8 or dfp16 (dfp: FL from the largest "
-        "magnitude over the processes, stochastic rounding, integer sums; not overlapped) [fp32]"),
+        "data parallel: the gradients on the wire as fp32, fp16, bf16, dfp8 or dfp16 (dfp: FL from the statistics "
+        "unit's histograms merged over the processes, stochastic rounding, integer sums) [fp32]"),
+    NUM("exchange-chunk", NULL, LPT_CF_INT, exchange_chunk, 0, 1 << 20, LPT_CK_NONE, 0, 0, "KIB",
+        "data parallel: a parameter's exchange in chunks of KIB on the wire, each summed and sent on as it comes "
+        "in (0: one chunk) [256]"),
     STR("cuda-graph", NULL, cuda_graph, LPT_CK_NONE, 0, "on|off",
         "GPU backends: record the training step as a CUDA graph and replay it (same results) [on]"),
     NUM("lr", "lr", LPT_CF_FLOAT, sgd.lr, 0, 1e30, LPT_CK_REQUIRED, 0, 1, "X", "learning rate [0.05]"),

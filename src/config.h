@@ -24,6 +24,7 @@ typedef struct lpt_train_cfg {
     char grad_exchange[8]; /* data parallel: the gradients' format on the wire (fp32, fp16, bf16, dfp8, dfp16) */
     char dp_timeline[512]; /* data parallel: a timeline of global step dp_timeline_step into this CSV file */
     long dp_timeline_step;
+    int exchange_chunk;   /* data parallel: KiB on the wire a chunk of a parameter's exchange (0: one chunk) */
     int read_every;       /* steps per read of the step's results (src/step.h); 0: the backend's choice */
     lpt_sgd_cfg sgd;
     uint64_t seed;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/cpu_quant.h"
 #include "quant/quant.h"
 #include "src/base/util.h"
 
@@ -62,9 +63,10 @@ void lpt_dp_abort(int code) {
 }
 
 void lpt_dp_stop(void) {
-    free(g_dp.tab_off), free(g_dp.tab_n);
-    g_dp.tab_off = g_dp.tab_n = NULL;
-    g_dp.nslices_tab = 0;
+    free(g_dp.p_off), free(g_dp.p_n), free(g_dp.p_entry);
+    g_dp.p_off = g_dp.p_n = NULL, g_dp.p_entry = NULL;
+    g_dp.np = 0;
+    if (g_dp.xu_on) lpt_stats_free(&g_dp.xu), g_dp.xu_on = 0;
 #ifdef LPT_HAVE_MPI
     if (g_dp.mpi) MPI_Finalize();
 #endif
@@ -90,133 +92,149 @@ int lpt_dp_set_format(lpt_dp *d, const char *format) {
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (!strcmp(format, ok[i])) {
             snprintf(d->format, sizeof d->format, "%s", i ? format : "");
+            if (i) lpt_qformat_parse(i == 3 ? "dfp8:sr" : i == 4 ? "dfp16:sr" : format, &d->qf);
             return 0;
         }
     lpt_error_set("--grad-exchange: '%s' is not fp32, fp16, bf16, dfp8 or dfp16", format);
     return -1;
 }
 
+void lpt_dp_set_params(lpt_dp *d, const lpt_net *net, int interval, double overflow_rate) {
+    d->np = net->np;
+    d->p_off = lpt_xcalloc((size_t)net->np + 1, sizeof *d->p_off);
+    d->p_n = lpt_xcalloc((size_t)net->np + 1, sizeof *d->p_n);
+    d->p_entry = lpt_xcalloc((size_t)net->np + 1, sizeof *d->p_entry);
+    if (d->format[0]) lpt_stats_init(&d->xu, interval, overflow_rate), d->xu_on = 1;
+    for (int i = 0; i < net->np; i++) {
+        const lpt_param *p = &net->p[i];
+        if (!p->grad) continue;
+        d->p_off[i] = (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float);
+        d->p_n[i] = lpt_tensor_count(p->grad);
+        if (!d->xu_on) continue;
+        /* entry "<layer> xdw" (xdb, xd<what>): the gradient of <layer>.weight (bias, ...) as exchanged */
+        char layer[32], tensor[8];
+        const char *dot = strchr(p->name, '.'), *what = dot ? dot + 1 : "?";
+        snprintf(layer, sizeof layer, "%.*s", dot ? (int)(dot - p->name) : 31, p->name);
+        snprintf(tensor, sizeof tensor, "xd%.4s", !strcmp(what, "weight") ? "w" : !strcmp(what, "bias") ? "b" : what);
+        d->p_entry[i] = lpt_stats_register(&d->xu, layer, tensor, LPT_ROLE_G, &d->qf);
+    }
+}
+
 #ifdef LPT_HAVE_MPI
-/* The exchange in a narrow format: every parameter's slice quantized (dfp: at the FL
- * that holds the largest magnitude over every rank, agreed first; stochastic rounding,
- * keyed by seed, slice, step and rank), gathered as codes, and summed: dfp codes as
- * integers (exact, in any order), fp16/bf16 values in the tree over the ranks. */
-static int exchange_narrow(lpt_dp *d, float *grads) {
-    lpt_qformat f;
-    lpt_qformat_parse(!strncmp(d->format, "dfp", 3) ? (d->format[3] == '8' ? "dfp8:sr" : "dfp16:sr") : d->format, &f);
-    const int dfp = f.fmt == LPT_FMT_DFP, cb = lpt_qformat_code_bytes(&f), nt = d->nslices_tab;
-    size_t total = 0;
-    for (int t = 0; t < nt; t++) total += d->tab_n[t];
-    double *mx = lpt_xcalloc((size_t)nt + 1, sizeof *mx), *gm = lpt_xcalloc((size_t)nt + 1, sizeof *gm);
-    int *fl = lpt_xcalloc((size_t)nt + 1, sizeof *fl);
-    for (int t = 0; t < nt; t++) /* one pass: the largest magnitudes, the nonzero values */
-        for (size_t i = 0; i < d->tab_n[t]; i++) {
-            const float g = grads[d->tab_off[t] + i];
-            mx[t] = fmax(mx[t], fabs((double)g));
-            d->q_nonzero += g != 0.0f;
-        }
-    if (dfp) MPI_Allreduce(mx, gm, nt, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    for (int t = 0; t < nt; t++) /* the largest FL whose range holds every rank's largest magnitude */
-        fl[t] = gm[t] > 0 ? (f.width - 2) - (int)floor(log2(gm[t])) : f.width - 1;
-    unsigned char *mine = lpt_xmalloc(total * (size_t)cb + 1), *all = lpt_xmalloc((size_t)d->size * total * (size_t)cb + 1);
-    int32_t *codes = lpt_xmalloc(total * sizeof *codes + 4);
-    size_t at = 0;
-    for (int t = 0; t < nt; t++) {
-        lpt_qstats st = {0};
-        const lpt_rng_key key = {.seed = d->seed, .stream = 0xE0000000ULL + (uint64_t)t, .step = (uint64_t)d->step,
-                                 .index0 = (uint64_t)d->rank * d->tab_n[t]};
-        lpt_quantize_ref(&f, fl[t], &key, d->tab_n[t], grads + d->tab_off[t], codes + at, NULL, &st);
-        d->q_underflow += (double)st.underflow, d->q_saturated += (double)st.out_of_range;
-        at += d->tab_n[t];
+/* the slice of parameter `param` in flight, or NULL */
+static lpt_dp_slice *slice_of(lpt_dp *d, int param) {
+    for (int i = 0; i < d->nslices; i++)
+        if (d->sl[i].param == param) return &d->sl[i];
+    return NULL;
+}
+
+/* A narrow format: the slice's codes into s->send, its statistics into the exchange's
+ * unit. dfp: at the entry's FL (before the unit has chosen one, the largest FL that
+ * holds the largest magnitude over every process, agreed now), stochastic rounding
+ * keyed by the seed, the parameter, the step and the rank. */
+static void slice_codes(lpt_dp *d, lpt_dp_slice *s) {
+    const int id = d->p_entry[s->param], dfp = d->qf.fmt == LPT_FMT_DFP;
+    lpt_stats_entry *e = &d->xu.e[id];
+    const uint64_t nz = lpt_stats_nonzero(&e->cur);
+    lpt_msb_hist_add(&e->cur, s->n, s->dst); /* (the statistics unit's analysis, fast) */
+    d->q_nonzero += (double)(lpt_stats_nonzero(&e->cur) - nz);
+    if (dfp && !e->configured) {
+        double mx = 0, gm = 0;
+        for (size_t i = 0; i < s->n; i++) mx = fmax(mx, fabs((double)s->dst[i]));
+        MPI_Allreduce(&mx, &gm, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        e->fl = gm > 0 ? (d->qf.width - 2) - (int)floor(log2(gm)) : d->qf.width - 1;
+        e->configured = 1;
     }
-    for (size_t i = 0; i < total; i++) memcpy(mine + i * (size_t)cb, &codes[i], (size_t)cb); /* little-endian */
-    int rc = MPI_Allgather(mine, (int)(total * (size_t)cb), MPI_BYTE, all, (int)(total * (size_t)cb), MPI_BYTE,
-                           MPI_COMM_WORLD) == MPI_SUCCESS ? 0 : -1;
-    float *v = dfp ? NULL : lpt_xmalloc((size_t)d->size * total * sizeof *v + 4); /* (fp16/bf16 values) */
-    at = 0;
-    for (int t = 0; t < nt && !rc; at += d->tab_n[t], t++)
-        for (size_t i = 0; i < d->tab_n[t]; i++) {
-            int64_t isum = 0;
-            for (int r = 0; r < d->size; r++) {
-                int32_t c = 0;
-                memcpy(&c, all + ((size_t)r * total + at + i) * (size_t)cb, (size_t)cb);
-                if (dfp) isum += cb == 1 ? (int8_t)c : cb == 2 ? (int16_t)c : c;
-                else v[(size_t)r * total + at + i] = lpt_dequantize_one_ref(&f, 0, c);
-            }
-            if (dfp) grads[d->tab_off[t] + i] = (float)ldexp((double)isum, -fl[t]);
-        }
-    if (!dfp && !rc) { /* the tree over the ranks, then back into the slices */
-        tree_over_ranks(v, d->size, total);
-        at = 0;
-        for (int t = 0; t < nt; at += d->tab_n[t], t++) memcpy(grads + d->tab_off[t], v + at, d->tab_n[t] * sizeof(float));
+    s->fl = dfp ? e->fl : 0;
+    int32_t *codes = lpt_xmalloc(s->n * sizeof *codes + 4);
+    lpt_qstats st = {0};
+    const lpt_rng_key key = {.seed = d->seed, .stream = 0xE0000000ULL + (uint64_t)s->param, .step = (uint64_t)d->step,
+                             .index0 = (uint64_t)d->rank * s->n};
+    lpt_quantize(&d->qf, s->fl, &key, s->n, s->dst, codes, NULL, &st);
+    lpt_stats_count(&d->xu, id, &st);
+    d->q_underflow += (double)st.underflow, d->q_saturated += (double)st.out_of_range;
+    if (s->eb == 1)
+        for (size_t i = 0; i < s->n; i++) ((int8_t *)s->send)[i] = (int8_t)codes[i];
+    else
+        for (size_t i = 0; i < s->n; i++) ((int16_t *)s->send)[i] = (int16_t)codes[i];
+    free(codes);
+}
+
+/* chunk k of a slice, in: its sum over the ranks into dst (fp32: the tree over the
+ * ranks; dfp: the codes added as 64-bit integers, exact in any order and for any N;
+ * fp16/bf16: the values in the tree) */
+static void chunk_sum(lpt_dp *d, lpt_dp_slice *s, int k) {
+    const size_t lo = (size_t)k * s->chunk, n = lo + s->chunk < s->n ? s->chunk : s->n - lo;
+    unsigned char *in = s->recv + (size_t)d->size * lo * (size_t)s->eb; /* rank r's n elements at in + r n eb */
+    if (!d->format[0]) {
+        tree_over_ranks((float *)in, d->size, n);
+        memcpy(s->dst + lo, in, n * sizeof(float));
+        return;
     }
-    d->bytes += 2.0 * (double)(d->size - 1) * (double)total * cb;
-    free(mx), free(gm), free(fl), free(mine), free(all), free(codes), free(v);
-    if (rc) lpt_error_set("the gradient exchange failed (MPI_Allgather of %zu codes)", total);
-    return rc;
+    if (d->qf.fmt == LPT_FMT_DFP) {
+        int64_t *sum = lpt_xcalloc(n + 1, sizeof *sum);
+        for (int r = 0; r < d->size; r++) {
+            const void *c = in + (size_t)r * n * (size_t)s->eb;
+            if (s->eb == 1)
+                for (size_t i = 0; i < n; i++) sum[i] += ((const int8_t *)c)[i];
+            else
+                for (size_t i = 0; i < n; i++) sum[i] += ((const int16_t *)c)[i];
+        }
+        const double unit = ldexp(1.0, -s->fl); /* (a power of two: sum * unit is exact, as ldexp) */
+        for (size_t i = 0; i < n; i++) s->dst[lo + i] = (float)((double)sum[i] * unit);
+        free(sum);
+        return;
+    }
+    float *v = lpt_xmalloc((size_t)d->size * n * sizeof *v + 4);
+    int32_t *codes = lpt_xmalloc(n * sizeof *codes + 4);
+    for (int r = 0; r < d->size; r++) {
+        const int16_t *c = (const int16_t *)(in + (size_t)r * n * 2);
+        for (size_t i = 0; i < n; i++) codes[i] = (uint16_t)c[i];
+        lpt_dequantize(&d->qf, 0, n, codes, v + (size_t)r * n);
+    }
+    tree_over_ranks(v, d->size, n);
+    memcpy(s->dst + lo, v, n * sizeof(float));
+    free(v), free(codes);
 }
 #endif
 
-int lpt_dp_exchange(void *arg, float *grads, size_t count) {
+int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
     lpt_dp *d = arg;
-    if (d->size == 1) return 0;
 #ifdef LPT_HAVE_MPI
+    if (d->nslices == LPT_DP_SLICES || param < 0 || param >= d->np || count != d->p_n[param]) {
+        lpt_error_set("the gradient exchange: parameter %d (%zu values) is not one the exchange knows, or more than "
+                      "%d are in flight", param, count, LPT_DP_SLICES);
+        return -1;
+    }
+    lpt_dp_slice *s = &d->sl[d->nslices++];
+    memset(s, 0, sizeof *s);
+    s->param = param, s->dst = dst, s->n = count;
+    s->eb = d->format[0] ? lpt_qformat_code_bytes(&d->qf) : (int)sizeof(float);
+    s->chunk = d->chunk_bytes ? d->chunk_bytes / (size_t)s->eb : count;
+    if (s->chunk < 1) s->chunk = 1;
+    if (s->chunk > (size_t)0x7fffffff / (size_t)s->eb) s->chunk = (size_t)0x7fffffff / (size_t)s->eb;
+    s->nchunks = count ? (int)((count + s->chunk - 1) / s->chunk) : 0;
+    lpt_dp_mark(d, "slice start", param);
+    s->send = (unsigned char *)dst;
     if (d->format[0]) {
-        const double t0 = MPI_Wtime();
-        const int rc = exchange_narrow(d, grads);
-        d->seconds += MPI_Wtime() - t0;
-        d->steps++;
-        return rc;
+        s->send = lpt_xmalloc(count * (size_t)s->eb + 1);
+        slice_codes(d, s);
     }
-    const double t0 = MPI_Wtime();
-    float *all = malloc((size_t)d->size * count * sizeof(float) + 4);
-    if (!all) {
-        lpt_error_set("out of memory for the gradients of %d processes", d->size);
-        return -1;
+    s->recv = lpt_xmalloc((size_t)d->size * count * (size_t)s->eb + 1);
+    s->req = lpt_xcalloc((size_t)s->nchunks + 1, sizeof(MPI_Request));
+    for (int k = 0; k < s->nchunks; k++) {
+        const size_t lo = (size_t)k * s->chunk, n = lo + s->chunk < count ? s->chunk : count - lo;
+        const int bytes = (int)(n * (size_t)s->eb);
+        if (MPI_Iallgather(s->send + lo * (size_t)s->eb, bytes, MPI_BYTE, s->recv + (size_t)d->size * lo * (size_t)s->eb,
+                           bytes, MPI_BYTE, MPI_COMM_WORLD, (MPI_Request *)s->req + k) != MPI_SUCCESS) {
+            lpt_error_set("the gradient exchange failed (MPI_Iallgather of %d bytes)", bytes);
+            return -1;
+        }
     }
-    /* every rank's sum, then the tree over the ranks */
-    if (count > (size_t)0x7fffffff ||
-        MPI_Allgather(grads, (int)count, MPI_FLOAT, all, (int)count, MPI_FLOAT, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        free(all);
-        lpt_error_set("the gradient exchange failed (MPI_Allgather of %zu floats)", count);
-        return -1;
-    }
-    tree_over_ranks(all, d->size, count);
-    memcpy(grads, all, count * sizeof(float));
-    free(all);
-    d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
-    d->seconds += MPI_Wtime() - t0;
-    d->steps++;
+    d->bytes += 2.0 * (double)(d->size - 1) * (double)count * s->eb;
     return 0;
 #else
-    (void)grads, (void)count;
-    lpt_error_set("this build has no MPI");
-    return -1;
-#endif
-}
-
-int lpt_dp_slice_start(void *arg, float *slice, size_t count) {
-    lpt_dp *d = arg;
-#ifdef LPT_HAVE_MPI
-    if (d->nslices == 512 || count > (size_t)0x7fffffff) {
-        lpt_error_set("more than 512 gradient slices, or one over 2^31 floats, in one exchange");
-        return -1;
-    }
-    const int i = d->nslices++;
-    d->slice[i] = slice, d->slice_count[i] = count;
-    d->slice_done[i] = 0;
-    lpt_dp_mark(d, "slice start", i);
-    d->recv[i] = lpt_xmalloc((size_t)d->size * count * sizeof(float) + 4);
-    d->req[i] = lpt_xmalloc(sizeof(MPI_Request));
-    if (MPI_Iallgather(slice, (int)count, MPI_FLOAT, d->recv[i], (int)count, MPI_FLOAT, MPI_COMM_WORLD,
-                       (MPI_Request *)d->req[i]) != MPI_SUCCESS) {
-        lpt_error_set("the gradient exchange failed (MPI_Iallgather of %zu floats)", count);
-        return -1;
-    }
-    d->bytes += 2.0 * (double)(d->size - 1) * (double)count * sizeof(float);
-    return 0;
-#else
-    (void)d, (void)slice, (void)count;
+    (void)d, (void)param, (void)dst, (void)count;
     lpt_error_set("this build has no MPI");
     return -1;
 #endif
@@ -226,35 +244,89 @@ void lpt_dp_progress(void *arg) {
 #ifdef LPT_HAVE_MPI
     lpt_dp *d = arg;
     for (int i = 0; i < d->nslices; i++) { /* a test lets a non-blocking collective move on */
+        lpt_dp_slice *s = &d->sl[i];
         int done = 0;
-        if (d->slice_done[i]) continue;
-        MPI_Test((MPI_Request *)d->req[i], &done, MPI_STATUS_IGNORE);
-        if (done) d->slice_done[i] = 1, lpt_dp_mark(d, "slice done", i);
+        if (s->seen) continue;
+        MPI_Testall(s->nchunks - s->waited, (MPI_Request *)s->req + s->waited, &done, MPI_STATUSES_IGNORE);
+        if (done) s->seen = 1, lpt_dp_mark(d, "slice done", s->param);
     }
 #else
     (void)arg;
 #endif
 }
 
-int lpt_dp_finish(void *arg) {
+int lpt_dp_slice_next(void *arg) {
     lpt_dp *d = arg;
-    int rc = 0;
+    if (!d->nslices) return -1;
+    lpt_dp_progress(d);
+    for (int i = 0; i < d->nslices; i++)
+        if (d->sl[i].seen) return d->sl[i].param;
+    return d->sl[0].param;
+}
+
+int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb) {
+    lpt_dp *d = arg;
 #ifdef LPT_HAVE_MPI
-    const double t0 = MPI_Wtime();
-    for (int i = 0; i < d->nslices; i++) {
-        if (MPI_Wait((MPI_Request *)d->req[i], MPI_STATUS_IGNORE) != MPI_SUCCESS) rc = -1;
-        if (!d->slice_done[i]) d->slice_done[i] = 1, lpt_dp_mark(d, "slice done", i); /* (seen at the wait) */
-        tree_over_ranks(d->recv[i], d->size, d->slice_count[i]);
-        memcpy(d->slice[i], d->recv[i], d->slice_count[i] * sizeof(float));
-        free(d->recv[i]);
-        free(d->req[i]);
+    lpt_dp_slice *s = slice_of(d, param);
+    if (!s) {
+        lpt_error_set("the gradient exchange: parameter %d is not in flight", param);
+        return -1;
     }
+    const double t0 = MPI_Wtime();
+    int rc = 0;
+    lpt_dp_mark(d, "wait", param);
+    for (; s->waited < s->nchunks; s->waited++) { /* chunk by chunk: the next ones still move */
+        const int k = s->waited;
+        if (MPI_Wait((MPI_Request *)s->req + k, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            rc = -1;
+            break;
+        }
+        chunk_sum(d, s, k);
+        if (chunk_done) {
+            const size_t lo = (size_t)k * s->chunk;
+            chunk_done(cb, s->dst + lo, lo + s->chunk < s->n ? s->chunk : s->n - lo);
+        }
+    }
+    lpt_dp_mark(d, "wait end", param);
+    if (!s->seen) s->seen = 1, lpt_dp_mark(d, "slice done", param); /* (seen at the wait) */
     d->seconds += MPI_Wtime() - t0;
-    d->steps++;
+    if (s->send != (unsigned char *)s->dst) free(s->send);
+    free(s->recv), free(s->req);
+    const int i = (int)(s - d->sl); /* out of the list, the order kept */
+    memmove(&d->sl[i], &d->sl[i + 1], (size_t)(d->nslices - i - 1) * sizeof *s);
+    d->nslices--;
     if (rc) lpt_error_set("the gradient exchange failed (MPI_Wait)");
-#endif
-    d->nslices = 0;
     return rc;
+#else
+    (void)d, (void)param, (void)chunk_done, (void)cb;
+    lpt_error_set("this build has no MPI");
+    return -1;
+#endif
+}
+
+int lpt_dp_exchange(void *arg, float *grads, size_t count) {
+    lpt_dp *d = arg;
+    (void)count;
+    if (d->size == 1) return 0;
+    for (int i = 0; i < d->np; i++)
+        if (d->p_n[i] && lpt_dp_slice_start(d, i, grads + d->p_off[i], d->p_n[i])) return -1;
+    for (int i = 0; i < d->np; i++)
+        if (d->p_n[i] && lpt_dp_slice_wait(d, i, NULL, NULL)) return -1;
+    return 0;
+}
+
+int lpt_dp_interval_end(lpt_dp *d, long step, const char *path) {
+    if (!d->xu_on) return 0;
+    lpt_qresult *r = lpt_xcalloc((size_t)d->xu.n + 1, sizeof *r);
+    for (int i = 0; i < d->xu.n; i++) r[i].counts = d->xu.e[i].q, r[i].hist = d->xu.e[i].cur;
+    lpt_dp_merge_results(r, d->xu.n);
+    for (int i = 0; i < d->xu.n; i++) d->xu.e[i].q = r[i].counts, d->xu.e[i].cur = r[i].hist;
+    free(r);
+    lpt_stats_configure(&d->xu, step);
+    free(lpt_stats_take_events(&d->xu)); /* (a dead layer's gradients: its own records say so) */
+    if (d->rank == 0 && path && path[0]) return lpt_stats_flush(&d->xu, path);
+    d->xu.log.len = 0;
+    return 0;
 }
 
 void lpt_dp_merge_results(lpt_qresult *r, int n) {

@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-#include "hwsim/stats.h"
+#include "hwsim/stats_unit.h"
+#include "src/net.h"
 
 /* a moment of a step's timeline */
 typedef struct {
@@ -20,18 +21,42 @@ typedef struct {
     double ms; /* from the step's start */
 } lpt_dp_event;
 
+/* A parameter's gradient on its way: this rank's sum in dst (read until its chunk is
+ * sent), gathered from every rank in chunks (one non-blocking all-gather each), each
+ * chunk summed over the ranks into dst as soon as it is in. */
+typedef struct {
+    int param;           /* its parameter (the network's index) */
+    float *dst;
+    size_t n, chunk;     /* floats; floats a chunk */
+    int nchunks, waited; /* chunks, of them summed */
+    int eb, fl;          /* bytes an element on the wire; dfp: the codes' FL */
+    unsigned char *send, *recv; /* (send: dst itself in fp32) */
+    void *req;           /* MPI_Request[nchunks] */
+    int seen;            /* seen complete (timeline) */
+} lpt_dp_slice;
+
+#define LPT_DP_SLICES 512
+
 typedef struct {
     int rank, size;  /* this process and how many (1 without MPI) */
     int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
     double bytes;    /* gradient bytes this rank sent and received, the whole run */
-    double seconds;  /* time in the exchange: blocked in it (with overlap, waiting at the end) */
+    double seconds;  /* time in the exchange: blocked in it (with overlap, waiting for it) */
     int steps;       /* exchanges */
-    /* --grad-exchange: the format on the wire ("": fp32) and what it needs: each
-     * parameter's gradient as a slice of the gradient arena, the run's seed and the step
-     * (stochastic rounding of dfp codes); what the quantization did, the whole run */
+    size_t chunk_bytes; /* --exchange-chunk: bytes on the wire a chunk (0: a parameter's whole gradient) */
+    /* the parameters: where each one's gradient lies in the gradient arena (floats; n 0:
+     * none), its entry in the exchange's statistics unit */
+    int np;
+    size_t *p_off, *p_n;
+    int *p_entry;
+    /* --grad-exchange: the format on the wire ("": fp32); the run's seed and the step
+     * (stochastic rounding of dfp codes); a statistics unit whose entries are the
+     * parameters' gradients as exchanged (FL from the histograms merged over the
+     * processes, overflow and underflow logged); what the quantization did, the run */
     char format[16];
-    int nslices_tab;
-    size_t *tab_off, *tab_n;
+    lpt_qformat qf;
+    lpt_stats_unit xu;
+    int xu_on;
     unsigned long long seed;
     long step;
     double q_nonzero, q_underflow, q_saturated;
@@ -40,13 +65,9 @@ typedef struct {
     double t0;
     int nev;
     lpt_dp_event ev[2048];
-    int slice_done[512]; /* a started slice seen complete (timeline) */
-    /* overlap: the slices started and not finished */
+    /* the slices started and not yet summed, in the order they started */
     int nslices;
-    float *slice[512];
-    size_t slice_count[512];
-    float *recv[512];
-    void *req[512];
+    lpt_dp_slice sl[LPT_DP_SLICES];
 } lpt_dp;
 
 /* The run's ranks: MPI started when this build has it and mpirun (or another launcher
@@ -62,18 +83,30 @@ int lpt_dp_available(void);
 
 /* the wire format: fp32, fp16, bf16, dfp8 or dfp16 (0), or -1 with an error */
 int lpt_dp_set_format(lpt_dp *d, const char *format);
+/* the parameters (the network's; grads->base: the gradient arena): their places, and for
+ * a narrow format the exchange's statistics unit (interval and overflow target: the
+ * run's) */
+void lpt_dp_set_params(lpt_dp *d, const lpt_net *net, int interval, double overflow_rate);
 
-/* lpt_step_args.exchange: this rank's sum of its shards (count floats) becomes the
- * sum over every rank's, added in the pairwise tree over the ranks (a power of two);
- * arg is the lpt_dp. 0, or -1 with an error. */
+/* lpt_step_args.exchange: this rank's sum of its shards (count floats: the gradient
+ * arena) becomes the sum over every rank's (fp32: added in the pairwise tree over the
+ * ranks, a power of two); arg is the lpt_dp. 0, or -1 with an error. */
 int lpt_dp_exchange(void *arg, float *grads, size_t count);
-/* Overlapped exchange (lpt_step_args.slice_start, .progress, .exchange_finish; arg is
- * the lpt_dp): start gathering a slice of this rank's sum (non-blocking), let the
- * started gathers move on, wait for all of them and add each in the tree over the ranks
- * in place. 0, or -1 with an error. */
-int lpt_dp_slice_start(void *arg, float *slice, size_t count);
+/* Overlapped exchange (lpt_step_args.slice_start, .progress, .slice_next, .slice_wait;
+ * arg is the lpt_dp): start the exchange of parameter `param`'s gradient (this rank's
+ * sum, count floats at dst; non-blocking); let the started ones move on; the parameter
+ * of a started one to wait for next (one already complete if any, else the first
+ * started; -1: none); wait for parameter `param`'s chunks, summing each over the ranks
+ * into dst and telling chunk_done (may be NULL) where it lies. 0, or -1 with an error. */
+int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count);
 void lpt_dp_progress(void *arg);
-int lpt_dp_finish(void *arg);
+int lpt_dp_slice_next(void *arg);
+int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb);
+/* A narrow format's statistics at the end of a statistics interval (every process,
+ * after the step): the histograms merged over the processes, the FLs chosen, the
+ * records appended to the statistics log `path` by the first process ("" : not kept).
+ * 0, or -1 with an error. */
+int lpt_dp_interval_end(lpt_dp *d, long step, const char *path);
 
 /* the statistics unit's results summed over the ranks (counts added, largest magnitude
  * the largest), in rank order, the same on every rank (lpt_qconfig.merge) */

@@ -46,6 +46,10 @@ typedef struct {
      * queued): data parallelism starts exchanging them while the others go on */
     void (*layer_done)(void *arg, int layer);
     void *layer_done_arg;
+    /* NULL, or told before each layer's forward pass: data parallelism finishes the
+     * layer's update from the step before (its exchange) first */
+    void (*layer_begin)(void *arg, int layer);
+    void *layer_begin_arg;
 } lpt_ctx;
 
 /* the step counter of the pass's random draws (dropout, stochastic rounding) */

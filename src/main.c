@@ -81,16 +81,18 @@ static int check_lowprec_options(lpt_opt *o, int no, lpt_train_cfg *cfg) {
     static const struct {
         const char *name;
         int needs; /* 0: any quantized role, 1: a dfp role, 2: auto */
-    } k[] = {{"rounding", 0},      {"stats-interval", 0}, {"stats-out", 0},     {"overflow-rate", 1},
-             {"acc-bits", 1},      {"no-recompute", 1},   {"underflow-rate", 2}};
+        int exchange; /* also meaningful to a narrow --grad-exchange (its own statistics) */
+    } k[] = {{"rounding", 0, 0},   {"stats-interval", 0, 1}, {"stats-out", 0, 1},      {"overflow-rate", 1, 1},
+             {"acc-bits", 1, 0},   {"no-recompute", 1, 0},   {"underflow-rate", 2, 0}};
+    const int narrow = strcmp(cfg->grad_exchange, "fp32") != 0;
     static const char *const what[] = {"low-precision training", "dynamic fixed point (dfp) roles",
                                        "--precision auto"};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         if (!lpt_args_find(o, no, k[i].name)->given) continue;
-        const int ok = k[i].needs == 0 ? on : k[i].needs == 1 ? dfp : is_auto;
+        const int ok = (k[i].needs == 0 ? on : k[i].needs == 1 ? dfp : is_auto) || (narrow && k[i].exchange);
         if (!ok) {
-            fprintf(stderr, "lpt train: --%s applies to %s only; --precision %s does not use it\n", k[i].name,
-                    what[k[i].needs], cfg->precision);
+            fprintf(stderr, "lpt train: --%s applies to %s%s only; --precision %s does not use it\n", k[i].name,
+                    what[k[i].needs], k[i].exchange ? " and a narrow --grad-exchange" : "", cfg->precision);
             return 2;
         }
     }

@@ -158,6 +158,7 @@ void lpt_net_res_read(lpt_net *net) {
 void lpt_net_forward(lpt_net *net, const lpt_ctx *c, int check) {
     for (int i = 0; i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
+        if (c->layer_begin) c->layer_begin(c->layer_begin_arg, i);
         double t0 = net->t_fwd ? lpt_time_now() : 0.0;
         l->ops->forward(l, c, &net->act[i], &net->act[i + 1]);
         if (net->t_fwd) net->t_fwd[i] += lpt_time_now() - t0;

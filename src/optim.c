@@ -61,15 +61,18 @@ int lpt_sgd_init(lpt_sgd *o, lpt_net *net) {
     return lpt_arena_commit(&o->arena);
 }
 
+void lpt_sgd_step_param(lpt_sgd *o, lpt_net *net, int i, const lpt_sgd_cfg *c, float lr, const float *gscale,
+                        const int32_t *skip) {
+    lpt_backend *be = net->be;
+    lpt_param *p = &net->p[i];
+    if (!p->grad) return;
+    be->sgd_step(be, lpt_tensor_count(p->value), lr, c->momentum, p->decay ? c->wd : 0.0f, lpt_tensor_f32(p->value),
+                 lpt_tensor_f32(p->grad), lpt_tensor_f32(&o->mom[i]), gscale, skip);
+}
+
 void lpt_sgd_step(lpt_sgd *o, lpt_net *net, const lpt_sgd_cfg *c, float lr, const float *gscale,
                   const int32_t *skip) {
-    lpt_backend *be = net->be;
-    for (int i = 0; i < net->np; i++) {
-        lpt_param *p = &net->p[i];
-        if (!p->grad) continue;
-        be->sgd_step(be, lpt_tensor_count(p->value), lr, c->momentum, p->decay ? c->wd : 0.0f,
-                     lpt_tensor_f32(p->value), lpt_tensor_f32(p->grad), lpt_tensor_f32(&o->mom[i]), gscale, skip);
-    }
+    for (int i = 0; i < net->np; i++) lpt_sgd_step_param(o, net, i, c, lr, gscale, skip);
 }
 
 void lpt_sgd_free(lpt_sgd *o) {

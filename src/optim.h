@@ -35,6 +35,9 @@ int lpt_sgd_init(lpt_sgd *o, lpt_net *net);
  * and skip flag (the sgd_step entry). */
 void lpt_sgd_step(lpt_sgd *o, lpt_net *net, const lpt_sgd_cfg *c, float lr, const float *gscale,
                   const int32_t *skip);
+/* the same for parameter i of net->p alone (a parameter without gradient: nothing) */
+void lpt_sgd_step_param(lpt_sgd *o, lpt_net *net, int i, const lpt_sgd_cfg *c, float lr, const float *gscale,
+                        const int32_t *skip);
 void lpt_sgd_free(lpt_sgd *o);
 
 #endif

@@ -1,6 +1,7 @@
 /* session.c - set-up shared by train, eval and bench (session.h). */
 #include "src/session.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "src/base/util.h"
@@ -96,5 +97,7 @@ void lpt_session_close(lpt_session *s) {
     if (s->ls) s->be->free(s->be, s->ls);
     if (s->built) lpt_net_free(&s->net);
     if (s->be) lpt_backend_destroy(s->be);
+    free(s->shard_stack);
+    free(s->pend.param);
     memset(s, 0, sizeof *s);
 }

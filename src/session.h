@@ -50,6 +50,22 @@ typedef struct {
     int window_steps;
     long window_seen, window_first;
     const lpt_tap *tap; /* the next steps are tapped (src/qlayer.h): queued op by op */
+    /* shards (src/step.c): the pairwise tree's partial sums of the gradient arena */
+    float *shard_stack;
+    size_t shard_stack_floats;
+    /* data parallel with overlap (src/step.c): the parameters whose exchange is in
+     * flight; once `update` is set, each is updated when its exchange is in (at the
+     * latest before its layer's forward pass in the next step, or lpt_step_settle) */
+    struct {
+        int n, update;
+        unsigned char *param; /* net.np flags */
+        const lpt_sgd_cfg *sgd;
+        float lr;
+        int (*next)(void *arg);
+        int (*wait)(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb);
+        void *arg;
+        int failed;
+    } pend;
 } lpt_session;
 
 

@@ -91,6 +91,56 @@ static void tree_push_done(shard_tree *t) {
     while (t->top > 1 && t->size[t->top - 1] == t->size[t->top - 2]) t->size[t->top - 2] *= 2, t->top--;
 }
 
+/* the first of a layer's parameters in net->p, which lists them layer by layer; *np: how many */
+static int first_param(const lpt_net *net, int layer, int *np) {
+    int first = 0;
+    for (int j = 0; j < layer; j++) first += net->layers[j].ops->params(&net->layers[j], NULL);
+    *np = net->layers[layer].ops->params(&net->layers[layer], NULL);
+    return first;
+}
+
+/* a chunk of a parameter's gradient summed over the processes, into the backend (its
+ * place in the tree's first entry is its place in the gradient arena) */
+static void chunk_to_device(void *arg, float *at, size_t n) {
+    lpt_session *s = arg;
+    const size_t off = (size_t)(at - s->shard_stack);
+    s->be->to_device(s->be, (char *)s->net.grads.base + off * sizeof(float), at, n * sizeof(float));
+}
+
+/* parameter i's exchange in: its gradient into the backend, and its update when due */
+static int settle_param(lpt_session *s, int i) {
+    if (s->pend.wait(s->pend.arg, i, chunk_to_device, s)) {
+        s->pend.failed = 1;
+        return -1;
+    }
+    s->pend.param[i] = 0;
+    s->pend.n--;
+    if (s->pend.update) lpt_sgd_step_param(&s->opt, &s->net, i, s->pend.sgd, s->pend.lr, NULL, NULL);
+    return 0;
+}
+
+int lpt_step_settle(lpt_session *s) {
+    while (s->pend.n > 0 && !s->pend.failed) { /* in the order they complete */
+        const int i = s->pend.next(s->pend.arg);
+        if (i < 0 || i >= s->net.np || !s->pend.param[i]) {
+            lpt_error_set("the gradient exchange lost track of parameter %d", i);
+            s->pend.failed = 1;
+            break;
+        }
+        settle_param(s, i);
+    }
+    return s->pend.failed ? -1 : 0;
+}
+
+/* before a layer's forward pass (lpt_ctx.layer_begin): its parameters' updates */
+static void settle_layer(void *arg, int layer) {
+    lpt_session *s = arg;
+    int np;
+    const int first = first_param(&s->net, layer, &np);
+    for (int i = first; i < first + np && !s->pend.failed; i++)
+        if (s->pend.param[i]) settle_param(s, i);
+}
+
 /* overlap: the last shard's backward pass reports each layer; its parameter gradients
  * are read, merged into the tree and their exchange started */
 typedef struct {
@@ -107,11 +157,11 @@ static void mark(const lpt_step_args *a, const char *what, int index) {
 
 static void layer_done(void *arg, int layer) {
     overlap_arg *o = arg;
-    lpt_net *net = &o->s->net;
+    lpt_session *s = o->s;
+    lpt_net *net = &s->net;
     mark(o->a, "layer done", layer);
-    int first = 0; /* the layer's parameters in net->p, which lists them layer by layer */
-    for (int j = 0; j < layer; j++) first += net->layers[j].ops->params(&net->layers[j], NULL);
-    const int np = net->layers[layer].ops->params(&net->layers[layer], NULL);
+    int np;
+    const int first = first_param(net, layer, &np);
     for (int i = first; i < first + np && !o->failed; i++) {
         const lpt_param *p = &net->p[i];
         if (!p->grad) continue;
@@ -119,9 +169,11 @@ static void layer_done(void *arg, int layer) {
                      n = lpt_tensor_count(p->grad);
         float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
         if (o->empty) memset(mine, 0, n * sizeof(float));
-        else lpt_backend_read(o->s->be, mine, p->grad->data, n * sizeof(float));
-        if (tree_merge_slice(o->t, off, n) != 1 || o->a->slice_start(o->a->exchange_arg, o->t->stack + off, n))
+        else lpt_backend_read(s->be, mine, p->grad->data, n * sizeof(float));
+        if (tree_merge_slice(o->t, off, n) != 1 || o->a->slice_start(o->a->exchange_arg, i, o->t->stack + off, n))
             o->failed = 1;
+        else
+            s->pend.param[i] = 1, s->pend.n++;
     }
     o->a->progress(o->a->exchange_arg);
 }
@@ -140,45 +192,60 @@ static int shard_begin(const lpt_step_args *a, const lpt_ctx *c, int k, lpt_ctx 
 
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
  * gradient arena) summed in the fixed pairwise tree as they come, the block's sum
- * exchanged (with overlap: each layer's during the last shard's backward pass), the
- * result back in the gradient arena; then the gradient checks as for one pass. 0, or
- * -1 (error set) when the exchange failed. */
-static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c, int health_due) {
+ * exchanged (with overlap: each parameter's during the last shard's backward pass), the
+ * result back in the gradient arena; then the gradient checks as for one pass. With
+ * `early` (overlap, no gradient check, no fp16), the exchanges are left in flight
+ * (s->pend; lpt_step_train updates each parameter as it comes in). The updates still
+ * owed from the step before are made as the first shard's forward pass reaches each
+ * layer. 0, or -1 (error set) when the exchange failed. */
+static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c, int health_due, int early) {
     lpt_net *net = &s->net;
     lpt_backend *be = s->be;
     const size_t count = net->grads.bytes / sizeof(float);
     int depth = 1;
     while ((1 << (depth - 1)) < a->nshards) depth++;
-    shard_tree t = {.stack = lpt_xcalloc((size_t)(depth + 1) * count + 1, sizeof(float)), .count = count};
+    const size_t need = (size_t)(depth + 1) * count + 1;
+    if (s->shard_stack_floats < need) { /* (the first step: nothing in flight yet) */
+        free(s->shard_stack);
+        s->shard_stack = lpt_xcalloc(need, sizeof(float));
+        s->shard_stack_floats = need;
+    }
+    shard_tree t = {.stack = s->shard_stack, .count = count};
     const int overlap = a->overlap && a->exchange && (a->nshards & (a->nshards - 1)) == 0;
+    if (overlap && !s->pend.param) s->pend.param = lpt_xcalloc((size_t)net->np + 1, 1);
+    s->pend.next = a->slice_next, s->pend.wait = a->slice_wait, s->pend.arg = a->exchange_arg;
     overlap_arg oa = {s, a, &t, 0, 0};
     int rc = 0, exchanged = 0;
-    for (int k = a->shard0; k < a->shard0 + a->nshards; k++) {
+    for (int k = a->shard0; k < a->shard0 + a->nshards && rc == 0; k++) {
         /* the last shard, overlapped (an empty one too: every process starts the same
          * exchanges, layer by layer) */
         const int ov = overlap && k == a->shard0 + a->nshards - 1;
         float *g = t.stack + (size_t)t.top * count;
-        memset(g, 0, count * sizeof(float)); /* (an empty shard: a batch smaller than the shards) */
         lpt_ctx ck;
         if (shard_begin(a, c, k, &ck)) {
             if (ov) ck.layer_done = layer_done, ck.layer_done_arg = &oa;
+            if (s->pend.n) ck.layer_begin = settle_layer, ck.layer_begin_arg = s;
             mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
+            if (lpt_step_settle(s)) return -1; /* (every layer settled its own: nothing left) */
             lpt_net_loss(net, &ck);
             mark(a, "backward", k);
             lpt_net_backward(net, &ck);
             mark(a, "backward end", k);
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
-        } else if (ov) {
-            oa.empty = 1;
-            for (int i = net->nlayers - 1; i >= 0; i--) layer_done(&oa, i);
+        } else { /* no items: zeros, once the tree's entries are free */
+            if (lpt_step_settle(s)) return -1;
+            memset(g, 0, count * sizeof(float));
+            if (ov) {
+                oa.empty = 1;
+                for (int i = net->nlayers - 1; i >= 0; i--) layer_done(&oa, i);
+            }
         }
         if (ov) {
             tree_push_done(&t); /* its slices were merged as they came */
-            mark(a, "wait", -1);
-            rc = oa.failed ? -1 : a->exchange_finish(a->exchange_arg);
-            mark(a, "wait end", -1);
             exchanged = 1;
+            if (oa.failed) rc = -1;
+            else if (!early) s->pend.update = 0, rc = lpt_step_settle(s); /* every gradient in, no update yet */
         } else {
             tree_merge_slice(&t, 0, count);
             tree_push_done(&t);
@@ -186,16 +253,15 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     }
     for (; t.top > 1; t.top--) /* a count of shards that is not a power of two: the rest, right to left */
         add_into(t.stack + (size_t)(t.top - 2) * count, t.stack + (size_t)(t.top - 1) * count, count);
-    if (!exchanged && a->exchange && rc == 0) {
-        mark(a, "exchange", -1);
-        rc = a->exchange(a->exchange_arg, t.stack, count);
-        mark(a, "exchange end", -1);
+    if (!exchanged && rc == 0) {
+        if (a->exchange) {
+            mark(a, "exchange", -1);
+            rc = a->exchange(a->exchange_arg, t.stack, count);
+            mark(a, "exchange end", -1);
+        }
+        if (rc == 0) be->to_device(be, net->grads.base, t.stack, count * sizeof(float));
     }
-    if (rc == 0) {
-        be->to_device(be, net->grads.base, t.stack, count * sizeof(float));
-        queue_grad_counts(s, s->prec.fp16, health_due);
-    }
-    free(t.stack);
+    if (rc == 0 && !(exchanged && early)) queue_grad_counts(s, s->prec.fp16, health_due);
     return rc;
 }
 
@@ -272,8 +338,12 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
      * numbers (and for fp16 the scale in use); a gradient check due within it runs then */
     const int read = a->read || (p->active && (a->step + 1) % a->stats_interval == 0);
     const int health_due = read && lpt_health_grads_due(s->health, s->window_first, a->step);
+    /* data parallel with overlap: each parameter updated as soon as its exchange is in,
+     * where nothing needs every gradient before any update */
+    const int early = a->shards > 1 && a->exchange && a->overlap && (a->nshards & (a->nshards - 1)) == 0 &&
+                      !p->fp16 && !health_due;
     if (a->shards > 1) {
-        if (shard_passes(s, a, &c, health_due)) return -1;
+        if (shard_passes(s, a, &c, health_due, early)) return -1;
     } else {
         run_queued(s, &c, health_due);
     }
@@ -286,13 +356,22 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
     o->bad_layer = -1;
     if (read) {
         const int rc = lpt_step_read(s, a, o);
-        if (rc) return rc;
+        if (rc) { /* nothing is updated: the exchanges in flight are let in */
+            s->pend.update = 0;
+            return lpt_step_settle(s) ? -1 : rc;
+        }
         char msg[512];
         while (health_due && lpt_health_grads(s->health, net, a->step, net->res_host + lpt_res_grad_nonzero(net, 0),
                                               msg, sizeof msg)) /* one per layer */
             if (a->report && a->report(a->report_arg, a->step, msg)) return -1;
     }
-    lpt_sgd_step(&s->opt, net, a->sgd, a->lr, gscale, skip);
+    if (early) {
+        s->pend.update = 1, s->pend.sgd = a->sgd, s->pend.lr = a->lr;
+        const int interval_end = p->active && (a->step + 1) % a->stats_interval == 0;
+        if ((!a->defer || interval_end) && lpt_step_settle(s)) return -1;
+    } else {
+        lpt_sgd_step(&s->opt, net, a->sgd, a->lr, gscale, skip);
+    }
     o->interval_end = lpt_prec_step_end(p, a->step, a->stats_interval, a->loss_scale);
     if (o->interval_end) lpt_session_graphs_drop(s); /* the configuration may have changed */
     return LPT_STEP_OK;

@@ -49,13 +49,19 @@ typedef struct {
     int (*exchange)(void *arg, float *grads, size_t count);
     void *exchange_arg;
     /* overlap (exchange != NULL): during the last shard's backward pass, as each layer's
-     * gradients are done, slice_start(exchange_arg, the block's sum of them, floats)
-     * starts their exchange (progress lets it move on); exchange_finish waits for all
-     * and leaves each slice the whole tree's sum (the same numbers as exchange) */
-    int overlap;
-    int (*slice_start)(void *arg, float *slice, size_t count);
+     * gradients are done, slice_start(exchange_arg, parameter, the block's sum of its
+     * gradient, floats) starts each parameter's exchange (progress lets them move on);
+     * slice_next names the one to wait for next (-1: none) and slice_wait waits for it,
+     * leaving the whole tree's sum in place chunk by chunk (the same numbers as
+     * exchange). Each parameter goes to the backend, and when the step needs no
+     * gradient check and no fp16 skip decision, is updated as soon as its own exchange
+     * is in; with `defer` (the caller's next call is the next step's lpt_step_train, or
+     * lpt_step_settle) only before its layer's forward pass in the next step. */
+    int overlap, defer;
+    int (*slice_start)(void *arg, int param, float *slice, size_t count);
     void (*progress)(void *arg);
-    int (*exchange_finish)(void *arg);
+    int (*slice_next)(void *arg);
+    int (*slice_wait)(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb);
     /* NULL, or told the moments of a step (a timeline): what ("forward", "backward",
      * "backward end", "layer done", "exchange", "exchange end") and which shard or layer */
     void (*mark)(void *arg, const char *what, int index);
@@ -79,6 +85,10 @@ enum { LPT_STEP_OK = 0, LPT_STEP_NONFINITE = 1 /* a layer's output */, LPT_STEP_
  * LPT_STEP_NONFINITE* code (this step updated nothing); or -1 when the report stopped
  * the run. */
 int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o);
+/* Data parallel with a deferred update (lpt_step_args.defer): wait for every exchange
+ * still in flight and update (before anything but the next step reads the weights: an
+ * evaluation, a checkpoint, the end). 0, or -1 with an error. */
+int lpt_step_settle(lpt_session *s);
 /* End the window now (o->read 0 when no step was pending): before a stop or a checkpoint
  * between two read points. The same return codes. */
 int lpt_step_read(lpt_session *s, const lpt_step_args *a, lpt_step_out *o);

@@ -157,7 +157,7 @@ static int run_setup(run_t *r) {
     if (lpt_prec_init(&probe, cfg) != 0) return -1;
     const int quantized = probe.active;
     lpt_prec_free(&probe);
-    if (!quantized && cfg->stats_out[0]) { /* a new run's options are checked by the CLI */
+    if (!quantized && cfg->stats_out[0] && !strcmp(cfg->grad_exchange, "fp32")) { /* a new run's options are checked by the CLI */
         lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing: there are no "
                       "statistics to log", cfg->resume[0] ? cfg->resume : "this configuration");
         r->usage = 1;
@@ -252,7 +252,8 @@ static lpt_step_args step_args(run_t *r, int n) {
                            .exchange = lpt_dp_self()->size > 1 ? lpt_dp_exchange : NULL, .exchange_arg = lpt_dp_self(),
                            .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL,
                            .overlap = strcmp(cfg->overlap, "on") == 0, .slice_start = lpt_dp_slice_start,
-                           .progress = lpt_dp_progress, .exchange_finish = lpt_dp_finish, .mark = lpt_dp_mark};
+                           .progress = lpt_dp_progress, .slice_next = lpt_dp_slice_next,
+                           .slice_wait = lpt_dp_slice_wait, .mark = lpt_dp_mark};
 }
 
 /* a step's failure code as the error to report; -1 */
@@ -298,6 +299,7 @@ static int run_step(run_t *r, double *t_shown) {
     const int stop = lpt_dp_self()->size > 1 ? lpt_dp_max(g_interrupted) : g_interrupted;
     if (stop) g_interrupted = 1;
     if (stop || (cfg->max_steps > 0 && st->global_step >= cfg->max_steps)) {
+        if (lpt_step_settle(&r->s)) return -1; /* (the last step's updates, before the checkpoint) */
         if (r->s.window_steps) { /* the steps since the last read, before the checkpoint */
             const lpt_step_args a = step_args(r, 0);
             st->global_step--, st->step_in_epoch--; /* the window's last step, for the messages */
@@ -319,29 +321,28 @@ static int run_step(run_t *r, double *t_shown) {
              lpt_health_window_end(&r->health, g) || stop || (cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
     lpt_dp_self()->step = g; /* (the exchange's stochastic rounding) */
     const int timeline = cfg->dp_timeline[0] && g == cfg->dp_timeline_step;
-    if (timeline) lpt_dp_timeline_arm(lpt_dp_self());
     const int golden_now = r->golden_on && !r->golden_done && g == cfg->golden_step;
     const int shadow_now = r->shadow && r->s.prec.calibrated && g % cfg->shadow_interval == 0;
+    /* data parallel: this step's updates may wait for the next step's forward pass when
+     * nothing else reads the weights before it (the epoch's end, a last step, a
+     * timeline, golden vectors and the shadow settle them first) */
+    a.defer = !timeline && st->step_in_epoch + 1 < r->steps && !(cfg->max_steps > 0 && g + 1 >= cfg->max_steps);
+    if ((timeline || golden_now || shadow_now) && lpt_step_settle(&r->s)) return -1;
+    if (timeline) lpt_dp_timeline_arm(lpt_dp_self());
     if (golden_now) r->s.tap = &r->golden.tap;
     if (shadow_now) r->s.tap = lpt_shadow_begin(r->shadow, &r->s, &a, golden_now ? &r->golden.tap : NULL);
     const int rc = lpt_step_train(&r->s, &a, &o);
     r->s.tap = NULL;
     if (rc) return rc > 0 ? step_failed(r, rc, &o) : -1;
+    lpt_dp_self()->steps++;
+    if (lpt_dp_self()->size > 1 && (g + 1) % cfg->stats_interval == 0 &&
+        lpt_dp_interval_end(lpt_dp_self(), g, cfg->stats_out))
+        return -1;
     if (shadow_now) lpt_shadow_end(r->shadow, &r->s.prec.stats, g);
     if (timeline && lpt_dp_timeline_write(lpt_dp_self(), cfg->dp_timeline)) return -1;
     if (golden_now) {
-        char run[700];
-        snprintf(run, sizeof run, "a %s run of %s (seed %" PRIu64 ")", cfg->precision, cfg->model, cfg->seed);
-        r->golden_done = 1;
-        if (lpt_golden_write(&r->golden, cfg->golden_out, run)) {
-            if (cfg->golden_only) return -1;
-            /* a training run goes on: the vectors are a by-product */
-            fprintf(stderr, "%slpt: warning: no golden vectors: %s\n", cfg->progress ? "\n" : "", lpt_error_get());
-        } else
-            printf("%sgolden vectors of layer %s at global step %ld written to %s (check them with: lpt golden verify "
-                   "%s)\n", cfg->progress ? "\n" : "", cfg->golden_layer, g, cfg->golden_out, cfg->golden_out);
-        fflush(stdout);
-        if (cfg->golden_only) return 2;
+        const int grc = lpt_train_golden_write(r, g);
+        if (grc) return grc;
     }
     lpt_stats_unit *su = &r->s.prec.stats;
     if (r->s.prec.active) st->stats = su; /* calibrated now: checkpoints carry the unit */
@@ -367,6 +368,7 @@ static int run_step(run_t *r, double *t_shown) {
 static int run_epoch_end(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
+    if (lpt_step_settle(&r->s)) return -1; /* (data parallel: the last step's updates) */
     const double secs = lpt_time_now() - r->t_epoch;
     lpt_epoch_record rec = {.epoch = st->epoch + 1,
                             .step = st->global_step,
@@ -443,6 +445,7 @@ static int run_epochs(run_t *r) {
 static int run_finish(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
+    if (lpt_step_settle(&r->s)) return -1;
     lpt_prec *p = &r->s.prec;
     if (p->active && p->calibrated) {
         lpt_prec_sync(p);

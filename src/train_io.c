@@ -1,6 +1,7 @@
 /* train_io.c - the files and output of a training run besides checkpoints: the metrics
  * file, the statistics log as a resumed run finds it, the banner and progress line, and
  * a data-parallel run's set-up (train.h, train_run.h). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +135,6 @@ int lpt_train_dp_config(run_t *r) {
         return -1;
     }
     if (lpt_dp_set_format(lpt_dp_self(), cfg->grad_exchange)) return -1;
-    if (lpt_dp_self()->format[0]) snprintf(cfg->overlap, sizeof cfg->overlap, "off"); /* (not overlapped yet) */
     r->usage = 0;
     cfg->progress = 0; /* plain lines: when a window of results is read must not depend on a terminal */
     if (d->rank > 0) { /* the first rank writes and prints; the others compute */
@@ -148,15 +148,24 @@ int lpt_train_dp_config(run_t *r) {
 void lpt_train_dp_setup(run_t *r) {
     /* every process configures alike; each parameter a slice of the exchange */
     lpt_dp *d = lpt_dp_self();
-    const lpt_net *net = &r->s.net;
     r->s.prec.q.merge = lpt_dp_merge_results;
     d->seed = r->cfg.seed;
-    d->tab_off = lpt_xcalloc((size_t)net->np + 1, sizeof *d->tab_off);
-    d->tab_n = lpt_xcalloc((size_t)net->np + 1, sizeof *d->tab_n);
-    for (int i = 0; i < net->np; i++)
-        if (net->p[i].grad) {
-            d->tab_off[d->nslices_tab] =
-                (size_t)((const char *)net->p[i].grad->data - (const char *)net->grads.base) / sizeof(float);
-            d->tab_n[d->nslices_tab++] = lpt_tensor_count(net->p[i].grad);
-        }
+    d->chunk_bytes = (size_t)r->cfg.exchange_chunk << 10;
+    lpt_dp_set_params(d, &r->s.net, r->cfg.stats_interval, r->cfg.overflow_rate);
+}
+
+int lpt_train_golden_write(run_t *r, long g) {
+    const lpt_train_cfg *cfg = &r->cfg;
+    char run[700];
+    snprintf(run, sizeof run, "a %s run of %s (seed %" PRIu64 ")", cfg->precision, cfg->model, cfg->seed);
+    r->golden_done = 1;
+    if (lpt_golden_write(&r->golden, cfg->golden_out, run)) {
+        if (cfg->golden_only) return -1;
+        /* a training run goes on: the vectors are a by-product */
+        fprintf(stderr, "%slpt: warning: no golden vectors: %s\n", cfg->progress ? "\n" : "", lpt_error_get());
+    } else
+        printf("%sgolden vectors of layer %s at global step %ld written to %s (check them with: lpt golden verify "
+               "%s)\n", cfg->progress ? "\n" : "", cfg->golden_layer, g, cfg->golden_out, cfg->golden_out);
+    fflush(stdout);
+    return cfg->golden_only ? 2 : 0;
 }

@@ -51,5 +51,8 @@ int lpt_train_dp_config(run_t *r);
 /* after the session opens: the statistics unit merged over the processes, the
  * parameters' slices and the seed for the exchange */
 void lpt_train_dp_setup(run_t *r);
+/* the golden vectors captured in global step g, written (src/golden.h): 0; 2 when that
+ * was all the run was for (lpt golden); -1 with an error when it was and they failed */
+int lpt_train_golden_write(run_t *r, long g);
 
 #endif

@@ -74,7 +74,7 @@ static void test_bad_arguments(void **s) {
     /* low-precision options refused where the precision does not use them (a missing
      * --data shows the options themselves passed) */
     expect_usage_error("train", "--rounding", "sr", NULL, "--rounding applies to low-precision training only");
-    expect_usage_error("train", "--stats-out", "s.jsonl", NULL, "--stats-out applies to low-precision training only");
+    expect_usage_error("train", "--stats-out", "s.jsonl", NULL, "--stats-out applies to low-precision training and a narrow --grad-exchange only");
     expect_usage_error("train", "--precision=int8-dyn", "--underflow-rate=0.1", NULL, "--precision auto only");
     expect_usage_error("train", "--precision=fp16", "--acc-bits=32", NULL, "dynamic fixed point (dfp) roles only");
     expect_usage_error("train", "--precision=bf16", "--no-recompute", NULL, "dfp) roles only");
