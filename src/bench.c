@@ -319,7 +319,7 @@ static int load_model(const char *model, lpt_model_spec *spec) {
 
 int lpt_bench_main(int argc, char **argv) {
     char model[512] = "lenet5", backend[16] = "cpu", threads[64] = "1,2", precisions[256] = "fp32", graph[4] = "on",
-         share[4] = "on", plan[4] = "off";
+         share[4] = "on", plan[4] = "on";
     int batch = 64, steps = 200, warmup = 20, profile = 0, json = 0, quantize = 0, mib = 64, reps = 5, no_recompute = 0;
     int device = 0, tf32 = 0, memory = 0, budget = 0, scaling = 0;
     float lr = 0.01f, latency = -1, bandwidth = -1;
@@ -343,7 +343,7 @@ int lpt_bench_main(int argc, char **argv) {
         {"link", LPT_OPT_STR, link, sizeof link, 0, 0, "NAME", "--scaling: loopback (fitted here) or ib100 (100 Gb/s InfiniBand) [loopback]", 0},
         {"latency-us", LPT_OPT_FLOAT, &latency, 0, 0, 1e6, "X", "--scaling: the link's latency, over --link's", 0},
         {"bandwidth-gbs", LPT_OPT_FLOAT, &bandwidth, 0, 1e-6, 1e6, "X", "--scaling: the link's bandwidth in GB/s, over --link's", 0},
-        {"memory-plan", LPT_OPT_STR, plan, sizeof plan, 0, 0, "on|off", "the memory planner for the timed runs (as lpt train --memory-plan) [off]", 0},
+        {"memory-plan", LPT_OPT_STR, plan, sizeof plan, 0, 0, "on|off", "the memory planner for the timed runs (as lpt train --memory-plan) [on]", 0},
         {"memory", LPT_OPT_FLAG, &memory, 0, 0, 0, NULL, "instead: the work tensors with their sizes and lifetimes, peak bytes planned and unplanned", 0},
         {"memory-budget", LPT_OPT_INT, &budget, 0, 1, 1 << 24, "MIB", "--memory: also the largest batch whose memory fits MIB, planned and unplanned", 0},
         {"no-recompute", LPT_OPT_FLAG, &no_recompute, 0, 0, 0, NULL, "dfp: without the recompute rule (as lpt train --no-recompute)", 0},

@@ -19,9 +19,13 @@ static int sizes(const lpt_model_spec *spec, int n, int plan, size_t *total, lpt
 }
 
 static void live_text(const lpt_live *l, char *buf, size_t n) {
+    buf[0] = 0;
     if (!l->n) snprintf(buf, n, "whole step");
-    else if (l->n == 1) snprintf(buf, n, "%d-%d", l->from[0], l->to[0]);
-    else snprintf(buf, n, "%d, %d", l->from[0], l->from[1]);
+    for (int k = 0; k < l->n; k++) {
+        const size_t at = strlen(buf);
+        if (l->from[k] == l->to[k]) snprintf(buf + at, n - at, "%s%d", k ? ", " : "", l->from[k]);
+        else snprintf(buf + at, n - at, "%s%d-%d", k ? ", " : "", l->from[k], l->to[k]);
+    }
 }
 
 /* the largest batch (up to 65536) whose step fits budget bytes, 0 if none */
@@ -46,12 +50,13 @@ int lpt_bench_memory(const lpt_model_spec *spec, int batch, int budget_mib, int 
     const lpt_arena *w = &net.work;
     const double mib = 1.0 / (1 << 20);
     if (!json) {
-        printf("memory of a training step: %s, batch %d (phases: 0 input, 1..%d forward, %d loss, %d..%d backward)\n",
-               spec->origin, batch, net.nlayers, net.nlayers + 1, net.nlayers + 2, 2 * net.nlayers + 1);
+        printf("memory of a training step: %s, batch %d (phases: 0 input, 1..%d forward, %d loss, %d..%d backward: "
+               "each layer's dW product, then its dX product; a tensor sharing another's bytes in place shows its "
+               "place)\n", spec->origin, batch, net.nlayers, net.nlayers + 1, net.nlayers + 2, 3 * net.nlayers + 1);
         printf("  %-22s %12s %14s %14s\n", "work tensor", "MiB", "in use", "planned at MiB");
         for (int i = 0; i < w->count; i++) {
             char live[32];
-            live_text(&w->live[i], live, sizeof live);
+            live_text(&w->live[w->alias[i] >= 0 ? w->alias[i] : i], live, sizeof live);
             printf("  %-22s %12.3f %14s %14.3f\n", w->names[i][0] ? w->names[i] : "(unnamed)",
                    lpt_arena_size(w->items[i]) * mib, live, w->offset[i] * mib);
         }

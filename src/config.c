@@ -21,7 +21,7 @@ void lpt_train_cfg_defaults(lpt_train_cfg *c) {
     c->threads = 2;
     snprintf(c->cuda_graph, sizeof c->cuda_graph, "on");
     snprintf(c->share_cores, sizeof c->share_cores, "on");
-    snprintf(c->memory_plan, sizeof c->memory_plan, "off");
+    snprintf(c->memory_plan, sizeof c->memory_plan, "on");
     snprintf(c->overlap, sizeof c->overlap, "on");
     snprintf(c->grad_exchange, sizeof c->grad_exchange, "fp32");
     c->exchange_chunk = 256;
@@ -62,8 +62,9 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "CPU: while other processes keep cores busy, fewer threads run the work (split as for --threads: same "
         "results) [on]"),
     STR("memory-plan", NULL, memory_plan, LPT_CK_NONE, 0, "on|off",
-        "share memory between the work tensors whose lifetimes in a step do not overlap, and compute conv2d's "
-        "columns again in the backward pass (same results, less memory) [off]"),
+        "share memory between the work tensors whose lifetimes in a step do not overlap, ReLU in place, and "
+        "conv2d's columns computed again in the backward pass where that lowers the peak (same results, less "
+        "memory) [on]"),
     STR("overlap", NULL, overlap, LPT_CK_NONE, 0, "on|off",
         "data parallel: exchange each layer's gradients while the backward pass goes on (same results) [on]"),
     STR("dp-timeline", NULL, dp_timeline, LPT_CK_NONE, 0, "FILE",

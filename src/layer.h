@@ -68,20 +68,39 @@ typedef struct {
 /* The phases of a training step, in order, for the lifetimes of work tensors (the memory
  * planner: a work tensor declares the phases it is in use with lpt_arena_reserve_live;
  * tensors whose phases do not overlap may share memory): 0 the batch arrives, then the
- * forward pass of each layer, the loss, the backward pass of each layer from the last. */
+ * forward pass of each layer, the loss, then the backward pass of each layer from the
+ * last, in two phases: its dW product (a layer with parameters computes their gradients
+ * first), then its dX product (the gradient for the layer below; a layer without
+ * parameters does all its work here). dW first is the order that lets X die before dX
+ * is born: both products read dY, only dW reads X, only dX writes dX. */
 static inline int lpt_phase_fwd(const lpt_build *b, int layer) { (void)b; return 1 + layer; }
 static inline int lpt_phase_loss(const lpt_build *b) { return 1 + b->nlayers; }
-static inline int lpt_phase_bwd(const lpt_build *b, int layer) { return 1 + 2 * b->nlayers - layer; }
+static inline int lpt_phase_bwd_dw(const lpt_build *b, int layer) { return 2 + b->nlayers + 2 * (b->nlayers - 1 - layer); }
+/* the layer's dX product: the end of its backward pass */
+static inline int lpt_phase_bwd(const lpt_build *b, int layer) { return lpt_phase_bwd_dw(b, layer) + 1; }
 /* in use from phase `from` through `to` */
 static inline lpt_live lpt_live_span(int from, int to) { return (lpt_live){1, {from, 0}, {to, 0}}; }
-/* in use in phase p and in phase q only (a scratch buffer of a layer's forward and backward passes) */
+/* in use in phase p and in phase q only */
 static inline lpt_live lpt_live_two(int p, int q) { return (lpt_live){2, {p, q}, {p, q}}; }
+/* a scratch buffer of a layer's forward pass and of its whole backward pass */
+static inline lpt_live lpt_live_scratch(const lpt_build *b, int layer) {
+    return (lpt_live){2, {lpt_phase_fwd(b, layer), lpt_phase_bwd_dw(b, layer)}, {lpt_phase_fwd(b, layer), lpt_phase_bwd(b, layer)}};
+}
 /* reserve a layer's work tensor "<layer>.<what>" */
 void lpt_layer_reserve(lpt_build *b, const lpt_layer *l, lpt_tensor *t, const char *what, lpt_live live);
+
+/* What a layer's backward pass reads of its forward pass's tensors (the memory planner
+ * keeps them that long; every layer type states it) */
+#define LPT_READS_NONE 0
+#define LPT_READS_X_DW 1 /* X, until its dW product is done */
+#define LPT_READS_X 2    /* X, through its whole backward pass */
+#define LPT_READS_Y 4    /* Y */
 
 typedef struct {
     const char *type;
     int relu; /* y = max(x, 0): a weighted layer before it may apply it in its requantization */
+    int bwd_reads; /* LPT_READS_* */
+    int in_place;  /* forward may run with y == x and backward with dx == dy (the planner lets them share) */
     /* Check the per-item input shape `in` (dim[0] = batch), set `out`, reserve tensors. */
     int (*setup)(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b);
     /* y = f(x) for c->n items */
@@ -98,6 +117,11 @@ typedef struct {
     /* One line: "conv2d 6@5x5 stride 1 pad 2". */
     void (*describe)(const lpt_layer *l, char *buf, size_t n);
     void (*free)(lpt_layer *l);
+    /* The memory planner's choice (NULL: the layer has none): keep (1) from the forward to
+     * the backward pass what the backward pass would otherwise compute again, or not (0,
+     * what setup reserves when planned): sets the lifetimes of the tensors concerned
+     * (lpt_arena_relive on b->work) and how the backward pass runs. */
+    void (*plan_keep)(lpt_layer *l, const lpt_build *b, int keep);
     /* A convolution's window (kernel, stride, padding), for tools that recompute it
      * (lpt golden); NULL for other layers. */
     const lpt_window *(*window)(const lpt_layer *l);

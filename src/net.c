@@ -42,6 +42,56 @@ int lpt_net_build(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int
     return lpt_net_build_plan(net, be, spec, batch, 0);
 }
 
+/* The memory planner's lifetimes of the layers' outputs: layer i's output is in use
+ * from its forward pass until the last of: the next layer's forward pass, the next
+ * layer's dW product or whole backward pass when that reads its X, layer i's own
+ * backward pass when it reads its Y (the loss, for the last layer). A layer that may run
+ * in place (ReLU) writes its output over its input (when the layer before does not read
+ * its own output backward) and its dX over its dY unless that raises the peak: sharing
+ * joins two lifetimes into one, which can also leave less room to the others, so each
+ * such layer is tried in turn and kept in place unless the planned bytes grow. Before
+ * that, a layer that can either keep a tensor for its backward pass or compute it again
+ * (conv2d's columns) keeps it unless that raises the planned bytes: the time is spent
+ * only where it buys memory. */
+static void plan_outputs(lpt_net *net, const lpt_build *b) {
+    const int nl = net->nlayers;
+    lpt_arena *w = &net->work;
+    for (int i = 0; i < nl; i++) {
+        const lpt_layer_ops *o = net->layers[i].ops, *next = i + 1 < nl ? net->layers[i + 1].ops : NULL;
+        int to = next ? lpt_phase_fwd(b, i + 1) : lpt_phase_loss(b);
+        if (next && (next->bwd_reads & LPT_READS_X_DW)) to = lpt_phase_bwd_dw(b, i + 1);
+        if (next && (next->bwd_reads & LPT_READS_X)) to = lpt_phase_bwd(b, i + 1);
+        if (o->bwd_reads & LPT_READS_Y) to = lpt_phase_bwd(b, i);
+        lpt_arena_relive(w, &net->act[i + 1], lpt_live_span(lpt_phase_fwd(b, i), to));
+    }
+    size_t best = lpt_arena_plan_bytes(w);
+    for (int i = 0; i < nl; i++) { /* keeping instead of computing again, unless the peak grows */
+        lpt_layer *l = &net->layers[i];
+        if (!l->ops->plan_keep) continue;
+        l->ops->plan_keep(l, b, 1);
+        const size_t bytes = lpt_arena_plan_bytes(w);
+        if (bytes <= best) best = bytes;
+        else l->ops->plan_keep(l, b, 0);
+    }
+    lpt_live *base = lpt_xmalloc((size_t)w->count * sizeof *base + 1);
+    int *alias = lpt_xmalloc((size_t)w->count * sizeof *alias + 1);
+    for (int i = 1; i < nl; i++) {
+        if (!net->layers[i].ops->in_place) continue;
+        memcpy(base, w->live, (size_t)w->count * sizeof *base); /* the plan so far, to go back to */
+        memcpy(alias, w->alias, (size_t)w->count * sizeof *alias);
+        if (!(net->layers[i - 1].ops->bwd_reads & LPT_READS_Y)) lpt_arena_alias(w, &net->act[i + 1], &net->act[i]);
+        lpt_arena_alias(w, &net->dact[i], &net->dact[i + 1]);
+        const size_t bytes = lpt_arena_plan_bytes(w);
+        if (bytes <= best) {
+            best = bytes;
+            continue;
+        }
+        memcpy(w->live, base, (size_t)w->count * sizeof *base);
+        memcpy(w->alias, alias, (size_t)w->count * sizeof *alias);
+    }
+    free(base), free(alias);
+}
+
 int lpt_net_build_plan(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec, int batch, int flags) {
     memset(net, 0, sizeof *net);
     net->be = be;
@@ -71,10 +121,12 @@ int lpt_net_build_plan(lpt_net *net, lpt_backend *be, const lpt_model_spec *spec
         net->act[i + 1] = (lpt_tensor){.shape = cur, .fmt = LPT_FMT_FP32};
         net->dact[i + 1] = net->act[i + 1];
         const int from = i + 1 < spec->nlayers ? lpt_phase_bwd(&b, i + 1) : lpt_phase_loss(&b);
+        /* (the output's end is known once the next layer is: below) */
         lpt_layer_reserve(&b, l, &net->act[i + 1], "y", lpt_live_span(lpt_phase_fwd(&b, i), lpt_phase_bwd(&b, i)));
         lpt_layer_reserve(&b, l, &net->dact[i + 1], "dy", lpt_live_span(from, lpt_phase_bwd(&b, i)));
         net->np += l->ops->params(l, NULL);
     }
+    if (plan) plan_outputs(net, &b);
     if (cur.ndim != 2) {
         char s[64];
         lpt_shape_format(&cur, 1, s, sizeof s);

@@ -56,15 +56,46 @@ void lpt_arena_reserve_live(lpt_arena *a, lpt_tensor *t, const char *name, lpt_l
         lpt_tensor **items = realloc(a->items, (size_t)a->cap * sizeof *items);
         lpt_live *lv = realloc(a->live, (size_t)a->cap * sizeof *lv);
         char(*names)[48] = realloc(a->names, (size_t)a->cap * sizeof *names);
-        if (!items || !lv || !names) {
+        int *alias = realloc(a->alias, (size_t)a->cap * sizeof *alias);
+        if (alias) a->alias = alias;
+        if (!items || !lv || !names || !alias) {
             fprintf(stderr, "lpt: out of memory growing an arena\n");
             exit(1);
         }
         a->items = items, a->live = lv, a->names = names;
     }
     a->live[a->count] = live;
+    a->alias[a->count] = -1;
     snprintf(a->names[a->count], sizeof a->names[0], "%s", name);
     a->items[a->count++] = t;
+}
+
+static int item_of(const lpt_arena *a, const lpt_tensor *t) {
+    for (int i = 0; i < a->count; i++)
+        if (a->items[i] == t) return i;
+    return -1;
+}
+
+void lpt_arena_relive(lpt_arena *a, const lpt_tensor *t, lpt_live live) {
+    const int i = item_of(a, t);
+    if (i >= 0) a->live[i] = live;
+}
+
+void lpt_arena_alias(lpt_arena *a, const lpt_tensor *t, const lpt_tensor *of) {
+    int i = item_of(a, t), j = item_of(a, of);
+    if (i < 0 || j < 0 || i == j) return;
+    while (a->alias[j] >= 0) j = a->alias[j]; /* (a chain: the first holds the bytes) */
+    a->alias[i] = j;
+    lpt_live *x = &a->live[j];
+    const lpt_live *y = &a->live[i];
+    if (!x->n || !y->n) {
+        x->n = 0;
+        return;
+    }
+    int lo = x->from[0], hi = x->to[0];
+    for (int k = 0; k < x->n; k++) lo = x->from[k] < lo ? x->from[k] : lo, hi = x->to[k] > hi ? x->to[k] : hi;
+    for (int k = 0; k < y->n; k++) lo = y->from[k] < lo ? y->from[k] : lo, hi = y->to[k] > hi ? y->to[k] : hi;
+    *x = (lpt_live){1, {lo, 0}, {hi, 0}};
 }
 
 size_t lpt_arena_size(const lpt_tensor *t) {
@@ -92,6 +123,7 @@ static size_t plan_offsets(const lpt_arena *a, size_t *off) {
     int np = 0;
     for (int k = 0; k < a->count; k++) {
         const int i = order[k];
+        if (a->alias[i] >= 0) continue; /* (placed with the one it shares) */
         const size_t size = lpt_arena_size(a->items[i]);
         size_t at = 0;
         for (int moved = 1; moved;) { /* the lowest offset clear of every conflicting placed tensor */
@@ -107,8 +139,17 @@ static size_t plan_offsets(const lpt_arena *a, size_t *off) {
         placed[np++] = i;
         if (at + size > total) total = at + size;
     }
+    for (int i = 0; i < a->count; i++)
+        if (a->alias[i] >= 0) off[i] = off[a->alias[i]];
     free(order);
     free(placed);
+    return total;
+}
+
+size_t lpt_arena_plan_bytes(const lpt_arena *a) {
+    size_t *off = lpt_xcalloc((size_t)a->count + 1, sizeof *off);
+    const size_t total = plan_offsets(a, off);
+    free(off);
     return total;
 }
 
@@ -136,6 +177,7 @@ void lpt_arena_free(lpt_arena *a) {
     free(a->items);
     free(a->live);
     free(a->names);
+    free(a->alias);
     free(a->offset);
     memset(a, 0, sizeof *a);
 }

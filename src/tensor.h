@@ -69,6 +69,7 @@ typedef struct {
     lpt_tensor **items;
     lpt_live *live;
     char (*names)[48];
+    int *alias;           /* planned: the item whose bytes an item shares (lpt_arena_alias), or -1 */
     size_t *offset;       /* each item's place, after the commit */
     int count, cap;
     int plan;
@@ -82,6 +83,14 @@ void lpt_arena_init(lpt_arena *a, lpt_backend *be);
 /* reserve t, in use for the whole step (lpt_arena_reserve_live with n = 0) */
 void lpt_arena_reserve(lpt_arena *a, lpt_tensor *t);
 void lpt_arena_reserve_live(lpt_arena *a, lpt_tensor *t, const char *name, lpt_live live);
+/* reserved t is in use in `live` instead (before the commit) */
+void lpt_arena_relive(lpt_arena *a, const lpt_tensor *t, lpt_live live);
+/* Planned: reserved t shares the bytes of reserved `of` (an operation that may run in
+ * place: y = f(x) with y == x), which then is in use while either is (one interval from
+ * the first phase to the last). Unplanned, nothing changes. */
+void lpt_arena_alias(lpt_arena *a, const lpt_tensor *t, const lpt_tensor *of);
+/* The bytes a planned commit would take, placing nothing (to compare plans). */
+size_t lpt_arena_plan_bytes(const lpt_arena *a);
 /* the aligned bytes a tensor takes in an arena */
 size_t lpt_arena_size(const lpt_tensor *t);
 /* Place every tensor and allocate: unplanned, one after the other; planned, largest

@@ -84,6 +84,34 @@ static void test_same_results(void **state) {
     same_checkpoints("vgg", "int8-dyn", "6");
 }
 
+/* in place: e shares x's bytes, their lifetimes joined (phases 1-4): f (phases 3-5)
+ * cannot share with them any more, g (phase 6) can */
+static void test_arena_alias(void **state) {
+    (void)state;
+    lpt_backend *be = lpt_backend_create("ref", 1);
+    assert_non_null(be);
+    lpt_arena ar;
+    lpt_arena_init(&ar, be);
+    ar.plan = 1;
+    lpt_tensor x = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){64}), e = x, f = x, g = x;
+    lpt_arena_reserve_live(&ar, &x, "x", lpt_live_span(1, 2));
+    lpt_arena_reserve_live(&ar, &e, "e", lpt_live_span(2, 4));
+    lpt_arena_reserve_live(&ar, &f, "f", lpt_live_span(3, 5));
+    lpt_arena_reserve_live(&ar, &g, "g", lpt_live_span(6, 6));
+    assert_int_equal(lpt_arena_plan_bytes(&ar), 512); /* x and f share; e and g share */
+    lpt_arena_alias(&ar, &e, &x);
+    assert_int_equal(ar.live[0].from[0], 1);
+    assert_int_equal(ar.live[0].to[0], 4);
+    assert_int_equal(lpt_arena_plan_bytes(&ar), 512);
+    assert_int_equal(lpt_arena_commit(&ar), 0);
+    assert_int_equal(ar.bytes_unplanned, 4 * 256);
+    assert_ptr_equal(e.data, x.data);
+    assert_ptr_not_equal(f.data, x.data);
+    assert_ptr_equal(g.data, x.data);
+    lpt_arena_free(&ar);
+    lpt_backend_destroy(be);
+}
+
 static void test_bench_memory(void **state) {
     (void)state;
     char *out = NULL, *err = NULL;
@@ -108,6 +136,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arena_by_hand),
         cmocka_unit_test(test_same_results),
+        cmocka_unit_test(test_arena_alias),
         cmocka_unit_test(test_bench_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

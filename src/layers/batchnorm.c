@@ -87,6 +87,7 @@ static void bn_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops batchnorm_ops = {
     .type = "batchnorm",
+    .bwd_reads = LPT_READS_X,
     .setup = bn_setup,
     .forward = bn_forward,
     .backward = bn_backward,

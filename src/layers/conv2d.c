@@ -22,6 +22,16 @@ typedef struct {
     lpt_qpoints qs;
 } conv2d;
 
+/* the planner's choice: the columns kept from the forward pass for dW (X as used is then
+ * scratch), or made again from X as used, kept instead (1/(KH KW) of their size) */
+static void conv_plan_keep(lpt_layer *l, const lpt_build *b, int keep) {
+    conv2d *c = l->priv;
+    const int f = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
+    c->recompute_col = !keep;
+    lpt_arena_relive(b->work, &c->col, keep ? lpt_live_span(f, bw) : lpt_live_scratch(b, l->index));
+    lpt_arena_relive(b->work, &c->xq, keep ? lpt_live_scratch(b, l->index) : lpt_live_span(f, bw));
+}
+
 static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
     conv2d *c = l->priv;
     if (in->ndim != 4) {
@@ -60,14 +70,14 @@ static int conv_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_bui
      * 1/(KH KW) of their size); t, dyq and xq are scratch of either pass; W as used is kept */
     const int f = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
     c->recompute_col = b->plan;
-    lpt_layer_reserve(b, l, &c->col, "columns", b->plan ? lpt_live_two(f, bw) : lpt_live_span(f, bw));
-    lpt_layer_reserve(b, l, &c->t, "product", lpt_live_two(f, bw));
+    lpt_layer_reserve(b, l, &c->col, "columns", b->plan ? lpt_live_scratch(b, l->index) : lpt_live_span(f, bw));
+    lpt_layer_reserve(b, l, &c->t, "product", lpt_live_scratch(b, l->index));
     c->xq = lpt_tensor_make(LPT_FMT_FP32, 4, in->dim);
     c->wq = c->w;
     c->dyq = lpt_tensor_make(LPT_FMT_FP32, 4, out->dim);
-    lpt_layer_reserve(b, l, &c->xq, "xq", b->plan ? lpt_live_span(f, bw) : lpt_live_two(f, bw));
+    lpt_layer_reserve(b, l, &c->xq, "xq", b->plan ? lpt_live_span(f, bw) : lpt_live_scratch(b, l->index));
     lpt_layer_reserve(b, l, &c->wq, "wq", lpt_live_span(f, bw));
-    lpt_layer_reserve(b, l, &c->dyq, "dyq", lpt_live_two(f, bw));
+    lpt_layer_reserve(b, l, &c->dyq, "dyq", lpt_live_scratch(b, l->index));
     if (c->bias) {
         c->bq = c->b;
         lpt_layer_reserve(b, l, &c->bq, "bq", lpt_live_span(f, f));
@@ -149,6 +159,8 @@ static const lpt_window *conv_window(const lpt_layer *l) { return &((const conv2
 
 static const lpt_layer_ops conv2d_ops = {
     .type = "conv2d",
+    .plan_keep = conv_plan_keep,
+    .bwd_reads = LPT_READS_X_DW,
     .setup = conv_setup,
     .forward = conv_forward,
     .backward = conv_backward,

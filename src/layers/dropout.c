@@ -62,6 +62,7 @@ static void dropout_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops dropout_ops = {
     .type = "dropout",
+    .bwd_reads = LPT_READS_NONE,
     .setup = dropout_setup,
     .forward = dropout_forward,
     .backward = dropout_backward,

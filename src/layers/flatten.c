@@ -39,6 +39,7 @@ static void flatten_free(lpt_layer *l) { (void)l; }
 
 static const lpt_layer_ops flatten_ops = {
     .type = "flatten",
+    .bwd_reads = LPT_READS_NONE,
     .setup = flatten_setup,
     .forward = flatten_forward,
     .backward = flatten_backward,

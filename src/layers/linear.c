@@ -46,7 +46,7 @@ static int linear_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_b
     f->dyq = lpt_tensor_make(LPT_FMT_FP32, 2, (int[]){b->batch, f->out});
     lpt_layer_reserve(b, l, &f->xq, "xq", lpt_live_span(fw, bw));
     lpt_layer_reserve(b, l, &f->wq, "wq", lpt_live_span(fw, bw));
-    lpt_layer_reserve(b, l, &f->dyq, "dyq", lpt_live_two(fw, bw));
+    lpt_layer_reserve(b, l, &f->dyq, "dyq", lpt_live_scratch(b, l->index));
     return 0;
 }
 
@@ -113,6 +113,7 @@ static void linear_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops linear_ops = {
     .type = "linear",
+    .bwd_reads = LPT_READS_X_DW,
     .setup = linear_setup,
     .forward = linear_forward,
     .backward = linear_backward,

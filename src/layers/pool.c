@@ -71,6 +71,7 @@ static void pool_free(lpt_layer *l) { free(l->priv); }
 
 static const lpt_layer_ops maxpool_ops = {
     .type = "maxpool",
+    .bwd_reads = LPT_READS_NONE,
     .setup = pool_setup,
     .forward = pool_forward,
     .backward = pool_backward,
@@ -81,6 +82,7 @@ static const lpt_layer_ops maxpool_ops = {
 
 static const lpt_layer_ops avgpool_ops = {
     .type = "avgpool",
+    .bwd_reads = LPT_READS_NONE,
     .setup = pool_setup,
     .forward = pool_forward,
     .backward = pool_backward,

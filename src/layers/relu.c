@@ -40,6 +40,8 @@ static void relu_free(lpt_layer *l) { (void)l; }
 
 static const lpt_layer_ops relu_ops = {
     .type = "relu",
+    .bwd_reads = LPT_READS_Y,
+    .in_place = 1,
     .relu = 1,
     .setup = relu_setup,
     .forward = relu_forward,
