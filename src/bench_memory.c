@@ -56,7 +56,9 @@ int lpt_bench_memory(const lpt_model_spec *spec, int batch, int budget_mib, int 
         printf("  %-22s %12s %14s %14s\n", "work tensor", "MiB", "in use", "planned at MiB");
         for (int i = 0; i < w->count; i++) {
             char live[32];
-            live_text(&w->live[w->alias[i] >= 0 ? w->alias[i] : i], live, sizeof live);
+            int r = i; /* (in place: the lifetime of the bytes it shares) */
+            while (w->alias[r] >= 0) r = w->alias[r];
+            live_text(&w->live[r], live, sizeof live);
             printf("  %-22s %12.3f %14s %14.3f\n", w->names[i][0] ? w->names[i] : "(unnamed)",
                    lpt_arena_size(w->items[i]) * mib, live, w->offset[i] * mib);
         }

@@ -100,6 +100,8 @@ int lpt_dp_set_format(lpt_dp *d, const char *format) {
 }
 
 void lpt_dp_set_params(lpt_dp *d, const lpt_net *net, int interval, double overflow_rate) {
+    free(d->p_off), free(d->p_n), free(d->p_entry);
+    if (d->xu_on) lpt_stats_free(&d->xu), d->xu_on = 0;
     d->np = net->np;
     d->p_off = lpt_xcalloc((size_t)net->np + 1, sizeof *d->p_off);
     d->p_n = lpt_xcalloc((size_t)net->np + 1, sizeof *d->p_n);
@@ -140,7 +142,8 @@ static void slice_codes(lpt_dp *d, lpt_dp_slice *s) {
     d->q_nonzero += (double)(lpt_stats_nonzero(&e->cur) - nz);
     if (dfp && !e->configured) {
         double mx = 0, gm = 0;
-        for (size_t i = 0; i < s->n; i++) mx = fmax(mx, fabs((double)s->dst[i]));
+        for (size_t i = 0; i < s->n; i++) /* (NaN and Inf left out: the quantizer counts them) */
+            if (isfinite(s->dst[i])) mx = fmax(mx, fabs((double)s->dst[i]));
         MPI_Allreduce(&mx, &gm, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
         e->fl = gm > 0 ? (d->qf.width - 2) - (int)floor(log2(gm)) : d->qf.width - 1;
         e->configured = 1;
@@ -206,7 +209,7 @@ int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
                       "%d are in flight", param, count, LPT_DP_SLICES);
         return -1;
     }
-    lpt_dp_slice *s = &d->sl[d->nslices++];
+    lpt_dp_slice *s = &d->sl[d->nslices]; /* (counted once every chunk is on its way) */
     memset(s, 0, sizeof *s);
     s->param = param, s->dst = dst, s->n = count;
     s->eb = d->format[0] ? lpt_qformat_code_bytes(&d->qf) : (int)sizeof(float);
@@ -227,10 +230,12 @@ int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
         const int bytes = (int)(n * (size_t)s->eb);
         if (MPI_Iallgather(s->send + lo * (size_t)s->eb, bytes, MPI_BYTE, s->recv + (size_t)d->size * lo * (size_t)s->eb,
                            bytes, MPI_BYTE, MPI_COMM_WORLD, (MPI_Request *)s->req + k) != MPI_SUCCESS) {
-            lpt_error_set("the gradient exchange failed (MPI_Iallgather of %d bytes)", bytes);
+            lpt_error_set("the gradient exchange failed (MPI_Iallgather of %d bytes): stopping every process", bytes);
+            lpt_dp_abort(1); /* (the chunks already posted cannot be taken back) */
             return -1;
         }
     }
+    d->nslices++;
     d->bytes += 2.0 * (double)(d->size - 1) * (double)count * s->eb;
     return 0;
 #else
@@ -278,6 +283,8 @@ int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *
     for (; s->waited < s->nchunks; s->waited++) { /* chunk by chunk: the next ones still move */
         const int k = s->waited;
         if (MPI_Wait((MPI_Request *)s->req + k, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            lpt_error_set("the gradient exchange failed (MPI_Wait): stopping every process");
+            lpt_dp_abort(1); /* (the later chunks are still on their way into recv) */
             rc = -1;
             break;
         }
@@ -295,7 +302,6 @@ int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *
     const int i = (int)(s - d->sl); /* out of the list, the order kept */
     memmove(&d->sl[i], &d->sl[i + 1], (size_t)(d->nslices - i - 1) * sizeof *s);
     d->nslices--;
-    if (rc) lpt_error_set("the gradient exchange failed (MPI_Wait)");
     return rc;
 #else
     (void)d, (void)param, (void)chunk_done, (void)cb;
@@ -315,13 +321,30 @@ int lpt_dp_exchange(void *arg, float *grads, size_t count) {
     return 0;
 }
 
-int lpt_dp_interval_end(lpt_dp *d, long step, const char *path) {
-    if (!d->xu_on) return 0;
+/* the exchange's statistics of the interval in progress summed over the processes */
+static void merge_exchange_stats(lpt_dp *d) {
     lpt_qresult *r = lpt_xcalloc((size_t)d->xu.n + 1, sizeof *r);
     for (int i = 0; i < d->xu.n; i++) r[i].counts = d->xu.e[i].q, r[i].hist = d->xu.e[i].cur;
     lpt_dp_merge_results(r, d->xu.n);
     for (int i = 0; i < d->xu.n; i++) d->xu.e[i].q = r[i].counts, d->xu.e[i].cur = r[i].hist;
     free(r);
+}
+
+int lpt_dp_end(lpt_dp *d, long step, const char *path) {
+    if (!d->xu_on || d->size == 1) return 0;
+    double q[3] = {d->q_nonzero, d->q_underflow, d->q_saturated};
+    lpt_dp_sum(q, 3);
+    d->q_nonzero = q[0], d->q_underflow = q[1], d->q_saturated = q[2];
+    merge_exchange_stats(d);
+    lpt_stats_finish(&d->xu, step);
+    if (d->rank == 0 && path && path[0]) return lpt_stats_flush(&d->xu, path);
+    d->xu.log.len = 0;
+    return 0;
+}
+
+int lpt_dp_interval_end(lpt_dp *d, long step, const char *path) {
+    if (!d->xu_on) return 0;
+    merge_exchange_stats(d);
     lpt_stats_configure(&d->xu, step);
     free(lpt_stats_take_events(&d->xu)); /* (a dead layer's gradients: its own records say so) */
     if (d->rank == 0 && path && path[0]) return lpt_stats_flush(&d->xu, path);
@@ -389,17 +412,22 @@ void lpt_dp_mark(void *arg, const char *what, int index) {
     d->ev[d->nev++].ms = 1e3 * (lpt_time_now() - d->t0);
 }
 
-/* a rank's exchange span (the first start to the last completion) and time waited */
+/* a rank's exchange span (the first start to the last completion) and time waited (a
+ * whole exchange after the backward pass is all waiting; overlapped, the waits for
+ * each parameter's) */
 static void exchange_times(const lpt_dp_event *ev, int n, double *span, double *waited) {
-    double lo = 1e300, hi = -1e300, w0 = 0;
+    double lo = 1e300, hi = -1e300, w0 = 0, x0 = 0;
+    int whole = 0;
     *waited = 0;
     for (int i = 0; i < n; i++) {
         const char *w = ev[i].what;
         const double t = ev[i].ms;
         if (!strcmp(w, "slice start") || !strcmp(w, "exchange")) lo = t < lo ? t : lo;
         if (!strcmp(w, "slice done") || !strcmp(w, "exchange end")) hi = t > hi ? t : hi;
-        if (!strcmp(w, "wait") || !strcmp(w, "exchange")) w0 = t;
-        if (!strcmp(w, "wait end") || !strcmp(w, "exchange end")) *waited += t - w0;
+        if (!strcmp(w, "exchange")) x0 = t, whole = 1;
+        if (!strcmp(w, "exchange end")) *waited += t - x0, whole = 0;
+        if (!strcmp(w, "wait") && !whole) w0 = t;
+        if (!strcmp(w, "wait end") && !whole) *waited += t - w0;
     }
     *span = hi > lo ? hi - lo : 0;
 }

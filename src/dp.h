@@ -108,6 +108,12 @@ int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *
  * 0, or -1 with an error. */
 int lpt_dp_interval_end(lpt_dp *d, long step, const char *path);
 
+/* The end of a run or a stop (every process): a narrow format's statistics of the
+ * interval in progress merged and logged as partial records (as the statistics unit
+ * does), and its counts of values rounded to zero and saturated summed over the
+ * processes. 0, or -1 with an error. */
+int lpt_dp_end(lpt_dp *d, long step, const char *path);
+
 /* the statistics unit's results summed over the ranks (counts added, largest magnitude
  * the largest), in rank order, the same on every rank (lpt_qconfig.merge) */
 void lpt_dp_merge_results(lpt_qresult *r, int n);

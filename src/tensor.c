@@ -86,6 +86,8 @@ void lpt_arena_alias(lpt_arena *a, const lpt_tensor *t, const lpt_tensor *of) {
     if (i < 0 || j < 0 || i == j) return;
     while (a->alias[j] >= 0) j = a->alias[j]; /* (a chain: the first holds the bytes) */
     a->alias[i] = j;
+    for (int k = 0; k < a->count; k++) /* those that shared t's bytes share j's */
+        if (a->alias[k] == i) a->alias[k] = j;
     lpt_live *x = &a->live[j];
     const lpt_live *y = &a->live[i];
     if (!x->n || !y->n) {
@@ -139,8 +141,11 @@ static size_t plan_offsets(const lpt_arena *a, size_t *off) {
         placed[np++] = i;
         if (at + size > total) total = at + size;
     }
-    for (int i = 0; i < a->count; i++)
-        if (a->alias[i] >= 0) off[i] = off[a->alias[i]];
+    for (int i = 0; i < a->count; i++) { /* (lpt_arena_alias points each at the one placed) */
+        int r = i;
+        while (a->alias[r] >= 0) r = a->alias[r];
+        off[i] = off[r];
+    }
     free(order);
     free(placed);
     return total;

@@ -35,8 +35,6 @@ void lpt_train_state_free(lpt_train_state *st) {
     st->stats_text = NULL;
 }
 
-
-
 /* -1 when the run must stop (error set), else 0 */
 /* from_stats: the statistics unit logged it already; at_end: an end-of-run report,
  * logged so that a resumed (longer) run drops it */
@@ -76,8 +74,6 @@ static int check_output(const char *option, const char *path) {
     }
     return 0;
 }
-
-
 
 /* The configuration: the command line's, or on --resume the checkpoint's with what a
  * resumed run may change. 0, or -1 with an error. */
@@ -150,19 +146,26 @@ static int run_restore(run_t *r) {
     return 0;
 }
 
+/* --stats-out needs something to log: a quantized run, or a data-parallel one's narrow
+ * gradient exchange (the CLI checks a new run; this, a resumed one). 0, or -1. */
+static int check_stats_out(run_t *r) {
+    const lpt_train_cfg *cfg = &r->cfg;
+    lpt_prec probe;
+    if (lpt_prec_init(&probe, cfg) != 0) return -1;
+    const int quantized = probe.active, narrow = strcmp(cfg->grad_exchange, "fp32") != 0;
+    lpt_prec_free(&probe);
+    if (quantized || !cfg->stats_out[0] || (narrow && lpt_dp_self()->size > 1)) return 0;
+    lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing%s: there are no statistics to log",
+                  cfg->resume[0] ? cfg->resume : "this configuration",
+                  narrow ? ", and one process exchanges no gradients" : "");
+    r->usage = 1;
+    return -1;
+}
+
 /* Everything before the first step: outputs checked and locked, data, session, state. */
 static int run_setup(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
-    lpt_prec probe;
-    if (lpt_prec_init(&probe, cfg) != 0) return -1;
-    const int quantized = probe.active;
-    lpt_prec_free(&probe);
-    if (!quantized && cfg->stats_out[0] && !strcmp(cfg->grad_exchange, "fp32")) { /* a new run's options are checked by the CLI */
-        lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing: there are no "
-                      "statistics to log", cfg->resume[0] ? cfg->resume : "this configuration");
-        r->usage = 1;
-        return -1;
-    }
+    if (check_stats_out(r)) return -1;
     /* every output is checked before any work, and the checkpoint is ours alone */
     if (check_output("checkpoint", cfg->checkpoint) || check_output("metrics-out", cfg->metrics_out) ||
         check_output("stats-out", cfg->stats_out))
@@ -230,7 +233,6 @@ static int run_setup(run_t *r) {
     }
     return 0;
 }
-
 
 static int report_grads(void *arg, long step, const char *msg) { return dead_report(arg, step, msg, 0, 0); }
 
@@ -445,7 +447,7 @@ static int run_epochs(run_t *r) {
 static int run_finish(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
     lpt_train_state *st = &r->st;
-    if (lpt_step_settle(&r->s)) return -1;
+    if (lpt_step_settle(&r->s) || lpt_dp_end(lpt_dp_self(), st->global_step - 1, cfg->stats_out)) return -1;
     lpt_prec *p = &r->s.prec;
     if (p->active && p->calibrated) {
         lpt_prec_sync(p);
@@ -499,6 +501,7 @@ static int run_stop(run_t *r) {
     lpt_train_state *st = &r->st;
     lpt_prec *p = &r->s.prec;
     const char *path = cfg->checkpoint[0] ? cfg->checkpoint : "lpt-interrupted.ckpt";
+    if (lpt_dp_end(lpt_dp_self(), st->global_step - 1, cfg->stats_out)) return -1;
     if (lpt_dp_self()->rank > 0) { /* the first rank writes the checkpoint; the syncs are everyone's */
         lpt_prec_sync(p);
         if (p->active && p->calibrated) lpt_prec_sync(p);

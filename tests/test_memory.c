@@ -25,14 +25,20 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* a planned arena on the reference backend (returned, to destroy) */
+static lpt_backend *planned_arena(lpt_arena *ar) {
+    lpt_backend *be = lpt_backend_create("ref", 1);
+    assert_non_null(be);
+    lpt_arena_init(ar, be);
+    ar->plan = 1;
+    return be;
+}
+
 /* by hand: a and b (phases 1-2 and 3-4) share bytes, c (always) and d (2 and 5) do not */
 static void test_arena_by_hand(void **state) {
     (void)state;
-    lpt_backend *be = lpt_backend_create("ref", 1);
-    assert_non_null(be);
     lpt_arena ar;
-    lpt_arena_init(&ar, be);
-    ar.plan = 1;
+    lpt_backend *be = planned_arena(&ar);
     lpt_tensor a = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){64}), b = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){48}),
                c = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){16}), d = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){32});
     lpt_arena_reserve_live(&ar, &a, "a", lpt_live_span(1, 2));
@@ -82,17 +88,21 @@ static void test_same_results(void **state) {
     same_checkpoints("lenet5", "int8-dyn", "12"); /* its first step calibrates: a whole extra pass */
     same_checkpoints("lenet5", "fp16", "12");
     same_checkpoints("vgg", "int8-dyn", "6");
+    /* two ReLUs in a row: a chain of tensors in place */
+    char spec[700];
+    snprintf(spec, sizeof spec, "%s/relu2.spec", g_dir);
+    const char text[] = "input 1x28x28\nflatten\nlinear out=100\nrelu\nrelu\nlinear out=50\nrelu\nrelu\nlinear out=10\n";
+    assert_int_equal(lpt_file_write_atomic(spec, text, sizeof text - 1), 0);
+    same_checkpoints(spec, "fp32", "12");
+    same_checkpoints(spec, "int8-dyn", "12");
 }
 
 /* in place: e shares x's bytes, their lifetimes joined (phases 1-4): f (phases 3-5)
  * cannot share with them any more, g (phase 6) can */
 static void test_arena_alias(void **state) {
     (void)state;
-    lpt_backend *be = lpt_backend_create("ref", 1);
-    assert_non_null(be);
     lpt_arena ar;
-    lpt_arena_init(&ar, be);
-    ar.plan = 1;
+    lpt_backend *be = planned_arena(&ar);
     lpt_tensor x = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){64}), e = x, f = x, g = x;
     lpt_arena_reserve_live(&ar, &x, "x", lpt_live_span(1, 2));
     lpt_arena_reserve_live(&ar, &e, "e", lpt_live_span(2, 4));
@@ -108,6 +118,27 @@ static void test_arena_alias(void **state) {
     assert_ptr_equal(e.data, x.data);
     assert_ptr_not_equal(f.data, x.data);
     assert_ptr_equal(g.data, x.data);
+    lpt_arena_free(&ar);
+    lpt_backend_destroy(be);
+}
+
+/* in place twice in a row (relu; relu): every tensor of the chain at the place of the
+ * first, inside the arena (a chain once left the last at a stale offset) */
+static void test_arena_alias_chain(void **state) {
+    (void)state;
+    lpt_arena ar;
+    lpt_backend *be = planned_arena(&ar);
+    lpt_tensor t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){64});
+        lpt_arena_reserve_live(&ar, &t[i], "t", lpt_live_span(i, i + 1));
+    }
+    lpt_arena_alias(&ar, &t[0], &t[1]); /* as the planner goes: dx over dy, layer by layer */
+    lpt_arena_alias(&ar, &t[1], &t[2]);
+    lpt_arena_alias(&ar, &t[2], &t[3]);
+    assert_int_equal(lpt_arena_commit(&ar), 0);
+    assert_int_equal(ar.bytes, 256);
+    for (int i = 0; i < 3; i++) assert_ptr_equal(t[i].data, t[3].data);
     lpt_arena_free(&ar);
     lpt_backend_destroy(be);
 }
@@ -137,6 +168,7 @@ int main(void) {
         cmocka_unit_test(test_arena_by_hand),
         cmocka_unit_test(test_same_results),
         cmocka_unit_test(test_arena_alias),
+        cmocka_unit_test(test_arena_alias_chain),
         cmocka_unit_test(test_bench_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
