@@ -73,8 +73,10 @@ static int set_value(const char *cmd, lpt_opt *o, const char *v) {
     }
     case LPT_OPT_STR:
         if (strlen(v) >= o->cap || !*v) {
-            fprintf(stderr, "lpt %s: --%s expects a value of 1 to %zu characters\n", cmd, o->name,
-                    o->cap - 1);
+            if (o->metavar && strchr(o->metavar, '|')) /* a choice: name them */
+                fprintf(stderr, "lpt %s: --%s: expected %s, got '%s'\n", cmd, o->name, o->metavar, v);
+            else
+                fprintf(stderr, "lpt %s: --%s expects a value of 1 to %zu characters\n", cmd, o->name, o->cap - 1);
             return 2;
         }
         memcpy(o->dst, v, strlen(v) + 1);

@@ -72,8 +72,8 @@ const lpt_cfg_field lpt_cfg_fields[] = {
         "and how much of the exchange the backward pass hid"),
     NUM("dp-timeline-step", NULL, LPT_CF_LONG, dp_timeline_step, 1, 1e15, LPT_CK_NONE, 1, 0, "N",
         "... of global step N [20]"),
-    STR("grad-exchange", NULL, grad_exchange, LPT_CK_NONE, 0, "FMT",
-        "data parallel: the gradients on the wire as fp32, fp16, bf16, dfp8 or dfp16 (dfp: FL from the statistics "
+    STR("grad-exchange", NULL, grad_exchange, LPT_CK_NONE, 0, "fp32|fp16|bf16|dfp8|dfp16",
+        "data parallel: the gradients' format on the wire (dfp: FL from the statistics "
         "unit's histograms merged over the processes, stochastic rounding, integer sums) [fp32]"),
     NUM("exchange-chunk", NULL, LPT_CF_INT, exchange_chunk, 0, 1 << 20, LPT_CK_NONE, 0, 0, "KIB",
         "data parallel: a parameter's exchange in chunks of KIB on the wire, each summed and sent on as it comes "

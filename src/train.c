@@ -93,6 +93,7 @@ static int run_config(run_t *r) {
      * statistics files the run wrote, unless told otherwise */
     if (saved.metrics_out[0]) memcpy(cfg->metrics_out, saved.metrics_out, sizeof cfg->metrics_out);
     if (saved.stats_out[0]) memcpy(cfg->stats_out, saved.stats_out, sizeof cfg->stats_out);
+    r->stats_from_ckpt = !saved.stats_out[0] && cfg->stats_out[0];
     memcpy(cfg->checkpoint, saved.checkpoint, sizeof cfg->checkpoint);
     memcpy(cfg->resume, saved.resume, sizeof cfg->resume);
     if (!cfg->checkpoint[0]) memcpy(cfg->checkpoint, cfg->resume, sizeof cfg->checkpoint);
@@ -108,6 +109,7 @@ static int run_config(run_t *r) {
     memcpy(cfg->grad_exchange, saved.grad_exchange, sizeof cfg->grad_exchange);
     memcpy(cfg->dp_timeline, saved.dp_timeline, sizeof cfg->dp_timeline);
     cfg->dp_timeline_step = saved.dp_timeline_step;
+    cfg->exchange_chunk = saved.exchange_chunk;
     cfg->fail_on_dead = saved.fail_on_dead;
     memcpy(cfg->golden_layer, saved.golden_layer, sizeof cfg->golden_layer);
     memcpy(cfg->golden_out, saved.golden_out, sizeof cfg->golden_out);
@@ -146,26 +148,10 @@ static int run_restore(run_t *r) {
     return 0;
 }
 
-/* --stats-out needs something to log: a quantized run, or a data-parallel one's narrow
- * gradient exchange (the CLI checks a new run; this, a resumed one). 0, or -1. */
-static int check_stats_out(run_t *r) {
-    const lpt_train_cfg *cfg = &r->cfg;
-    lpt_prec probe;
-    if (lpt_prec_init(&probe, cfg) != 0) return -1;
-    const int quantized = probe.active, narrow = strcmp(cfg->grad_exchange, "fp32") != 0;
-    lpt_prec_free(&probe);
-    if (quantized || !cfg->stats_out[0] || (narrow && lpt_dp_self()->size > 1)) return 0;
-    lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing%s: there are no statistics to log",
-                  cfg->resume[0] ? cfg->resume : "this configuration",
-                  narrow ? ", and one process exchanges no gradients" : "");
-    r->usage = 1;
-    return -1;
-}
-
 /* Everything before the first step: outputs checked and locked, data, session, state. */
 static int run_setup(run_t *r) {
     lpt_train_cfg *cfg = &r->cfg;
-    if (check_stats_out(r)) return -1;
+    if (lpt_train_check_stats_out(r)) return -1;
     /* every output is checked before any work, and the checkpoint is ours alone */
     if (check_output("checkpoint", cfg->checkpoint) || check_output("metrics-out", cfg->metrics_out) ||
         check_output("stats-out", cfg->stats_out))

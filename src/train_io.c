@@ -169,3 +169,25 @@ int lpt_train_golden_write(run_t *r, long g) {
     fflush(stdout);
     return cfg->golden_only ? 2 : 0;
 }
+
+int lpt_train_check_stats_out(run_t *r) {
+    lpt_train_cfg *cfg = &r->cfg;
+    lpt_prec probe;
+    if (lpt_prec_init(&probe, cfg) != 0) return -1;
+    const int quantized = probe.active, narrow = strcmp(cfg->grad_exchange, "fp32") != 0;
+    lpt_prec_free(&probe);
+    if (narrow && lpt_dp_self()->size == 1 && !cfg->quiet)
+        fprintf(stderr, "lpt: note: --grad-exchange %s applies under mpirun: one process exchanges nothing\n",
+                cfg->grad_exchange);
+    if (quantized || !cfg->stats_out[0] || (narrow && lpt_dp_self()->size > 1)) return 0;
+    if (r->stats_from_ckpt) { /* (a data-parallel run's narrow exchange logged there; not this one) */
+        if (!cfg->quiet) fprintf(stderr, "lpt: note: nothing to log to %s in this resumed run\n", cfg->stats_out);
+        cfg->stats_out[0] = 0;
+        return 0;
+    }
+    lpt_error_set("--stats-out: the run in %s is fp32, which quantizes nothing%s: there are no statistics to log",
+                  cfg->resume[0] ? cfg->resume : "this configuration",
+                  narrow ? ", and one process exchanges no gradients" : "");
+    r->usage = 1;
+    return -1;
+}

@@ -31,6 +31,7 @@ typedef struct {
     lpt_health health;
     dead_log dead;
     int opened, health_on, lock_fd, usage, threads_from_ckpt;
+    int stats_from_ckpt; /* --stats-out is the resumed checkpoint's, not the command line's */
     long steps; /* per epoch */
     lpt_feed ftrain, ftest; /* the datasets in backend memory */
     int *perm;
@@ -51,6 +52,11 @@ int lpt_train_dp_config(run_t *r);
 /* after the session opens: the statistics unit merged over the processes, the
  * parameters' slices and the seed for the exchange */
 void lpt_train_dp_setup(run_t *r);
+/* --stats-out needs something to log: a quantized run, or a data-parallel one's narrow
+ * gradient exchange (the CLI checks a new run; this, a resumed one, whose log taken
+ * from its checkpoint is dropped with a note when there is nothing to log); a narrow
+ * exchange in one process is said to do nothing. 0, or -1 with an error. */
+int lpt_train_check_stats_out(run_t *r);
 /* the golden vectors captured in global step g, written (src/golden.h): 0; 2 when that
  * was all the run was for (lpt golden); -1 with an error when it was and they failed */
 int lpt_train_golden_write(run_t *r, long g);

@@ -154,6 +154,13 @@ static void test_narrow_overlap(void **state) {
     if (train_with(2, off, "fp32", "off", x, &err) != 0) fail_msg("dfp8 --overlap off: %s", err);
     free(err);
     same_weights(on, off);
+    /* resumed without --grad-exchange (fp32 on the wire): the log the checkpoint names is
+     * left alone, with a note, not refused */
+    char *out = NULL, *argv[] = {g_mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", LPT_BINARY, "train",
+                                 "--data", g_data, "--resume", on, "--max-steps", "14", "--no-progress", NULL};
+    if (tu_run(argv, &out, &err) != 0) fail_msg("resume of a dfp8-exchange run: %s", err);
+    assert_non_null(strstr(err, "nothing to log to"));
+    free(out), free(err);
 }
 
 /* a timeline of one step: every process's events in one CSV, the overlapped exchange's
