@@ -3,9 +3,10 @@
 # minutes on a fresh machine with one H200): build, the GPU tests and the per-op error
 # table, LeNet-5 trained for 10 epochs in fp32, fp16 and bf16 (seeds 1-3), the backend's
 # GEMM rates (lpt bench --gemm), throughput of lpt and of PyTorch (eager and graphed) in
-# the same run, ncu kernel profiles of a LeNet-5 and a VGG step, and compute-sanitizer on
-# a short training run. Results: OUTDIR/summary.txt (the short
-# table, also printed last) and OUTDIR/gpu-check.tgz (every log and JSON line).
+# the same run, ncu kernel profiles of a LeNet-5 and a VGG step, compute-sanitizer on a
+# short training run, and the memory planner (off and on) and shards on the GPU.
+# Results: OUTDIR/summary.txt (the short table, also printed last) and
+# OUTDIR/gpu-check.tgz (every log and JSON line).
 #
 # On the lent machine (no cmocka, no network): ../shared/device/prepare-carry.sh here
 # first, then one call with carry [".device-carry"]:  bash experiments/gpu_check.sh $OUT
@@ -111,6 +112,21 @@ for g in on off; do
         --train-limit 640 --test-limit 256 --no-progress --cuda-graph $g >"$work/memcheck_$g.txt" 2>&1
     say "compute-sanitizer memcheck (graphs $g): exit $? | $(grep -m1 'ERROR SUMMARY' "$work/memcheck_$g.txt")"
 done
+
+# ---- 5b. the memory planner and shards on the GPU: the same checkpoints ----
+same() { # NAME ARGS...: 60 steps with the planner off and on (and a third variant), cmp
+    name=$1; shift
+    for v in off on; do
+        $B/lpt train --backend cuda --epochs 1 --max-steps 60 --no-progress --quiet --memory-plan $v \
+            --checkpoint "$work/plan_${name}_$v.ckpt" "$@" >"$work/plan_${name}_$v.txt" 2>&1
+    done
+    cmp -s "$work/plan_${name}_off.ckpt" "$work/plan_${name}_on.ckpt" && r=identical || r=DIFFER
+    say "planner off/on, $name on cuda, 60 steps: $r"
+}
+same lenet_fp32 --precision fp32
+same lenet_int8 --precision int8-dyn
+same vgg_fp16 --model vgg --precision fp16
+same lenet_shards4 --precision fp32 --shards 4
 
 # ---- 6. the whole suite (CPU and GPU) under this machine's compilers ----
 (cd $B && timeout 400 ctest -j8 -E fuzz --output-on-failure) >"$work/ctest.txt" 2>&1
