@@ -130,17 +130,13 @@ static lpt_dp_slice *slice_of(lpt_dp *d, int param) {
     return NULL;
 }
 
-/* A narrow format: the slice's codes into s->send, its statistics into the exchange's
- * unit. dfp: at the entry's FL (before the unit has chosen one, the largest FL that
- * holds the largest magnitude over every process, agreed now), stochastic rounding
- * keyed by the seed, the parameter, the step and the rank. */
-static void slice_codes(lpt_dp *d, lpt_dp_slice *s) {
-    const int id = d->p_entry[s->param], dfp = d->qf.fmt == LPT_FMT_DFP;
-    lpt_stats_entry *e = &d->xu.e[id];
-    const uint64_t nz = lpt_stats_nonzero(&e->cur);
-    lpt_msb_hist_add(&e->cur, s->n, s->dst); /* (the statistics unit's analysis, fast) */
-    d->q_nonzero += (double)(lpt_stats_nonzero(&e->cur) - nz);
-    if (dfp && !e->configured) {
+/* A narrow format, dfp: the FL of the slice's codes, the entry's (before the exchange's
+ * statistics unit has chosen one, the largest FL that holds the largest magnitude over
+ * every process, agreed now: the whole slice must be in dst) */
+static void slice_fl(lpt_dp *d, lpt_dp_slice *s) {
+    lpt_stats_entry *e = &d->xu.e[d->p_entry[s->param]];
+    if (d->qf.fmt != LPT_FMT_DFP) return;
+    if (!e->configured) {
         double mx = 0, gm = 0;
         for (size_t i = 0; i < s->n; i++) /* (NaN and Inf left out: the quantizer counts them) */
             if (isfinite(s->dst[i])) mx = fmax(mx, fabs((double)s->dst[i]));
@@ -148,18 +144,30 @@ static void slice_codes(lpt_dp *d, lpt_dp_slice *s) {
         e->fl = gm > 0 ? (d->qf.width - 2) - (int)floor(log2(gm)) : d->qf.width - 1;
         e->configured = 1;
     }
-    s->fl = dfp ? e->fl : 0;
-    int32_t *codes = lpt_xmalloc(s->n * sizeof *codes + 4);
+    s->fl = e->fl;
+}
+
+/* A narrow format: values [lo, lo + n) of the slice as codes into s->send, their
+ * statistics into the exchange's unit; stochastic rounding keyed by the seed, the
+ * parameter, the step and the rank (value i of the slice: counter rank * n + i, however
+ * the slice is chunked) */
+static void chunk_codes(lpt_dp *d, lpt_dp_slice *s, size_t lo, size_t n) {
+    const int id = d->p_entry[s->param];
+    lpt_stats_entry *e = &d->xu.e[id];
+    const uint64_t nz = lpt_stats_nonzero(&e->cur);
+    lpt_msb_hist_add(&e->cur, n, s->dst + lo); /* (the statistics unit's analysis, fast) */
+    d->q_nonzero += (double)(lpt_stats_nonzero(&e->cur) - nz);
+    int32_t *codes = lpt_xmalloc(n * sizeof *codes + 4);
     lpt_qstats st = {0};
     const lpt_rng_key key = {.seed = d->seed, .stream = 0xE0000000ULL + (uint64_t)s->param, .step = (uint64_t)d->step,
-                             .index0 = (uint64_t)d->rank * s->n};
-    lpt_quantize(&d->qf, s->fl, &key, s->n, s->dst, codes, NULL, &st);
+                             .index0 = (uint64_t)d->rank * s->n + lo};
+    lpt_quantize(&d->qf, s->fl, &key, n, s->dst + lo, codes, NULL, &st);
     lpt_stats_count(&d->xu, id, &st);
     d->q_underflow += (double)st.underflow, d->q_saturated += (double)st.out_of_range;
     if (s->eb == 1)
-        for (size_t i = 0; i < s->n; i++) ((int8_t *)s->send)[i] = (int8_t)codes[i];
+        for (size_t i = 0; i < n; i++) ((int8_t *)s->send)[lo + i] = (int8_t)codes[i];
     else
-        for (size_t i = 0; i < s->n; i++) ((int16_t *)s->send)[i] = (int16_t)codes[i];
+        for (size_t i = 0; i < n; i++) ((int16_t *)s->send)[lo + i] = (int16_t)codes[i];
     free(codes);
 }
 
@@ -201,7 +209,8 @@ static void chunk_sum(lpt_dp *d, lpt_dp_slice *s, int k) {
 }
 #endif
 
-int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
+int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count, void (*fill)(void *cb, float *at, size_t n),
+                       void *cb) {
     lpt_dp *d = arg;
 #ifdef LPT_HAVE_MPI
     if (d->nslices == LPT_DP_SLICES || param < 0 || param >= d->np || count != d->p_n[param]) {
@@ -218,15 +227,21 @@ int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
     if (s->chunk > (size_t)0x7fffffff / (size_t)s->eb) s->chunk = (size_t)0x7fffffff / (size_t)s->eb;
     s->nchunks = count ? (int)((count + s->chunk - 1) / s->chunk) : 0;
     lpt_dp_mark(d, "slice start", param);
-    s->send = (unsigned char *)dst;
-    if (d->format[0]) {
-        s->send = lpt_xmalloc(count * (size_t)s->eb + 1);
-        slice_codes(d, s);
-    }
+    s->send = d->format[0] ? lpt_xmalloc(count * (size_t)s->eb + 1) : (unsigned char *)dst;
     s->recv = lpt_xmalloc((size_t)d->size * count * (size_t)s->eb + 1);
     s->req = lpt_xcalloc((size_t)s->nchunks + 1, sizeof(MPI_Request));
+    /* a dfp tensor without an FL yet needs all of it first; otherwise each chunk leaves
+     * as soon as it is filled */
+    const int whole = d->format[0] && d->qf.fmt == LPT_FMT_DFP && !d->xu.e[d->p_entry[param]].configured;
+    for (int k = 0; whole && fill && k < s->nchunks; k++) {
+        const size_t lo = (size_t)k * s->chunk;
+        fill(cb, dst + lo, lo + s->chunk < count ? s->chunk : count - lo);
+    }
+    if (d->format[0]) slice_fl(d, s);
     for (int k = 0; k < s->nchunks; k++) {
         const size_t lo = (size_t)k * s->chunk, n = lo + s->chunk < count ? s->chunk : count - lo;
+        if (!whole && fill) fill(cb, dst + lo, n);
+        if (d->format[0]) chunk_codes(d, s, lo, n);
         const int bytes = (int)(n * (size_t)s->eb);
         if (MPI_Iallgather(s->send + lo * (size_t)s->eb, bytes, MPI_BYTE, s->recv + (size_t)d->size * lo * (size_t)s->eb,
                            bytes, MPI_BYTE, MPI_COMM_WORLD, (MPI_Request *)s->req + k) != MPI_SUCCESS) {
@@ -239,7 +254,7 @@ int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count) {
     d->bytes += 2.0 * (double)(d->size - 1) * (double)count * s->eb;
     return 0;
 #else
-    (void)d, (void)param, (void)dst, (void)count;
+    (void)d, (void)param, (void)dst, (void)count, (void)fill, (void)cb;
     lpt_error_set("this build has no MPI");
     return -1;
 #endif
@@ -315,7 +330,7 @@ int lpt_dp_exchange(void *arg, float *grads, size_t count) {
     (void)count;
     if (d->size == 1) return 0;
     for (int i = 0; i < d->np; i++)
-        if (d->p_n[i] && lpt_dp_slice_start(d, i, grads + d->p_off[i], d->p_n[i])) return -1;
+        if (d->p_n[i] && lpt_dp_slice_start(d, i, grads + d->p_off[i], d->p_n[i], NULL, NULL)) return -1;
     for (int i = 0; i < d->np; i++)
         if (d->p_n[i] && lpt_dp_slice_wait(d, i, NULL, NULL)) return -1;
     return 0;

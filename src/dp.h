@@ -94,11 +94,15 @@ void lpt_dp_set_params(lpt_dp *d, const lpt_net *net, int interval, double overf
 int lpt_dp_exchange(void *arg, float *grads, size_t count);
 /* Overlapped exchange (lpt_step_args.slice_start, .progress, .slice_next, .slice_wait;
  * arg is the lpt_dp): start the exchange of parameter `param`'s gradient (this rank's
- * sum, count floats at dst; non-blocking); let the started ones move on; the parameter
- * of a started one to wait for next (one already complete if any, else the first
- * started; -1: none); wait for parameter `param`'s chunks, summing each over the ranks
- * into dst and telling chunk_done (may be NULL) where it lies. 0, or -1 with an error. */
-int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count);
+ * sum, count floats at dst; non-blocking), chunk by chunk: fill (may be NULL: dst holds
+ * it already) puts each chunk's values at dst first, and the chunk leaves at once (a
+ * dfp tensor whose FL is still to be agreed is filled whole first); let the started
+ * ones move on; the parameter of a started one to wait for next (one already complete
+ * if any, else the first started; -1: none); wait for parameter `param`'s chunks,
+ * summing each over the ranks into dst and telling chunk_done (may be NULL) where it
+ * lies. 0, or -1 with an error. */
+int lpt_dp_slice_start(void *arg, int param, float *dst, size_t count, void (*fill)(void *cb, float *at, size_t n),
+                       void *cb);
 void lpt_dp_progress(void *arg);
 int lpt_dp_slice_next(void *arg);
 int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb);

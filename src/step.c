@@ -155,6 +155,24 @@ static void mark(const lpt_step_args *a, const char *what, int index) {
     if (a->mark) a->mark(a->exchange_arg, what, index);
 }
 
+/* a chunk of a parameter's gradient (at: its place in the tree's first entry) read from
+ * the backend into the tree's top entry and merged down, just before it leaves */
+typedef struct {
+    overlap_arg *o;
+    const lpt_param *p;
+    size_t off; /* the parameter's place */
+} fill_arg;
+
+static void fill_chunk(void *arg, float *at, size_t n) {
+    const fill_arg *f = arg;
+    overlap_arg *o = f->o;
+    const size_t off = (size_t)(at - o->t->stack);
+    float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
+    if (o->empty) memset(mine, 0, n * sizeof(float));
+    else lpt_backend_read(o->s->be, mine, (const char *)f->p->grad->data + (off - f->off) * sizeof(float), n * sizeof(float));
+    if (tree_merge_slice(o->t, off, n) != 1) o->failed = 1;
+}
+
 static void layer_done(void *arg, int layer) {
     overlap_arg *o = arg;
     lpt_session *s = o->s;
@@ -165,12 +183,9 @@ static void layer_done(void *arg, int layer) {
     for (int i = first; i < first + np && !o->failed; i++) {
         const lpt_param *p = &net->p[i];
         if (!p->grad) continue;
-        const size_t off = (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float),
-                     n = lpt_tensor_count(p->grad);
-        float *mine = o->t->stack + (size_t)o->t->top * o->t->count + off;
-        if (o->empty) memset(mine, 0, n * sizeof(float));
-        else lpt_backend_read(s->be, mine, p->grad->data, n * sizeof(float));
-        if (tree_merge_slice(o->t, off, n) != 1 || o->a->slice_start(o->a->exchange_arg, i, o->t->stack + off, n))
+        fill_arg f = {o, p, (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float)};
+        if (o->a->slice_start(o->a->exchange_arg, i, o->t->stack + f.off, lpt_tensor_count(p->grad), fill_chunk, &f) ||
+            o->failed)
             o->failed = 1;
         else
             s->pend.param[i] = 1, s->pend.n++;

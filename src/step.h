@@ -49,8 +49,10 @@ typedef struct {
     int (*exchange)(void *arg, float *grads, size_t count);
     void *exchange_arg;
     /* overlap (exchange != NULL): during the last shard's backward pass, as each layer's
-     * gradients are done, slice_start(exchange_arg, parameter, the block's sum of its
-     * gradient, floats) starts each parameter's exchange (progress lets them move on);
+     * gradients are done, slice_start(exchange_arg, parameter, where the block's sum of
+     * its gradient goes, floats, fill, cb) starts each parameter's exchange chunk by
+     * chunk, fill reading each chunk from the backend into the tree just before it
+     * leaves (progress lets them move on);
      * slice_next names the one to wait for next (-1: none) and slice_wait waits for it,
      * leaving the whole tree's sum in place chunk by chunk (the same numbers as
      * exchange). Each parameter goes to the backend, and when the step needs no
@@ -58,7 +60,8 @@ typedef struct {
      * is in; with `defer` (the caller's next call is the next step's lpt_step_train, or
      * lpt_step_settle) only before its layer's forward pass in the next step. */
     int overlap, defer;
-    int (*slice_start)(void *arg, int param, float *slice, size_t count);
+    int (*slice_start)(void *arg, int param, float *slice, size_t count, void (*fill)(void *cb, float *at, size_t n),
+                       void *cb);
     void (*progress)(void *arg);
     int (*slice_next)(void *arg);
     int (*slice_wait)(void *arg, int param, void (*chunk_done)(void *cb, float *at, size_t n), void *cb);

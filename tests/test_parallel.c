@@ -154,6 +154,13 @@ static void test_narrow_overlap(void **state) {
     if (train_with(2, off, "fp32", "off", x, &err) != 0) fail_msg("dfp8 --overlap off: %s", err);
     free(err);
     same_weights(on, off);
+    /* in chunks of 1 KiB, each read, quantized and sent as soon as it is filled (the first
+     * step's agreed FL: filled whole first): the same codes */
+    const char *const xc[] = {"--grad-exchange", "dfp8", "--stats-interval", "5", "--stats-out", log,
+                              "--exchange-chunk", "1", NULL};
+    if (train_with(2, on, "fp32", "on", xc, &err) != 0) fail_msg("dfp8 --exchange-chunk 1: %s", err);
+    free(err);
+    same_weights(on, off);
     /* resumed without --grad-exchange (fp32 on the wire): the log the checkpoint names is
      * left alone, with a note, not refused */
     char *out = NULL, *argv[] = {g_mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "2", LPT_BINARY, "train",
