@@ -388,6 +388,14 @@ void lpt_dp_merge_results(lpt_qresult *r, int n) {
 #endif
 }
 
+void lpt_dp_gather(float *all, size_t n) {
+    (void)all, (void)n;
+#ifdef LPT_HAVE_MPI
+    if (g_dp.size > 1)
+        MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)n, MPI_FLOAT, MPI_COMM_WORLD);
+#endif
+}
+
 void lpt_dp_sum(double *v, int n) {
     (void)v;
     if (g_dp.size == 1 || n <= 0) return;

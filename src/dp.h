@@ -130,6 +130,9 @@ void lpt_dp_timeline_arm(lpt_dp *d);
 void lpt_dp_mark(void *arg, const char *what, int index);
 int lpt_dp_timeline_write(lpt_dp *d, const char *path);
 
+/* lpt_step_args.gather: all[] holds a block of n floats a rank, in rank order; this
+ * rank's (in place) becomes everyone's */
+void lpt_dp_gather(float *all, size_t n);
 /* v[0..n) summed over the ranks in rank order, the same on every rank */
 void lpt_dp_sum(double *v, int n);
 /* the largest of x over the ranks (an agreement: stop when any rank was interrupted) */

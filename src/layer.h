@@ -50,6 +50,9 @@ typedef struct {
      * layer's update from the step before (its exchange) first */
     void (*layer_begin)(void *arg, int layer);
     void *layer_begin_arg;
+    /* shards: a layer with running statistics leaves this pass's update of them in its
+     * contribution buffer (lpt_layer_ops.running_contrib) instead of applying it */
+    int running_deferred;
 } lpt_ctx;
 
 /* the step counter of the pass's random draws (dropout, stochastic rounding) */
@@ -122,6 +125,12 @@ typedef struct {
      * what setup reserves when planned): sets the lifetimes of the tensors concerned
      * (lpt_arena_relive on b->work) and how the backward pass runs. */
     void (*plan_keep)(lpt_layer *l, const lpt_build *b, int keep);
+    /* Running statistics under shards (NULL for layers without): the floats of a pass's
+     * contribution, in backend memory at *buf (lpt_ctx.running_deferred); apply adds one
+     * pass's contribution (host floats) to the running statistics, the same arithmetic
+     * on every process. */
+    size_t (*running_contrib)(lpt_layer *l, const void **buf);
+    void (*running_apply)(lpt_layer *l, lpt_backend *be, const float *contrib);
     /* A convolution's window (kernel, stride, padding), for tools that recompute it
      * (lpt golden); NULL for other layers. */
     const lpt_window *(*window)(const lpt_layer *l);

@@ -198,11 +198,53 @@ static void layer_done(void *arg, int layer) {
 static int shard_begin(const lpt_step_args *a, const lpt_ctx *c, int k, lpt_ctx *ck) {
     const int lo = (int)((long)k * a->n / a->shards), hi = (int)((long)(k + 1) * a->n / a->shards);
     *ck = *c;
+    ck->running_deferred = 1; /* (running statistics: applied in shard order, src/layer.h) */
     ck->n = hi - lo;
     ck->draw = 1 + (uint64_t)a->step * (uint64_t)a->shards + (uint64_t)k;
     ck->loss_items = a->n;
     if (hi > lo) a->feed(a->feed_arg, lo, hi - lo);
     return hi - lo;
+}
+
+/* Running statistics under shards: each pass's contributions, a flag (the shard had
+ * items) and every layer's, one block of floats a shard (0: no layer has any) */
+static size_t running_floats(lpt_net *net) {
+    size_t n = 1;
+    for (int i = 0; i < net->nlayers; i++)
+        if (net->layers[i].ops->running_contrib) n += net->layers[i].ops->running_contrib(&net->layers[i], NULL);
+    return n > 1 ? n : 0;
+}
+
+/* shard k's pass into its block (its items: has) */
+static void running_read(lpt_session *s, float *block, int has) {
+    lpt_net *net = &s->net;
+    block[0] = (float)has;
+    size_t at = 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        lpt_layer *l = &net->layers[i];
+        if (!l->ops->running_contrib) continue;
+        const void *buf;
+        const size_t n = l->ops->running_contrib(l, &buf);
+        if (has) lpt_backend_read(s->be, block + at, buf, n * sizeof(float));
+        at += n;
+    }
+}
+
+/* every shard's contributions (every process's, gathered), applied in shard order */
+static void running_apply(lpt_session *s, const lpt_step_args *a, float *all, size_t rf) {
+    lpt_net *net = &s->net;
+    if (a->gather) a->gather(all, (size_t)a->nshards * rf);
+    for (int k = 0; k < a->shards; k++) {
+        const float *block = all + (size_t)k * rf;
+        if (block[0] == 0.0f) continue;
+        size_t at = 1;
+        for (int i = 0; i < net->nlayers; i++) {
+            lpt_layer *l = &net->layers[i];
+            if (!l->ops->running_contrib) continue;
+            l->ops->running_apply(l, s->be, block + at);
+            at += l->ops->running_contrib(l, NULL);
+        }
+    }
 }
 
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
@@ -230,6 +272,8 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     if (overlap && !s->pend.param) s->pend.param = lpt_xcalloc((size_t)net->np + 1, 1);
     s->pend.next = a->slice_next, s->pend.wait = a->slice_wait, s->pend.arg = a->exchange_arg;
     overlap_arg oa = {s, a, &t, 0, 0};
+    const size_t rf = running_floats(net);
+    float *run = rf ? lpt_xcalloc((size_t)a->shards * rf + 1, sizeof *run) : NULL;
     int rc = 0, exchanged = 0;
     for (int k = a->shard0; k < a->shard0 + a->nshards && rc == 0; k++) {
         /* the last shard, overlapped (an empty one too: every process starts the same
@@ -242,14 +286,22 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             if (s->pend.n) ck.layer_begin = settle_layer, ck.layer_begin_arg = s;
             mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
-            if (lpt_step_settle(s)) return -1; /* (every layer settled its own: nothing left) */
+            if (rf) running_read(s, run + (size_t)k * rf, 1);
+            if (lpt_step_settle(s)) {
+                free(run);
+                return -1; /* (every layer settled its own: nothing left) */
+            }
             lpt_net_loss(net, &ck);
             mark(a, "backward", k);
             lpt_net_backward(net, &ck);
             mark(a, "backward end", k);
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
         } else { /* no items: zeros, once the tree's entries are free */
-            if (lpt_step_settle(s)) return -1;
+            if (rf) running_read(s, run + (size_t)k * rf, 0);
+            if (lpt_step_settle(s)) {
+                free(run);
+                return -1;
+            }
             memset(g, 0, count * sizeof(float));
             if (ov) {
                 oa.empty = 1;
@@ -268,6 +320,8 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     }
     for (; t.top > 1; t.top--) /* a count of shards that is not a power of two: the rest, right to left */
         add_into(t.stack + (size_t)(t.top - 2) * count, t.stack + (size_t)(t.top - 1) * count, count);
+    if (rf && rc == 0) running_apply(s, a, run, rf);
+    free(run);
     if (!exchanged && rc == 0) {
         if (a->exchange) {
             mark(a, "exchange", -1);

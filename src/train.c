@@ -239,6 +239,7 @@ static lpt_step_args step_args(run_t *r, int n) {
                            .nshards = cfg->shards / lpt_dp_self()->size, .feed = feed_shard, .feed_arg = r,
                            .exchange = lpt_dp_self()->size > 1 ? lpt_dp_exchange : NULL, .exchange_arg = lpt_dp_self(),
                            .sum_results = lpt_dp_self()->size > 1 ? lpt_dp_sum : NULL,
+                           .gather = lpt_dp_self()->size > 1 ? lpt_dp_gather : NULL,
                            .overlap = strcmp(cfg->overlap, "on") == 0, .slice_start = lpt_dp_slice_start,
                            .progress = lpt_dp_progress, .slice_next = lpt_dp_slice_next,
                            .slice_wait = lpt_dp_slice_wait, .mark = lpt_dp_mark};

@@ -112,12 +112,6 @@ int lpt_train_dp_config(run_t *r) {
     }
     if (cfg->shards <= 1) cfg->shards = n;
     const int per = cfg->shards / n;
-    for (int i = 0; i < r->spec.nlayers; i++)
-        if (!strcmp(r->spec.layers[i].type, "batchnorm")) {
-            lpt_error_set("data parallel: %s has batch norm, whose running statistics each process would update "
-                          "from its own shards only; not built yet", cfg->model);
-            return -1;
-        }
     if ((n & (n - 1)) || cfg->shards % n || (per & (per - 1))) {
         lpt_error_set("data parallel over %d processes: needs a power of two of them and --shards a multiple of it "
                       "by a power of two (--shards %d given)", n, cfg->shards);

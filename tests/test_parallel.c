@@ -1,7 +1,7 @@
 /* test_parallel.c - data parallelism over MPI: `mpirun -np 2` and `-np 4` (oversubscribed
  * on a small machine, as root where the suite runs so) train LeNet-5 to the same weights,
- * bit for bit, as one process with the same global batch and shards; what cannot run
- * data-parallel yet is refused with one line. Skipped, saying why (exit status 77),
+ * bit for bit, as one process with the same global batch and shards (VGG with batch
+ * norm too); what cannot run data-parallel yet is refused with one line. Skipped, saying why (exit status 77),
  * where this build has no MPI or mpirun is missing. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +102,24 @@ static void test_same_weights(void **state) {
     if (train(2, c2, "int8-dyn-fixed", &err) != 0) fail_msg("mpirun -np 2 int8-dyn: %s", err);
     free(err);
     same_weights(c1, c2);
+}
+
+/* batch norm and dropout (VGG): each shard's update of the running statistics applied
+ * in shard order on every process, so -np 2 and -np 4 give one process's weights and
+ * running statistics */
+static void test_batchnorm(void **state) {
+    (void)state;
+    char c1[700], c2[700], *err = NULL;
+    snprintf(c1, sizeof c1, "%s/vgg1.ckpt", g_dir);
+    snprintf(c2, sizeof c2, "%s/vgg2.ckpt", g_dir);
+    const char *const vgg[] = {"--model", "vgg", NULL};
+    assert_int_equal(train_with(0, c1, "fp32", "on", vgg, &err), 0);
+    free(err);
+    for (int np = 2; np <= 4; np *= 2) {
+        if (train_with(np, c2, "fp32", "on", vgg, &err) != 0) fail_msg("vgg, mpirun -np %d: %s", np, err);
+        free(err);
+        same_weights(c1, c2);
+    }
 }
 
 static void test_refused(void **state) {
@@ -206,6 +224,7 @@ int main(void) {
     g_mpirun[strcspn(g_mpirun, "\n")] = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_weights),
+        cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_narrow_exchange),
         cmocka_unit_test(test_narrow_overlap),

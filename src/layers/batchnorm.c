@@ -1,7 +1,9 @@
 /* batchnorm.c - batch normalization, 2-D (N, C, H, W: statistics per channel over N, H,
  * W) or 1-D (N, F: per feature over N). Training uses batch statistics and updates the
  * running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the
- * running statistics. */
+ * running statistics. Under shards each pass's update, m * (batch mean) and m * (batch
+ * variance), is left in `contrib` and applied afterwards in shard order,
+ * r = (1 - m) r + contribution, the same on every process. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,6 +16,7 @@ typedef struct {
     int c, s; /* channels, positions per channel */
     lpt_tensor gamma, beta, dgamma, dbeta, rmean, rvar, mean, invstd;
     lpt_tensor scratch; /* first layer: dx is not wanted but the kernel writes one */
+    lpt_tensor contrib; /* shards: a pass's update of the running mean and variance (2 C) */
 } batchnorm;
 
 static int bn_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build *b) {
@@ -36,6 +39,8 @@ static int bn_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build
     const int fw = lpt_phase_fwd(b, l->index), bw = lpt_phase_bwd(b, l->index);
     lpt_layer_reserve(b, l, &n->mean, "mean", lpt_live_span(fw, bw));
     lpt_layer_reserve(b, l, &n->invstd, "invstd", lpt_live_span(fw, bw));
+    n->contrib = lpt_tensor_make(LPT_FMT_FP32, 1, (int[]){2 * n->c});
+    lpt_layer_reserve(b, l, &n->contrib, "running", (lpt_live){0});
     if (l->index == 0) {
         n->scratch = lpt_tensor_make(LPT_FMT_FP32, in->ndim, in->dim);
         lpt_layer_reserve(b, l, &n->scratch, "dx", lpt_live_span(bw, bw));
@@ -45,11 +50,15 @@ static int bn_setup(lpt_layer *l, const lpt_shape *in, lpt_shape *out, lpt_build
 
 static void bn_forward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, lpt_tensor *y) {
     batchnorm *n = l->priv;
+    float *rm = lpt_tensor_f32(&n->rmean), *rv = lpt_tensor_f32(&n->rvar);
+    if (c->train && c->running_deferred) { /* from zero: the kernel leaves m * (batch statistic), exactly */
+        rm = lpt_tensor_f32(&n->contrib), rv = rm + n->c;
+        c->be->fill(c->be, 2 * (size_t)n->c, rm, 0.0f);
+    }
     if (c->train)
         c->be->bn_fwd_train(c->be, c->n, n->c, n->s, lpt_tensor_f32(x), lpt_tensor_f32(&n->gamma),
-                            lpt_tensor_f32(&n->beta), n->eps, n->momentum,
-                            lpt_tensor_f32(&n->mean), lpt_tensor_f32(&n->invstd),
-                            lpt_tensor_f32(&n->rmean), lpt_tensor_f32(&n->rvar), lpt_tensor_f32(y));
+                            lpt_tensor_f32(&n->beta), n->eps, n->momentum, lpt_tensor_f32(&n->mean),
+                            lpt_tensor_f32(&n->invstd), rm, rv, lpt_tensor_f32(y));
     else
         c->be->bn_fwd_eval(c->be, c->n, n->c, n->s, lpt_tensor_f32(x), lpt_tensor_f32(&n->gamma),
                            lpt_tensor_f32(&n->beta), lpt_tensor_f32(&n->rmean),
@@ -64,6 +73,25 @@ static void bn_backward(lpt_layer *l, const lpt_ctx *c, const lpt_tensor *x, con
     c->be->bn_bwd(c->be, c->n, n->c, n->s, lpt_tensor_f32(x), lpt_tensor_f32(dy),
                   lpt_tensor_f32(&n->gamma), lpt_tensor_f32(&n->mean), lpt_tensor_f32(&n->invstd),
                   lpt_tensor_f32(dx), lpt_tensor_f32(&n->dgamma), lpt_tensor_f32(&n->dbeta));
+}
+
+static size_t bn_running_contrib(lpt_layer *l, const void **buf) {
+    batchnorm *n = l->priv;
+    if (buf) *buf = n->contrib.data;
+    return 2 * (size_t)n->c;
+}
+
+/* r = (1 - m) r + contribution, rounded once from double (exact product, one sum) */
+static void bn_running_apply(lpt_layer *l, lpt_backend *be, const float *contrib) {
+    batchnorm *n = l->priv;
+    float *r = lpt_xmalloc(2 * (size_t)n->c * sizeof *r);
+    lpt_backend_read(be, r, n->rmean.data, (size_t)n->c * sizeof *r);
+    lpt_backend_read(be, r + n->c, n->rvar.data, (size_t)n->c * sizeof *r);
+    const double keep = (double)(1.0f - n->momentum);
+    for (int i = 0; i < 2 * n->c; i++) r[i] = (float)(keep * (double)r[i] + (double)contrib[i]);
+    be->to_device(be, n->rmean.data, r, (size_t)n->c * sizeof *r);
+    be->to_device(be, n->rvar.data, r + n->c, (size_t)n->c * sizeof *r);
+    free(r);
 }
 
 static int bn_params(lpt_layer *l, lpt_param *out) {
@@ -94,6 +122,8 @@ static const lpt_layer_ops batchnorm_ops = {
     .params = bn_params,
     .describe = bn_describe,
     .free = bn_free,
+    .running_contrib = bn_running_contrib,
+    .running_apply = bn_running_apply,
 };
 
 int lpt_batchnorm_create(lpt_layer_args *a, lpt_layer *l) {
