@@ -126,11 +126,11 @@ typedef struct {
      * (lpt_arena_relive on b->work) and how the backward pass runs. */
     void (*plan_keep)(lpt_layer *l, const lpt_build *b, int keep);
     /* Running statistics under shards (NULL for layers without): the floats of a pass's
-     * contribution, in backend memory at *buf (lpt_ctx.running_deferred); apply adds one
-     * pass's contribution (host floats) to the running statistics, the same arithmetic
-     * on every process. */
+     * contribution, in backend memory at *buf (lpt_ctx.running_deferred); apply adds n
+     * passes' contributions (host floats), in order, to the running statistics, the
+     * same arithmetic on every process. */
     size_t (*running_contrib)(lpt_layer *l, const void **buf);
-    void (*running_apply)(lpt_layer *l, lpt_backend *be, const float *contrib);
+    void (*running_apply)(lpt_layer *l, lpt_backend *be, const float *const *contrib, int n);
     /* A convolution's window (kernel, stride, padding), for tools that recompute it
      * (lpt golden); NULL for other layers. */
     const lpt_window *(*window)(const lpt_layer *l);

@@ -184,10 +184,9 @@ static void layer_done(void *arg, int layer) {
         const lpt_param *p = &net->p[i];
         if (!p->grad) continue;
         fill_arg f = {o, p, (size_t)((const char *)p->grad->data - (const char *)net->grads.base) / sizeof(float)};
-        if (o->a->slice_start(o->a->exchange_arg, i, o->t->stack + f.off, lpt_tensor_count(p->grad), fill_chunk, &f) ||
-            o->failed)
+        if (o->a->slice_start(o->a->exchange_arg, i, o->t->stack + f.off, lpt_tensor_count(p->grad), fill_chunk, &f))
             o->failed = 1;
-        else
+        else /* (in flight even when a chunk failed to merge: the run then fails) */
             s->pend.param[i] = 1, s->pend.n++;
     }
     o->a->progress(o->a->exchange_arg);
@@ -230,21 +229,23 @@ static void running_read(lpt_session *s, float *block, int has) {
     }
 }
 
-/* every shard's contributions (every process's, gathered), applied in shard order */
+/* every shard's contributions (every process's, gathered), applied in shard order,
+ * layer by layer */
 static void running_apply(lpt_session *s, const lpt_step_args *a, float *all, size_t rf) {
     lpt_net *net = &s->net;
     if (a->gather) a->gather(all, (size_t)a->nshards * rf);
-    for (int k = 0; k < a->shards; k++) {
-        const float *block = all + (size_t)k * rf;
-        if (block[0] == 0.0f) continue;
-        size_t at = 1;
-        for (int i = 0; i < net->nlayers; i++) {
-            lpt_layer *l = &net->layers[i];
-            if (!l->ops->running_contrib) continue;
-            l->ops->running_apply(l, s->be, block + at);
-            at += l->ops->running_contrib(l, NULL);
-        }
+    const float **from = lpt_xmalloc((size_t)a->shards * sizeof *from + 1);
+    size_t at = 1;
+    for (int i = 0; i < net->nlayers; i++) {
+        lpt_layer *l = &net->layers[i];
+        if (!l->ops->running_contrib) continue;
+        int n = 0;
+        for (int k = 0; k < a->shards; k++)
+            if (all[(size_t)k * rf] != 0.0f) from[n++] = all + (size_t)k * rf + at; /* (shards with items) */
+        l->ops->running_apply(l, s->be, from, n);
+        at += l->ops->running_contrib(l, NULL);
     }
+    free(from);
 }
 
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
@@ -286,7 +287,6 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             if (s->pend.n) ck.layer_begin = settle_layer, ck.layer_begin_arg = s;
             mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
-            if (rf) running_read(s, run + (size_t)k * rf, 1);
             if (lpt_step_settle(s)) {
                 free(run);
                 return -1; /* (every layer settled its own: nothing left) */
@@ -295,6 +295,7 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             mark(a, "backward", k);
             lpt_net_backward(net, &ck);
             mark(a, "backward end", k);
+            if (rf) running_read(s, run + (size_t)k * rf, 1); /* (before the next shard's pass) */
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
         } else { /* no items: zeros, once the tree's entries are free */
             if (rf) running_read(s, run + (size_t)k * rf, 0);
@@ -395,8 +396,10 @@ int lpt_step_train(lpt_session *s, const lpt_step_args *a, lpt_step_out *o) {
                 if (shard_begin(a, &c, k, &cc)) lpt_prec_calibrate_pass(p, net, &cc);
             }
             lpt_prec_calibrate_end(p);
-        } else {
-            lpt_prec_calibrate(p, net, &c);
+        } else { /* (a calibration pass leaves the running statistics alone: its update is dropped) */
+            lpt_ctx cc = c;
+            cc.running_deferred = 1;
+            lpt_prec_calibrate(p, net, &cc);
         }
     }
     if (!s->window_steps) { /* a new window of results */

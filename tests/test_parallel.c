@@ -120,6 +120,19 @@ static void test_batchnorm(void **state) {
         free(err);
         same_weights(c1, c2);
     }
+    /* int8-dyn (the calibration passes leave the running statistics alone), and batches of
+     * 3 in 4 shards (shard 0 of every step empty) */
+    assert_int_equal(train_with(0, c1, "int8-dyn-fixed", "on", vgg, &err), 0);
+    free(err);
+    if (train_with(2, c2, "int8-dyn-fixed", "on", vgg, &err) != 0) fail_msg("vgg int8-dyn, mpirun -np 2: %s", err);
+    free(err);
+    same_weights(c1, c2);
+    const char *const small[] = {"--model", "vgg", "--batch", "3", NULL};
+    assert_int_equal(train_with(0, c1, "fp32", "on", small, &err), 0);
+    free(err);
+    if (train_with(2, c2, "fp32", "on", small, &err) != 0) fail_msg("vgg batch 3, mpirun -np 2: %s", err);
+    free(err);
+    same_weights(c1, c2);
 }
 
 static void test_refused(void **state) {

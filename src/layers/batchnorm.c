@@ -3,7 +3,8 @@
  * running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the
  * running statistics. Under shards each pass's update, m * (batch mean) and m * (batch
  * variance), is left in `contrib` and applied afterwards in shard order,
- * r = (1 - m) r + contribution, the same on every process. */
+ * r = (1 - m) r + contribution, the same on every process; a low-precision run's
+ * calibration pass leaves them alone. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -81,14 +82,17 @@ static size_t bn_running_contrib(lpt_layer *l, const void **buf) {
     return 2 * (size_t)n->c;
 }
 
-/* r = (1 - m) r + contribution, rounded once from double (exact product, one sum) */
-static void bn_running_apply(lpt_layer *l, lpt_backend *be, const float *contrib) {
+/* r = (1 - m) r + contribution for each pass in turn, computed in double (the product
+ * exactly) and rounded to float each time */
+static void bn_running_apply(lpt_layer *l, lpt_backend *be, const float *const *contrib, int passes) {
     batchnorm *n = l->priv;
+    if (passes <= 0) return;
     float *r = lpt_xmalloc(2 * (size_t)n->c * sizeof *r);
     lpt_backend_read(be, r, n->rmean.data, (size_t)n->c * sizeof *r);
     lpt_backend_read(be, r + n->c, n->rvar.data, (size_t)n->c * sizeof *r);
     const double keep = (double)(1.0f - n->momentum);
-    for (int i = 0; i < 2 * n->c; i++) r[i] = (float)(keep * (double)r[i] + (double)contrib[i]);
+    for (int k = 0; k < passes; k++)
+        for (int i = 0; i < 2 * n->c; i++) r[i] = (float)(keep * (double)r[i] + (double)contrib[k][i]);
     be->to_device(be, n->rmean.data, r, (size_t)n->c * sizeof *r);
     be->to_device(be, n->rvar.data, r + n->c, (size_t)n->c * sizeof *r);
     free(r);
