@@ -141,7 +141,8 @@ static void slice_fl(lpt_dp *d, lpt_dp_slice *s) {
         for (size_t i = 0; i < s->n; i++) /* (NaN and Inf left out: the quantizer counts them) */
             if (isfinite(s->dst[i])) mx = fmax(mx, fabs((double)s->dst[i]));
         MPI_Allreduce(&mx, &gm, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-        e->fl = gm > 0 ? (d->qf.width - 2) - (int)floor(log2(gm)) : d->qf.width - 1;
+        const int fl = gm > 0 ? (d->qf.width - 2) - (int)floor(log2(gm)) : d->qf.width - 1;
+        e->fl = fl < LPT_FL_MIN ? LPT_FL_MIN : fl > LPT_FL_MAX ? LPT_FL_MAX : fl; /* (the configuration block's range) */
         e->configured = 1;
     }
     s->fl = e->fl;
