@@ -389,6 +389,38 @@ void lpt_dp_merge_results(lpt_qresult *r, int n) {
 #endif
 }
 
+void lpt_dp_merge_states(lpt_qpoint_state *st, int *event_shard, int n) {
+    (void)st, (void)event_shard;
+    if (g_dp.size == 1 || n <= 0) return;
+#ifdef LPT_HAVE_MPI
+    typedef struct {
+        lpt_qpoint_state s;
+        int64_t shard;
+    } item;
+    item *mine = lpt_xmalloc((size_t)n * sizeof *mine), *all = lpt_xmalloc((size_t)g_dp.size * (size_t)n * sizeof *all);
+    for (int i = 0; i < n; i++) mine[i].s = st[i], mine[i].shard = event_shard[i];
+    const int bytes = (int)((size_t)n * sizeof *mine);
+    MPI_Allgather(mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE, MPI_COMM_WORLD);
+    for (int i = 0; i < n; i++) {
+        lpt_qpoint_state m = all[i].s; /* rank 0's, then the others' in order */
+        int shard = (int)all[i].shard;
+        for (int r = 1; r < g_dp.size; r++) {
+            const item *o = &all[(size_t)r * (size_t)n + (size_t)i];
+            m.recomputes += o->s.recomputes, m.collapses += o->s.collapses;
+            if (!o->s.event_seq) continue;
+            const int earlier = !m.event_seq || o->s.event_step < m.event_step ||
+                                (o->s.event_step == m.event_step && o->shard < shard);
+            if (!earlier) continue;
+            m.event_seq = o->s.event_seq, m.event_step = o->s.event_step, m.event_old_fl = o->s.event_old_fl;
+            m.event_new_fl = o->s.event_new_fl, m.event_why = o->s.event_why;
+            shard = (int)o->shard;
+        }
+        st[i] = m, event_shard[i] = shard;
+    }
+    free(mine), free(all);
+#endif
+}
+
 void lpt_dp_gather(float *all, size_t n) {
     (void)all, (void)n;
 #ifdef LPT_HAVE_MPI

@@ -112,6 +112,11 @@ int lpt_dp_slice_wait(void *arg, int param, void (*chunk_done)(void *cb, float *
  * 0, or -1 with an error. */
 int lpt_dp_interval_end(lpt_dp *d, long step, const char *path);
 
+/* the live states of the quantization points merged over the ranks (lpt_qconfig.
+ * merge_states): the recompute rule's counts added, the first collapse of each entry
+ * (by step, shard, order) kept with its shard; the FLs are every rank's alike */
+void lpt_dp_merge_states(lpt_qpoint_state *st, int *event_shard, int n);
+
 /* The end of a run or a stop (every process): a narrow format's statistics of the
  * interval in progress merged and logged as partial records (as the statistics unit
  * does), and its counts of values rounded to zero and saturated summed over the

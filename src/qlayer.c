@@ -59,6 +59,8 @@ int lpt_q_attach(lpt_qconfig *q, lpt_backend *be) {
         return -1;
     }
     q->pass = q->acc + n;
+    q->event_shard = lpt_xmalloc((n + 1) * sizeof *q->event_shard);
+    for (size_t i = 0; i < n; i++) q->event_shard[i] = -1;
     lpt_qresult *zeros = lpt_xcalloc(n + 1, sizeof *zeros);
     be->to_device(be, q->acc, zeros, (n + 1) * sizeof *zeros);
     free(zeros);
@@ -80,13 +82,29 @@ void lpt_q_push(lpt_qconfig *q, lpt_backend *be) {
     free(h);
 }
 
+void lpt_q_states_get(const lpt_qconfig *q, lpt_backend *be, lpt_qpoint_state *st) {
+    lpt_backend_read(be, st, q->states, (size_t)q->stats->n * sizeof *st);
+}
+
+void lpt_q_states_set(const lpt_qconfig *q, lpt_backend *be, const lpt_qpoint_state *st) {
+    be->to_device(be, q->states, st, (size_t)q->stats->n * sizeof *st);
+}
+
+/* collapse a happened before collapse b: by step, then shard, then order within the pass */
+static int event_before(const lpt_qpoint_state *a, int sa, const lpt_qpoint_state *b, int sb) {
+    if (a->event_step != b->event_step) return a->event_step < b->event_step;
+    if (sa != sb) return sa < sb;
+    return a->event_seq < b->event_seq;
+}
+
 /* what the recompute rule did since the last sync, in the order it happened */
 static void apply_states(lpt_qconfig *q, const lpt_qpoint_state *st, size_t n) {
     int *order = lpt_xmalloc((n + 1) * sizeof *order), k = 0;
+    const int *sh = q->event_shard;
     for (size_t i = 0; i < n; i++)
         if (st[i].event_seq) order[k++] = (int)i;
-    for (int i = 1; i < k; i++) /* by sequence number (few: collapses are rare) */
-        for (int j = i; j > 0 && st[order[j]].event_seq < st[order[j - 1]].event_seq; j--) {
+    for (int i = 1; i < k; i++) /* in the order they happened (few: collapses are rare) */
+        for (int j = i; j > 0 && event_before(&st[order[j]], sh[order[j]], &st[order[j - 1]], sh[order[j - 1]]); j--) {
             const int t = order[j];
             order[j] = order[j - 1], order[j - 1] = t;
         }
@@ -110,8 +128,10 @@ void lpt_q_collect(lpt_qconfig *q, lpt_backend *be) {
     lpt_backend_read(be, host, q->acc, bytes); /* the sync point (the states come with it) */
     be->to_host(be, st, q->states, n * sizeof *st);
     if (q->merge) q->merge(host, (int)n);
+    if (q->merge_states) q->merge_states(st, q->event_shard, (int)n);
     for (size_t i = 0; i < n; i++) lpt_stats_add_result(q->stats, (int)i, &host[i]);
     apply_states(q, st, n);
+    for (size_t i = 0; i < n; i++) q->event_shard[i] = -1;
     memset(host, 0, bytes);
     be->to_device(be, q->acc, host, bytes);
     lpt_q_push(q, be); /* the live FLs stay, the event counters restart */
@@ -123,6 +143,8 @@ void lpt_q_detach(lpt_qconfig *q, lpt_backend *be) {
     if (q->acc) be->free(be, q->acc);
     if (q->states) be->free(be, q->states);
     if (q->seq) be->free(be, q->seq);
+    free(q->event_shard);
+    q->event_shard = NULL;
     q->acc = q->pass = NULL;
     q->states = NULL;
     q->seq = NULL;

@@ -44,6 +44,12 @@ struct lpt_qconfig {
     /* NULL, or at each sync point the entries' results (n of them) summed over the
      * processes of a data-parallel run (src/dp.h) */
     void (*merge)(lpt_qresult *r, int n);
+    /* shards (src/step.c): per entry, the shard in whose pass its first collapse since
+     * the last lpt_q_collect happened (-1: none), host memory; NULL, or at each sync
+     * point the live states merged over the processes (counts added, the first collapse
+     * by step, shard and order kept) */
+    int *event_shard;
+    void (*merge_states)(lpt_qpoint_state *st, int *event_shard, int n);
     int calibrating;         /* an FP32 step that only observes */
     int frozen;              /* evaluation: quantize with the current configuration, observe nothing */
     int no_analysis;         /* benchmarks: quantize at the current FLs without the analysis */
@@ -91,6 +97,11 @@ int lpt_q_attach(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_collect(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_push(lpt_qconfig *q, lpt_backend *be);
 void lpt_q_detach(lpt_qconfig *q, lpt_backend *be);
+/* The live states (FLs, the recompute rule's counts and first collapse) read now (a sync
+ * point) or written, n = q->stats->n of them (src/step.c: under shards every pass starts
+ * from the step's FLs). */
+void lpt_q_states_get(const lpt_qconfig *q, lpt_backend *be, lpt_qpoint_state *st);
+void lpt_q_states_set(const lpt_qconfig *q, lpt_backend *be, const lpt_qpoint_state *st);
 /* Register the layer's quantization points with q's statistics unit (q NULL: fp32,
  * nothing to register). */
 void lpt_q_register(lpt_qpoints *s, lpt_qconfig *q, const lpt_layer *l);

@@ -248,6 +248,109 @@ static void running_apply(lpt_session *s, const lpt_step_args *a, float *all, si
     free(from);
 }
 
+/* The recompute rule under shards: every shard's pass starts from the FLs of the step's
+ * start (st0); after the passes each entry takes the correction of the first shard (in
+ * shard order, every process's) that corrected it, so that N processes agree with one.
+ * One block of FLs a shard, floats (small integers: exact). */
+typedef struct {
+    int on, n;
+    lpt_qpoint_state *st0, *st;
+    float *fl;
+} shard_fls;
+
+static void fls_begin(lpt_session *s, const lpt_step_args *a, shard_fls *f) {
+    const lpt_prec *p = &s->prec;
+    memset(f, 0, sizeof *f);
+    f->on = p->active && p->calibrated && p->q.recompute && p->q.stats->n > 0;
+    if (!f->on) return;
+    f->n = p->q.stats->n;
+    f->st0 = lpt_xmalloc((size_t)f->n * sizeof *f->st0);
+    f->st = lpt_xmalloc((size_t)f->n * sizeof *f->st);
+    f->fl = lpt_xcalloc((size_t)a->shards * (size_t)f->n + 1, sizeof *f->fl);
+    lpt_q_states_get(&p->q, s->be, f->st0);
+}
+
+/* after shard k's pass (has: it had items): its FLs noted, the step's put back */
+static void fls_shard(lpt_session *s, shard_fls *f, int k, int has) {
+    if (!f->on) return;
+    lpt_qconfig *q = &s->prec.q;
+    float *fl = f->fl + (size_t)k * (size_t)f->n;
+    if (!has) {
+        for (int e = 0; e < f->n; e++) fl[e] = (float)f->st0[e].fl;
+        return;
+    }
+    lpt_q_states_get(q, s->be, f->st);
+    for (int e = 0; e < f->n; e++) {
+        fl[e] = (float)f->st[e].fl;
+        if (f->st[e].event_seq && q->event_shard[e] < 0) q->event_shard[e] = k; /* its first collapse */
+        f->st[e].fl = f->st0[e].fl;
+    }
+    lpt_q_states_set(q, s->be, f->st);
+}
+
+static void fls_free(shard_fls *f) {
+    free(f->st0), free(f->st), free(f->fl);
+    f->st0 = f->st = NULL, f->fl = NULL;
+    f->on = 0;
+}
+
+/* after every pass: each entry's FL from the first shard that corrected it */
+static void fls_end(lpt_session *s, const lpt_step_args *a, shard_fls *f) {
+    if (!f->on) return;
+    if (a->gather) a->gather(f->fl, (size_t)a->nshards * (size_t)f->n);
+    lpt_q_states_get(&s->prec.q, s->be, f->st);
+    for (int e = 0; e < f->n; e++) {
+        f->st[e].fl = f->st0[e].fl;
+        for (int k = 0; k < a->shards; k++)
+            if ((int)f->fl[(size_t)k * (size_t)f->n + (size_t)e] != f->st0[e].fl) {
+                f->st[e].fl = (int)f->fl[(size_t)k * (size_t)f->n + (size_t)e];
+                break;
+            }
+    }
+    lpt_q_states_set(&s->prec.q, s->be, f->st);
+    fls_free(f);
+}
+
+/* What a step's shards' passes leave besides gradients: running statistics, recompute
+ * corrections; noted after each pass (has: it had items), merged after all of them */
+typedef struct {
+    size_t rf;
+    float *run;
+    shard_fls fls;
+} shard_side;
+
+static void side_begin(lpt_session *s, const lpt_step_args *a, shard_side *d) {
+    d->rf = running_floats(&s->net);
+    d->run = d->rf ? lpt_xcalloc((size_t)a->shards * d->rf + 1, sizeof *d->run) : NULL;
+    fls_begin(s, a, &d->fls);
+}
+
+static void side_shard(lpt_session *s, shard_side *d, int k, int has) {
+    if (d->rf) running_read(s, d->run + (size_t)k * d->rf, has); /* (before the next shard's pass) */
+    fls_shard(s, &d->fls, k, has);
+}
+
+/* ok: every pass went well (then every process merges: collectives) */
+static void side_end(lpt_session *s, const lpt_step_args *a, shard_side *d, int ok) {
+    if (ok && d->rf) running_apply(s, a, d->run, d->rf);
+    if (ok) fls_end(s, a, &d->fls);
+    free(d->run);
+    fls_free(&d->fls);
+}
+
+/* the tree's stack of partial sums (count floats each), kept in the session */
+static shard_tree tree_stack(lpt_session *s, size_t count, int nshards) {
+    int depth = 1;
+    while ((1 << (depth - 1)) < nshards) depth++;
+    const size_t need = (size_t)(depth + 1) * count + 1;
+    if (s->shard_stack_floats < need) { /* (the first step: nothing in flight yet) */
+        free(s->shard_stack);
+        s->shard_stack = lpt_xcalloc(need, sizeof(float));
+        s->shard_stack_floats = need;
+    }
+    return (shard_tree){.stack = s->shard_stack, .count = count};
+}
+
 /* Shards: each of this process's shards forward and backward, its gradients (the whole
  * gradient arena) summed in the fixed pairwise tree as they come, the block's sum
  * exchanged (with overlap: each parameter's during the last shard's backward pass), the
@@ -260,21 +363,13 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     lpt_net *net = &s->net;
     lpt_backend *be = s->be;
     const size_t count = net->grads.bytes / sizeof(float);
-    int depth = 1;
-    while ((1 << (depth - 1)) < a->nshards) depth++;
-    const size_t need = (size_t)(depth + 1) * count + 1;
-    if (s->shard_stack_floats < need) { /* (the first step: nothing in flight yet) */
-        free(s->shard_stack);
-        s->shard_stack = lpt_xcalloc(need, sizeof(float));
-        s->shard_stack_floats = need;
-    }
-    shard_tree t = {.stack = s->shard_stack, .count = count};
+    shard_tree t = tree_stack(s, count, a->nshards);
     const int overlap = a->overlap && a->exchange && (a->nshards & (a->nshards - 1)) == 0;
     if (overlap && !s->pend.param) s->pend.param = lpt_xcalloc((size_t)net->np + 1, 1);
     s->pend.next = a->slice_next, s->pend.wait = a->slice_wait, s->pend.arg = a->exchange_arg;
     overlap_arg oa = {s, a, &t, 0, 0};
-    const size_t rf = running_floats(net);
-    float *run = rf ? lpt_xcalloc((size_t)a->shards * rf + 1, sizeof *run) : NULL;
+    shard_side side;
+    side_begin(s, a, &side);
     int rc = 0, exchanged = 0;
     for (int k = a->shard0; k < a->shard0 + a->nshards && rc == 0; k++) {
         /* the last shard, overlapped (an empty one too: every process starts the same
@@ -287,20 +382,20 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
             if (s->pend.n) ck.layer_begin = settle_layer, ck.layer_begin_arg = s;
             mark(a, "forward", k);
             lpt_net_forward(net, &ck, 1);
-            if (lpt_step_settle(s)) {
-                free(run);
-                return -1; /* (every layer settled its own: nothing left) */
+            if (lpt_step_settle(s)) { /* (every layer settled its own: nothing left) */
+                side_end(s, a, &side, 0);
+                return -1;
             }
             lpt_net_loss(net, &ck);
             mark(a, "backward", k);
             lpt_net_backward(net, &ck);
             mark(a, "backward end", k);
-            if (rf) running_read(s, run + (size_t)k * rf, 1); /* (before the next shard's pass) */
+            side_shard(s, &side, k, 1);
             if (!ov) lpt_backend_read(be, g, net->grads.base, count * sizeof(float));
         } else { /* no items: zeros, once the tree's entries are free */
-            if (rf) running_read(s, run + (size_t)k * rf, 0);
+            side_shard(s, &side, k, 0);
             if (lpt_step_settle(s)) {
-                free(run);
+                side_end(s, a, &side, 0);
                 return -1;
             }
             memset(g, 0, count * sizeof(float));
@@ -321,8 +416,7 @@ static int shard_passes(lpt_session *s, const lpt_step_args *a, const lpt_ctx *c
     }
     for (; t.top > 1; t.top--) /* a count of shards that is not a power of two: the rest, right to left */
         add_into(t.stack + (size_t)(t.top - 2) * count, t.stack + (size_t)(t.top - 1) * count, count);
-    if (rf && rc == 0) running_apply(s, a, run, rf);
-    free(run);
+    side_end(s, a, &side, rc == 0);
     if (!exchanged && rc == 0) {
         if (a->exchange) {
             mark(a, "exchange", -1);

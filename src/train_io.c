@@ -117,17 +117,6 @@ int lpt_train_dp_config(run_t *r) {
                       "by a power of two (--shards %d given)", n, cfg->shards);
         return -1;
     }
-    lpt_prec probe;
-    if (lpt_prec_init(&probe, cfg) != 0) return -1;
-    const lpt_precision *pr = &probe.q.prec;
-    const int dfp = probe.active && (pr->w.fmt == LPT_FMT_DFP || pr->a.fmt == LPT_FMT_DFP || pr->g.fmt == LPT_FMT_DFP);
-    lpt_prec_free(&probe);
-    if (dfp && cfg->recompute) {
-        lpt_error_set("data parallel --precision %s: the recompute rule corrects an FL from one process's own "
-                      "values, so the processes would part ways; run it with --no-recompute (the statistics unit's "
-                      "histograms are merged over the processes at every configuration)", cfg->precision);
-        return -1;
-    }
     if (lpt_dp_set_format(lpt_dp_self(), cfg->grad_exchange)) return -1;
     r->usage = 0;
     cfg->progress = 0; /* plain lines: when a window of results is read must not depend on a terminal */
@@ -143,6 +132,7 @@ void lpt_train_dp_setup(run_t *r) {
     /* every process configures alike; each parameter a slice of the exchange */
     lpt_dp *d = lpt_dp_self();
     r->s.prec.q.merge = lpt_dp_merge_results;
+    r->s.prec.q.merge_states = lpt_dp_merge_states;
     d->seed = r->cfg.seed;
     d->chunk_bytes = (size_t)r->cfg.exchange_chunk << 10;
     lpt_dp_set_params(d, &r->s.net, r->cfg.stats_interval, r->cfg.overflow_rate);
