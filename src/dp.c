@@ -426,7 +426,8 @@ void lpt_dp_gather(float *all, size_t n) {
 #ifdef LPT_HAVE_MPI
     if (g_dp.size > 1 &&
         MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, (int)n, MPI_FLOAT, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        fprintf(stderr, "lpt: the running statistics' exchange failed (MPI_Allgather): stopping every process\n");
+        fprintf(stderr, "lpt: gathering the shards' running statistics or FLs failed (MPI_Allgather): stopping "
+                        "every process\n");
         lpt_dp_abort(1);
     }
 #endif

@@ -261,7 +261,10 @@ typedef struct {
 static void fls_begin(lpt_session *s, const lpt_step_args *a, shard_fls *f) {
     const lpt_prec *p = &s->prec;
     memset(f, 0, sizeof *f);
-    f->on = p->active && p->calibrated && p->q.recompute && p->q.stats->n > 0;
+    f->on = p->active && p->calibrated && p->q.recompute;
+    int dfp = 0; /* (the rule corrects dfp tensors only) */
+    for (int e = 0; f->on && e < p->q.stats->n; e++) dfp |= p->q.stats->e[e].fmt.fmt == LPT_FMT_DFP;
+    f->on = f->on && dfp;
     if (!f->on) return;
     f->n = p->q.stats->n;
     f->st0 = lpt_xmalloc((size_t)f->n * sizeof *f->st0);

@@ -150,7 +150,10 @@ static void test_recompute(void **state) {
     size_t n1, n2;
     char *one = lpt_file_read(log, 1 << 24, &n1);
     assert_non_null(one);
-    assert_non_null(strstr(one, "\"recomputes\": 1")); /* (the rule fired) */
+    int fired = 0; /* the rule fired: some record counts recomputes */
+    for (const char *r = strstr(one, "\"recomputes\": "); r; r = strstr(r + 1, "\"recomputes\": "))
+        fired |= r[14] >= '1' && r[14] <= '9';
+    assert_true(fired);
     assert_non_null(strstr(one, "recalibrated"));       /* (and a tensor collapsed) */
     for (int np = 2; np <= 4; np *= 2) {
         if (train_with(np, c2, "int8-dyn", "on", x, &err) != 0) fail_msg("int8-dyn, mpirun -np %d: %s", np, err);
