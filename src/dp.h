@@ -42,7 +42,7 @@ typedef struct {
     int mpi;         /* MPI was started (lpt_dp_stop finalizes it) */
     double bytes;    /* gradient bytes this rank sent and received, the whole run */
     double seconds;  /* time in the exchange: blocked in it (with overlap, waiting for it) */
-    int steps;       /* exchanges */
+    int steps;       /* training steps run (src/train.c), for the per-step figures */
     size_t chunk_bytes; /* --exchange-chunk: bytes on the wire a chunk (0: a parameter's whole gradient) */
     /* the parameters: where each one's gradient lies in the gradient arena (floats; n 0:
      * none), its entry in the exchange's statistics unit */

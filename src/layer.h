@@ -83,8 +83,6 @@ static inline int lpt_phase_bwd_dw(const lpt_build *b, int layer) { return 2 + b
 static inline int lpt_phase_bwd(const lpt_build *b, int layer) { return lpt_phase_bwd_dw(b, layer) + 1; }
 /* in use from phase `from` through `to` */
 static inline lpt_live lpt_live_span(int from, int to) { return (lpt_live){1, {from, 0}, {to, 0}}; }
-/* in use in phase p and in phase q only */
-static inline lpt_live lpt_live_two(int p, int q) { return (lpt_live){2, {p, q}, {p, q}}; }
 /* a scratch buffer of a layer's forward pass and of its whole backward pass */
 static inline lpt_live lpt_live_scratch(const lpt_build *b, int layer) {
     return (lpt_live){2, {lpt_phase_fwd(b, layer), lpt_phase_bwd_dw(b, layer)}, {lpt_phase_fwd(b, layer), lpt_phase_bwd(b, layer)}};

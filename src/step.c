@@ -205,140 +205,118 @@ static int shard_begin(const lpt_step_args *a, const lpt_ctx *c, int k, lpt_ctx 
     return hi - lo;
 }
 
-/* Running statistics under shards: each pass's contributions, a flag (the shard had
- * items) and every layer's, one block of floats a shard (0: no layer has any) */
+/* What a step's shards' passes leave besides gradients, one block of floats a shard
+ * (every process's gathered in one collective after the passes): a flag (the shard had
+ * items); the layers' running-statistics updates, applied in shard order; under the
+ * recompute rule, the FL each entry ended the pass with (small integers: exact), each
+ * entry taking the first shard's correction, so that N processes agree with one. Every
+ * pass starts from the FLs of the step's start (st0). */
+typedef struct {
+    size_t bs, rn;   /* floats a block (0: nothing to keep); of them, running statistics */
+    float *blk;      /* shards blocks */
+    int fls, n;      /* the recompute rule's FLs are kept: n entries */
+    lpt_qpoint_state *st0, *st;
+} shard_side;
+
+/* the floats of the layers' running-statistics updates */
 static size_t running_floats(lpt_net *net) {
-    size_t n = 1;
+    size_t n = 0;
     for (int i = 0; i < net->nlayers; i++)
         if (net->layers[i].ops->running_contrib) n += net->layers[i].ops->running_contrib(&net->layers[i], NULL);
-    return n > 1 ? n : 0;
+    return n;
 }
 
-/* shard k's pass into its block (its items: has) */
-static void running_read(lpt_session *s, float *block, int has) {
+static void side_begin(lpt_session *s, const lpt_step_args *a, shard_side *d) {
+    const lpt_prec *p = &s->prec;
+    memset(d, 0, sizeof *d);
+    d->rn = running_floats(&s->net);
+    int dfp = 0; /* (the recompute rule corrects dfp tensors only) */
+    for (int e = 0; p->active && p->calibrated && p->q.recompute && e < p->q.stats->n; e++)
+        dfp |= p->q.stats->e[e].fmt.fmt == LPT_FMT_DFP;
+    if (dfp) {
+        d->fls = 1, d->n = p->q.stats->n;
+        d->st0 = lpt_xmalloc((size_t)d->n * sizeof *d->st0);
+        d->st = lpt_xmalloc((size_t)d->n * sizeof *d->st);
+        lpt_q_states_get(&p->q, s->be, d->st0);
+    }
+    d->bs = d->rn || d->fls ? 1 + d->rn + (size_t)d->n : 0;
+    d->blk = d->bs ? lpt_xcalloc((size_t)a->shards * d->bs + 1, sizeof *d->blk) : NULL;
+}
+
+/* after shard k's pass (has: it had items), before the next one: its block; the step's
+ * FLs put back */
+static void side_shard(lpt_session *s, shard_side *d, int k, int has) {
+    if (!d->bs) return;
     lpt_net *net = &s->net;
+    float *block = d->blk + (size_t)k * d->bs, *fl = block + 1 + d->rn;
     block[0] = (float)has;
-    size_t at = 1;
-    for (int i = 0; i < net->nlayers; i++) {
+    for (int i = 0, at = 1; has && i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
         if (!l->ops->running_contrib) continue;
         const void *buf;
         const size_t n = l->ops->running_contrib(l, &buf);
-        if (has) lpt_backend_read(s->be, block + at, buf, n * sizeof(float));
-        at += n;
+        lpt_backend_read(s->be, block + at, buf, n * sizeof(float));
+        at += (int)n;
     }
+    if (!d->fls) return;
+    lpt_qconfig *q = &s->prec.q;
+    if (!has) {
+        for (int e = 0; e < d->n; e++) fl[e] = (float)d->st0[e].fl;
+        return;
+    }
+    lpt_q_states_get(q, s->be, d->st);
+    for (int e = 0; e < d->n; e++) {
+        fl[e] = (float)d->st[e].fl;
+        if (d->st[e].event_seq && q->event_shard[e] < 0) q->event_shard[e] = k; /* its first collapse */
+        d->st[e].fl = d->st0[e].fl;
+    }
+    lpt_q_states_set(q, s->be, d->st);
 }
 
-/* every shard's contributions (every process's, gathered), applied in shard order,
- * layer by layer */
-static void running_apply(lpt_session *s, const lpt_step_args *a, float *all, size_t rf) {
+/* every shard's running statistics applied in shard order, layer by layer */
+static void running_apply(lpt_session *s, const lpt_step_args *a, const shard_side *d) {
     lpt_net *net = &s->net;
-    if (a->gather) a->gather(all, (size_t)a->nshards * rf);
     const float **from = lpt_xmalloc((size_t)a->shards * sizeof *from + 1);
     size_t at = 1;
     for (int i = 0; i < net->nlayers; i++) {
         lpt_layer *l = &net->layers[i];
         if (!l->ops->running_contrib) continue;
         int n = 0;
-        for (int k = 0; k < a->shards; k++)
-            if (all[(size_t)k * rf] != 0.0f) from[n++] = all + (size_t)k * rf + at; /* (shards with items) */
+        for (int k = 0; k < a->shards; k++) {
+            const float *block = d->blk + (size_t)k * d->bs;
+            if (block[0] != 0.0f) from[n++] = block + at; /* (shards with items) */
+        }
         l->ops->running_apply(l, s->be, from, n);
         at += l->ops->running_contrib(l, NULL);
     }
     free(from);
 }
 
-/* The recompute rule under shards: every shard's pass starts from the FLs of the step's
- * start (st0); after the passes each entry takes the correction of the first shard (in
- * shard order, every process's) that corrected it, so that N processes agree with one.
- * One block of FLs a shard, floats (small integers: exact). */
-typedef struct {
-    int on, n;
-    lpt_qpoint_state *st0, *st;
-    float *fl;
-} shard_fls;
-
-static void fls_begin(lpt_session *s, const lpt_step_args *a, shard_fls *f) {
-    const lpt_prec *p = &s->prec;
-    memset(f, 0, sizeof *f);
-    f->on = p->active && p->calibrated && p->q.recompute;
-    int dfp = 0; /* (the rule corrects dfp tensors only) */
-    for (int e = 0; f->on && e < p->q.stats->n; e++) dfp |= p->q.stats->e[e].fmt.fmt == LPT_FMT_DFP;
-    f->on = f->on && dfp;
-    if (!f->on) return;
-    f->n = p->q.stats->n;
-    f->st0 = lpt_xmalloc((size_t)f->n * sizeof *f->st0);
-    f->st = lpt_xmalloc((size_t)f->n * sizeof *f->st);
-    f->fl = lpt_xcalloc((size_t)a->shards * (size_t)f->n + 1, sizeof *f->fl);
-    lpt_q_states_get(&p->q, s->be, f->st0);
-}
-
-/* after shard k's pass (has: it had items): its FLs noted, the step's put back */
-static void fls_shard(lpt_session *s, shard_fls *f, int k, int has) {
-    if (!f->on) return;
-    lpt_qconfig *q = &s->prec.q;
-    float *fl = f->fl + (size_t)k * (size_t)f->n;
-    if (!has) {
-        for (int e = 0; e < f->n; e++) fl[e] = (float)f->st0[e].fl;
-        return;
-    }
-    lpt_q_states_get(q, s->be, f->st);
-    for (int e = 0; e < f->n; e++) {
-        fl[e] = (float)f->st[e].fl;
-        if (f->st[e].event_seq && q->event_shard[e] < 0) q->event_shard[e] = k; /* its first collapse */
-        f->st[e].fl = f->st0[e].fl;
-    }
-    lpt_q_states_set(q, s->be, f->st);
-}
-
-static void fls_free(shard_fls *f) {
-    free(f->st0), free(f->st), free(f->fl);
-    f->st0 = f->st = NULL, f->fl = NULL;
-    f->on = 0;
-}
-
-/* after every pass: each entry's FL from the first shard that corrected it */
-static void fls_end(lpt_session *s, const lpt_step_args *a, shard_fls *f) {
-    if (!f->on) return;
-    if (a->gather) a->gather(f->fl, (size_t)a->nshards * (size_t)f->n);
-    lpt_q_states_get(&s->prec.q, s->be, f->st);
-    for (int e = 0; e < f->n; e++) {
-        f->st[e].fl = f->st0[e].fl;
-        for (int k = 0; k < a->shards; k++)
-            if ((int)f->fl[(size_t)k * (size_t)f->n + (size_t)e] != f->st0[e].fl) {
-                f->st[e].fl = (int)f->fl[(size_t)k * (size_t)f->n + (size_t)e];
+/* each entry's FL from the first shard that corrected it */
+static void fls_apply(lpt_session *s, const lpt_step_args *a, shard_side *d) {
+    lpt_q_states_get(&s->prec.q, s->be, d->st);
+    for (int e = 0; e < d->n; e++) {
+        d->st[e].fl = d->st0[e].fl;
+        for (int k = 0; k < a->shards; k++) {
+            const int fl = (int)d->blk[(size_t)k * d->bs + 1 + d->rn + (size_t)e];
+            if (fl != d->st0[e].fl) {
+                d->st[e].fl = fl;
                 break;
             }
+        }
     }
-    lpt_q_states_set(&s->prec.q, s->be, f->st);
-    fls_free(f);
+    lpt_q_states_set(&s->prec.q, s->be, d->st);
 }
 
-/* What a step's shards' passes leave besides gradients: running statistics, recompute
- * corrections; noted after each pass (has: it had items), merged after all of them */
-typedef struct {
-    size_t rf;
-    float *run;
-    shard_fls fls;
-} shard_side;
-
-static void side_begin(lpt_session *s, const lpt_step_args *a, shard_side *d) {
-    d->rf = running_floats(&s->net);
-    d->run = d->rf ? lpt_xcalloc((size_t)a->shards * d->rf + 1, sizeof *d->run) : NULL;
-    fls_begin(s, a, &d->fls);
-}
-
-static void side_shard(lpt_session *s, shard_side *d, int k, int has) {
-    if (d->rf) running_read(s, d->run + (size_t)k * d->rf, has); /* (before the next shard's pass) */
-    fls_shard(s, &d->fls, k, has);
-}
-
-/* ok: every pass went well (then every process merges: collectives) */
+/* ok: every pass went well (then every process merges: one collective) */
 static void side_end(lpt_session *s, const lpt_step_args *a, shard_side *d, int ok) {
-    if (ok && d->rf) running_apply(s, a, d->run, d->rf);
-    if (ok) fls_end(s, a, &d->fls);
-    free(d->run);
-    fls_free(&d->fls);
+    if (ok && d->bs) {
+        if (a->gather) a->gather(d->blk, (size_t)a->nshards * d->bs);
+        if (d->rn) running_apply(s, a, d);
+        if (d->fls) fls_apply(s, a, d);
+    }
+    free(d->blk), free(d->st0), free(d->st);
+    memset(d, 0, sizeof *d);
 }
 
 /* the tree's stack of partial sums (count floats each), kept in the session */

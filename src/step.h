@@ -68,10 +68,11 @@ typedef struct {
     /* NULL, or told the moments of a step (a timeline): what ("forward", "backward",
      * "backward end", "layer done", "exchange", "exchange end") and which shard or layer */
     void (*mark)(void *arg, const char *what, int index);
-    /* running statistics (batch norm) under shards: each shard's pass leaves its update,
-     * and after the passes they are applied in shard order, every process's shards
-     * included: gather(all, n) fills all[] (a block of n floats a process, in rank
-     * order) with every process's block, its own in place (NULL: one process) */
+    /* what shards' passes leave besides gradients (batch norm's running-statistics
+     * updates, the recompute rule's FLs), merged in shard order after the passes, every
+     * process's shards included: gather(all, n) fills all[] (a block of n floats a
+     * process, in rank order) with every process's block, its own in place (NULL: one
+     * process) */
     void (*gather)(float *all, size_t n);
     /* at a read, the per-shard sums (loss, correct predictions, each layer's non-finite
      * outputs: v[0..n)) summed over the processes (NULL: one process) */

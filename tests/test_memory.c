@@ -44,7 +44,7 @@ static void test_arena_by_hand(void **state) {
     lpt_arena_reserve_live(&ar, &a, "a", lpt_live_span(1, 2));
     lpt_arena_reserve_live(&ar, &b, "b", lpt_live_span(3, 4));
     lpt_arena_reserve(&ar, &c);
-    lpt_arena_reserve_live(&ar, &d, "d", lpt_live_two(2, 5));
+    lpt_arena_reserve_live(&ar, &d, "d", (lpt_live){2, {2, 5}, {2, 5}});
     assert_int_equal(lpt_arena_commit(&ar), 0);
     /* largest first: a at 0; b (phases 3-4) meets neither a nor, later, d: at 0 too;
      * d (phases 2 and 5) meets a in phase 2: after it; c (always) after all of them */
